@@ -1,0 +1,190 @@
+//! The Jidoteki Admin API surface (`/api/v1/admin`): its bodies, status texts and headers.
+
+use super::{Api, AuthState, Call, auth};
+use crate::engine::token::SetError;
+use crate::engine::{Engine, Error};
+use crate::json::{self, Object};
+use crate::server::Reply;
+use crate::server::form::FormError;
+use crate::server::http::{Response, reason};
+use crate::system::health::{human_size, mebibytes};
+
+/// `{"Status":"404 Not Found"}`, plus `"Error-Message"` (body and header) when given.
+pub fn status(code: u16, message: Option<&str>) -> Response {
+    let mut body = Object::new().str("Status", &format!("{code} {}", reason(code)));
+    if let Some(m) = message {
+        body = body.str("Error-Message", m);
+    }
+    let response = Response::json(code, body.finish());
+    match message {
+        Some(m) if code >= 400 => response.header("Error-Message", m),
+        _ => response,
+    }
+}
+
+/// The 403 every failed authentication gets; with first-run configured it also says
+/// whether first-run is still pending, as Jidoteki clients expect.
+pub fn auth_error(engine: &Engine) -> Response {
+    let mut body = Object::new()
+        .str("Status", "403 Forbidden")
+        .str("Error-Message", "Authentication error");
+    if engine.board.first_run_words().is_some() {
+        body = body.bool("First-Run", engine.tokens.first_run_pending());
+    }
+    Response::json(403, body.finish()).header("Error-Message", "Authentication error")
+}
+
+fn bad_request(message: &str) -> Reply {
+    status(400, Some(message)).into()
+}
+
+fn engine_error(e: Error) -> Reply {
+    match e {
+        Error::NotFound(_) => status(404, None).into(),
+        Error::Invalid(m) => bad_request(&m),
+        Error::Io(m) => {
+            crate::log::warn(format_args!("{m}"));
+            status(500, Some(&m)).into()
+        }
+    }
+}
+
+fn json_ok(body: String) -> Reply {
+    Response::json(200, body).into()
+}
+
+pub fn setup(api: &mut Api, call: &Call) -> Reply {
+    let authorized = match call.auth {
+        AuthState::Admin => true,
+        AuthState::Open => !api.engine.tokens.is_set(),
+        AuthState::Pending => {
+            let credential = call
+                .form
+                .as_ref()
+                .map(auth::from_form)
+                .unwrap_or(auth::Credential::Absent);
+            auth::check(&api.engine.tokens, &credential, call.head) == auth::Verdict::Valid
+                || !api.engine.tokens.is_set()
+        }
+    };
+    if !authorized {
+        return api.setup_refused(call.head, call.peer, call.now);
+    }
+    let form = match &call.form {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => {
+            return bad_request(
+                "Expected multipart/form-data (or a urlencoded form) with the field newtoken",
+            );
+        }
+        Err(FormError::Malformed(m)) => return bad_request(m),
+    };
+    if let Some(name) = form.unknown_field(&["newtoken", "token", "hash"]) {
+        return bad_request(&format!("Unknown parameter: {name}"));
+    }
+    let Some(new_token) = form.text("newtoken") else {
+        return bad_request(crate::engine::token::TokenError::Length.message());
+    };
+    match api.engine.tokens.set(new_token) {
+        Ok(()) => {
+            api.engine
+                .audit
+                .record(call.peer, "token.update.success", &call.head.path);
+            status(200, None).into()
+        }
+        Err(SetError::Invalid(e)) => bad_request(e.message()),
+        Err(SetError::Io(e)) => {
+            crate::log::warn(format_args!("storing the token failed: {e}"));
+            bad_request("Unable to store the new token")
+        }
+    }
+}
+
+pub fn version(api: &mut Api, _call: &Call) -> Reply {
+    match api.engine.version() {
+        Ok(v) => json_ok(Object::new().str("version", &v).finish()),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn changelog(api: &mut Api, _call: &Call) -> Reply {
+    match api.engine.changelog() {
+        Ok(text) => Response::new(200, "text/plain; charset=utf-8", text)
+            .header("Cache-Control", "no-cache")
+            .into(),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn build(api: &mut Api, _call: &Call) -> Reply {
+    match api.engine.build() {
+        Ok(text) => Response::json(200, text)
+            .header("Cache-Control", "no-cache")
+            .into(),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn health(api: &mut Api, _call: &Call) -> Reply {
+    let h = match api.engine.health() {
+        Ok(h) => h,
+        // Jidoteki answers 404 when health figures are unavailable.
+        Err(Error::Io(m)) => {
+            crate::log::warn(format_args!("health: {m}"));
+            return status(404, None).into();
+        }
+        Err(e) => return engine_error(e),
+    };
+    let disk = Object::new()
+        .str("used", &human_size(h.disk.used))
+        .str("total", &human_size(h.disk.total))
+        .num("percentage", h.disk.percentage())
+        .finish();
+    let memory = Object::new()
+        .str("used", &mebibytes(h.memory.used))
+        .str("total", &mebibytes(h.memory.total))
+        .num("percentage", h.memory.percentage())
+        .finish();
+    let cpu = Object::new()
+        .num("num", h.cpu.num)
+        .str("load", &h.cpu.load.join(", "))
+        .num("cpu5min", h.cpu.cpu5min())
+        .finish();
+    let body = Object::new()
+        .raw("disk", &disk)
+        .raw("memory", &memory)
+        .raw("cpu", &cpu)
+        .finish();
+    Response::json(200, body)
+        .header("Cache-Control", "no-cache")
+        .into()
+}
+
+pub fn services(api: &mut Api, _call: &Call) -> Reply {
+    let mut list = String::from("[");
+    for (i, (name, running)) in api.engine.services().into_iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(
+            &Object::new()
+                .str(name, if running { "running" } else { "not running" })
+                .finish(),
+        );
+    }
+    list.push(']');
+    json_ok(Object::new().raw("services", &list).finish())
+}
+
+pub fn endpoints(api: &mut Api, _call: &Call) -> Reply {
+    let paths =
+        super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
+    json_ok(
+        Object::new()
+            .raw(
+                "endpoints",
+                &json::str_array(paths.iter().map(String::as_str)),
+            )
+            .finish(),
+    )
+}

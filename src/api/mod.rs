@@ -1,0 +1,184 @@
+//! Request → engine → response: routing, authentication, and one module per surface.
+
+pub mod auth;
+pub mod jidoteki;
+pub mod routes;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use self::auth::{Credential, Throttle, Verdict};
+use self::routes::{Access, Lookup, ROUTES, Route, Surface};
+use crate::engine::Engine;
+use crate::limits::SMALL_FORM_BODY;
+use crate::server::form::{self, Form, FormError};
+use crate::server::http::{Head, Method, Response};
+use crate::server::{Handler, Reply};
+
+pub struct Api {
+    pub engine: Engine,
+    pub throttle: Throttle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthState {
+    /// Valid admin credentials were in the head.
+    Admin,
+    /// No credentials in the head; they may be in the form body.
+    Pending,
+    /// `/setup` while no token exists: open to anyone on the network, as documented.
+    Open,
+}
+
+pub struct Admission {
+    route: usize,
+    auth: AuthState,
+}
+
+/// Everything a handler gets about its request.
+pub struct Call<'a> {
+    pub head: &'a Head,
+    pub form: Result<Form, FormError>,
+    pub peer: IpAddr,
+    pub now: Instant,
+    pub auth: AuthState,
+}
+
+impl Api {
+    pub fn new(engine: Engine) -> Api {
+        Api {
+            engine,
+            throttle: Throttle::new(),
+        }
+    }
+
+    pub fn route_enabled(&self, route: &Route) -> bool {
+        route
+            .optional
+            .is_none_or(|name| self.engine.board.endpoint_enabled(name))
+    }
+
+    fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
+        self.engine.audit.record(peer, action, &head.path);
+        jidoteki::auth_error(&self.engine).into()
+    }
+
+    /// Credentials from the head, with first-run enforced for everything but `/setup`.
+    fn authenticate(
+        &mut self,
+        head: &Head,
+        credential: &Credential,
+        access: Access,
+        peer: IpAddr,
+    ) -> Result<(), Reply> {
+        match auth::check(&self.engine.tokens, credential, head) {
+            Verdict::Valid if access == Access::Token && self.engine.tokens.first_run_pending() => {
+                Err(self.auth_failed(head, peer, "token.firstrun.failed"))
+            }
+            Verdict::Valid => Ok(()),
+            _ => Err(self.auth_failed(head, peer, "token.authenticate.failed")),
+        }
+    }
+}
+
+impl Handler for Api {
+    type Admission = Admission;
+
+    fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
+        let Some(surface) = Surface::of_path(&head.path) else {
+            return Err(jidoteki::status(404, None).into());
+        };
+        let credential = auth::from_head(head);
+        let index =
+            match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
+                Lookup::Found(index) => index,
+                // Which methods a documented path takes is no secret.
+                Lookup::WrongMethod(allowed) => {
+                    let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                    return Err(jidoteki::status(405, None)
+                        .header("Allow", allow.join(", "))
+                        .into());
+                }
+                // Which paths exist is: only an authenticated caller learns that this one does not.
+                Lookup::NotFound => {
+                    self.authenticate(head, &credential, Access::Token, peer)?;
+                    return Err(jidoteki::status(404, None).into());
+                }
+            };
+        let route = &ROUTES[index];
+        let takes_form_credentials =
+            head.method == Method::Post && route.body_limit <= SMALL_FORM_BODY;
+        let auth = match (&credential, route.access) {
+            (Credential::Absent, Access::Setup) if !self.engine.tokens.is_set() => AuthState::Open,
+            (Credential::Absent, _) if takes_form_credentials && !head.expect_continue => {
+                AuthState::Pending
+            }
+            (_, Access::Setup) => match auth::check(&self.engine.tokens, &credential, head) {
+                Verdict::Valid => AuthState::Admin,
+                _ if !self.engine.tokens.is_set() => AuthState::Open,
+                _ => return Err(self.setup_refused(head, peer, now)),
+            },
+            (_, Access::Token) => {
+                self.authenticate(head, &credential, Access::Token, peer)?;
+                AuthState::Admin
+            }
+        };
+        Ok(Admission { route: index, auth })
+    }
+
+    fn body_limit(&self, admission: &Admission) -> u64 {
+        ROUTES[admission.route].body_limit
+    }
+
+    fn handle(
+        &mut self,
+        head: Head,
+        admission: Admission,
+        body: Vec<u8>,
+        peer: IpAddr,
+        now: Instant,
+    ) -> Reply {
+        let route = &ROUTES[admission.route];
+        let form = form::parse(head.content_type.as_deref(), &body);
+        let mut auth = admission.auth;
+        if auth == AuthState::Pending && route.access == Access::Token {
+            let credential = form
+                .as_ref()
+                .map(auth::from_form)
+                .unwrap_or(Credential::Absent);
+            if let Err(reply) = self.authenticate(&head, &credential, Access::Token, peer) {
+                return reply;
+            }
+            auth = AuthState::Admin;
+        }
+        let call = Call {
+            head: &head,
+            form,
+            peer,
+            now,
+            auth,
+        };
+        (route.handler)(self, &call)
+    }
+
+    fn protocol_error(&self, _head: Option<&Head>, status: u16, message: &str) -> Response {
+        jidoteki::status(status, Some(message))
+    }
+}
+
+impl Api {
+    /// A failed `/setup` by someone without the token: audited, and answered after the
+    /// shared pause.
+    pub fn setup_refused(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Reply {
+        self.engine
+            .audit
+            .record(peer, "token.setup.failed", &head.path);
+        let mut response = jidoteki::auth_error(&self.engine);
+        // The client may still be sending a body we will not read.
+        response.close |= head.has_body();
+        Reply {
+            response,
+            not_before: Some(self.throttle.pause(now)),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
+
+use super::{Api, Call, jidoteki};
+use crate::limits::SMALL_FORM_BODY;
+use crate::server::Reply;
+use crate::server::http::Method;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    Jidoteki,
+}
+
+impl Surface {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Surface::Jidoteki => "/api/v1/admin",
+        }
+    }
+
+    pub fn of_path(path: &str) -> Option<Surface> {
+        [Surface::Jidoteki].into_iter().find(|s| {
+            let p = s.prefix();
+            path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The admin token (or its HMAC) is required.
+    Token,
+    /// `/setup`: open while no token exists, else like `Token`, with failures paused.
+    Setup,
+}
+
+pub type HandlerFn = fn(&mut Api, &Call) -> Reply;
+
+pub struct Route {
+    pub method: Method,
+    /// Path below the surface prefix; `{name}` matches one segment.
+    pub pattern: &'static str,
+    pub surface: Surface,
+    pub access: Access,
+    /// The Jidoteki optional endpoint this route belongs to, switched on by the profile.
+    pub optional: Option<&'static str>,
+    pub body_limit: u64,
+    #[allow(dead_code)] // documentation data: read by the route-table tests
+    pub doc: &'static str,
+    pub handler: HandlerFn,
+}
+
+const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route {
+        method: Method::Get,
+        pattern,
+        surface: Surface::Jidoteki,
+        access: Access::Token,
+        optional: None,
+        body_limit: 0,
+        doc,
+        handler,
+    }
+}
+
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::Post,
+        pattern: "/setup",
+        surface: Surface::Jidoteki,
+        access: Access::Setup,
+        optional: None,
+        body_limit: SMALL_FORM_BODY,
+        doc: "Set the API token (open until the first token is set), or change it",
+        handler: jidoteki::setup,
+    },
+    get("/version", "The system version", jidoteki::version),
+    get(
+        "/changelog",
+        "The changelog of the installed version (text)",
+        jidoteki::changelog,
+    ),
+    get("/build", "Build information", jidoteki::build),
+    get(
+        "/health",
+        "Disk, memory and CPU figures, computed live",
+        jidoteki::health,
+    ),
+    get(
+        "/services",
+        "State of the board's services",
+        jidoteki::services,
+    ),
+    get(
+        "/endpoints",
+        "The API endpoints available on this system",
+        jidoteki::endpoints,
+    ),
+];
+
+pub enum Lookup {
+    Found(usize),
+    /// The path exists, not with this method; the methods it has.
+    WrongMethod(Vec<Method>),
+    NotFound,
+}
+
+/// Matches `path` (one trailing slash tolerated) against enabled routes of `surface`.
+pub fn lookup(
+    surface: Surface,
+    path: &str,
+    method: Method,
+    enabled: impl Fn(&Route) -> bool,
+) -> Lookup {
+    let rest = &path[surface.prefix().len()..];
+    let rest = if rest.len() > 1 {
+        rest.strip_suffix('/').unwrap_or(rest)
+    } else {
+        rest
+    };
+    let mut allowed = Vec::new();
+    // HEAD is answered by GET routes, without the body.
+    let wanted = if method == Method::Head {
+        Method::Get
+    } else {
+        method
+    };
+    for (index, route) in ROUTES.iter().enumerate() {
+        if route.surface != surface || !enabled(route) || !pattern_matches(route.pattern, rest) {
+            continue;
+        }
+        if route.method == wanted {
+            return Lookup::Found(index);
+        }
+        allowed.push(route.method);
+        if route.method == Method::Get {
+            allowed.push(Method::Head);
+        }
+    }
+    if allowed.is_empty() {
+        Lookup::NotFound
+    } else {
+        Lookup::WrongMethod(allowed)
+    }
+}
+
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let mut p = pattern.split('/');
+    let mut s = path.split('/');
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return true,
+            (Some(want), Some(got)) if want.starts_with('{') && !got.is_empty() => {}
+            (Some(want), Some(got)) if want == got => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Top-level endpoint paths of a surface (`/api/v1/admin/backup` for `/backup/log`), sorted.
+pub fn top_level(surface: Surface, enabled: impl Fn(&Route) -> bool) -> Vec<String> {
+    let mut out: Vec<String> = ROUTES
+        .iter()
+        .filter(|r| r.surface == surface && enabled(r))
+        .map(|r| {
+            let first = r
+                .pattern
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            format!("{}/{first}", surface.prefix())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("/version", "/version"));
+        assert!(!pattern_matches("/version", "/versions"));
+        assert!(!pattern_matches("/version", "/version/x"));
+        assert!(pattern_matches("/a/{id}/log", "/a/7/log"));
+        assert!(!pattern_matches("/a/{id}/log", "/a//log"));
+    }
+
+    #[test]
+    fn lookup_tolerates_one_trailing_slash_and_reports_methods() {
+        let all = |_: &Route| true;
+        assert!(matches!(
+            lookup(
+                Surface::Jidoteki,
+                "/api/v1/admin/version/",
+                Method::Get,
+                all
+            ),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            lookup(
+                Surface::Jidoteki,
+                "/api/v1/admin/version//",
+                Method::Get,
+                all
+            ),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            lookup(
+                Surface::Jidoteki,
+                "/api/v1/admin/version",
+                Method::Head,
+                all
+            ),
+            Lookup::Found(_)
+        ));
+        match lookup(Surface::Jidoteki, "/api/v1/admin/setup", Method::Get, all) {
+            Lookup::WrongMethod(m) => assert_eq!(m, vec![Method::Post]),
+            _ => panic!("expected 405"),
+        }
+        assert!(Surface::of_path("/api/v1/adminx").is_none());
+        assert_eq!(Surface::of_path("/api/v1/admin/x"), Some(Surface::Jidoteki));
+    }
+
+    #[test]
+    fn every_route_is_documented_and_bodies_are_capped() {
+        for r in ROUTES {
+            assert!(!r.doc.is_empty(), "{} lacks a doc line", r.pattern);
+            assert!(
+                r.method != Method::Get || r.body_limit == 0,
+                "{} GET takes no body",
+                r.pattern
+            );
+        }
+    }
+}

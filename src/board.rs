@@ -1,0 +1,183 @@
+//! Board profiles: what an appliance has and how steward reaches it. Data only; the engine
+//! asks the profile, it never checks which board it runs on.
+
+use miniserde::{Deserialize, json};
+
+const DEV_PROFILE: &str = include_str!("../board/dev.json");
+
+#[derive(Deserialize, Debug)]
+pub struct Board {
+    pub name: String,
+    pub jidoteki: Jidoteki,
+    pub info: InfoFiles,
+    pub services: Vec<Service>,
+}
+
+/// The options Jidoteki kept in `/usr/local/etc/jidoteki-admin-api.json`, with its key names
+/// so a vendor's existing file can be pasted in.
+#[derive(Deserialize, Debug)]
+pub struct Jidoteki {
+    /// Optional endpoints switched on: settings, certs, license, storage, backup.
+    pub endpoints: Vec<String>,
+    #[serde(rename = "first-run")]
+    pub first_run: Option<FirstRun>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct FirstRun {
+    pub enabled: bool,
+    #[serde(rename = "word-length")]
+    pub word_length: u32,
+}
+
+/// Files (below `--root`) that `/version`, `/changelog` and `/build` serve.
+#[derive(Deserialize, Debug)]
+pub struct InfoFiles {
+    pub version: String,
+    pub changelog: String,
+    pub build: String,
+}
+
+/// A service reported by `/services`; exactly one way of telling its state is given.
+#[derive(Deserialize, Debug)]
+pub struct Service {
+    pub name: String,
+    /// Running if the file holds the pid of a live, non-zombie process.
+    pub pidfile: Option<String>,
+    /// Running if a process with this command name (`/proc/PID/comm`) exists.
+    pub process: Option<String>,
+    /// Running if this command exits 0 within the time limit (argv, no shell).
+    pub command: Option<Vec<String>>,
+}
+
+pub const OPTIONAL_ENDPOINTS: [&str; 5] = ["settings", "certs", "license", "storage", "backup"];
+
+/// The longest first-run passphrase we generate; more words add nothing but typing.
+const MAX_WORDS: u32 = 16;
+
+impl Board {
+    /// `spec` is a compiled-in board name or a path to a profile file.
+    pub fn load(spec: &str) -> Result<Board, String> {
+        let text = if spec == "dev" {
+            DEV_PROFILE.to_owned()
+        } else if spec.contains('/') || spec.ends_with(".json") {
+            std::fs::read_to_string(spec).map_err(|e| format!("board profile {spec}: {e}"))?
+        } else {
+            return Err(format!(
+                "unknown board {spec:?}: compiled-in boards are: dev; or give a path"
+            ));
+        };
+        Board::parse(&text).map_err(|e| format!("board profile {spec}: {e}"))
+    }
+
+    pub fn parse(text: &str) -> Result<Board, String> {
+        let board: Board =
+            json::from_str(text).map_err(|_| "not a valid profile (JSON shape)".to_owned())?;
+        board.validate()?;
+        Ok(board)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for e in &self.jidoteki.endpoints {
+            if !OPTIONAL_ENDPOINTS.contains(&e.as_str()) {
+                return Err(format!(
+                    "unknown optional endpoint {e:?} (known: {})",
+                    OPTIONAL_ENDPOINTS.join(", ")
+                ));
+            }
+        }
+        if let Some(fr) = &self.jidoteki.first_run {
+            if fr.enabled && !(1..=MAX_WORDS).contains(&fr.word_length) {
+                return Err(format!("first-run word-length must be 1 to {MAX_WORDS}"));
+            }
+        }
+        for (what, path) in [
+            ("version", &self.info.version),
+            ("changelog", &self.info.changelog),
+            ("build", &self.info.build),
+        ] {
+            if !path.starts_with('/') {
+                return Err(format!("info.{what} must be an absolute path below --root"));
+            }
+        }
+        for s in &self.services {
+            let ways = usize::from(s.pidfile.is_some())
+                + usize::from(s.process.is_some())
+                + usize::from(s.command.is_some());
+            if s.name.is_empty() || ways != 1 {
+                return Err(format!(
+                    "service {:?} needs a name and exactly one of pidfile, process, command",
+                    s.name
+                ));
+            }
+            if s.command.as_ref().is_some_and(|c| c.is_empty()) {
+                return Err(format!("service {:?}: empty command", s.name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn endpoint_enabled(&self, name: &str) -> bool {
+        self.jidoteki.endpoints.iter().any(|e| e == name)
+    }
+
+    /// Number of passphrase words when first-run is on.
+    pub fn first_run_words(&self) -> Option<u32> {
+        self.jidoteki
+            .first_run
+            .as_ref()
+            .filter(|f| f.enabled)
+            .map(|f| f.word_length)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_in_dev_profile_is_valid() {
+        let b = Board::load("dev").unwrap();
+        assert_eq!(b.name, "dev");
+    }
+
+    #[test]
+    fn rejects_bad_profiles() {
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES]}"#;
+        let make = |e: &str, f: &str, s: &str| {
+            base.replace("ENDPOINTS", e)
+                .replace("FIRSTRUN", f)
+                .replace("SERVICES", s)
+        };
+        assert!(Board::parse(&make("", "", "")).is_ok());
+        assert!(Board::parse(&make(r#""nope""#, "", "")).is_err());
+        assert!(
+            Board::parse(&make(
+                "",
+                r#","first-run":{"enabled":true,"word-length":0}"#,
+                ""
+            ))
+            .is_err()
+        );
+        assert!(
+            Board::parse(&make(
+                "",
+                r#","first-run":{"enabled":false,"word-length":0}"#,
+                ""
+            ))
+            .is_ok()
+        );
+        assert!(Board::parse(&make("", "", r#"{"name":"a"}"#)).is_err());
+        assert!(
+            Board::parse(&make(
+                "",
+                "",
+                r#"{"name":"a","pidfile":"/p","process":"p"}"#
+            ))
+            .is_err()
+        );
+        assert!(Board::parse(&make("", "", r#"{"name":"a","command":[]}"#)).is_err());
+        assert!(Board::parse("{").is_err());
+        assert!(Board::load("nosuchboard").is_err());
+    }
+}

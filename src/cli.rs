@@ -1,0 +1,53 @@
+//! Command-line interface; the doc comments here are the `--help` text.
+
+use argh::FromArgs;
+
+/// steward: administer an appliance over HTTPS (Jidoteki Admin API, IncusOS API, backup plans).
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(Serve),
+    Hash(Hash),
+}
+
+/// Run the daemon.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "serve")]
+pub struct Serve {
+    /// address to listen on (default 127.0.0.1:8443; port 0 picks a free port)
+    #[argh(option, default = "String::from(\"127.0.0.1:8443\")")]
+    pub listen: String,
+    /// directory for steward's own state: token, certificate, audit log (default ./var)
+    #[argh(option, default = "String::from(\"./var\")")]
+    pub data: String,
+    /// root of the system to administer; /proc, /sys, /etc are read below it (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// board profile: a compiled-in name (dev) or a path to a profile JSON file (default dev)
+    #[argh(option, default = "String::from(\"dev\")")]
+    pub board: String,
+    /// serve plain HTTP instead of HTTPS (for a TLS-terminating proxy in front)
+    #[argh(switch)]
+    pub plain_http: bool,
+}
+
+/// Print the Jidoteki HMAC for a request, to pass as ?hash=.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "hash")]
+pub struct Hash {
+    /// the API token
+    #[argh(option)]
+    pub token: String,
+    /// HTTP method, e.g. GET or POST
+    #[argh(option)]
+    pub method: String,
+    /// request path, e.g. /api/v1/admin/version (a trailing slash is part of the hash)
+    #[argh(option)]
+    pub path: String,
+}

@@ -1,0 +1,68 @@
+//! Read-only system information: version, changelog, build, health, services.
+
+use super::{Engine, Error};
+use crate::limits::MAX_INFO_FILE;
+use crate::system::{health, services};
+
+pub struct Health {
+    pub disk: health::Usage,
+    pub memory: health::Usage,
+    pub cpu: health::Cpu,
+}
+
+impl Engine {
+    fn info_file(&self, path: &str, what: &'static str) -> Result<Vec<u8>, Error> {
+        match self.root.read_limited(path, MAX_INFO_FILE) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound(what)),
+            Err(e) => Err(Error::Io(format!("reading {what}: {e}"))),
+        }
+    }
+
+    /// First line of the version file; an empty file counts as missing.
+    pub fn version(&self) -> Result<String, Error> {
+        let bytes = self.info_file(&self.board.info.version, "version")?;
+        let text = String::from_utf8_lossy(&bytes);
+        let line = text.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            Err(Error::NotFound("version"))
+        } else {
+            Ok(line.to_owned())
+        }
+    }
+
+    pub fn changelog(&self) -> Result<Vec<u8>, Error> {
+        self.info_file(&self.board.info.changelog, "changelog")
+    }
+
+    /// The build file, checked to be a JSON object so the answer is always valid JSON.
+    pub fn build(&self) -> Result<String, Error> {
+        let bytes = self.info_file(&self.board.info.build, "build")?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::NotFound("build"))?;
+        match miniserde::json::from_str::<miniserde::json::Value>(&text) {
+            Ok(miniserde::json::Value::Object(_)) => Ok(text.trim().to_owned()),
+            _ => Err(Error::NotFound("build")),
+        }
+    }
+
+    pub fn health(&self) -> Result<Health, Error> {
+        let io = |what: &str, e: std::io::Error| Error::Io(format!("{what}: {e}"));
+        Ok(Health {
+            disk: health::disk(&self.data).map_err(|e| io("disk", e))?,
+            memory: health::memory(&self.root).map_err(|e| io("memory", e))?,
+            cpu: health::cpu(&self.root).map_err(|e| io("cpu", e))?,
+        })
+    }
+
+    /// steward itself first (it is answering, so it runs), then the profile's services.
+    pub fn services(&self) -> Vec<(&str, bool)> {
+        let mut list = vec![("steward", true)];
+        list.extend(
+            self.board
+                .services
+                .iter()
+                .map(|s| (s.name.as_str(), services::is_running(&self.root, s))),
+        );
+        list
+    }
+}

@@ -1,0 +1,56 @@
+//! The core: state and operations shared by every surface. No HTTP, no JSON here.
+
+pub mod info;
+pub mod passphrase;
+pub mod token;
+
+use std::path::PathBuf;
+
+use crate::board::Board;
+use crate::store::audit::Audit;
+use crate::system::Root;
+
+pub struct Engine {
+    pub board: Board,
+    pub root: Root,
+    pub data: PathBuf,
+    pub tokens: token::Tokens,
+    pub audit: Audit,
+}
+
+/// Why an operation did not happen. Each surface maps every variant to its own status and
+/// wording in one exhaustive match.
+#[derive(Debug)]
+pub enum Error {
+    /// The thing asked for does not exist (a missing file, an absent setting).
+    NotFound(#[allow(dead_code)] &'static str),
+    /// The request itself is wrong; the text says how.
+    #[allow(dead_code)] // raised by the settings and job routes
+    Invalid(String),
+    /// The machine failed us (I/O); not the client's fault.
+    Io(String),
+}
+
+impl Engine {
+    pub fn open(
+        board: Board,
+        root: Root,
+        data: PathBuf,
+    ) -> Result<(Engine, Option<String>), String> {
+        crate::store::atomic::ensure_private_dir(&data)
+            .map_err(|e| format!("data dir {}: {e}", data.display()))?;
+        let (tokens, passphrase) = token::Tokens::load(&data, board.first_run_words())
+            .map_err(|e| format!("token store: {e}"))?;
+        let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
+        Ok((
+            Engine {
+                board,
+                root,
+                data,
+                tokens,
+                audit,
+            },
+            passphrase,
+        ))
+    }
+}

@@ -1,0 +1,112 @@
+//! A small JSON writer for bodies whose keys are not fixed (optional keys must be absent, not
+//! `null`, which miniserde cannot express) and the one escaping routine everything shares.
+
+/// Appends `s` to `out` as a JSON string literal.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Builds one JSON object, keys in insertion order.
+pub struct Object {
+    buf: String,
+}
+
+impl Default for Object {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Object {
+    pub fn new() -> Object {
+        Object {
+            buf: String::from("{"),
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.buf.len() > 1 {
+            self.buf.push(',');
+        }
+        push_str(&mut self.buf, key);
+        self.buf.push(':');
+    }
+
+    pub fn str(mut self, key: &str, value: &str) -> Object {
+        self.key(key);
+        push_str(&mut self.buf, value);
+        self
+    }
+
+    pub fn num(mut self, key: &str, value: impl std::fmt::Display) -> Object {
+        self.key(key);
+        self.buf.push_str(&value.to_string());
+        self
+    }
+
+    pub fn bool(self, key: &str, value: bool) -> Object {
+        self.raw(key, if value { "true" } else { "false" })
+    }
+
+    /// `value` must already be valid JSON.
+    pub fn raw(mut self, key: &str, value: &str) -> Object {
+        self.key(key);
+        self.buf.push_str(value);
+        self
+    }
+
+    pub fn finish(mut self) -> String {
+        self.buf.push('}');
+        self.buf
+    }
+}
+
+/// `["a","b"]` from string items.
+pub fn str_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(&mut out, item);
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_control_and_quote_characters() {
+        let mut s = String::new();
+        push_str(&mut s, "a\"b\\c\nd\u{1}");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001""#);
+    }
+
+    #[test]
+    fn builds_objects_in_order() {
+        let o = Object::new()
+            .str("Status", "403 Forbidden")
+            .bool("First-Run", true)
+            .num("n", 2)
+            .finish();
+        assert_eq!(o, r#"{"Status":"403 Forbidden","First-Run":true,"n":2}"#);
+        assert_eq!(str_array(["x", "y"]), r#"["x","y"]"#);
+    }
+}

@@ -1,0 +1,57 @@
+//! Every numeric cap the daemon enforces, each with the reason for its value.
+
+use std::time::Duration;
+
+/// Request line plus headers. Jidoteki clients send short heads (a path, a query with a
+/// 64-hex hash, a few headers); 16 KiB leaves room for long bearer keys and proxies'
+/// additions while keeping one head per connection cheap. Larger → 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Header count accepted by the parser; more → 431.
+pub const MAX_HEADERS: usize = 48;
+
+/// Connections served at once. Above this, a connection gets the canned 503 (up to
+/// `OVERFLOW_CONNECTIONS` more of them at a time) and is closed. Sized so that 500 idle
+/// keep-alive clients do not lock an administrator out.
+pub const MAX_CONNECTIONS: usize = 768;
+
+/// Connections accepted only to be told 503; past this the socket is closed at once.
+pub const OVERFLOW_CONNECTIONS: usize = 32;
+
+/// Body cap for small form posts (`/setup`, actions): a token is at most 255 bytes.
+pub const SMALL_FORM_BODY: u64 = 64 * 1024;
+
+/// The first byte of a request must arrive this soon after the connection opens (or after
+/// the previous response on a keep-alive connection went out).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A started request head must be complete this soon: slowloris clients are cut off.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A body must make progress at least this often.
+pub const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client that stops reading its response is dropped after this long without progress.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The TLS handshake must finish this soon.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause before a failed unauthenticated `/setup` is answered. The pauses queue up across
+/// all connections, so parallel guessing is no faster than serial guessing.
+pub const SETUP_FAILURE_PAUSE: Duration = Duration::from_secs(2);
+
+/// Plaintext a TLS connection may hold before we stop feeding it (backpressure).
+pub const TLS_BUFFER: usize = 64 * 1024;
+
+/// Bytes read from the socket per read call.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// Longest chunk-size line (hex digits plus extensions) in a chunked body.
+pub const MAX_CHUNK_LINE: usize = 256;
+
+/// Largest file read whole into a response (version, changelog, build info).
+pub const MAX_INFO_FILE: u64 = 1024 * 1024;
+
+/// How long a profile's service status command may run.
+pub const SERVICE_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,0 +1,419 @@
+//! One client connection as an explicit state machine: head → body → (pause) → write.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::body::{BodyError, Decoder};
+use super::http::{self, Head, HeadError, Method, Response};
+use super::transport::Transport;
+use super::{Handler, Reply};
+use crate::limits::{
+    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK,
+    WRITE_STALL_TIMEOUT,
+};
+
+enum Phase<A> {
+    Head,
+    Body {
+        head: Head,
+        admission: A,
+        decoder: Decoder,
+        body: Vec<u8>,
+    },
+    /// A deliberately delayed answer (auth throttling); nothing is read meanwhile.
+    Paused {
+        until: Instant,
+        response: Response,
+        head_only: bool,
+    },
+    Writing,
+}
+
+pub struct Conn<A> {
+    pub transport: Transport,
+    pub peer: IpAddr,
+    phase: Phase<A>,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    close_after_write: bool,
+    /// When the current phase began or last made progress; drives the timeouts.
+    mark: Instant,
+    opened: Instant,
+    /// Over the connection cap: answer the first request with 503 and close.
+    refuse: bool,
+    peer_done: bool,
+}
+
+/// What the event loop should do with a connection after driving it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Keep,
+    Drop,
+}
+
+impl<A> Conn<A> {
+    pub fn new(transport: Transport, peer: IpAddr, now: Instant, refuse: bool) -> Conn<A> {
+        Conn {
+            transport,
+            peer,
+            phase: Phase::Head,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            close_after_write: false,
+            mark: now,
+            opened: now,
+            refuse,
+            peer_done: false,
+        }
+    }
+
+    /// The socket hung up or failed; a paused answer has nobody left to hear it.
+    pub fn peer_gone(&mut self) {
+        self.peer_done = true;
+        if matches!(self.phase, Phase::Paused { .. }) {
+            self.close_after_write = true;
+            self.phase = Phase::Writing;
+        }
+    }
+
+    /// Whether the loop should wait for readability (else only writability or time).
+    pub fn wants_read(&self) -> bool {
+        matches!(self.phase, Phase::Head | Phase::Body { .. }) && !self.peer_done
+    }
+
+    pub fn wants_write(&self) -> bool {
+        self.out_pos < self.out.len() || self.transport.wants_write()
+    }
+
+    /// The instant at which this connection next needs attention without any I/O.
+    pub fn deadline(&self) -> Instant {
+        match &self.phase {
+            Phase::Paused { until, .. } => *until,
+            Phase::Head if self.transport.is_handshaking() => self.opened + HANDSHAKE_TIMEOUT,
+            Phase::Head if self.inbuf.is_empty() => self.mark + IDLE_TIMEOUT,
+            Phase::Head => self.mark + HEAD_TIMEOUT,
+            Phase::Body { .. } => self.mark + BODY_STALL_TIMEOUT,
+            Phase::Writing => self.mark + WRITE_STALL_TIMEOUT,
+        }
+    }
+
+    /// Runs the state machine as far as the socket allows.
+    pub fn drive<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
+        loop {
+            let before = (
+                self.inbuf.len(),
+                self.out_pos,
+                self.out.len(),
+                self.phase_id(),
+            );
+            match self.step(handler, now) {
+                Ok(Next::Drop) | Err(()) => {
+                    self.transport.close();
+                    return Next::Drop;
+                }
+                Ok(Next::Keep) => {}
+            }
+            let after = (
+                self.inbuf.len(),
+                self.out_pos,
+                self.out.len(),
+                self.phase_id(),
+            );
+            if before == after {
+                break;
+            }
+        }
+        if now >= self.deadline() {
+            return self.on_timeout(handler, now);
+        }
+        Next::Keep
+    }
+
+    fn phase_id(&self) -> u8 {
+        match self.phase {
+            Phase::Head => 0,
+            Phase::Body { .. } => 1,
+            Phase::Paused { .. } => 2,
+            Phase::Writing => 3,
+        }
+    }
+
+    fn on_timeout<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
+        match &self.phase {
+            Phase::Head if !self.inbuf.is_empty() && !self.transport.is_handshaking() => {
+                // A slow head (slowloris) gets a 408 on its way out, if the socket takes it.
+                self.respond(
+                    handler.protocol_error(None, 408, "request head not received in time"),
+                    false,
+                    true,
+                );
+                let _ = self.flush_out();
+                self.transport.close();
+                Next::Drop
+            }
+            Phase::Paused { .. } => Next::Keep,
+            _ => {
+                let _ = now;
+                self.transport.close();
+                Next::Drop
+            }
+        }
+    }
+
+    fn step<H: Handler<Admission = A>>(
+        &mut self,
+        handler: &mut H,
+        now: Instant,
+    ) -> Result<Next, ()> {
+        // Output first: a pending response must drain before anything else happens.
+        if self.wants_write() {
+            let before = self.out_pos;
+            self.flush_out()?;
+            if self.out_pos != before {
+                self.mark = now;
+            }
+        }
+        match self.phase_id() {
+            0 => {
+                let room = (MAX_HEAD_BYTES + 1).saturating_sub(self.inbuf.len());
+                let got = self.fill(room)?;
+                if got > 0 && self.inbuf.len() == got {
+                    self.mark = now; // the first byte of a new request starts the head timer
+                }
+                if self.inbuf.is_empty() {
+                    return Ok(if self.peer_done {
+                        Next::Drop
+                    } else {
+                        Next::Keep
+                    });
+                }
+                self.on_head_bytes(handler, now)
+            }
+            1 => {
+                let next = self.on_body_bytes(handler)?;
+                if self.phase_id() == 1 && next == Next::Keep {
+                    // Whatever is left in `inbuf` is an incomplete chunk line: read more.
+                    let got = self.fill(READ_CHUNK)?;
+                    if got > 0 {
+                        self.mark = now;
+                    } else if self.peer_done {
+                        return Ok(Next::Drop);
+                    }
+                }
+                Ok(next)
+            }
+            2 => {
+                let due = matches!(&self.phase, Phase::Paused { until, .. } if now >= *until);
+                if due {
+                    let Phase::Paused {
+                        response,
+                        head_only,
+                        ..
+                    } = std::mem::replace(&mut self.phase, Phase::Writing)
+                    else {
+                        unreachable!()
+                    };
+                    self.mark = now;
+                    let close = response.close;
+                    self.respond(response, head_only, close);
+                }
+                Ok(Next::Keep)
+            }
+            _ => {
+                if self.wants_write() {
+                    return Ok(Next::Keep);
+                }
+                if self.close_after_write {
+                    return Ok(Next::Drop);
+                }
+                self.phase = Phase::Head;
+                self.mark = now;
+                Ok(Next::Keep)
+            }
+        }
+    }
+
+    fn fill(&mut self, room: usize) -> Result<usize, ()> {
+        if self.peer_done {
+            return Ok(0);
+        }
+        match self.transport.read(&mut self.inbuf, room) {
+            Ok((n, eof)) => {
+                self.peer_done |= eof;
+                // The handshake may have produced records to send.
+                self.transport.flush().map_err(|_| ())?;
+                Ok(n)
+            }
+            Err(_) => Err(()),
+        }
+    }
+
+    fn on_head_bytes<H: Handler<Admission = A>>(
+        &mut self,
+        handler: &mut H,
+        now: Instant,
+    ) -> Result<Next, ()> {
+        // Blank lines between pipelined requests are allowed (RFC 9112 §2.2).
+        while self.inbuf.starts_with(b"\r\n") {
+            self.inbuf.drain(..2);
+        }
+        let (head, used) = match http::parse_head(&self.inbuf) {
+            Ok(parsed) => parsed,
+            Err(HeadError::Partial) => {
+                return Ok(if self.peer_done {
+                    Next::Drop
+                } else {
+                    Next::Keep
+                });
+            }
+            Err(e) => {
+                let (status, msg) = match e {
+                    HeadError::TooLarge => (431, "request head too large"),
+                    HeadError::Bad(m) => (400, m),
+                    HeadError::Expectation => (417, "only 100-continue is supported"),
+                    HeadError::NotImplemented(m) => (501, m),
+                    HeadError::Partial => unreachable!(),
+                };
+                self.inbuf.clear();
+                self.respond(handler.protocol_error(None, status, msg), false, true);
+                return Ok(Next::Keep);
+            }
+        };
+        self.inbuf.drain(..used);
+        self.mark = now;
+        let head_only = head.method == Method::Head;
+        if self.refuse {
+            let mut response = handler.protocol_error(Some(&head), 503, "too many connections");
+            response.close = true;
+            self.respond(response, head_only, true);
+            return Ok(Next::Keep);
+        }
+        let admission = match handler.admit(&head, self.peer, now) {
+            Ok(a) => a,
+            Err(reply) => {
+                // The body, if any, is not read: close so its bytes are not taken for a request.
+                let close = !head.keep_alive || head.has_body();
+                self.reply(reply, head_only, close, now);
+                return Ok(Next::Keep);
+            }
+        };
+        let limit = handler.body_limit(&admission);
+        let decoder = match Decoder::new(head.framing, limit) {
+            Ok(d) => d,
+            Err(_) => {
+                self.respond(
+                    handler.protocol_error(Some(&head), 413, "request body too large"),
+                    head_only,
+                    true,
+                );
+                return Ok(Next::Keep);
+            }
+        };
+        if head.expect_continue && head.has_body() {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        self.phase = Phase::Body {
+            head,
+            admission,
+            decoder,
+            body: Vec::new(),
+        };
+        Ok(Next::Keep)
+    }
+
+    fn on_body_bytes<H: Handler<Admission = A>>(&mut self, handler: &mut H) -> Result<Next, ()> {
+        let Phase::Body {
+            decoder,
+            body,
+            head,
+            ..
+        } = &mut self.phase
+        else {
+            return Ok(Next::Keep);
+        };
+        match decoder.feed(&self.inbuf, body) {
+            Ok(used) => {
+                self.inbuf.drain(..used);
+            }
+            Err(e) => {
+                let (status, msg) = match e {
+                    BodyError::TooLarge => (413, "request body too large"),
+                    BodyError::Bad(m) => (400, m),
+                };
+                let response = handler.protocol_error(Some(head), status, msg);
+                let head_only = head.method == Method::Head;
+                self.inbuf.clear();
+                self.phase = Phase::Writing;
+                self.respond(response, head_only, true);
+                return Ok(Next::Keep);
+            }
+        }
+        if !decoder.is_done() {
+            return Ok(Next::Keep);
+        }
+        let Phase::Body {
+            head,
+            admission,
+            body,
+            ..
+        } = std::mem::replace(&mut self.phase, Phase::Writing)
+        else {
+            unreachable!()
+        };
+        let head_only = head.method == Method::Head;
+        let keep_alive = head.keep_alive;
+        let reply = handler.handle(head, admission, body, self.peer, Instant::now());
+        self.reply(reply, head_only, !keep_alive, Instant::now());
+        Ok(Next::Keep)
+    }
+
+    fn reply(&mut self, reply: Reply, head_only: bool, close: bool, now: Instant) {
+        let mut response = reply.response;
+        response.close |= close;
+        match reply.not_before {
+            Some(until) if until > now => {
+                self.phase = Phase::Paused {
+                    until,
+                    response,
+                    head_only,
+                };
+            }
+            _ => {
+                let close = response.close;
+                self.respond(response, head_only, close);
+            }
+        }
+    }
+
+    fn respond(&mut self, mut response: Response, head_only: bool, close: bool) {
+        response.close |= close;
+        self.close_after_write = response.close;
+        self.phase = Phase::Writing;
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        response.write_to(&mut self.out, head_only, self.transport.is_tls());
+    }
+
+    fn flush_out(&mut self) -> Result<(), ()> {
+        while self.out_pos < self.out.len() {
+            let n = self
+                .transport
+                .write(&self.out[self.out_pos..])
+                .map_err(|_| ())?;
+            if n == 0 {
+                break;
+            }
+            self.out_pos += n;
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        self.transport.flush().map_err(|_| ())?;
+        Ok(())
+    }
+}

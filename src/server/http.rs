@@ -1,0 +1,396 @@
+//! HTTP/1.1 request heads and responses: parsing with httparse, serialising with CRLF only.
+
+use crate::limits::{MAX_HEAD_BYTES, MAX_HEADERS};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn parse(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// The parts of a request head the daemon uses, owned so the read buffer can move on.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub method: Method,
+    /// Raw path as sent, without the query; what the Jidoteki HMAC is computed over.
+    pub path: String,
+    /// Raw query string without the '?'.
+    pub query: String,
+    pub framing: Framing,
+    pub expect_continue: bool,
+    pub keep_alive: bool,
+    pub content_type: Option<String>,
+    pub authorization: Option<String>,
+    pub if_match: Option<String>,
+}
+
+impl Head {
+    pub fn has_body(&self) -> bool {
+        !matches!(self.framing, Framing::None | Framing::Length(0))
+    }
+}
+
+/// Why a head was refused before routing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// More bytes are needed.
+    Partial,
+    /// 431: head larger than the limit or too many headers.
+    TooLarge,
+    /// 400 with a reason.
+    Bad(&'static str),
+    /// 417: an expectation other than 100-continue.
+    Expectation,
+    /// 501: a transfer coding we do not implement.
+    NotImplemented(&'static str),
+}
+
+/// Parses one head from the front of `buf`; returns it and the number of bytes it used.
+pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let used = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return Err(if buf.len() >= MAX_HEAD_BYTES {
+                HeadError::TooLarge
+            } else {
+                HeadError::Partial
+            });
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Bad("malformed request head")),
+    };
+    if used > MAX_HEAD_BYTES {
+        return Err(HeadError::TooLarge);
+    }
+    let target = req.path.ok_or(HeadError::Bad("missing request target"))?;
+    if !target.starts_with('/') {
+        return Err(HeadError::Bad("request target must be an absolute path"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let http10 = req.version == Some(0);
+    let mut head = Head {
+        method: Method::parse(req.method.unwrap_or("")),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        framing: Framing::None,
+        expect_continue: false,
+        keep_alive: !http10,
+        content_type: None,
+        authorization: None,
+        if_match: None,
+    };
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| HeadError::Bad("header value is not UTF-8"))?
+            .trim();
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || value.len() > 19 {
+                return Err(HeadError::Bad("invalid Content-Length"));
+            }
+            let n: u64 = value
+                .parse()
+                .map_err(|_| HeadError::Bad("invalid Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(HeadError::Bad("conflicting Content-Length headers"));
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = value.rsplit(',').next().unwrap_or("").trim();
+            if !last.eq_ignore_ascii_case("chunked") || value.contains(',') {
+                return Err(HeadError::NotImplemented(
+                    "only the chunked transfer coding is supported",
+                ));
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("expect") {
+            if value.eq_ignore_ascii_case("100-continue") {
+                head.expect_continue = !http10;
+            } else {
+                return Err(HeadError::Expectation);
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    head.keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") && http10 {
+                    head.keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("content-type") {
+            head.content_type = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("authorization") {
+            head.authorization = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("if-match") {
+            head.if_match = Some(value.to_owned());
+        }
+    }
+    head.framing = match (length, chunked) {
+        // Both at once is how requests get smuggled past proxies: refuse it.
+        (Some(_), true) => return Err(HeadError::Bad("both Content-Length and Transfer-Encoding")),
+        (Some(n), false) => Framing::Length(n),
+        (None, true) => Framing::Chunked,
+        (None, false) => Framing::None,
+    };
+    Ok((head, used))
+}
+
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+            close: false,
+        }
+    }
+
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response::new(status, "application/json", body)
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Appends the status line, headers and (unless `head_only`) the body to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>, head_only: bool, tls: bool) {
+        use std::io::Write;
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        out.extend_from_slice(b"Server: steward\r\n");
+        let _ = write!(
+            out,
+            "Date: {}\r\n",
+            crate::time::http_date(std::time::SystemTime::now())
+        );
+        if !self.content_type.is_empty() {
+            let _ = write!(out, "Content-Type: {}\r\n", self.content_type);
+        }
+        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        let mut cache_set = false;
+        for (name, value) in &self.headers {
+            cache_set |= name.eq_ignore_ascii_case("cache-control");
+            // Header values come from our own code, but a CR or LF must never split a header.
+            let clean: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+            let _ = write!(out, "{name}: {clean}\r\n");
+        }
+        if !cache_set {
+            out.extend_from_slice(b"Cache-Control: no-store\r\n");
+        }
+        out.extend_from_slice(
+            b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n",
+        );
+        if tls {
+            out.extend_from_slice(
+                b"Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n",
+            );
+        }
+        if self.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        507 => "Insufficient Storage",
+        _ => "Unknown",
+    }
+}
+
+/// Decodes `%XX` escapes; '+' is kept as '+' (tokens may hold it and never hold spaces).
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = (*bytes.get(i + 1)? as char).to_digit(16)?;
+            let lo = (*bytes.get(i + 2)? as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The first value of `name` in a query string, decoded. An undecodable value counts as absent.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v)).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Head, HeadError> {
+        parse_head(s.as_bytes()).map(|(h, _)| h)
+    }
+
+    #[test]
+    fn refuses_bad_heads_first() {
+        assert_eq!(
+            parse("GET /x HTTP/1.1\r\n").unwrap_err(),
+            HeadError::Partial
+        );
+        assert!(matches!(
+            parse("GET x HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Bad(_))
+        ));
+        assert!(matches!(
+            parse("GET /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            Err(HeadError::Bad(_))
+        ));
+        assert!(matches!(
+            parse("GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Err(HeadError::Bad(_))
+        ));
+        assert!(matches!(
+            parse("POST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(HeadError::Bad(_))
+        ));
+        assert!(matches!(
+            parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            Err(HeadError::NotImplemented(_))
+        ));
+        assert_eq!(
+            parse("POST /x HTTP/1.1\r\nExpect: tea\r\n\r\n").unwrap_err(),
+            HeadError::Expectation
+        );
+        let big = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_HEAD_BYTES));
+        assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: 1\r\n"))
+            .collect();
+        assert_eq!(
+            parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
+            HeadError::TooLarge
+        );
+    }
+
+    #[test]
+    fn reads_the_fields_we_use() {
+        let h = parse("POST /api/v1/admin/setup/?token=a%21b HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-Continue\r\nConnection: close\r\nAuthorization: Bearer x\r\n\r\n").unwrap();
+        assert_eq!(h.method, Method::Post);
+        assert_eq!(h.path, "/api/v1/admin/setup/");
+        assert_eq!(query_param(&h.query, "token").as_deref(), Some("a!b"));
+        assert_eq!(h.framing, Framing::Length(12));
+        assert!(h.expect_continue && !h.keep_alive);
+        assert_eq!(h.authorization.as_deref(), Some("Bearer x"));
+        let h10 = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!h10.keep_alive && !h10.expect_continue);
+    }
+
+    #[test]
+    fn query_decoding() {
+        assert_eq!(percent_decode("a+b%2B"), Some("a+b+".into()));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(
+            query_param("x=1&token=t&token=u", "token"),
+            Some("t".into())
+        );
+        assert_eq!(query_param("tokenx=1", "token"), None);
+    }
+
+    #[test]
+    fn responses_use_crlf_only() {
+        let mut out = Vec::new();
+        Response::json(200, "{}")
+            .header("X-Evil", "a\r\nb")
+            .write_to(&mut out, false, true);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.contains("X-Evil: ab\r\n"));
+        assert_eq!(text.matches('\n').count(), text.matches("\r\n").count());
+        assert!(text.ends_with("\r\n\r\n{}"));
+    }
+}

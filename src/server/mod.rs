@@ -1,0 +1,266 @@
+//! The HTTP(S) server: one thread, one epoll set, a bounded table of connections.
+
+pub mod body;
+pub mod conn;
+pub mod form;
+pub mod http;
+pub mod tls;
+pub mod transport;
+
+use std::net::{IpAddr, TcpListener};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::epoll;
+
+use self::conn::{Conn, Next};
+use self::http::{Head, Response};
+use self::transport::Transport;
+use crate::limits::{MAX_CONNECTIONS, OVERFLOW_CONNECTIONS, TLS_BUFFER};
+
+/// A response, possibly held back until an instant (auth-failure pauses).
+pub struct Reply {
+    pub response: Response,
+    pub not_before: Option<Instant>,
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Reply {
+        Reply {
+            response,
+            not_before: None,
+        }
+    }
+}
+
+/// What the API layer provides to the server.
+pub trait Handler {
+    /// Whatever `admit` learns about a request that `handle` needs (route, auth outcome).
+    type Admission;
+
+    /// Decides on a request from its head alone, before any body byte is read (and before
+    /// `100 Continue` is sent): routing, method, header/query credentials.
+    fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Self::Admission, Reply>;
+
+    /// The largest body this admitted request may carry.
+    fn body_limit(&self, admission: &Self::Admission) -> u64;
+
+    fn handle(
+        &mut self,
+        head: Head,
+        admission: Self::Admission,
+        body: Vec<u8>,
+        peer: IpAddr,
+        now: Instant,
+    ) -> Reply;
+
+    /// A framing-level error (400, 408, 413, 431, 503...) in the dialect of the surface the
+    /// request was for, when its head got that far.
+    fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response;
+}
+
+const LISTENER_KEY: u64 = u64::MAX;
+
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    epoll: rustix::fd::OwnedFd,
+}
+
+struct Slot<A> {
+    conn: Conn<A>,
+    generation: u32,
+    /// Interest currently registered with epoll.
+    interest: epoll::EventFlags,
+}
+
+impl Server {
+    pub fn new(
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &epoll,
+            listener.as_fd(),
+            epoll::EventData::new_u64(LISTENER_KEY),
+            epoll::EventFlags::IN,
+        )?;
+        Ok(Server {
+            listener,
+            tls,
+            epoll,
+        })
+    }
+
+    /// Serves until the process ends.
+    pub fn run<H: Handler>(&mut self, handler: &mut H) -> std::io::Result<()> {
+        let mut slots: Vec<Option<Slot<H::Admission>>> = Vec::new();
+        let mut free: Vec<usize> = Vec::new();
+        let mut generation: u32 = 0;
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+        let mut ready: Vec<usize> = Vec::with_capacity(256);
+        loop {
+            let now = Instant::now();
+            let timeout = slots
+                .iter()
+                .flatten()
+                .map(|s| s.conn.deadline())
+                .min()
+                .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
+            let timespec = timeout.map(|t| rustix::time::Timespec {
+                tv_sec: t.as_secs().min(3600) as i64,
+                tv_nsec: i64::from(t.subsec_nanos()),
+            });
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timespec.as_ref(),
+            ) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let now = Instant::now();
+            ready.clear();
+            let mut accept = false;
+            for ev in &events {
+                let (key, flags) = (ev.data.u64(), { ev.flags });
+                if key == LISTENER_KEY {
+                    accept = true;
+                    continue;
+                }
+                let (index, gen_) = ((key & 0xffff_ffff) as usize, (key >> 32) as u32);
+                if let Some(slot) = slots
+                    .get_mut(index)
+                    .and_then(|s| s.as_mut())
+                    .filter(|s| s.generation == gen_)
+                {
+                    if flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR) {
+                        slot.conn.peer_gone();
+                    }
+                    ready.push(index);
+                }
+            }
+            // Connections whose deadline passed are driven too, even without I/O.
+            for (index, slot) in slots.iter().enumerate() {
+                if let Some(slot) = slot {
+                    if slot.conn.deadline() <= now && !ready.contains(&index) {
+                        ready.push(index);
+                    }
+                }
+            }
+            for &index in &ready {
+                let Some(slot) = slots[index].as_mut() else {
+                    continue;
+                };
+                match slot.conn.drive(handler, now) {
+                    Next::Keep => {
+                        let want = interest(&slot.conn);
+                        if want != slot.interest {
+                            let key = (u64::from(slot.generation) << 32) | index as u64;
+                            let _ = epoll::modify(
+                                &self.epoll,
+                                slot.conn.transport.socket().as_fd(),
+                                epoll::EventData::new_u64(key),
+                                want,
+                            );
+                            slot.interest = want;
+                        }
+                    }
+                    Next::Drop => {
+                        let _ = epoll::delete(&self.epoll, slot.conn.transport.socket().as_fd());
+                        slots[index] = None;
+                        free.push(index);
+                    }
+                }
+            }
+            if accept {
+                self.accept_all(handler, &mut slots, &mut free, &mut generation, now);
+            }
+        }
+    }
+
+    fn accept_all<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        slots: &mut Vec<Option<Slot<H::Admission>>>,
+        free: &mut Vec<usize>,
+        generation: &mut u32,
+        now: Instant,
+    ) {
+        loop {
+            let (stream, addr) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // EMFILE and friends: leave the rest in the backlog for the next round.
+                    crate::log::warn(format_args!("accept failed: {e}"));
+                    return;
+                }
+            };
+            let open = slots.len() - free.len();
+            if open >= MAX_CONNECTIONS + OVERFLOW_CONNECTIONS {
+                drop(stream);
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let transport = match &self.tls {
+                Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+                    Ok(mut tls) => {
+                        tls.set_buffer_limit(Some(TLS_BUFFER));
+                        Transport::Tls(stream, Box::new(tls))
+                    }
+                    Err(_) => continue,
+                },
+                None => Transport::Plain(stream),
+            };
+            let refuse = open >= MAX_CONNECTIONS;
+            let mut conn = Conn::new(transport, addr.ip(), now, refuse);
+            // Give the connection a first chance: the request may already be there.
+            if conn.drive(handler, now) == Next::Drop {
+                continue;
+            }
+            *generation = generation.wrapping_add(1);
+            let index = free.pop().unwrap_or_else(|| {
+                slots.push(None);
+                slots.len() - 1
+            });
+            let want = interest(&conn);
+            let key = (u64::from(*generation) << 32) | index as u64;
+            if epoll::add(
+                &self.epoll,
+                conn.transport.socket().as_fd(),
+                epoll::EventData::new_u64(key),
+                want,
+            )
+            .is_err()
+            {
+                free.push(index);
+                continue;
+            }
+            slots[index] = Some(Slot {
+                conn,
+                generation: *generation,
+                interest: want,
+            });
+        }
+    }
+}
+
+fn interest<A>(conn: &Conn<A>) -> epoll::EventFlags {
+    let mut flags = epoll::EventFlags::empty();
+    if conn.wants_read() || conn.transport.is_handshaking() {
+        flags |= epoll::EventFlags::IN;
+    }
+    if conn.wants_write() {
+        flags |= epoll::EventFlags::OUT;
+    }
+    flags
+}

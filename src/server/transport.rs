@@ -1,0 +1,162 @@
+//! One connection's byte stream: plain TCP or TLS over it, non-blocking either way.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+use rustls::ServerConnection;
+
+use crate::limits::READ_CHUNK;
+
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(TcpStream, Box<ServerConnection>),
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+impl Transport {
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) | Transport::Tls(s, _) => s,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(..))
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self, Transport::Tls(_, tls) if tls.is_handshaking())
+    }
+
+    /// Appends up to `room` plaintext bytes to `buf`. Returns how many, and whether the peer
+    /// has finished sending. With `room == 0` it still advances a TLS handshake.
+    pub fn read(&mut self, buf: &mut Vec<u8>, room: usize) -> io::Result<(usize, bool)> {
+        match self {
+            Transport::Plain(sock) => {
+                let mut total = 0;
+                while total < room {
+                    let want = (room - total).min(READ_CHUNK);
+                    let start = buf.len();
+                    buf.resize(start + want, 0);
+                    let result = sock.read(&mut buf[start..]);
+                    match result {
+                        Ok(0) => {
+                            buf.truncate(start);
+                            return Ok((total, true));
+                        }
+                        Ok(n) => {
+                            buf.truncate(start + n);
+                            total += n;
+                        }
+                        Err(e) => {
+                            buf.truncate(start);
+                            if would_block(&e) {
+                                break;
+                            }
+                            if e.kind() == io::ErrorKind::Interrupted {
+                                continue;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok((total, false))
+            }
+            Transport::Tls(sock, tls) => {
+                let mut total = 0;
+                loop {
+                    // Hand out what is already decrypted before pulling more records.
+                    while total < room {
+                        let want = (room - total).min(READ_CHUNK);
+                        let start = buf.len();
+                        buf.resize(start + want, 0);
+                        let result = tls.reader().read(&mut buf[start..]);
+                        match result {
+                            Ok(0) => {
+                                buf.truncate(start);
+                                return Ok((total, true));
+                            }
+                            Ok(n) => {
+                                buf.truncate(start + n);
+                                total += n;
+                            }
+                            Err(e) => {
+                                buf.truncate(start);
+                                if would_block(&e) {
+                                    break;
+                                }
+                                return Err(e);
+                            }
+                        }
+                    }
+                    if (total >= room && !tls.is_handshaking()) || !tls.wants_read() {
+                        return Ok((total, false));
+                    }
+                    match tls.read_tls(sock) {
+                        Ok(0) => return Ok((total, true)),
+                        Ok(_) => {
+                            if let Err(e) = tls.process_new_packets() {
+                                // Send the alert that tells the peer why, then give up.
+                                let _ = tls.write_tls(sock);
+                                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                            }
+                        }
+                        Err(e) if would_block(&e) => return Ok((total, false)),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes as much of `data` as the socket (or TLS buffer) takes now; returns how much.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(sock) => match sock.write(data) {
+                Ok(n) => Ok(n),
+                Err(e) if would_block(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+                Err(e) => Err(e),
+            },
+            Transport::Tls(_, tls) => {
+                let n = tls.writer().write(data)?;
+                self.flush()?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Pushes pending TLS records to the socket; true when nothing is left pending.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(_) => Ok(true),
+            Transport::Tls(sock, tls) => {
+                while tls.wants_write() {
+                    match tls.write_tls(sock) {
+                        Ok(_) => {}
+                        Err(e) if would_block(&e) => return Ok(false),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    pub fn wants_write(&self) -> bool {
+        matches!(self, Transport::Tls(_, tls) if tls.wants_write())
+    }
+
+    /// Best-effort orderly close: TLS close_notify, then FIN.
+    pub fn close(&mut self) {
+        if let Transport::Tls(_, tls) = self {
+            tls.send_close_notify();
+            let _ = self.flush();
+        }
+        let _ = self.socket().shutdown(std::net::Shutdown::Write);
+    }
+}

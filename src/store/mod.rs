@@ -1,0 +1,4 @@
+//! steward's own state in the data dir: crash-safe files and the audit log.
+
+pub mod atomic;
+pub mod audit;

@@ -1,0 +1,1 @@
+//! Black-box tests: the real binary on 127.0.0.1:0, spoken to over HTTPS.
