@@ -1,1 +1,6 @@
 //! Black-box tests: the real binary on 127.0.0.1:0, spoken to over HTTPS.
+
+mod auth;
+mod http;
+mod info;
+mod util;

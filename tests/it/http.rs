@@ -1,0 +1,190 @@
+//! HTTP framing and limits: 404/405, 413, 431, keep-alive, chunked bodies, plain HTTP.
+
+use std::time::Duration;
+
+use crate::util::{ADMIN, Daemon, Options, multipart};
+
+#[test]
+fn wrong_method_is_405_with_allow() {
+    let d = Daemon::start();
+    let r = d.get(&format!("{ADMIN}/setup"));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), Some("POST"));
+    let r = d.req("DELETE", &format!("{ADMIN}/version"));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    let r = d
+        .connect()
+        .send("POST", &format!("{ADMIN}/health"), &[], b"");
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn head_requests_get_headers_only() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let mut c = d.connect();
+    c.write_raw(format!("HEAD {ADMIN}/version?token=owner HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let r = c.read_head_response().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Length"), Some("19"));
+    // Had a body followed the HEAD response, this response's status line would not parse.
+    let r = c.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"");
+    assert_eq!(r.text(), r#"{"version":"1.2.3"}"#);
+}
+
+#[test]
+fn requests_are_served_by_one_thread() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let clients: Vec<_> = (0..20).map(|_| d.connect()).collect();
+    for _ in 0..5 {
+        assert_eq!(d.get(&format!("{ADMIN}/health?token=owner")).status, 200);
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim();
+    // Under a qemu-user runner the emulator adds its own threads.
+    if std::env::var("STEWARD_RUNNER").map_or(true, |r| r.is_empty()) {
+        assert_eq!(threads, "1");
+    }
+    drop(clients);
+}
+
+#[test]
+fn oversize_head_is_431() {
+    let d = Daemon::start();
+    let long = "a".repeat(20 * 1024);
+    let r = d.get(&format!("{ADMIN}/version?token={long}"));
+    assert_eq!(r.status, 431);
+    let mut c = d.connect();
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    c.write_raw(format!("GET {ADMIN}/version HTTP/1.1\r\n{many}\r\n").as_bytes());
+    assert_eq!(c.read_response().unwrap().status, 431);
+}
+
+#[test]
+fn oversize_body_is_413_before_it_is_sent() {
+    let d = Daemon::start();
+    let mut c = d.connect();
+    // Declares 10 MiB but sends none of it: the answer must not wait for the body.
+    c.write_raw(
+        format!("POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 10485760\r\n\r\n")
+            .as_bytes(),
+    );
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 413);
+    assert!(c.is_closed());
+    // A chunked body that grows past the cap is cut off the same way.
+    let mut c = d.connect();
+    c.write_raw(format!("POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes());
+    let chunk = format!("{:x}\r\n{}\r\n", 40_000, "z".repeat(40_000));
+    c.write_raw(chunk.as_bytes());
+    c.write_raw(chunk.as_bytes());
+    assert_eq!(c.read_response().unwrap().status, 413);
+}
+
+#[test]
+fn malformed_requests_get_400_not_silence() {
+    let d = Daemon::start();
+    let cases: [&[u8]; 4] = [
+        b"GET nopath HTTP/1.1\r\n\r\n",
+        b"POST /api/v1/admin/setup HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /api/v1/admin/setup HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        b"GARBAGE\x01\x02\r\n\r\n",
+    ];
+    for raw in cases {
+        let mut c = d.connect();
+        c.write_raw(raw);
+        let r = c
+            .read_response()
+            .unwrap_or_else(|| panic!("no answer to {:?}", String::from_utf8_lossy(raw)));
+        assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(raw));
+    }
+    // A chunk that is longer than its declared size.
+    let mut c = d.connect();
+    c.write_raw(b"POST /api/v1/admin/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n");
+    assert_eq!(c.read_response().unwrap().status, 400);
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let mut c = d.connect();
+    for _ in 0..3 {
+        let r = c.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Connection"), None);
+    }
+    // Pipelined: two requests in one write, two responses in order.
+    let two = format!(
+        "GET {ADMIN}/version?token=owner HTTP/1.1\r\n\r\nGET {ADMIN}/nonexistent?token=owner HTTP/1.1\r\n\r\n"
+    );
+    c.write_raw(two.as_bytes());
+    assert_eq!(c.read_response().unwrap().status, 200);
+    assert_eq!(c.read_response().unwrap().status, 404);
+    // Connection: close is honoured.
+    let r = c.send(
+        "GET",
+        &format!("{ADMIN}/version?token=owner"),
+        &[("Connection", "close")],
+        b"",
+    );
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_chunked_setup_body_works() {
+    let d = Daemon::start();
+    let (ct, body) = multipart(&[("newtoken", b"chunky")]);
+    let (a, b) = body.split_at(body.len() / 2);
+    let mut raw = format!(
+        "POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for part in [a, b] {
+        raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        raw.extend_from_slice(part);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let mut c = d.connect();
+    // Sent in small pieces, to exercise partial chunk lines.
+    for piece in raw.chunks(7) {
+        c.write_raw(piece);
+    }
+    assert_eq!(c.read_response().unwrap().status, 200);
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=chunky")).status, 200);
+}
+
+#[test]
+fn a_stalled_head_is_cut_off() {
+    let d = Daemon::start();
+    let mut c = d.connect();
+    c.write_raw(b"GET /api/v1/admin/version HTTP/1.1\r\nX-Slow: ");
+    let started = std::time::Instant::now();
+    let r = c.read_response();
+    let waited = started.elapsed();
+    assert_eq!(r.map(|r| r.status), Some(408));
+    assert!(
+        waited >= Duration::from_secs(8) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn plain_http_mode_says_so_and_serves() {
+    let d = Daemon::with(Options {
+        plain: true,
+        ..Options::default()
+    });
+    d.setup("owner");
+    let r = d.get(&format!("{ADMIN}/version?token=owner"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Strict-Transport-Security"), None);
+}

@@ -1,0 +1,151 @@
+//! /version, /changelog, /build, /health, /services, /endpoints.
+
+use miniserde::json::Value;
+
+use crate::util::{ADMIN, Daemon, Options, field, fixture_root, temp_dir};
+
+fn authed(d: &Daemon, endpoint: &str) -> crate::util::Resp {
+    d.get(&format!("{ADMIN}/{endpoint}?token=owner"))
+}
+
+fn started() -> Daemon {
+    let d = Daemon::start();
+    d.setup("owner");
+    d
+}
+
+#[test]
+fn version_changelog_and_build_come_from_the_profile_files() {
+    let d = started();
+    assert_eq!(authed(&d, "version").text(), r#"{"version":"1.2.3"}"#);
+    let r = authed(&d, "changelog");
+    assert_eq!(r.status, 200);
+    assert!(r.header("Content-Type").unwrap().starts_with("text/plain"));
+    assert_eq!(
+        r.text(),
+        std::fs::read_to_string(fixture_root().join("etc/steward/changelog.txt")).unwrap()
+    );
+    let r = authed(&d, "build");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert!(matches!(field(&r.json(), &["builddate"]), Value::String(s) if s == "1795382659"));
+}
+
+/// A root without info files, an empty version file and a build file that is not JSON.
+#[test]
+fn missing_or_broken_info_files_are_404() {
+    let root = temp_dir("root");
+    for dir in ["proc", "etc/steward"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::copy(
+        fixture_root().join("proc/meminfo"),
+        root.join("proc/meminfo"),
+    )
+    .unwrap();
+    let d = Daemon::with(Options {
+        root: root.clone(),
+        ..Options::default()
+    });
+    d.setup("owner");
+    for endpoint in ["version", "changelog", "build"] {
+        let r = authed(&d, endpoint);
+        assert_eq!(r.status, 404, "{endpoint}");
+        assert_eq!(r.text(), r#"{"Status":"404 Not Found"}"#);
+    }
+    std::fs::write(root.join("etc/steward/version"), "\n").unwrap();
+    std::fs::write(root.join("etc/steward/build.json"), "not json").unwrap();
+    assert_eq!(authed(&d, "version").status, 404);
+    assert_eq!(authed(&d, "build").status, 404);
+    // Health needs /proc/loadavg, absent here: reported as unavailable, not as a crash.
+    assert_eq!(authed(&d, "health").status, 404);
+    std::fs::write(root.join("etc/steward/version"), "2.0.0\nsecond line\n").unwrap();
+    assert_eq!(authed(&d, "version").text(), r#"{"version":"2.0.0"}"#);
+    drop(d);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+fn as_str(v: &Value) -> &str {
+    match v {
+        Value::String(s) => s,
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn as_u64(v: &Value) -> u64 {
+    match v {
+        Value::Number(miniserde::json::Number::U64(n)) => *n,
+        other => panic!("expected an unsigned integer, got {other:?}"),
+    }
+}
+
+#[test]
+fn health_has_the_documented_shape_and_live_figures() {
+    let d = started();
+    let r = authed(&d, "health");
+    assert_eq!(r.status, 200);
+    let h = r.json();
+    let size = |s: &str| {
+        let (num, unit) = s.split_at(s.len() - 1);
+        assert!(
+            ["K", "M", "G", "T", "P"].contains(&unit) || s.chars().all(|c| c.is_ascii_digit()),
+            "{s}"
+        );
+        assert!(num.parse::<f64>().is_ok(), "{s}");
+    };
+    size(as_str(field(&h, &["disk", "used"])));
+    size(as_str(field(&h, &["disk", "total"])));
+    assert!(as_u64(field(&h, &["disk", "percentage"])) <= 100);
+    // From the fixture's /proc/meminfo: 1000 MiB total, 740 MiB available.
+    assert_eq!(as_str(field(&h, &["memory", "total"])), "1000M");
+    assert_eq!(as_str(field(&h, &["memory", "used"])), "260M");
+    assert_eq!(as_u64(field(&h, &["memory", "percentage"])), 26);
+    assert_eq!(as_u64(field(&h, &["cpu", "num"])), 4);
+    assert_eq!(as_str(field(&h, &["cpu", "load"])), "0.66, 0.28, 0.14");
+    assert_eq!(as_u64(field(&h, &["cpu", "cpu5min"])), 0);
+}
+
+#[test]
+fn services_report_real_state_from_the_fixture_proc() {
+    let d = started();
+    let r = authed(&d, "services");
+    assert_eq!(r.status, 200);
+    // sshd has a live /proc entry; ntpd's pidfile names a zombie.
+    assert_eq!(
+        r.text(),
+        r#"{"services":[{"steward":"running"},{"openssh":"running"},{"ntpd":"not running"}]}"#
+    );
+}
+
+#[test]
+fn endpoints_list_what_is_served() {
+    let d = started();
+    let r = authed(&d, "endpoints");
+    assert_eq!(r.status, 200);
+    let list: Vec<String> = match field(&r.json(), &["endpoints"]) {
+        Value::Array(items) => items.iter().map(|v| as_str(v).to_owned()).collect(),
+        other => panic!("{other:?}"),
+    };
+    for required in [
+        "build",
+        "changelog",
+        "endpoints",
+        "health",
+        "services",
+        "setup",
+        "version",
+    ] {
+        assert!(
+            list.contains(&format!("{ADMIN}/{required}")),
+            "{required} missing from {list:?}"
+        );
+    }
+    let mut sorted = list.clone();
+    sorted.sort();
+    assert_eq!(list, sorted);
+    // Every listed endpoint exists (answers something other than 404 when authenticated).
+    for path in &list {
+        let r = d.get(&format!("{path}?token=owner"));
+        assert_ne!(r.status, 404, "{path}");
+    }
+}

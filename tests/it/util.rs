@@ -1,0 +1,508 @@
+//! Test harness: start the real daemon on 127.0.0.1:0 with a temp data dir and the fixture
+//! root, and talk HTTP/1.1 over TLS to it, trusting only the certificate it generated.
+//!
+//! `STEWARD_BIN` names another binary to test (e.g. a cross-built one) and `STEWARD_RUNNER`
+//! a prefix to run it with (e.g. `qemu-aarch64-static`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+
+pub const ADMIN: &str = "/api/v1/admin";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn fixture_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/root")
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("steward-it-{}-{n}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Options {
+    pub board: Option<String>,
+    pub root: PathBuf,
+    pub plain: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            board: None,
+            root: fixture_root(),
+            plain: false,
+        }
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub data: PathBuf,
+    pub port: u16,
+    pub options: Options,
+    pub stderr_path: PathBuf,
+}
+
+fn command() -> Command {
+    let bin =
+        std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned());
+    match std::env::var("STEWARD_RUNNER")
+        .ok()
+        .filter(|r| !r.is_empty())
+    {
+        Some(runner) => {
+            let mut c = Command::new(runner);
+            c.arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
+/// Runs `steward ARGS` to completion (for the non-serving subcommands).
+pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+    let out = command().args(args).output().expect("run steward");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::with(Options::default())
+    }
+
+    pub fn with(options: Options) -> Daemon {
+        let data = temp_dir("data");
+        let mut d = Daemon {
+            child: None,
+            stderr_path: data.with_extension("stderr"),
+            data,
+            port: 0,
+            options,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = command();
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(&self.data)
+            .arg("--root")
+            .arg(&self.options.root);
+        if let Some(board) = &self.options.board {
+            cmd.arg("--board").arg(board);
+        }
+        if self.options.plain {
+            cmd.arg("--plain-http");
+        }
+        let stderr = std::fs::File::create(&self.stderr_path).unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn steward");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        // qemu-user start-up and first-start key generation can take a while.
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let expected = if self.options.plain {
+            "listening on http://127.0.0.1:"
+        } else {
+            "listening on https://127.0.0.1:"
+        };
+        let Some(port) = line
+            .trim_end()
+            .strip_prefix(expected)
+            .and_then(|p| p.parse().ok())
+        else {
+            let _ = child.kill();
+            panic!(
+                "unexpected first line {line:?}; stderr: {}",
+                std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+            );
+        };
+        self.port = port;
+        self.child = Some(child);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn connect(&self) -> Client {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        if self.options.plain {
+            return Client {
+                stream: Box::new(tcp),
+                pending: Vec::new(),
+            };
+        }
+        let config = client_config(&self.data.join("tls/cert.pem"));
+        let conn =
+            ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+        Client {
+            stream: Box::new(StreamOwned::new(conn, tcp)),
+            pending: Vec::new(),
+        }
+    }
+
+    /// One request on a fresh connection.
+    pub fn req(&self, method: &str, path: &str) -> Resp {
+        self.connect().send(method, path, &[], b"")
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.req("GET", path)
+    }
+
+    /// POST a multipart form on a fresh connection.
+    pub fn post_form(&self, path: &str, fields: &[(&str, &[u8])]) -> Resp {
+        let (ct, body) = multipart(fields);
+        self.connect()
+            .send("POST", path, &[("Content-Type", &ct)], &body)
+    }
+
+    /// Initial setup with `token`, asserting it worked.
+    pub fn setup(&self, token: &str) {
+        let r = self.post_form(&format!("{ADMIN}/setup"), &[("newtoken", token.as_bytes())]);
+        assert_eq!(r.status, 200, "setup failed: {}", r.text());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.data);
+        let _ = std::fs::remove_file(&self.stderr_path);
+    }
+}
+
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+pub struct Client {
+    pub stream: Box<dyn Stream>,
+    pending: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> miniserde::json::Value {
+        miniserde::json::from_str(&self.text())
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", self.text()))
+    }
+}
+
+impl Client {
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        for (n, v) in headers {
+            raw.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if !body.is_empty() || method == "POST" {
+            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.write_raw(&bytes);
+        self.read_response().expect("response")
+    }
+
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+        self.stream.flush().expect("flush");
+    }
+
+    /// Reads one response; `None` if the server closed the connection first.
+    pub fn read_response(&mut self) -> Option<Resp> {
+        self.read_response_to(false)
+    }
+
+    /// Reads the response to a HEAD request: its Content-Length describes a body not sent.
+    pub fn read_head_response(&mut self) -> Option<Resp> {
+        self.read_response_to(true)
+    }
+
+    fn read_response_to(&mut self, head_request: bool) -> Option<Resp> {
+        let head_end = loop {
+            if let Some(i) = find(&self.pending, b"\r\n\r\n") {
+                break i;
+            }
+            if !self.fill() {
+                return None;
+            }
+        };
+        let head = String::from_utf8(self.pending[..head_end].to_vec()).expect("UTF-8 head");
+        assert!(
+            !head.replace("\r\n", "").contains('\n'),
+            "bare LF in response head: {head:?}"
+        );
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        assert!(
+            status_line.starts_with("HTTP/1.1 "),
+            "status line {status_line:?}"
+        );
+        let status: u16 = status_line[9..12].parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (n, v) = l.split_once(':').expect("header line");
+                (n.to_owned(), v.trim().to_owned())
+            })
+            .collect();
+        self.pending.drain(..head_end + 4);
+        if status == 100 {
+            return self.read_response_to(head_request);
+        }
+        if head_request {
+            return Some(Resp {
+                status,
+                headers,
+                body: Vec::new(),
+            });
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse().unwrap())
+            .expect("Content-Length");
+        while self.pending.len() < len {
+            assert!(self.fill(), "connection closed inside a body");
+        }
+        let body = self.pending.drain(..len).collect();
+        Some(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Reads one interim or final status line only (for Expect: 100-continue tests).
+    pub fn read_status_line(&mut self) -> Option<u16> {
+        let end = loop {
+            if let Some(i) = find(&self.pending, b"\r\n\r\n") {
+                break i;
+            }
+            if !self.fill() {
+                return None;
+            }
+        };
+        let status = String::from_utf8_lossy(&self.pending[9..12]).parse().ok();
+        if status == Some(100) {
+            self.pending.drain(..end + 4);
+        }
+        status
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        match self.stream.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                true
+            }
+        }
+    }
+
+    /// True if the server has closed the connection (EOF or reset) within the read timeout.
+    pub fn is_closed(&mut self) -> bool {
+        !self.fill()
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+pub fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----stewardtestboundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The Jidoteki HMAC computed independently of the daemon (hex key string, METHOD + path).
+pub fn hmac(token: &str, method: &str, path: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let key: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(format!("{method}{path}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug)]
+struct Pinned {
+    der: Vec<u8>,
+    provider: Arc<CryptoProvider>,
+}
+
+fn client_config(cert_path: &Path) -> Arc<ClientConfig> {
+    let der = CertificateDer::from_pem_file(cert_path)
+        .expect("server certificate")
+        .as_ref()
+        .to_vec();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { der, provider }))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.der.as_slice() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "server certificate is not the one in the data dir".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Reads a JSON object field as a string (panics with context otherwise).
+pub fn field<'a>(v: &'a miniserde::json::Value, path: &[&str]) -> &'a miniserde::json::Value {
+    let mut cur = v;
+    for key in path {
+        match cur {
+            miniserde::json::Value::Object(map) => {
+                cur = map
+                    .get(*key)
+                    .unwrap_or_else(|| panic!("no key {key} in {path:?}"))
+            }
+            _ => panic!("not an object at {key}"),
+        }
+    }
+    cur
+}
