@@ -63,16 +63,13 @@ impl Board {
         } else if spec.contains('/') || spec.ends_with(".json") {
             std::fs::read_to_string(spec).map_err(|e| format!("board profile {spec}: {e}"))?
         } else {
-            return Err(format!(
-                "unknown board {spec:?}: compiled-in boards are: dev; or give a path"
-            ));
+            return Err(format!("unknown board {spec:?}: compiled-in boards are: dev; or give a path"));
         };
         Board::parse(&text).map_err(|e| format!("board profile {spec}: {e}"))
     }
 
     pub fn parse(text: &str) -> Result<Board, String> {
-        let board: Board =
-            json::from_str(text).map_err(|_| "not a valid profile (JSON shape)".to_owned())?;
+        let board: Board = json::from_str(text).map_err(|_| "not a valid profile (JSON shape)".to_owned())?;
         board.validate()?;
         Ok(board)
     }
@@ -80,10 +77,7 @@ impl Board {
     fn validate(&self) -> Result<(), String> {
         for e in &self.jidoteki.endpoints {
             if !OPTIONAL_ENDPOINTS.contains(&e.as_str()) {
-                return Err(format!(
-                    "unknown optional endpoint {e:?} (known: {})",
-                    OPTIONAL_ENDPOINTS.join(", ")
-                ));
+                return Err(format!("unknown optional endpoint {e:?} (known: {})", OPTIONAL_ENDPOINTS.join(", ")));
             }
         }
         if let Some(fr) = &self.jidoteki.first_run {
@@ -91,24 +85,18 @@ impl Board {
                 return Err(format!("first-run word-length must be 1 to {MAX_WORDS}"));
             }
         }
-        for (what, path) in [
-            ("version", &self.info.version),
-            ("changelog", &self.info.changelog),
-            ("build", &self.info.build),
-        ] {
+        for (what, path) in
+            [("version", &self.info.version), ("changelog", &self.info.changelog), ("build", &self.info.build)]
+        {
             if !path.starts_with('/') {
                 return Err(format!("info.{what} must be an absolute path below --root"));
             }
         }
         for s in &self.services {
-            let ways = usize::from(s.pidfile.is_some())
-                + usize::from(s.process.is_some())
-                + usize::from(s.command.is_some());
+            let ways =
+                usize::from(s.pidfile.is_some()) + usize::from(s.process.is_some()) + usize::from(s.command.is_some());
             if s.name.is_empty() || ways != 1 {
-                return Err(format!(
-                    "service {:?} needs a name and exactly one of pidfile, process, command",
-                    s.name
-                ));
+                return Err(format!("service {:?} needs a name and exactly one of pidfile, process, command", s.name));
             }
             if s.command.as_ref().is_some_and(|c| c.is_empty()) {
                 return Err(format!("service {:?}: empty command", s.name));
@@ -123,11 +111,7 @@ impl Board {
 
     /// Number of passphrase words when first-run is on.
     pub fn first_run_words(&self) -> Option<u32> {
-        self.jidoteki
-            .first_run
-            .as_ref()
-            .filter(|f| f.enabled)
-            .map(|f| f.word_length)
+        self.jidoteki.first_run.as_ref().filter(|f| f.enabled).map(|f| f.word_length)
     }
 }
 
@@ -144,38 +128,14 @@ mod tests {
     #[test]
     fn rejects_bad_profiles() {
         let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES]}"#;
-        let make = |e: &str, f: &str, s: &str| {
-            base.replace("ENDPOINTS", e)
-                .replace("FIRSTRUN", f)
-                .replace("SERVICES", s)
-        };
+        let make =
+            |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());
         assert!(Board::parse(&make(r#""nope""#, "", "")).is_err());
-        assert!(
-            Board::parse(&make(
-                "",
-                r#","first-run":{"enabled":true,"word-length":0}"#,
-                ""
-            ))
-            .is_err()
-        );
-        assert!(
-            Board::parse(&make(
-                "",
-                r#","first-run":{"enabled":false,"word-length":0}"#,
-                ""
-            ))
-            .is_ok()
-        );
+        assert!(Board::parse(&make("", r#","first-run":{"enabled":true,"word-length":0}"#, "")).is_err());
+        assert!(Board::parse(&make("", r#","first-run":{"enabled":false,"word-length":0}"#, "")).is_ok());
         assert!(Board::parse(&make("", "", r#"{"name":"a"}"#)).is_err());
-        assert!(
-            Board::parse(&make(
-                "",
-                "",
-                r#"{"name":"a","pidfile":"/p","process":"p"}"#
-            ))
-            .is_err()
-        );
+        assert!(Board::parse(&make("", "", r#"{"name":"a","pidfile":"/p","process":"p"}"#)).is_err());
         assert!(Board::parse(&make("", "", r#"{"name":"a","command":[]}"#)).is_err());
         assert!(Board::parse("{").is_err());
         assert!(Board::load("nosuchboard").is_err());

@@ -33,9 +33,7 @@ impl Default for Object {
 
 impl Object {
     pub fn new() -> Object {
-        Object {
-            buf: String::from("{"),
-        }
+        Object { buf: String::from("{") }
     }
 
     fn key(&mut self, key: &str) {
@@ -101,11 +99,7 @@ mod tests {
 
     #[test]
     fn builds_objects_in_order() {
-        let o = Object::new()
-            .str("Status", "403 Forbidden")
-            .bool("First-Run", true)
-            .num("n", 2)
-            .finish();
+        let o = Object::new().str("Status", "403 Forbidden").bool("First-Run", true).num("n", 2).finish();
         assert_eq!(o, r#"{"Status":"403 Forbidden","First-Run":true,"n":2}"#);
         assert_eq!(str_array(["x", "y"]), r#"["x","y"]"#);
     }

@@ -53,5 +53,9 @@ pub const MAX_CHUNK_LINE: usize = 256;
 /// Largest file read whole into a response (version, changelog, build info).
 pub const MAX_INFO_FILE: u64 = 1024 * 1024;
 
+/// Health figures are re-read at most this often. The kernel's load averages move every
+/// 5 s; a poller hammering `/health` should not turn into a stream of procfs reads.
+pub const HEALTH_MAX_AGE: Duration = Duration::from_secs(1);
+
 /// How long a profile's service status command may run.
 pub const SERVICE_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);

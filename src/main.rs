@@ -61,34 +61,19 @@ fn serve(args: cli::Serve) -> Result<(), String> {
             data.join("first-run-passphrase").display()
         ));
     }
-    let tls = if args.plain_http {
-        None
-    } else {
-        Some(server::tls::load_or_create(&data)?)
-    };
+    let tls = if args.plain_http { None } else { Some(server::tls::load_or_create(&data)?) };
     raise_fd_limit();
-    let listener = TcpListener::bind(&args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut server =
-        server::Server::new(listener, tls.clone()).map_err(|e| format!("server setup: {e}"))?;
+    let mut server = server::Server::new(listener, tls.clone()).map_err(|e| format!("server setup: {e}"))?;
     let mut api = api::Api::new(engine);
-    log::info(format_args!(
-        "board {}, data {}, root {}",
-        api.engine.board.name,
-        data.display(),
-        args.root
-    ));
+    log::info(format_args!("board {}, data {}, root {}", api.engine.board.name, data.display(), args.root));
     {
         let mut out = std::io::stdout().lock();
         let scheme = if tls.is_some() { "https" } else { "http" };
-        writeln!(out, "listening on {scheme}://{addr}")
-            .and_then(|()| out.flush())
-            .map_err(|e| e.to_string())?;
+        writeln!(out, "listening on {scheme}://{addr}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
     }
-    server
-        .run(&mut api)
-        .map_err(|e| format!("server stopped: {e}"))
+    server.run(&mut api).map_err(|e| format!("server stopped: {e}"))
 }
 
 /// Idle keep-alive clients each hold a descriptor; the default soft limit (often 1024) is

@@ -52,9 +52,7 @@ fn parts(t: SystemTime) -> Parts {
 /// `Sun, 22 Nov 2026 21:24:23 GMT` (RFC 9110 IMF-fixdate).
 pub fn http_date(t: SystemTime) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let p = parts(t);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
@@ -71,10 +69,7 @@ pub fn http_date(t: SystemTime) -> String {
 /// `2026-11-22T21:24:23Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let p = parts(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        p.year, p.month, p.day, p.hour, p.minute, p.second
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", p.year, p.month, p.day, p.hour, p.minute, p.second)
 }
 
 #[cfg(test)]
@@ -93,9 +88,6 @@ mod tests {
         // 2000-02-29 12:34:56 UTC: a leap day in a century leap year.
         assert_eq!(rfc3339(at(951_827_696)), "2000-02-29T12:34:56Z");
         assert_eq!(http_date(at(951_827_696)), "Tue, 29 Feb 2000 12:34:56 GMT");
-        assert_eq!(
-            http_date(at(1_795_382_663)),
-            "Sun, 22 Nov 2026 21:24:23 GMT"
-        );
+        assert_eq!(http_date(at(1_795_382_663)), "Sun, 22 Nov 2026 21:24:23 GMT");
     }
 }

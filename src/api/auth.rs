@@ -54,11 +54,7 @@ pub fn check(tokens: &Tokens, credential: &Credential, head: &Head) -> Verdict {
     match credential {
         Credential::Absent => Verdict::Absent,
         Credential::Token(t) if tokens.check_token(t.as_bytes()) => Verdict::Valid,
-        Credential::Hash(h)
-            if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) =>
-        {
-            Verdict::Valid
-        }
+        Credential::Hash(h) if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) => Verdict::Valid,
         _ => Verdict::Invalid,
     }
 }

@@ -25,9 +25,7 @@ pub fn status(code: u16, message: Option<&str>) -> Response {
 /// The 403 every failed authentication gets; with first-run configured it also says
 /// whether first-run is still pending, as Jidoteki clients expect.
 pub fn auth_error(engine: &Engine) -> Response {
-    let mut body = Object::new()
-        .str("Status", "403 Forbidden")
-        .str("Error-Message", "Authentication error");
+    let mut body = Object::new().str("Status", "403 Forbidden").str("Error-Message", "Authentication error");
     if engine.board.first_run_words().is_some() {
         body = body.bool("First-Run", engine.tokens.first_run_pending());
     }
@@ -58,11 +56,7 @@ pub fn setup(api: &mut Api, call: &Call) -> Reply {
         AuthState::Admin => true,
         AuthState::Open => !api.engine.tokens.is_set(),
         AuthState::Pending => {
-            let credential = call
-                .form
-                .as_ref()
-                .map(auth::from_form)
-                .unwrap_or(auth::Credential::Absent);
+            let credential = call.form.as_ref().map(auth::from_form).unwrap_or(auth::Credential::Absent);
             auth::check(&api.engine.tokens, &credential, call.head) == auth::Verdict::Valid
                 || !api.engine.tokens.is_set()
         }
@@ -73,9 +67,7 @@ pub fn setup(api: &mut Api, call: &Call) -> Reply {
     let form = match &call.form {
         Ok(form) => form,
         Err(FormError::NotAForm) => {
-            return bad_request(
-                "Expected multipart/form-data (or a urlencoded form) with the field newtoken",
-            );
+            return bad_request("Expected multipart/form-data (or a urlencoded form) with the field newtoken");
         }
         Err(FormError::Malformed(m)) => return bad_request(m),
     };
@@ -87,9 +79,7 @@ pub fn setup(api: &mut Api, call: &Call) -> Reply {
     };
     match api.engine.tokens.set(new_token) {
         Ok(()) => {
-            api.engine
-                .audit
-                .record(call.peer, "token.update.success", &call.head.path);
+            api.engine.audit.record(call.peer, "token.update.success", &call.head.path);
             status(200, None).into()
         }
         Err(SetError::Invalid(e)) => bad_request(e.message()),
@@ -109,24 +99,20 @@ pub fn version(api: &mut Api, _call: &Call) -> Reply {
 
 pub fn changelog(api: &mut Api, _call: &Call) -> Reply {
     match api.engine.changelog() {
-        Ok(text) => Response::new(200, "text/plain; charset=utf-8", text)
-            .header("Cache-Control", "no-cache")
-            .into(),
+        Ok(text) => Response::new(200, "text/plain; charset=utf-8", text).header("Cache-Control", "no-cache").into(),
         Err(e) => engine_error(e),
     }
 }
 
 pub fn build(api: &mut Api, _call: &Call) -> Reply {
     match api.engine.build() {
-        Ok(text) => Response::json(200, text)
-            .header("Cache-Control", "no-cache")
-            .into(),
+        Ok(text) => Response::json(200, text).header("Cache-Control", "no-cache").into(),
         Err(e) => engine_error(e),
     }
 }
 
-pub fn health(api: &mut Api, _call: &Call) -> Reply {
-    let h = match api.engine.health() {
+pub fn health(api: &mut Api, call: &Call) -> Reply {
+    let h = match api.engine.health(call.now) {
         Ok(h) => h,
         // Jidoteki answers 404 when health figures are unavailable.
         Err(Error::Io(m)) => {
@@ -150,14 +136,8 @@ pub fn health(api: &mut Api, _call: &Call) -> Reply {
         .str("load", &h.cpu.load.join(", "))
         .num("cpu5min", h.cpu.cpu5min())
         .finish();
-    let body = Object::new()
-        .raw("disk", &disk)
-        .raw("memory", &memory)
-        .raw("cpu", &cpu)
-        .finish();
-    Response::json(200, body)
-        .header("Cache-Control", "no-cache")
-        .into()
+    let body = Object::new().raw("disk", &disk).raw("memory", &memory).raw("cpu", &cpu).finish();
+    Response::json(200, body).header("Cache-Control", "no-cache").into()
 }
 
 pub fn services(api: &mut Api, _call: &Call) -> Reply {
@@ -166,25 +146,13 @@ pub fn services(api: &mut Api, _call: &Call) -> Reply {
         if i > 0 {
             list.push(',');
         }
-        list.push_str(
-            &Object::new()
-                .str(name, if running { "running" } else { "not running" })
-                .finish(),
-        );
+        list.push_str(&Object::new().str(name, if running { "running" } else { "not running" }).finish());
     }
     list.push(']');
     json_ok(Object::new().raw("services", &list).finish())
 }
 
 pub fn endpoints(api: &mut Api, _call: &Call) -> Reply {
-    let paths =
-        super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
-    json_ok(
-        Object::new()
-            .raw(
-                "endpoints",
-                &json::str_array(paths.iter().map(String::as_str)),
-            )
-            .finish(),
-    )
+    let paths = super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
+    json_ok(Object::new().raw("endpoints", &json::str_array(paths.iter().map(String::as_str))).finish())
 }

@@ -46,16 +46,11 @@ pub struct Call<'a> {
 
 impl Api {
     pub fn new(engine: Engine) -> Api {
-        Api {
-            engine,
-            throttle: Throttle::new(),
-        }
+        Api { engine, throttle: Throttle::new() }
     }
 
     pub fn route_enabled(&self, route: &Route) -> bool {
-        route
-            .optional
-            .is_none_or(|name| self.engine.board.endpoint_enabled(name))
+        route.optional.is_none_or(|name| self.engine.board.endpoint_enabled(name))
     }
 
     fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
@@ -89,30 +84,24 @@ impl Handler for Api {
             return Err(jidoteki::status(404, None).into());
         };
         let credential = auth::from_head(head);
-        let index =
-            match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
-                Lookup::Found(index) => index,
-                // Which methods a documented path takes is no secret.
-                Lookup::WrongMethod(allowed) => {
-                    let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-                    return Err(jidoteki::status(405, None)
-                        .header("Allow", allow.join(", "))
-                        .into());
-                }
-                // Which paths exist is: only an authenticated caller learns that this one does not.
-                Lookup::NotFound => {
-                    self.authenticate(head, &credential, Access::Token, peer)?;
-                    return Err(jidoteki::status(404, None).into());
-                }
-            };
+        let index = match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
+            Lookup::Found(index) => index,
+            // Which methods a documented path takes is no secret.
+            Lookup::WrongMethod(allowed) => {
+                let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                return Err(jidoteki::status(405, None).header("Allow", allow.join(", ")).into());
+            }
+            // Which paths exist is: only an authenticated caller learns that this one does not.
+            Lookup::NotFound => {
+                self.authenticate(head, &credential, Access::Token, peer)?;
+                return Err(jidoteki::status(404, None).into());
+            }
+        };
         let route = &ROUTES[index];
-        let takes_form_credentials =
-            head.method == Method::Post && route.body_limit <= SMALL_FORM_BODY;
+        let takes_form_credentials = head.method == Method::Post && route.body_limit <= SMALL_FORM_BODY;
         let auth = match (&credential, route.access) {
             (Credential::Absent, Access::Setup) if !self.engine.tokens.is_set() => AuthState::Open,
-            (Credential::Absent, _) if takes_form_credentials && !head.expect_continue => {
-                AuthState::Pending
-            }
+            (Credential::Absent, _) if takes_form_credentials && !head.expect_continue => AuthState::Pending,
             (_, Access::Setup) => match auth::check(&self.engine.tokens, &credential, head) {
                 Verdict::Valid => AuthState::Admin,
                 _ if !self.engine.tokens.is_set() => AuthState::Open,
@@ -130,34 +119,18 @@ impl Handler for Api {
         ROUTES[admission.route].body_limit
     }
 
-    fn handle(
-        &mut self,
-        head: Head,
-        admission: Admission,
-        body: Vec<u8>,
-        peer: IpAddr,
-        now: Instant,
-    ) -> Reply {
+    fn handle(&mut self, head: Head, admission: Admission, body: Vec<u8>, peer: IpAddr, now: Instant) -> Reply {
         let route = &ROUTES[admission.route];
         let form = form::parse(head.content_type.as_deref(), &body);
         let mut auth = admission.auth;
         if auth == AuthState::Pending && route.access == Access::Token {
-            let credential = form
-                .as_ref()
-                .map(auth::from_form)
-                .unwrap_or(Credential::Absent);
+            let credential = form.as_ref().map(auth::from_form).unwrap_or(Credential::Absent);
             if let Err(reply) = self.authenticate(&head, &credential, Access::Token, peer) {
                 return reply;
             }
             auth = AuthState::Admin;
         }
-        let call = Call {
-            head: &head,
-            form,
-            peer,
-            now,
-            auth,
-        };
+        let call = Call { head: &head, form, peer, now, auth };
         (route.handler)(self, &call)
     }
 
@@ -170,15 +143,10 @@ impl Api {
     /// A failed `/setup` by someone without the token: audited, and answered after the
     /// shared pause.
     pub fn setup_refused(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Reply {
-        self.engine
-            .audit
-            .record(peer, "token.setup.failed", &head.path);
+        self.engine.audit.record(peer, "token.setup.failed", &head.path);
         let mut response = jidoteki::auth_error(&self.engine);
         // The client may still be sending a body we will not read.
         response.close |= head.has_body();
-        Reply {
-            response,
-            not_before: Some(self.throttle.pause(now)),
-        }
+        Reply { response, not_before: Some(self.throttle.pause(now)) }
     }
 }

@@ -74,27 +74,11 @@ pub static ROUTES: &[Route] = &[
         handler: jidoteki::setup,
     },
     get("/version", "The system version", jidoteki::version),
-    get(
-        "/changelog",
-        "The changelog of the installed version (text)",
-        jidoteki::changelog,
-    ),
+    get("/changelog", "The changelog of the installed version (text)", jidoteki::changelog),
     get("/build", "Build information", jidoteki::build),
-    get(
-        "/health",
-        "Disk, memory and CPU figures, computed live",
-        jidoteki::health,
-    ),
-    get(
-        "/services",
-        "State of the board's services",
-        jidoteki::services,
-    ),
-    get(
-        "/endpoints",
-        "The API endpoints available on this system",
-        jidoteki::endpoints,
-    ),
+    get("/health", "Disk, memory and CPU figures, computed live", jidoteki::health),
+    get("/services", "State of the board's services", jidoteki::services),
+    get("/endpoints", "The API endpoints available on this system", jidoteki::endpoints),
 ];
 
 pub enum Lookup {
@@ -105,25 +89,12 @@ pub enum Lookup {
 }
 
 /// Matches `path` (one trailing slash tolerated) against enabled routes of `surface`.
-pub fn lookup(
-    surface: Surface,
-    path: &str,
-    method: Method,
-    enabled: impl Fn(&Route) -> bool,
-) -> Lookup {
+pub fn lookup(surface: Surface, path: &str, method: Method, enabled: impl Fn(&Route) -> bool) -> Lookup {
     let rest = &path[surface.prefix().len()..];
-    let rest = if rest.len() > 1 {
-        rest.strip_suffix('/').unwrap_or(rest)
-    } else {
-        rest
-    };
+    let rest = if rest.len() > 1 { rest.strip_suffix('/').unwrap_or(rest) } else { rest };
     let mut allowed = Vec::new();
     // HEAD is answered by GET routes, without the body.
-    let wanted = if method == Method::Head {
-        Method::Get
-    } else {
-        method
-    };
+    let wanted = if method == Method::Head { Method::Get } else { method };
     for (index, route) in ROUTES.iter().enumerate() {
         if route.surface != surface || !enabled(route) || !pattern_matches(route.pattern, rest) {
             continue;
@@ -136,11 +107,7 @@ pub fn lookup(
             allowed.push(Method::Head);
         }
     }
-    if allowed.is_empty() {
-        Lookup::NotFound
-    } else {
-        Lookup::WrongMethod(allowed)
-    }
+    if allowed.is_empty() { Lookup::NotFound } else { Lookup::WrongMethod(allowed) }
 }
 
 fn pattern_matches(pattern: &str, path: &str) -> bool {
@@ -162,12 +129,7 @@ pub fn top_level(surface: Surface, enabled: impl Fn(&Route) -> bool) -> Vec<Stri
         .iter()
         .filter(|r| r.surface == surface && enabled(r))
         .map(|r| {
-            let first = r
-                .pattern
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or("");
+            let first = r.pattern.trim_start_matches('/').split('/').next().unwrap_or("");
             format!("{}/{first}", surface.prefix())
         })
         .collect();
@@ -192,33 +154,9 @@ mod tests {
     #[test]
     fn lookup_tolerates_one_trailing_slash_and_reports_methods() {
         let all = |_: &Route| true;
-        assert!(matches!(
-            lookup(
-                Surface::Jidoteki,
-                "/api/v1/admin/version/",
-                Method::Get,
-                all
-            ),
-            Lookup::Found(_)
-        ));
-        assert!(matches!(
-            lookup(
-                Surface::Jidoteki,
-                "/api/v1/admin/version//",
-                Method::Get,
-                all
-            ),
-            Lookup::NotFound
-        ));
-        assert!(matches!(
-            lookup(
-                Surface::Jidoteki,
-                "/api/v1/admin/version",
-                Method::Head,
-                all
-            ),
-            Lookup::Found(_)
-        ));
+        assert!(matches!(lookup(Surface::Jidoteki, "/api/v1/admin/version/", Method::Get, all), Lookup::Found(_)));
+        assert!(matches!(lookup(Surface::Jidoteki, "/api/v1/admin/version//", Method::Get, all), Lookup::NotFound));
+        assert!(matches!(lookup(Surface::Jidoteki, "/api/v1/admin/version", Method::Head, all), Lookup::Found(_)));
         match lookup(Surface::Jidoteki, "/api/v1/admin/setup", Method::Get, all) {
             Lookup::WrongMethod(m) => assert_eq!(m, vec![Method::Post]),
             _ => panic!("expected 405"),
@@ -231,11 +169,7 @@ mod tests {
     fn every_route_is_documented_and_bodies_are_capped() {
         for r in ROUTES {
             assert!(!r.doc.is_empty(), "{} lacks a doc line", r.pattern);
-            assert!(
-                r.method != Method::Get || r.body_limit == 0,
-                "{} GET takes no body",
-                r.pattern
-            );
+            assert!(r.method != Method::Get || r.body_limit == 0, "{} GET takes no body", r.pattern);
         }
     }
 }

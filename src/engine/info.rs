@@ -1,9 +1,12 @@
 //! Read-only system information: version, changelog, build, health, services.
 
 use super::{Engine, Error};
-use crate::limits::MAX_INFO_FILE;
+use std::time::Instant;
+
+use crate::limits::{HEALTH_MAX_AGE, MAX_INFO_FILE};
 use crate::system::{health, services};
 
+#[derive(Clone)]
 pub struct Health {
     pub disk: health::Usage,
     pub memory: health::Usage,
@@ -24,11 +27,7 @@ impl Engine {
         let bytes = self.info_file(&self.board.info.version, "version")?;
         let text = String::from_utf8_lossy(&bytes);
         let line = text.lines().next().unwrap_or("").trim();
-        if line.is_empty() {
-            Err(Error::NotFound("version"))
-        } else {
-            Ok(line.to_owned())
-        }
+        if line.is_empty() { Err(Error::NotFound("version")) } else { Ok(line.to_owned()) }
     }
 
     pub fn changelog(&self) -> Result<Vec<u8>, Error> {
@@ -45,7 +44,18 @@ impl Engine {
         }
     }
 
-    pub fn health(&self) -> Result<Health, Error> {
+    pub fn health(&mut self, now: Instant) -> Result<Health, Error> {
+        if let Some((at, cached)) = &self.health_cache {
+            if now.saturating_duration_since(*at) < HEALTH_MAX_AGE {
+                return Ok(cached.clone());
+            }
+        }
+        let fresh = self.read_health()?;
+        self.health_cache = Some((now, fresh.clone()));
+        Ok(fresh)
+    }
+
+    fn read_health(&self) -> Result<Health, Error> {
         let io = |what: &str, e: std::io::Error| Error::Io(format!("{what}: {e}"));
         Ok(Health {
             disk: health::disk(&self.data).map_err(|e| io("disk", e))?,
@@ -57,12 +67,7 @@ impl Engine {
     /// steward itself first (it is answering, so it runs), then the profile's services.
     pub fn services(&self) -> Vec<(&str, bool)> {
         let mut list = vec![("steward", true)];
-        list.extend(
-            self.board
-                .services
-                .iter()
-                .map(|s| (s.name.as_str(), services::is_running(&self.root, s))),
-        );
+        list.extend(self.board.services.iter().map(|s| (s.name.as_str(), services::is_running(&self.root, s))));
         list
     }
 }

@@ -16,6 +16,7 @@ pub struct Engine {
     pub data: PathBuf,
     pub tokens: token::Tokens,
     pub audit: Audit,
+    health_cache: Option<(std::time::Instant, info::Health)>,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -32,25 +33,11 @@ pub enum Error {
 }
 
 impl Engine {
-    pub fn open(
-        board: Board,
-        root: Root,
-        data: PathBuf,
-    ) -> Result<(Engine, Option<String>), String> {
-        crate::store::atomic::ensure_private_dir(&data)
-            .map_err(|e| format!("data dir {}: {e}", data.display()))?;
-        let (tokens, passphrase) = token::Tokens::load(&data, board.first_run_words())
-            .map_err(|e| format!("token store: {e}"))?;
+    pub fn open(board: Board, root: Root, data: PathBuf) -> Result<(Engine, Option<String>), String> {
+        crate::store::atomic::ensure_private_dir(&data).map_err(|e| format!("data dir {}: {e}", data.display()))?;
+        let (tokens, passphrase) =
+            token::Tokens::load(&data, board.first_run_words()).map_err(|e| format!("token store: {e}"))?;
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
-        Ok((
-            Engine {
-                board,
-                root,
-                data,
-                tokens,
-                audit,
-            },
-            passphrase,
-        ))
+        Ok((Engine { board, root, data, tokens, audit, health_cache: None }, passphrase))
     }
 }

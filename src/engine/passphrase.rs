@@ -36,11 +36,7 @@ mod tests {
         let p = super::generate(4).unwrap();
         let words: Vec<&str> = p.split('-').collect();
         assert_eq!(words.len(), 4);
-        assert!(
-            words
-                .iter()
-                .all(|w| super::WORDLIST.lines().any(|l| l == *w))
-        );
+        assert!(words.iter().all(|w| super::WORDLIST.lines().any(|l| l == *w)));
         assert_ne!(super::generate(8).unwrap(), super::generate(8).unwrap());
     }
 }

@@ -29,9 +29,7 @@ pub enum TokenError {
 impl TokenError {
     pub fn message(&self) -> &'static str {
         match self {
-            TokenError::Length => {
-                "Invalid string length for option: newtoken. Allowed: >= 1 and <= 255"
-            }
+            TokenError::Length => "Invalid string length for option: newtoken. Allowed: >= 1 and <= 255",
             TokenError::Charset => {
                 "Missing or invalid string for option: newtoken. Allowed: printable ASCII characters (codes 33 to 126)"
             }
@@ -56,8 +54,7 @@ pub fn sha256_hex(data: &[u8]) -> [u8; 64] {
 
 /// The Jidoteki HMAC: key = hex(sha256(token)) as ASCII, message = METHOD + path.
 pub fn hmac_hex(key_hex: &[u8], method: &str, path: &str) -> [u8; 64] {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key_hex).expect("HMAC takes any key length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key_hex).expect("HMAC takes any key length");
     mac.update(method.as_bytes());
     mac.update(path.as_bytes());
     hex::encode32(&mac.finalize().into_bytes().into())
@@ -79,18 +76,14 @@ impl Tokens {
                 if line.len() != 64 || !hex::is_lower_hex(line) {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!(
-                            "{} is not a token hash; remove it to run setup again",
-                            tokens.token_path.display()
-                        ),
+                        format!("{} is not a token hash; remove it to run setup again", tokens.token_path.display()),
                     ));
                 }
                 let mut key = [0u8; 64];
                 key.copy_from_slice(line);
                 tokens.key = Some(key);
-                tokens.first_run_pending = std::fs::metadata(&tokens.first_run_path)
-                    .map(|m| m.len() > 0)
-                    .unwrap_or(false);
+                tokens.first_run_pending =
+                    std::fs::metadata(&tokens.first_run_path).map(|m| m.len() > 0).unwrap_or(false);
                 Ok((tokens, None))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -100,11 +93,7 @@ impl Tokens {
                 let passphrase = crate::engine::passphrase::generate(words)?;
                 // The passphrase file first: a crash before the token lands just means a new
                 // passphrase at the next start.
-                atomic::write(
-                    &tokens.first_run_path,
-                    format!("{passphrase}\n").as_bytes(),
-                    0o600,
-                )?;
+                atomic::write(&tokens.first_run_path, format!("{passphrase}\n").as_bytes(), 0o600)?;
                 tokens.store(&sha256_hex(passphrase.as_bytes()))?;
                 tokens.first_run_pending = true;
                 Ok((tokens, Some(passphrase)))
@@ -140,8 +129,7 @@ impl Tokens {
     /// Validates, then replaces the token durably; ends first-run.
     pub fn set(&mut self, new_token: &str) -> Result<(), SetError> {
         validate(new_token).map_err(SetError::Invalid)?;
-        self.store(&sha256_hex(new_token.as_bytes()))
-            .map_err(SetError::Io)?;
+        self.store(&sha256_hex(new_token.as_bytes())).map_err(SetError::Io)?;
         if self.first_run_pending {
             atomic::remove(&self.first_run_path).map_err(SetError::Io)?;
             self.first_run_pending = false;
@@ -171,15 +159,9 @@ mod tests {
     #[test]
     fn documented_hmac_vector() {
         let key = sha256_hex(b"yourtoken");
-        assert_eq!(
-            &key,
-            b"13e2ff941bbc8692cad141c8d293dda2c4f1c1a3c51b93d54f1a1693e1206107"
-        );
+        assert_eq!(&key, b"13e2ff941bbc8692cad141c8d293dda2c4f1c1a3c51b93d54f1a1693e1206107");
         let mac = hmac_hex(&key, "GET", "/api/v1/admin/version");
-        assert_eq!(
-            &mac,
-            b"b714a60732e096ccef06e360eefe0f1ba4fa5d16ef7da726612e2026e5523241"
-        );
+        assert_eq!(&mac, b"b714a60732e096ccef06e360eefe0f1ba4fa5d16ef7da726612e2026e5523241");
         let key = sha256_hex(b"testtoken");
         assert_eq!(
             &hmac_hex(&key, "GET", "/api/v1/admin/version"),
@@ -211,11 +193,7 @@ mod tests {
         let (t, shown) = Tokens::load(&d, None).unwrap();
         assert!(shown.is_none() && !t.is_set());
         assert!(!t.check_token(b""));
-        assert!(!t.check_hash(
-            "GET",
-            "/api/v1/admin/version",
-            &hmac_hex(b"", "GET", "/api/v1/admin/version")
-        ));
+        assert!(!t.check_hash("GET", "/api/v1/admin/version", &hmac_hex(b"", "GET", "/api/v1/admin/version")));
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -225,14 +203,8 @@ mod tests {
         let (mut t, shown) = Tokens::load(&d, Some(3)).unwrap();
         let pass = shown.unwrap();
         assert!(t.first_run_pending() && t.check_token(pass.as_bytes()));
-        assert!(matches!(
-            t.set("bad token"),
-            Err(SetError::Invalid(TokenError::Charset))
-        ));
-        assert!(
-            t.first_run_pending(),
-            "a rejected token must not end first-run"
-        );
+        assert!(matches!(t.set("bad token"), Err(SetError::Invalid(TokenError::Charset))));
+        assert!(t.first_run_pending(), "a rejected token must not end first-run");
         t.set("newtoken").unwrap();
         let (t2, shown) = Tokens::load(&d, Some(3)).unwrap();
         assert!(shown.is_none() && !t2.first_run_pending());

@@ -37,11 +37,7 @@ impl Decoder {
             Framing::Length(n) => State::Length(n),
             Framing::Chunked => State::ChunkSize,
         };
-        Ok(Decoder {
-            state,
-            limit,
-            received: 0,
-        })
+        Ok(Decoder { state, limit, received: 0 })
     }
 
     pub fn is_done(&self) -> bool {
@@ -60,11 +56,8 @@ impl Decoder {
                     let take = remaining.min(rest.len() as u64) as usize;
                     out.extend_from_slice(&rest[..take]);
                     pos += take;
-                    self.state = if remaining == take as u64 {
-                        State::Done
-                    } else {
-                        State::Length(remaining - take as u64)
-                    };
+                    self.state =
+                        if remaining == take as u64 { State::Done } else { State::Length(remaining - take as u64) };
                     return Ok(pos);
                 }
                 State::ChunkSize => {
@@ -73,17 +66,12 @@ impl Decoder {
                     };
                     let line = &rest[..line_end];
                     let digits = line.split(|&b| b == b';').next().unwrap_or(b"");
-                    let size =
-                        parse_hex(trim(digits)).ok_or(BodyError::Bad("invalid chunk size"))?;
+                    let size = parse_hex(trim(digits)).ok_or(BodyError::Bad("invalid chunk size"))?;
                     pos += line_end + 2;
                     if size == 0 {
                         self.state = State::Trailer;
                     } else {
-                        if self
-                            .received
-                            .checked_add(size)
-                            .is_none_or(|t| t > self.limit)
-                        {
+                        if self.received.checked_add(size).is_none_or(|t| t > self.limit) {
                             return Err(BodyError::TooLarge);
                         }
                         self.received += size;
@@ -143,14 +131,8 @@ fn find_crlf(buf: &[u8], max: usize) -> Result<Option<usize>, BodyError> {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -158,20 +140,14 @@ fn parse_hex(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 15 {
         return None;
     }
-    digits.iter().try_fold(0u64, |acc, &d| {
-        Some(acc * 16 + u64::from((d as char).to_digit(16)?))
-    })
+    digits.iter().try_fold(0u64, |acc, &d| Some(acc * 16 + u64::from((d as char).to_digit(16)?)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decode_all(
-        framing: Framing,
-        limit: u64,
-        input: &[u8],
-    ) -> Result<(Vec<u8>, usize, bool), BodyError> {
+    fn decode_all(framing: Framing, limit: u64, input: &[u8]) -> Result<(Vec<u8>, usize, bool), BodyError> {
         let mut d = Decoder::new(framing, limit)?;
         let mut out = Vec::new();
         let used = d.feed(input, &mut out)?;
@@ -180,35 +156,14 @@ mod tests {
 
     #[test]
     fn refuses_oversize_and_lying_chunks() {
-        assert_eq!(
-            Decoder::new(Framing::Length(11), 10).unwrap_err(),
-            BodyError::TooLarge
-        );
-        assert_eq!(
-            decode_all(Framing::Chunked, 4, b"5\r\nhello\r\n0\r\n\r\n").unwrap_err(),
-            BodyError::TooLarge
-        );
-        assert!(matches!(
-            decode_all(Framing::Chunked, 100, b"2\r\nhello\r\n"),
-            Err(BodyError::Bad(_))
-        ));
-        assert!(matches!(
-            decode_all(Framing::Chunked, 100, b"zz\r\n"),
-            Err(BodyError::Bad(_))
-        ));
-        assert!(matches!(
-            decode_all(Framing::Chunked, 100, b"5\nhello"),
-            Err(BodyError::Bad(_))
-        ));
+        assert_eq!(Decoder::new(Framing::Length(11), 10).unwrap_err(), BodyError::TooLarge);
+        assert_eq!(decode_all(Framing::Chunked, 4, b"5\r\nhello\r\n0\r\n\r\n").unwrap_err(), BodyError::TooLarge);
+        assert!(matches!(decode_all(Framing::Chunked, 100, b"2\r\nhello\r\n"), Err(BodyError::Bad(_))));
+        assert!(matches!(decode_all(Framing::Chunked, 100, b"zz\r\n"), Err(BodyError::Bad(_))));
+        assert!(matches!(decode_all(Framing::Chunked, 100, b"5\nhello"), Err(BodyError::Bad(_))));
         let long = vec![b'1'; MAX_CHUNK_LINE + 1];
-        assert!(matches!(
-            decode_all(Framing::Chunked, 100, &long),
-            Err(BodyError::Bad(_))
-        ));
-        assert!(matches!(
-            decode_all(Framing::Chunked, u64::MAX, b"ffffffffffffffff\r\n"),
-            Err(BodyError::Bad(_))
-        ));
+        assert!(matches!(decode_all(Framing::Chunked, 100, &long), Err(BodyError::Bad(_))));
+        assert!(matches!(decode_all(Framing::Chunked, u64::MAX, b"ffffffffffffffff\r\n"), Err(BodyError::Bad(_))));
     }
 
     #[test]

@@ -8,8 +8,7 @@ use super::http::{self, Head, HeadError, Method, Response};
 use super::transport::Transport;
 use super::{Handler, Reply};
 use crate::limits::{
-    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK,
-    WRITE_STALL_TIMEOUT,
+    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK, WRITE_STALL_TIMEOUT,
 };
 
 enum Phase<A> {
@@ -102,12 +101,7 @@ impl<A> Conn<A> {
     /// Runs the state machine as far as the socket allows.
     pub fn drive<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
         loop {
-            let before = (
-                self.inbuf.len(),
-                self.out_pos,
-                self.out.len(),
-                self.phase_id(),
-            );
+            let before = (self.inbuf.len(), self.out_pos, self.out.len(), self.phase_id());
             match self.step(handler, now) {
                 Ok(Next::Drop) | Err(()) => {
                     self.transport.close();
@@ -115,12 +109,7 @@ impl<A> Conn<A> {
                 }
                 Ok(Next::Keep) => {}
             }
-            let after = (
-                self.inbuf.len(),
-                self.out_pos,
-                self.out.len(),
-                self.phase_id(),
-            );
+            let after = (self.inbuf.len(), self.out_pos, self.out.len(), self.phase_id());
             if before == after {
                 break;
             }
@@ -144,11 +133,7 @@ impl<A> Conn<A> {
         match &self.phase {
             Phase::Head if !self.inbuf.is_empty() && !self.transport.is_handshaking() => {
                 // A slow head (slowloris) gets a 408 on its way out, if the socket takes it.
-                self.respond(
-                    handler.protocol_error(None, 408, "request head not received in time"),
-                    false,
-                    true,
-                );
+                self.respond(handler.protocol_error(None, 408, "request head not received in time"), false, true);
                 let _ = self.flush_out();
                 self.transport.close();
                 Next::Drop
@@ -162,11 +147,7 @@ impl<A> Conn<A> {
         }
     }
 
-    fn step<H: Handler<Admission = A>>(
-        &mut self,
-        handler: &mut H,
-        now: Instant,
-    ) -> Result<Next, ()> {
+    fn step<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Result<Next, ()> {
         // Output first: a pending response must drain before anything else happens.
         if self.wants_write() {
             let before = self.out_pos;
@@ -183,11 +164,7 @@ impl<A> Conn<A> {
                     self.mark = now; // the first byte of a new request starts the head timer
                 }
                 if self.inbuf.is_empty() {
-                    return Ok(if self.peer_done {
-                        Next::Drop
-                    } else {
-                        Next::Keep
-                    });
+                    return Ok(if self.peer_done { Next::Drop } else { Next::Keep });
                 }
                 self.on_head_bytes(handler, now)
             }
@@ -207,11 +184,7 @@ impl<A> Conn<A> {
             2 => {
                 let due = matches!(&self.phase, Phase::Paused { until, .. } if now >= *until);
                 if due {
-                    let Phase::Paused {
-                        response,
-                        head_only,
-                        ..
-                    } = std::mem::replace(&mut self.phase, Phase::Writing)
+                    let Phase::Paused { response, head_only, .. } = std::mem::replace(&mut self.phase, Phase::Writing)
                     else {
                         unreachable!()
                     };
@@ -250,11 +223,7 @@ impl<A> Conn<A> {
         }
     }
 
-    fn on_head_bytes<H: Handler<Admission = A>>(
-        &mut self,
-        handler: &mut H,
-        now: Instant,
-    ) -> Result<Next, ()> {
+    fn on_head_bytes<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Result<Next, ()> {
         // Blank lines between pipelined requests are allowed (RFC 9112 §2.2).
         while self.inbuf.starts_with(b"\r\n") {
             self.inbuf.drain(..2);
@@ -262,11 +231,7 @@ impl<A> Conn<A> {
         let (head, used) = match http::parse_head(&self.inbuf) {
             Ok(parsed) => parsed,
             Err(HeadError::Partial) => {
-                return Ok(if self.peer_done {
-                    Next::Drop
-                } else {
-                    Next::Keep
-                });
+                return Ok(if self.peer_done { Next::Drop } else { Next::Keep });
             }
             Err(e) => {
                 let (status, msg) = match e {
@@ -303,34 +268,19 @@ impl<A> Conn<A> {
         let decoder = match Decoder::new(head.framing, limit) {
             Ok(d) => d,
             Err(_) => {
-                self.respond(
-                    handler.protocol_error(Some(&head), 413, "request body too large"),
-                    head_only,
-                    true,
-                );
+                self.respond(handler.protocol_error(Some(&head), 413, "request body too large"), head_only, true);
                 return Ok(Next::Keep);
             }
         };
         if head.expect_continue && head.has_body() {
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        self.phase = Phase::Body {
-            head,
-            admission,
-            decoder,
-            body: Vec::new(),
-        };
+        self.phase = Phase::Body { head, admission, decoder, body: Vec::new() };
         Ok(Next::Keep)
     }
 
     fn on_body_bytes<H: Handler<Admission = A>>(&mut self, handler: &mut H) -> Result<Next, ()> {
-        let Phase::Body {
-            decoder,
-            body,
-            head,
-            ..
-        } = &mut self.phase
-        else {
+        let Phase::Body { decoder, body, head, .. } = &mut self.phase else {
             return Ok(Next::Keep);
         };
         match decoder.feed(&self.inbuf, body) {
@@ -353,13 +303,7 @@ impl<A> Conn<A> {
         if !decoder.is_done() {
             return Ok(Next::Keep);
         }
-        let Phase::Body {
-            head,
-            admission,
-            body,
-            ..
-        } = std::mem::replace(&mut self.phase, Phase::Writing)
-        else {
+        let Phase::Body { head, admission, body, .. } = std::mem::replace(&mut self.phase, Phase::Writing) else {
             unreachable!()
         };
         let head_only = head.method == Method::Head;
@@ -374,11 +318,7 @@ impl<A> Conn<A> {
         response.close |= close;
         match reply.not_before {
             Some(until) if until > now => {
-                self.phase = Phase::Paused {
-                    until,
-                    response,
-                    head_only,
-                };
+                self.phase = Phase::Paused { until, response, head_only };
             }
             _ => {
                 let close = response.close;
@@ -400,10 +340,7 @@ impl<A> Conn<A> {
 
     fn flush_out(&mut self) -> Result<(), ()> {
         while self.out_pos < self.out.len() {
-            let n = self
-                .transport
-                .write(&self.out[self.out_pos..])
-                .map_err(|_| ())?;
+            let n = self.transport.write(&self.out[self.out_pos..]).map_err(|_| ())?;
             if n == 0 {
                 break;
             }

@@ -26,16 +26,12 @@ impl Form {
     }
 
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.get(name)
-            .and_then(|f| std::str::from_utf8(&f.data).ok())
+        self.get(name).and_then(|f| std::str::from_utf8(&f.data).ok())
     }
 
     /// The first field whose name is not in `allowed`.
     pub fn unknown_field(&self, allowed: &[&str]) -> Option<&str> {
-        self.fields
-            .iter()
-            .map(|f| f.name.as_str())
-            .find(|n| !allowed.contains(n))
+        self.fields.iter().map(|f| f.name.as_str()).find(|n| !allowed.contains(n))
     }
 }
 
@@ -59,19 +55,13 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Form, FormError>
 }
 
 fn parse_urlencoded(body: &[u8]) -> Result<Form, FormError> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| FormError::Malformed("form body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| FormError::Malformed("form body is not UTF-8"))?;
     let mut fields = Vec::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let name = percent_decode(k).ok_or(FormError::Malformed("bad percent-encoding in form"))?;
-        let value =
-            percent_decode(v).ok_or(FormError::Malformed("bad percent-encoding in form"))?;
-        fields.push(Field {
-            name,
-            filename: None,
-            data: value.into_bytes(),
-        });
+        let value = percent_decode(v).ok_or(FormError::Malformed("bad percent-encoding in form"))?;
+        fields.push(Field { name, filename: None, data: value.into_bytes() });
     }
     Ok(Form { fields })
 }
@@ -83,8 +73,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn parse_multipart(boundary: &[u8], body: &[u8]) -> Result<Form, FormError> {
     let mut delimiter = b"--".to_vec();
     delimiter.extend_from_slice(boundary);
-    let first =
-        find(body, &delimiter).ok_or(FormError::Malformed("multipart boundary not found"))?;
+    let first = find(body, &delimiter).ok_or(FormError::Malformed("multipart boundary not found"))?;
     let mut rest = &body[first + delimiter.len()..];
     let mut fields = Vec::new();
     let mut next_delimiter = b"\r\n".to_vec();
@@ -93,22 +82,14 @@ fn parse_multipart(boundary: &[u8], body: &[u8]) -> Result<Form, FormError> {
         if rest.starts_with(b"--") {
             return Ok(Form { fields });
         }
-        rest = rest
-            .strip_prefix(b"\r\n")
-            .ok_or(FormError::Malformed("bad multipart delimiter line"))?;
-        let head_end = find(rest, b"\r\n\r\n")
-            .ok_or(FormError::Malformed("multipart part without headers"))?;
-        let head = std::str::from_utf8(&rest[..head_end])
-            .map_err(|_| FormError::Malformed("part headers not UTF-8"))?;
+        rest = rest.strip_prefix(b"\r\n").ok_or(FormError::Malformed("bad multipart delimiter line"))?;
+        let head_end = find(rest, b"\r\n\r\n").ok_or(FormError::Malformed("multipart part without headers"))?;
+        let head =
+            std::str::from_utf8(&rest[..head_end]).map_err(|_| FormError::Malformed("part headers not UTF-8"))?;
         let (name, filename) = disposition(head)?;
         let content = &rest[head_end + 4..];
-        let end = find(content, &next_delimiter)
-            .ok_or(FormError::Malformed("multipart body is truncated"))?;
-        fields.push(Field {
-            name,
-            filename,
-            data: content[..end].to_vec(),
-        });
+        let end = find(content, &next_delimiter).ok_or(FormError::Malformed("multipart body is truncated"))?;
+        fields.push(Field { name, filename, data: content[..end].to_vec() });
         rest = &content[end + next_delimiter.len()..];
     }
 }
@@ -117,11 +98,7 @@ fn parse_multipart(boundary: &[u8], body: &[u8]) -> Result<Form, FormError> {
 fn disposition(head: &str) -> Result<(String, Option<String>), FormError> {
     let line = head
         .split("\r\n")
-        .find(|l| {
-            l.split(':')
-                .next()
-                .is_some_and(|n| n.trim().eq_ignore_ascii_case("content-disposition"))
-        })
+        .find(|l| l.split(':').next().is_some_and(|n| n.trim().eq_ignore_ascii_case("content-disposition")))
         .ok_or(FormError::Malformed("part without Content-Disposition"))?;
     let value = line.split_once(':').map(|(_, v)| v).unwrap_or("");
     let mut name = None;
@@ -131,21 +108,14 @@ fn disposition(head: &str) -> Result<(String, Option<String>), FormError> {
             continue;
         };
         let v = v.trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|x| x.strip_suffix('"'))
-            .unwrap_or(v)
-            .to_owned();
+        let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v).to_owned();
         match k.trim().to_ascii_lowercase().as_str() {
             "name" => name = Some(v),
             "filename" => filename = Some(v),
             _ => {}
         }
     }
-    Ok((
-        name.ok_or(FormError::Malformed("part without a name"))?,
-        filename,
-    ))
+    Ok((name.ok_or(FormError::Malformed("part without a name"))?, filename))
 }
 
 #[cfg(test)]
@@ -157,32 +127,14 @@ mod tests {
     #[test]
     fn refuses_malformed_multipart() {
         assert_eq!(parse(None, b"").err(), Some(FormError::NotAForm));
-        assert_eq!(
-            parse(Some("text/plain"), b"").err(),
-            Some(FormError::NotAForm)
-        );
-        assert!(matches!(
-            parse(Some("multipart/form-data"), b""),
-            Err(FormError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse(Some(CT), b"no boundary here"),
-            Err(FormError::Malformed(_))
-        ));
+        assert_eq!(parse(Some("text/plain"), b"").err(), Some(FormError::NotAForm));
+        assert!(matches!(parse(Some("multipart/form-data"), b""), Err(FormError::Malformed(_))));
+        assert!(matches!(parse(Some(CT), b"no boundary here"), Err(FormError::Malformed(_))));
         let truncated = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue";
-        assert!(matches!(
-            parse(Some(CT), truncated),
-            Err(FormError::Malformed(_))
-        ));
+        assert!(matches!(parse(Some(CT), truncated), Err(FormError::Malformed(_))));
         let nameless = b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XyZ--\r\n";
-        assert!(matches!(
-            parse(Some(CT), nameless),
-            Err(FormError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse(Some("application/x-www-form-urlencoded"), b"a=%zz"),
-            Err(FormError::Malformed(_))
-        ));
+        assert!(matches!(parse(Some(CT), nameless), Err(FormError::Malformed(_))));
+        assert!(matches!(parse(Some("application/x-www-form-urlencoded"), b"a=%zz"), Err(FormError::Malformed(_))));
     }
 
     #[test]
@@ -198,11 +150,7 @@ mod tests {
 
     #[test]
     fn parses_urlencoded() {
-        let form = parse(
-            Some("application/x-www-form-urlencoded"),
-            b"newtoken=a%21b&x=",
-        )
-        .unwrap();
+        let form = parse(Some("application/x-www-form-urlencoded"), b"newtoken=a%21b&x=").unwrap();
         assert_eq!(form.text("newtoken"), Some("a!b"));
         assert_eq!(form.text("x"), Some(""));
     }

@@ -93,11 +93,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     let used = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            return Err(if buf.len() >= MAX_HEAD_BYTES {
-                HeadError::TooLarge
-            } else {
-                HeadError::Partial
-            });
+            return Err(if buf.len() >= MAX_HEAD_BYTES { HeadError::TooLarge } else { HeadError::Partial });
         }
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
         Err(_) => return Err(HeadError::Bad("malformed request head")),
@@ -125,17 +121,13 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(h.value)
-            .map_err(|_| HeadError::Bad("header value is not UTF-8"))?
-            .trim();
+        let value = std::str::from_utf8(h.value).map_err(|_| HeadError::Bad("header value is not UTF-8"))?.trim();
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
             if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || value.len() > 19 {
                 return Err(HeadError::Bad("invalid Content-Length"));
             }
-            let n: u64 = value
-                .parse()
-                .map_err(|_| HeadError::Bad("invalid Content-Length"))?;
+            let n: u64 = value.parse().map_err(|_| HeadError::Bad("invalid Content-Length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(HeadError::Bad("conflicting Content-Length headers"));
             }
@@ -143,9 +135,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             let last = value.rsplit(',').next().unwrap_or("").trim();
             if !last.eq_ignore_ascii_case("chunked") || value.contains(',') {
-                return Err(HeadError::NotImplemented(
-                    "only the chunked transfer coding is supported",
-                ));
+                return Err(HeadError::NotImplemented("only the chunked transfer coding is supported"));
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case("expect") {
@@ -191,13 +181,7 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
-        Response {
-            status,
-            content_type,
-            headers: Vec::new(),
-            body: body.into(),
-            close: false,
-        }
+        Response { status, content_type, headers: Vec::new(), body: body.into(), close: false }
     }
 
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
@@ -214,11 +198,7 @@ impl Response {
         use std::io::Write;
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         out.extend_from_slice(b"Server: steward\r\n");
-        let _ = write!(
-            out,
-            "Date: {}\r\n",
-            crate::time::http_date(std::time::SystemTime::now())
-        );
+        let _ = write!(out, "Date: {}\r\n", crate::time::http_date(std::time::SystemTime::now()));
         if !self.content_type.is_empty() {
             let _ = write!(out, "Content-Type: {}\r\n", self.content_type);
         }
@@ -237,9 +217,7 @@ impl Response {
             b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n",
         );
         if tls {
-            out.extend_from_slice(
-                b"Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n",
-            );
+            out.extend_from_slice(b"Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n");
         }
         if self.close {
             out.extend_from_slice(b"Connection: close\r\n");
@@ -317,18 +295,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_heads_first() {
-        assert_eq!(
-            parse("GET /x HTTP/1.1\r\n").unwrap_err(),
-            HeadError::Partial
-        );
-        assert!(matches!(
-            parse("GET x HTTP/1.1\r\n\r\n"),
-            Err(HeadError::Bad(_))
-        ));
-        assert!(matches!(
-            parse("GET /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
-            Err(HeadError::Bad(_))
-        ));
+        assert_eq!(parse("GET /x HTTP/1.1\r\n").unwrap_err(), HeadError::Partial);
+        assert!(matches!(parse("GET x HTTP/1.1\r\n\r\n"), Err(HeadError::Bad(_))));
+        assert!(matches!(parse("GET /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), Err(HeadError::Bad(_))));
         assert!(matches!(
             parse("GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
             Err(HeadError::Bad(_))
@@ -341,19 +310,11 @@ mod tests {
             parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Err(HeadError::NotImplemented(_))
         ));
-        assert_eq!(
-            parse("POST /x HTTP/1.1\r\nExpect: tea\r\n\r\n").unwrap_err(),
-            HeadError::Expectation
-        );
+        assert_eq!(parse("POST /x HTTP/1.1\r\nExpect: tea\r\n\r\n").unwrap_err(), HeadError::Expectation);
         let big = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_HEAD_BYTES));
         assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
-        let many: String = (0..MAX_HEADERS + 1)
-            .map(|i| format!("X-{i}: 1\r\n"))
-            .collect();
-        assert_eq!(
-            parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
-            HeadError::TooLarge
-        );
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-{i}: 1\r\n")).collect();
+        assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
     }
 
     #[test]
@@ -374,19 +335,14 @@ mod tests {
         assert_eq!(percent_decode("a+b%2B"), Some("a+b+".into()));
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%4"), None);
-        assert_eq!(
-            query_param("x=1&token=t&token=u", "token"),
-            Some("t".into())
-        );
+        assert_eq!(query_param("x=1&token=t&token=u", "token"), Some("t".into()));
         assert_eq!(query_param("tokenx=1", "token"), None);
     }
 
     #[test]
     fn responses_use_crlf_only() {
         let mut out = Vec::new();
-        Response::json(200, "{}")
-            .header("X-Evil", "a\r\nb")
-            .write_to(&mut out, false, true);
+        Response::json(200, "{}").header("X-Evil", "a\r\nb").write_to(&mut out, false, true);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.contains("X-Evil: ab\r\n"));

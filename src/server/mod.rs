@@ -27,10 +27,7 @@ pub struct Reply {
 
 impl From<Response> for Reply {
     fn from(response: Response) -> Reply {
-        Reply {
-            response,
-            not_before: None,
-        }
+        Reply { response, not_before: None }
     }
 }
 
@@ -46,14 +43,7 @@ pub trait Handler {
     /// The largest body this admitted request may carry.
     fn body_limit(&self, admission: &Self::Admission) -> u64;
 
-    fn handle(
-        &mut self,
-        head: Head,
-        admission: Self::Admission,
-        body: Vec<u8>,
-        peer: IpAddr,
-        now: Instant,
-    ) -> Reply;
+    fn handle(&mut self, head: Head, admission: Self::Admission, body: Vec<u8>, peer: IpAddr, now: Instant) -> Reply;
 
     /// A framing-level error (400, 408, 413, 431, 503...) in the dialect of the surface the
     /// request was for, when its head got that far.
@@ -76,23 +66,11 @@ struct Slot<A> {
 }
 
 impl Server {
-    pub fn new(
-        listener: TcpListener,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> std::io::Result<Server> {
+    pub fn new(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<Server> {
         listener.set_nonblocking(true)?;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        epoll::add(
-            &epoll,
-            listener.as_fd(),
-            epoll::EventData::new_u64(LISTENER_KEY),
-            epoll::EventFlags::IN,
-        )?;
-        Ok(Server {
-            listener,
-            tls,
-            epoll,
-        })
+        epoll::add(&epoll, listener.as_fd(), epoll::EventData::new_u64(LISTENER_KEY), epoll::EventFlags::IN)?;
+        Ok(Server { listener, tls, epoll })
     }
 
     /// Serves until the process ends.
@@ -115,11 +93,7 @@ impl Server {
                 tv_nsec: i64::from(t.subsec_nanos()),
             });
             events.clear();
-            match epoll::wait(
-                &self.epoll,
-                rustix::buffer::spare_capacity(&mut events),
-                timespec.as_ref(),
-            ) {
+            match epoll::wait(&self.epoll, rustix::buffer::spare_capacity(&mut events), timespec.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -134,11 +108,7 @@ impl Server {
                     continue;
                 }
                 let (index, gen_) = ((key & 0xffff_ffff) as usize, (key >> 32) as u32);
-                if let Some(slot) = slots
-                    .get_mut(index)
-                    .and_then(|s| s.as_mut())
-                    .filter(|s| s.generation == gen_)
-                {
+                if let Some(slot) = slots.get_mut(index).and_then(|s| s.as_mut()).filter(|s| s.generation == gen_) {
                     if flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR) {
                         slot.conn.peer_gone();
                     }
@@ -234,22 +204,11 @@ impl Server {
             });
             let want = interest(&conn);
             let key = (u64::from(*generation) << 32) | index as u64;
-            if epoll::add(
-                &self.epoll,
-                conn.transport.socket().as_fd(),
-                epoll::EventData::new_u64(key),
-                want,
-            )
-            .is_err()
-            {
+            if epoll::add(&self.epoll, conn.transport.socket().as_fd(), epoll::EventData::new_u64(key), want).is_err() {
                 free.push(index);
                 continue;
             }
-            slots[index] = Some(Slot {
-                conn,
-                generation: *generation,
-                interest: want,
-            });
+            slots[index] = Some(Slot { conn, generation: *generation, interest: want });
         }
     }
 }

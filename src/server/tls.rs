@@ -19,34 +19,19 @@ pub fn load_or_create(data: &Path) -> Result<Arc<ServerConfig>, String> {
     let cert_path = data.join(CERT_FILE);
     let key_path = data.join(KEY_FILE);
     if !cert_path.exists() {
-        atomic::ensure_private_dir(&data.join("tls"))
-            .map_err(|e| format!("creating tls dir: {e}"))?;
-        let hostname = rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned();
-        let mut names = vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            "::1".to_owned(),
-        ];
+        atomic::ensure_private_dir(&data.join("tls")).map_err(|e| format!("creating tls dir: {e}"))?;
+        let hostname = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
         if !hostname.is_empty() && hostname != "localhost" {
             names.insert(0, hostname);
         }
-        let generated = rcgen::generate_simple_self_signed(names)
-            .map_err(|e| format!("generating certificate: {e}"))?;
-        atomic::write(
-            &key_path,
-            generated.signing_key.serialize_pem().as_bytes(),
-            0o600,
-        )
-        .map_err(|e| format!("writing {}: {e}", key_path.display()))?;
+        let generated =
+            rcgen::generate_simple_self_signed(names).map_err(|e| format!("generating certificate: {e}"))?;
+        atomic::write(&key_path, generated.signing_key.serialize_pem().as_bytes(), 0o600)
+            .map_err(|e| format!("writing {}: {e}", key_path.display()))?;
         atomic::write(&cert_path, generated.cert.pem().as_bytes(), 0o644)
             .map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
-        crate::log::info(format_args!(
-            "generated a self-signed certificate in {}",
-            cert_path.display()
-        ));
+        crate::log::info(format_args!("generated a self-signed certificate in {}", cert_path.display()));
     }
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
         .and_then(|it| it.collect())
@@ -54,15 +39,11 @@ pub fn load_or_create(data: &Path) -> Result<Arc<ServerConfig>, String> {
     if certs.is_empty() {
         return Err(format!("{} holds no certificate", cert_path.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| format!("reading {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| format!("reading {}: {e}", key_path.display()))?;
     config(certs, key)
 }
 
-pub fn config(
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> Result<Arc<ServerConfig>, String> {
+pub fn config(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Arc<ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

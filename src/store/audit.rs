@@ -17,11 +17,7 @@ pub struct Audit {
 impl Audit {
     pub fn open(path: &Path) -> std::io::Result<Audit> {
         use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
         Ok(Audit { file: Some(file) })
     }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::Root;
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone)]
 pub struct Usage {
     pub used: u64,
     pub total: u64,
@@ -13,15 +13,11 @@ pub struct Usage {
 impl Usage {
     /// Percentage used, rounded up as `df` does, so a nearly full disk never shows 99.
     pub fn percentage(&self) -> u64 {
-        if self.total == 0 {
-            0
-        } else {
-            (self.used * 100).div_ceil(self.total).min(100)
-        }
+        if self.total == 0 { 0 } else { (self.used * 100).div_ceil(self.total).min(100) }
     }
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone)]
 pub struct Cpu {
     pub num: u32,
     /// The three load averages as the kernel prints them.
@@ -32,11 +28,7 @@ impl Cpu {
     /// Jidoteki's `cpu5min`: the five-minute load average, truncated to an integer (the
     /// documented example pairs load 0.28 with cpu5min 0).
     pub fn cpu5min(&self) -> u64 {
-        self.load[1]
-            .split('.')
-            .next()
-            .and_then(|i| i.parse().ok())
-            .unwrap_or(0)
+        self.load[1].split('.').next().and_then(|i| i.parse().ok()).unwrap_or(0)
     }
 }
 
@@ -44,40 +36,26 @@ impl Cpu {
 pub fn disk(dir: &Path) -> std::io::Result<Usage> {
     let s = rustix::fs::statvfs(dir)?;
     let frsize = s.f_frsize;
-    Ok(Usage {
-        used: s.f_blocks.saturating_sub(s.f_bfree) * frsize,
-        total: s.f_blocks * frsize,
-    })
+    Ok(Usage { used: s.f_blocks.saturating_sub(s.f_bfree) * frsize, total: s.f_blocks * frsize })
 }
 
 /// Used = MemTotal − MemAvailable (what `free` calls used, caches excluded).
 pub fn memory(root: &Root) -> std::io::Result<Usage> {
-    let text =
-        String::from_utf8_lossy(&root.read_limited("/proc/meminfo", 64 * 1024)?).into_owned();
+    let text = String::from_utf8_lossy(&root.read_limited("/proc/meminfo", 64 * 1024)?).into_owned();
     parse_meminfo(&text).ok_or_else(|| bad_data("/proc/meminfo lacks MemTotal"))
 }
 
 fn parse_meminfo(text: &str) -> Option<Usage> {
     let field = |name: &str| -> Option<u64> {
         let line = text.lines().find(|l| l.split(':').next() == Some(name))?;
-        let kib: u64 = line
-            .split(':')
-            .nth(1)?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
+        let kib: u64 = line.split(':').nth(1)?.split_whitespace().next()?.parse().ok()?;
         Some(kib * 1024)
     };
     let total = field("MemTotal")?;
     // Kernels before 3.14 lack MemAvailable; free + buffers + cached is the old estimate.
-    let available = field("MemAvailable").or_else(|| {
-        Some(field("MemFree")? + field("Buffers").unwrap_or(0) + field("Cached").unwrap_or(0))
-    })?;
-    Some(Usage {
-        used: total.saturating_sub(available),
-        total,
-    })
+    let available = field("MemAvailable")
+        .or_else(|| Some(field("MemFree")? + field("Buffers").unwrap_or(0) + field("Cached").unwrap_or(0)))?;
+    Some(Usage { used: total.saturating_sub(available), total })
 }
 
 pub fn cpu(root: &Root) -> std::io::Result<Cpu> {
@@ -85,16 +63,10 @@ pub fn cpu(root: &Root) -> std::io::Result<Cpu> {
     let mut fields = loadavg.split_whitespace();
     let mut load: [String; 3] = Default::default();
     for slot in &mut load {
-        let value = fields
-            .next()
-            .filter(|f| f.parse::<f64>().is_ok())
-            .ok_or_else(|| bad_data("bad /proc/loadavg"))?;
+        let value = fields.next().filter(|f| f.parse::<f64>().is_ok()).ok_or_else(|| bad_data("bad /proc/loadavg"))?;
         *slot = value.to_owned();
     }
-    Ok(Cpu {
-        num: cpu_count(root),
-        load,
-    })
+    Ok(Cpu { num: cpu_count(root), load })
 }
 
 /// Online CPUs from sysfs ("0-3,6"), else the `processor` lines of /proc/cpuinfo, else 1.
@@ -105,10 +77,7 @@ fn cpu_count(root: &Root) -> u32 {
         }
     }
     if let Ok(info) = root.read_limited("/proc/cpuinfo", 4 * 1024 * 1024) {
-        let n = String::from_utf8_lossy(&info)
-            .lines()
-            .filter(|l| l.starts_with("processor"))
-            .count() as u32;
+        let n = String::from_utf8_lossy(&info).lines().filter(|l| l.starts_with("processor")).count() as u32;
         if n > 0 {
             return n;
         }
@@ -178,28 +147,11 @@ mod tests {
 
     #[test]
     fn meminfo_with_and_without_memavailable() {
-        let m = parse_meminfo(
-            "MemTotal:       1024000 kB\nMemFree: 1 kB\nMemAvailable:    757760 kB\n",
-        )
-        .unwrap();
-        assert_eq!(
-            m,
-            Usage {
-                used: 266_240 * 1024,
-                total: 1_024_000 * 1024
-            }
-        );
+        let m = parse_meminfo("MemTotal:       1024000 kB\nMemFree: 1 kB\nMemAvailable:    757760 kB\n").unwrap();
+        assert_eq!(m, Usage { used: 266_240 * 1024, total: 1_024_000 * 1024 });
         assert_eq!(m.percentage(), 26);
-        assert_eq!(
-            Usage {
-                used: 261,
-                total: 1000
-            }
-            .percentage(),
-            27
-        );
-        let old = parse_meminfo("MemTotal: 100 kB\nMemFree: 10 kB\nBuffers: 5 kB\nCached: 5 kB\n")
-            .unwrap();
+        assert_eq!(Usage { used: 261, total: 1000 }.percentage(), 27);
+        let old = parse_meminfo("MemTotal: 100 kB\nMemFree: 10 kB\nBuffers: 5 kB\nCached: 5 kB\n").unwrap();
         assert_eq!(old.used, 80 * 1024);
         assert!(parse_meminfo("garbage").is_none());
     }
@@ -210,10 +162,7 @@ mod tests {
         assert_eq!(parse_cpu_list("0-3,6"), Some(5));
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list(""), None);
-        let cpu = Cpu {
-            num: 1,
-            load: ["0.66".into(), "0.28".into(), "0.14".into()],
-        };
+        let cpu = Cpu { num: 1, load: ["0.66".into(), "0.28".into(), "0.14".into()] };
         assert_eq!(cpu.cpu5min(), 0);
         assert_eq!(Usage { used: 0, total: 0 }.percentage(), 0);
     }

@@ -27,14 +27,9 @@ impl Root {
     pub fn read_limited(&self, abs: &str, limit: u64) -> std::io::Result<Vec<u8>> {
         use std::io::Read;
         let mut out = Vec::new();
-        std::fs::File::open(self.path(abs))?
-            .take(limit + 1)
-            .read_to_end(&mut out)?;
+        std::fs::File::open(self.path(abs))?.take(limit + 1).read_to_end(&mut out)?;
         if out.len() as u64 > limit {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "file too large",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "file too large"));
         }
         Ok(out)
     }

@@ -21,11 +21,7 @@ pub fn is_running(root: &Root, service: &Service) -> bool {
 
 fn pid_from_file(root: &Root, pidfile: &str) -> Option<u32> {
     let text = root.read_limited(pidfile, 64).ok()?;
-    String::from_utf8_lossy(&text)
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&p| p > 0)
+    String::from_utf8_lossy(&text).trim().parse().ok().filter(|&p| p > 0)
 }
 
 /// Alive = `/proc/PID/stat` exists and the process is not a zombie.
@@ -35,9 +31,7 @@ fn pid_alive(root: &Root, pid: u32) -> bool {
     };
     let stat = String::from_utf8_lossy(&stat);
     // The state letter follows the parenthesised command name, which may itself hold ')'.
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
     !matches!(state, Some("Z") | Some("X") | None)
 }
 
@@ -51,9 +45,7 @@ fn process_named(root: &Root, name: &str) -> bool {
             return false;
         };
         root.read_limited(&format!("/proc/{pid}/comm"), 64)
-            .is_ok_and(|comm| {
-                String::from_utf8_lossy(&comm).trim_end() == name && pid_alive(root, pid)
-            })
+            .is_ok_and(|comm| String::from_utf8_lossy(&comm).trim_end() == name && pid_alive(root, pid))
     })
 }
 

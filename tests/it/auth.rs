@@ -11,63 +11,27 @@ fn version(token_query: &str) -> String {
 #[test]
 fn setup_then_token_then_hash_then_bearer() {
     let d = Daemon::start();
-    assert_eq!(
-        d.get(&version("token=yourtoken")).status,
-        403,
-        "no token is set yet"
-    );
+    assert_eq!(d.get(&version("token=yourtoken")).status, 403, "no token is set yet");
     d.setup("yourtoken");
     let r = d.get(&version("token=yourtoken"));
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), r#"{"version":"1.2.3"}"#);
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     let hash = hmac("yourtoken", "GET", "/api/v1/admin/version");
-    assert_eq!(
-        hash,
-        "b714a60732e096ccef06e360eefe0f1ba4fa5d16ef7da726612e2026e5523241"
-    );
+    assert_eq!(hash, "b714a60732e096ccef06e360eefe0f1ba4fa5d16ef7da726612e2026e5523241");
     assert_eq!(d.get(&version(&format!("hash={hash}"))).status, 200);
-    let r = d.connect().send(
-        "GET",
-        &format!("{ADMIN}/version"),
-        &[("Authorization", "Bearer yourtoken")],
-        b"",
-    );
+    let r = d.connect().send("GET", &format!("{ADMIN}/version"), &[("Authorization", "Bearer yourtoken")], b"");
     assert_eq!(r.status, 200);
-    let r = d.connect().send(
-        "GET",
-        &format!("{ADMIN}/version"),
-        &[("Authorization", "Bearer wrong")],
-        b"",
-    );
+    let r = d.connect().send("GET", &format!("{ADMIN}/version"), &[("Authorization", "Bearer wrong")], b"");
     assert_eq!(r.status, 403);
 }
 
 #[test]
 fn the_documented_hmac_vector_from_the_cli() {
-    let (ok, out, _) = run_cli(&[
-        "hash",
-        "--token",
-        "yourtoken",
-        "--method",
-        "GET",
-        "--path",
-        "/api/v1/admin/version",
-    ]);
+    let (ok, out, _) = run_cli(&["hash", "--token", "yourtoken", "--method", "GET", "--path", "/api/v1/admin/version"]);
     assert!(ok);
-    assert_eq!(
-        out.trim(),
-        "b714a60732e096ccef06e360eefe0f1ba4fa5d16ef7da726612e2026e5523241"
-    );
-    let (ok, _, err) = run_cli(&[
-        "hash",
-        "--token",
-        "t",
-        "--method",
-        "GET",
-        "--path",
-        "api/v1/admin/version",
-    ]);
+    assert_eq!(out.trim(), "b714a60732e096ccef06e360eefe0f1ba4fa5d16ef7da726612e2026e5523241");
+    let (ok, _, err) = run_cli(&["hash", "--token", "t", "--method", "GET", "--path", "api/v1/admin/version"]);
     assert!(!ok && err.contains("--path"));
 }
 
@@ -79,14 +43,8 @@ fn failures_are_403_with_the_documented_body() {
     let cases = [
         version("token=wrong"),
         version(&format!("hash={}", good.to_uppercase())),
-        version(&format!(
-            "hash={}",
-            hmac("yourtoken", "GET", "/api/v1/admin/health")
-        )),
-        version(&format!(
-            "hash={}",
-            hmac("yourtoken", "POST", "/api/v1/admin/version")
-        )),
+        version(&format!("hash={}", hmac("yourtoken", "GET", "/api/v1/admin/health"))),
+        version(&format!("hash={}", hmac("yourtoken", "POST", "/api/v1/admin/version"))),
         version(&format!("hash={}", &good[..63])),
         version("hash="),
         version("token="),
@@ -97,11 +55,7 @@ fn failures_are_403_with_the_documented_body() {
     for path in &cases {
         let r = d.get(path);
         assert_eq!(r.status, 403, "{path}");
-        assert_eq!(
-            r.text(),
-            r#"{"Status":"403 Forbidden","Error-Message":"Authentication error"}"#,
-            "{path}"
-        );
+        assert_eq!(r.text(), r#"{"Status":"403 Forbidden","Error-Message":"Authentication error"}"#, "{path}");
         assert_eq!(r.header("Error-Message"), Some("Authentication error"));
     }
 }
@@ -112,15 +66,9 @@ fn a_trailing_slash_needs_its_own_hash() {
     d.setup("yourtoken");
     let plain = hmac("yourtoken", "GET", "/api/v1/admin/version");
     let slashed = hmac("yourtoken", "GET", "/api/v1/admin/version/");
-    assert_eq!(
-        d.get(&format!("{ADMIN}/version/?hash={slashed}")).status,
-        200
-    );
+    assert_eq!(d.get(&format!("{ADMIN}/version/?hash={slashed}")).status, 200);
     assert_eq!(d.get(&format!("{ADMIN}/version/?hash={plain}")).status, 403);
-    assert_eq!(
-        d.get(&format!("{ADMIN}/version?hash={slashed}")).status,
-        403
-    );
+    assert_eq!(d.get(&format!("{ADMIN}/version?hash={slashed}")).status, 403);
 }
 
 #[test]
@@ -130,20 +78,14 @@ fn changing_the_token_invalidates_the_old_one_and_its_hashes() {
     let old_hash = hmac("first", "GET", "/api/v1/admin/version");
     // Change with hash auth for POST /setup, new token in the form.
     let setup_hash = hmac("first", "POST", "/api/v1/admin/setup");
-    let r = d.post_form(
-        &format!("{ADMIN}/setup?hash={setup_hash}"),
-        &[("newtoken", b"second")],
-    );
+    let r = d.post_form(&format!("{ADMIN}/setup?hash={setup_hash}"), &[("newtoken", b"second")]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), r#"{"Status":"200 OK"}"#);
     assert_eq!(d.get(&version("token=first")).status, 403);
     assert_eq!(d.get(&version(&format!("hash={old_hash}"))).status, 403);
     assert_eq!(d.get(&version("token=second")).status, 200);
     // Change with the token as a form field (the reference accepts that too).
-    let r = d.post_form(
-        &format!("{ADMIN}/setup"),
-        &[("token", b"second"), ("newtoken", b"third")],
-    );
+    let r = d.post_form(&format!("{ADMIN}/setup"), &[("token", b"second"), ("newtoken", b"third")]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(d.get(&version("token=third")).status, 200);
     // Change with ?token= and a urlencoded body, as `curl -d` sends it.
@@ -155,11 +97,7 @@ fn changing_the_token_invalidates_the_old_one_and_its_hashes() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(d.get(&version("token=fo%2Burth")).status, 200);
-    assert_eq!(
-        d.get(&version("token=fo+urth")).status,
-        200,
-        "'+' in a query is literal, tokens hold no spaces"
-    );
+    assert_eq!(d.get(&version("token=fo+urth")).status, 200, "'+' in a query is literal, tokens hold no spaces");
 }
 
 #[test]
@@ -184,49 +122,24 @@ fn bad_new_tokens_are_400_and_change_nothing() {
             "{what}"
         );
         assert!(r.header("Error-Message").is_some(), "{what}");
-        assert_eq!(
-            d.get(&version("token=keepme")).status,
-            200,
-            "{what} changed the token"
-        );
+        assert_eq!(d.get(&version("token=keepme")).status, 200, "{what} changed the token");
     }
     // 255 characters is still fine; so is every printable character.
     let max = "~".repeat(255);
-    assert_eq!(
-        d.post_form(
-            &format!("{ADMIN}/setup?token=keepme"),
-            &[("newtoken", max.as_bytes())]
-        )
-        .status,
-        200
-    );
+    assert_eq!(d.post_form(&format!("{ADMIN}/setup?token=keepme"), &[("newtoken", max.as_bytes())]).status, 200);
     let all: String = (0x21u8..=0x7e).map(char::from).collect();
     let r = d.post_form(
-        &format!(
-            "{ADMIN}/setup?hash={}",
-            hmac(&max, "POST", "/api/v1/admin/setup")
-        ),
+        &format!("{ADMIN}/setup?hash={}", hmac(&max, "POST", "/api/v1/admin/setup")),
         &[("newtoken", all.as_bytes())],
     );
     assert_eq!(r.status, 200);
-    assert_eq!(
-        d.get(&version(&format!(
-            "hash={}",
-            hmac(&all, "GET", "/api/v1/admin/version")
-        )))
-        .status,
-        200
-    );
+    assert_eq!(d.get(&version(&format!("hash={}", hmac(&all, "GET", "/api/v1/admin/version")))).status, 200);
 }
 
 #[test]
 fn invalid_initial_setup_leaves_the_box_unset() {
     let d = Daemon::start();
-    assert_eq!(
-        d.post_form(&format!("{ADMIN}/setup"), &[("newtoken", b"bad token")])
-            .status,
-        400
-    );
+    assert_eq!(d.post_form(&format!("{ADMIN}/setup"), &[("newtoken", b"bad token")]).status, 400);
     assert!(!d.data.join("token").exists());
     d.setup("good");
 }
@@ -236,29 +149,15 @@ fn a_wrong_token_on_setup_is_refused_after_a_pause() {
     let d = Daemon::start();
     d.setup("owner");
     let started = Instant::now();
-    let r = d.post_form(
-        &format!("{ADMIN}/setup?token=guess"),
-        &[("newtoken", b"mine")],
-    );
+    let r = d.post_form(&format!("{ADMIN}/setup?token=guess"), &[("newtoken", b"mine")]);
     assert_eq!(r.status, 403);
-    assert!(
-        started.elapsed() >= Duration::from_millis(1900),
-        "answered after {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(1900), "answered after {:?}", started.elapsed());
     let r = d.post_form(&format!("{ADMIN}/setup"), &[("newtoken", b"mine")]);
     assert_eq!(r.status, 403, "no credentials once a token exists");
     assert_eq!(d.get(&version("token=owner")).status, 200);
     // The right token is not slowed down.
     let started = Instant::now();
-    assert_eq!(
-        d.post_form(
-            &format!("{ADMIN}/setup?token=owner"),
-            &[("newtoken", b"owner2")]
-        )
-        .status,
-        200
-    );
+    assert_eq!(d.post_form(&format!("{ADMIN}/setup?token=owner"), &[("newtoken", b"owner2")]).status, 200);
     assert!(started.elapsed() < Duration::from_millis(1500));
 }
 
@@ -272,10 +171,7 @@ fn parallel_setup_guesses_queue_behind_one_another_without_blocking_others() {
         .map(|i| {
             let d = port_data.clone();
             std::thread::spawn(move || {
-                let r = d.post_form(
-                    &format!("{ADMIN}/setup?token=guess{i}"),
-                    &[("newtoken", b"x")],
-                );
+                let r = d.post_form(&format!("{ADMIN}/setup?token=guess{i}"), &[("newtoken", b"x")]);
                 assert_eq!(r.status, 403);
             })
         })
@@ -284,34 +180,21 @@ fn parallel_setup_guesses_queue_behind_one_another_without_blocking_others() {
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     assert_eq!(port_data.get(&version("token=owner")).status, 200);
-    assert!(
-        t.elapsed() < Duration::from_secs(1),
-        "health took {:?} during the throttle",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(1), "health took {:?} during the throttle", t.elapsed());
     for g in guesses {
         g.join().unwrap();
     }
     let total = started.elapsed();
-    assert!(
-        total >= Duration::from_secs(19),
-        "ten failures took only {total:?}"
-    );
-    assert!(
-        total < Duration::from_secs(40),
-        "ten failures took {total:?}"
-    );
+    assert!(total >= Duration::from_secs(19), "ten failures took only {total:?}");
+    assert!(total < Duration::from_secs(40), "ten failures took {total:?}");
 }
 
 fn first_run_board(words: u32) -> std::path::PathBuf {
     let dir = temp_dir("board");
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
     let text = text.replacen(
         "\"jidoteki\": {",
-        &format!(
-            "\"jidoteki\": {{\n    \"first-run\": {{\"enabled\": true, \"word-length\": {words}}},"
-        ),
+        &format!("\"jidoteki\": {{\n    \"first-run\": {{\"enabled\": true, \"word-length\": {words}}},"),
         1,
     );
     let path = dir.join("first-run.json");
@@ -322,54 +205,25 @@ fn first_run_board(words: u32) -> std::path::PathBuf {
 #[test]
 fn first_run_passphrase_only_opens_setup() {
     let board = first_run_board(4);
-    let mut d = Daemon::with(Options {
-        board: Some(board.display().to_string()),
-        ..Options::default()
-    });
-    let passphrase = std::fs::read_to_string(d.data.join("first-run-passphrase"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let mut d = Daemon::with(Options { board: Some(board.display().to_string()), ..Options::default() });
+    let passphrase = std::fs::read_to_string(d.data.join("first-run-passphrase")).unwrap().trim().to_owned();
     assert_eq!(passphrase.split('-').count(), 4, "{passphrase}");
-    assert!(
-        d.stderr().contains(&passphrase),
-        "the passphrase is shown on the console"
-    );
+    assert!(d.stderr().contains(&passphrase), "the passphrase is shown on the console");
     // The passphrase is right, but until it is replaced nothing else opens.
     let r = d.get(&version(&format!("token={passphrase}")));
     assert_eq!(r.status, 403);
-    assert_eq!(
-        r.text(),
-        r#"{"Status":"403 Forbidden","Error-Message":"Authentication error","First-Run":true}"#
-    );
+    assert_eq!(r.text(), r#"{"Status":"403 Forbidden","Error-Message":"Authentication error","First-Run":true}"#);
     // Without credentials /setup is closed: a token (the passphrase) exists.
-    assert_eq!(
-        d.post_form(&format!("{ADMIN}/setup"), &[("newtoken", b"mine")])
-            .status,
-        403
-    );
+    assert_eq!(d.post_form(&format!("{ADMIN}/setup"), &[("newtoken", b"mine")]).status, 403);
     // A bad new token does not end first-run.
-    let r = d.post_form(
-        &format!("{ADMIN}/setup?token={passphrase}"),
-        &[("newtoken", b"bad token")],
-    );
+    let r = d.post_form(&format!("{ADMIN}/setup?token={passphrase}"), &[("newtoken", b"bad token")]);
     assert_eq!(r.status, 400);
-    assert!(
-        d.get(&version(&format!("token={passphrase}")))
-            .text()
-            .contains("\"First-Run\":true")
-    );
-    let r = d.post_form(
-        &format!("{ADMIN}/setup?token={passphrase}"),
-        &[("newtoken", b"mine")],
-    );
+    assert!(d.get(&version(&format!("token={passphrase}"))).text().contains("\"First-Run\":true"));
+    let r = d.post_form(&format!("{ADMIN}/setup?token={passphrase}"), &[("newtoken", b"mine")]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(d.get(&version("token=mine")).status, 200);
     let r = d.get(&version(&format!("token={passphrase}")));
-    assert_eq!(
-        r.text(),
-        r#"{"Status":"403 Forbidden","Error-Message":"Authentication error","First-Run":false}"#
-    );
+    assert_eq!(r.text(), r#"{"Status":"403 Forbidden","Error-Message":"Authentication error","First-Run":false}"#);
     assert!(!d.data.join("first-run-passphrase").exists());
     // A restart does not start first-run again.
     d.restart();
@@ -383,10 +237,7 @@ fn a_restart_keeps_the_token_and_the_certificate() {
     d.setup("persist");
     let cert = std::fs::read(d.data.join("tls/cert.pem")).unwrap();
     let stored = std::fs::read_to_string(d.data.join("token")).unwrap();
-    assert!(
-        !stored.contains("persist"),
-        "the token is not stored in clear"
-    );
+    assert!(!stored.contains("persist"), "the token is not stored in clear");
     d.restart();
     // The client trusts only the certificate from before the restart.
     assert_eq!(std::fs::read(d.data.join("tls/cert.pem")).unwrap(), cert);
@@ -400,22 +251,9 @@ fn the_audit_log_records_events_without_secrets() {
     d.get(&version("token=wrong-guess"));
     let log = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("\t127.0.0.1\ttoken.update.success\t/api/v1/admin/setup")),
-        "{log}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("\ttoken.authenticate.failed\t/api/v1/admin/version")),
-        "{log}"
-    );
-    assert!(
-        !log.contains("s3cret") && !log.contains("wrong-guess"),
-        "{log}"
-    );
+    assert!(lines.iter().any(|l| l.contains("\t127.0.0.1\ttoken.update.success\t/api/v1/admin/setup")), "{log}");
+    assert!(lines.iter().any(|l| l.contains("\ttoken.authenticate.failed\t/api/v1/admin/version")), "{log}");
+    assert!(!log.contains("s3cret") && !log.contains("wrong-guess"), "{log}");
 }
 
 #[test]
@@ -447,13 +285,7 @@ fn unknown_paths_do_not_leak_to_the_unauthenticated() {
     let d = Daemon::start();
     d.setup("owner");
     assert_eq!(d.get(&format!("{ADMIN}/nonexistent")).status, 403);
-    assert_eq!(
-        d.get(&format!("{ADMIN}/nonexistent?token=owner")).status,
-        404
-    );
-    assert_eq!(
-        d.get(&format!("{ADMIN}/nonexistent?token=owner")).text(),
-        r#"{"Status":"404 Not Found"}"#
-    );
+    assert_eq!(d.get(&format!("{ADMIN}/nonexistent?token=owner")).status, 404);
+    assert_eq!(d.get(&format!("{ADMIN}/nonexistent?token=owner")).text(), r#"{"Status":"404 Not Found"}"#);
     assert_eq!(d.get("/elsewhere").status, 404);
 }

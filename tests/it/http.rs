@@ -13,9 +13,7 @@ fn wrong_method_is_405_with_allow() {
     let r = d.req("DELETE", &format!("{ADMIN}/version"));
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("GET, HEAD"));
-    let r = d
-        .connect()
-        .send("POST", &format!("{ADMIN}/health"), &[], b"");
+    let r = d.connect().send("POST", &format!("{ADMIN}/health"), &[], b"");
     assert_eq!(r.status, 405);
 }
 
@@ -42,11 +40,7 @@ fn requests_are_served_by_one_thread() {
         assert_eq!(d.get(&format!("{ADMIN}/health?token=owner")).status, 200);
     }
     let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .unwrap()
-        .trim();
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim();
     // Under a qemu-user runner the emulator adds its own threads.
     if std::env::var("STEWARD_RUNNER").map_or(true, |r| r.is_empty()) {
         assert_eq!(threads, "1");
@@ -99,9 +93,7 @@ fn malformed_requests_get_400_not_silence() {
     for raw in cases {
         let mut c = d.connect();
         c.write_raw(raw);
-        let r = c
-            .read_response()
-            .unwrap_or_else(|| panic!("no answer to {:?}", String::from_utf8_lossy(raw)));
+        let r = c.read_response().unwrap_or_else(|| panic!("no answer to {:?}", String::from_utf8_lossy(raw)));
         assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(raw));
     }
     // A chunk that is longer than its declared size.
@@ -121,19 +113,13 @@ fn keep_alive_serves_several_requests_on_one_connection() {
         assert_eq!(r.header("Connection"), None);
     }
     // Pipelined: two requests in one write, two responses in order.
-    let two = format!(
-        "GET {ADMIN}/version?token=owner HTTP/1.1\r\n\r\nGET {ADMIN}/nonexistent?token=owner HTTP/1.1\r\n\r\n"
-    );
+    let two =
+        format!("GET {ADMIN}/version?token=owner HTTP/1.1\r\n\r\nGET {ADMIN}/nonexistent?token=owner HTTP/1.1\r\n\r\n");
     c.write_raw(two.as_bytes());
     assert_eq!(c.read_response().unwrap().status, 200);
     assert_eq!(c.read_response().unwrap().status, 404);
     // Connection: close is honoured.
-    let r = c.send(
-        "GET",
-        &format!("{ADMIN}/version?token=owner"),
-        &[("Connection", "close")],
-        b"",
-    );
+    let r = c.send("GET", &format!("{ADMIN}/version?token=owner"), &[("Connection", "close")], b"");
     assert_eq!(r.header("Connection"), Some("close"));
     assert!(c.is_closed());
 }
@@ -143,10 +129,8 @@ fn a_chunked_setup_body_works() {
     let d = Daemon::start();
     let (ct, body) = multipart(&[("newtoken", b"chunky")]);
     let (a, b) = body.split_at(body.len() / 2);
-    let mut raw = format!(
-        "POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
+    let mut raw =
+        format!("POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
     for part in [a, b] {
         raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
         raw.extend_from_slice(part);
@@ -171,18 +155,12 @@ fn a_stalled_head_is_cut_off() {
     let r = c.read_response();
     let waited = started.elapsed();
     assert_eq!(r.map(|r| r.status), Some(408));
-    assert!(
-        waited >= Duration::from_secs(8) && waited < Duration::from_secs(20),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_secs(8) && waited < Duration::from_secs(20), "{waited:?}");
 }
 
 #[test]
 fn plain_http_mode_says_so_and_serves() {
-    let d = Daemon::with(Options {
-        plain: true,
-        ..Options::default()
-    });
+    let d = Daemon::with(Options { plain: true, ..Options::default() });
     d.setup("owner");
     let r = d.get(&format!("{ADMIN}/version?token=owner"));
     assert_eq!(r.status, 200);

@@ -21,10 +21,7 @@ fn version_changelog_and_build_come_from_the_profile_files() {
     let r = authed(&d, "changelog");
     assert_eq!(r.status, 200);
     assert!(r.header("Content-Type").unwrap().starts_with("text/plain"));
-    assert_eq!(
-        r.text(),
-        std::fs::read_to_string(fixture_root().join("etc/steward/changelog.txt")).unwrap()
-    );
+    assert_eq!(r.text(), std::fs::read_to_string(fixture_root().join("etc/steward/changelog.txt")).unwrap());
     let r = authed(&d, "build");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("application/json"));
@@ -38,15 +35,8 @@ fn missing_or_broken_info_files_are_404() {
     for dir in ["proc", "etc/steward"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
-    std::fs::copy(
-        fixture_root().join("proc/meminfo"),
-        root.join("proc/meminfo"),
-    )
-    .unwrap();
-    let d = Daemon::with(Options {
-        root: root.clone(),
-        ..Options::default()
-    });
+    std::fs::copy(fixture_root().join("proc/meminfo"), root.join("proc/meminfo")).unwrap();
+    let d = Daemon::with(Options { root: root.clone(), ..Options::default() });
     d.setup("owner");
     for endpoint in ["version", "changelog", "build"] {
         let r = authed(&d, endpoint);
@@ -87,10 +77,7 @@ fn health_has_the_documented_shape_and_live_figures() {
     let h = r.json();
     let size = |s: &str| {
         let (num, unit) = s.split_at(s.len() - 1);
-        assert!(
-            ["K", "M", "G", "T", "P"].contains(&unit) || s.chars().all(|c| c.is_ascii_digit()),
-            "{s}"
-        );
+        assert!(["K", "M", "G", "T", "P"].contains(&unit) || s.chars().all(|c| c.is_ascii_digit()), "{s}");
         assert!(num.parse::<f64>().is_ok(), "{s}");
     };
     size(as_str(field(&h, &["disk", "used"])));
@@ -111,10 +98,7 @@ fn services_report_real_state_from_the_fixture_proc() {
     let r = authed(&d, "services");
     assert_eq!(r.status, 200);
     // sshd has a live /proc entry; ntpd's pidfile names a zombie.
-    assert_eq!(
-        r.text(),
-        r#"{"services":[{"steward":"running"},{"openssh":"running"},{"ntpd":"not running"}]}"#
-    );
+    assert_eq!(r.text(), r#"{"services":[{"steward":"running"},{"openssh":"running"},{"ntpd":"not running"}]}"#);
 }
 
 #[test]
@@ -126,19 +110,8 @@ fn endpoints_list_what_is_served() {
         Value::Array(items) => items.iter().map(|v| as_str(v).to_owned()).collect(),
         other => panic!("{other:?}"),
     };
-    for required in [
-        "build",
-        "changelog",
-        "endpoints",
-        "health",
-        "services",
-        "setup",
-        "version",
-    ] {
-        assert!(
-            list.contains(&format!("{ADMIN}/{required}")),
-            "{required} missing from {list:?}"
-        );
+    for required in ["build", "changelog", "endpoints", "health", "services", "setup", "version"] {
+        assert!(list.contains(&format!("{ADMIN}/{required}")), "{required} missing from {list:?}");
     }
     let mut sorted = list.clone();
     sorted.sort();

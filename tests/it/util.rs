@@ -42,11 +42,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options {
-            board: None,
-            root: fixture_root(),
-            plain: false,
-        }
+        Options { board: None, root: fixture_root(), plain: false }
     }
 }
 
@@ -59,12 +55,8 @@ pub struct Daemon {
 }
 
 fn command() -> Command {
-    let bin =
-        std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned());
-    match std::env::var("STEWARD_RUNNER")
-        .ok()
-        .filter(|r| !r.is_empty())
-    {
+    let bin = std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned());
+    match std::env::var("STEWARD_RUNNER").ok().filter(|r| !r.is_empty()) {
         Some(runner) => {
             let mut c = Command::new(runner);
             c.arg(bin);
@@ -91,13 +83,7 @@ impl Daemon {
 
     pub fn with(options: Options) -> Daemon {
         let data = temp_dir("data");
-        let mut d = Daemon {
-            child: None,
-            stderr_path: data.with_extension("stderr"),
-            data,
-            port: 0,
-            options,
-        };
+        let mut d = Daemon { child: None, stderr_path: data.with_extension("stderr"), data, port: 0, options };
         d.spawn();
         d
     }
@@ -118,12 +104,7 @@ impl Daemon {
             cmd.arg("--plain-http");
         }
         let stderr = std::fs::File::create(&self.stderr_path).unwrap();
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn steward");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).stdin(Stdio::null()).spawn().expect("spawn steward");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -133,16 +114,9 @@ impl Daemon {
         });
         // qemu-user start-up and first-start key generation can take a while.
         let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let expected = if self.options.plain {
-            "listening on http://127.0.0.1:"
-        } else {
-            "listening on https://127.0.0.1:"
-        };
-        let Some(port) = line
-            .trim_end()
-            .strip_prefix(expected)
-            .and_then(|p| p.parse().ok())
-        else {
+        let expected =
+            if self.options.plain { "listening on http://127.0.0.1:" } else { "listening on https://127.0.0.1:" };
+        let Some(port) = line.trim_end().strip_prefix(expected).and_then(|p| p.parse().ok()) else {
             let _ = child.kill();
             panic!(
                 "unexpected first line {line:?}; stderr: {}",
@@ -178,18 +152,11 @@ impl Daemon {
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         tcp.set_nodelay(true).unwrap();
         if self.options.plain {
-            return Client {
-                stream: Box::new(tcp),
-                pending: Vec::new(),
-            };
+            return Client { stream: Box::new(tcp), pending: Vec::new() };
         }
         let config = client_config(&self.data.join("tls/cert.pem"));
-        let conn =
-            ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
-        Client {
-            stream: Box::new(StreamOwned::new(conn, tcp)),
-            pending: Vec::new(),
-        }
+        let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+        Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
     }
 
     /// One request on a fresh connection.
@@ -204,8 +171,7 @@ impl Daemon {
     /// POST a multipart form on a fresh connection.
     pub fn post_form(&self, path: &str, fields: &[(&str, &[u8])]) -> Resp {
         let (ct, body) = multipart(fields);
-        self.connect()
-            .send("POST", path, &[("Content-Type", &ct)], &body)
+        self.connect().send("POST", path, &[("Content-Type", &ct)], &body)
     }
 
     /// Initial setup with `token`, asserting it worked.
@@ -240,10 +206,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -251,19 +214,12 @@ impl Resp {
     }
 
     pub fn json(&self) -> miniserde::json::Value {
-        miniserde::json::from_str(&self.text())
-            .unwrap_or_else(|_| panic!("not JSON: {:?}", self.text()))
+        miniserde::json::from_str(&self.text()).unwrap_or_else(|_| panic!("not JSON: {:?}", self.text()))
     }
 }
 
 impl Client {
-    pub fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Resp {
+    pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
         for (n, v) in headers {
             raw.push_str(&format!("{n}: {v}\r\n"));
@@ -303,16 +259,10 @@ impl Client {
             }
         };
         let head = String::from_utf8(self.pending[..head_end].to_vec()).expect("UTF-8 head");
-        assert!(
-            !head.replace("\r\n", "").contains('\n'),
-            "bare LF in response head: {head:?}"
-        );
+        assert!(!head.replace("\r\n", "").contains('\n'), "bare LF in response head: {head:?}");
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap();
-        assert!(
-            status_line.starts_with("HTTP/1.1 "),
-            "status line {status_line:?}"
-        );
+        assert!(status_line.starts_with("HTTP/1.1 "), "status line {status_line:?}");
         let status: u16 = status_line[9..12].parse().unwrap();
         let headers: Vec<(String, String)> = lines
             .map(|l| {
@@ -325,11 +275,7 @@ impl Client {
             return self.read_response_to(head_request);
         }
         if head_request {
-            return Some(Resp {
-                status,
-                headers,
-                body: Vec::new(),
-            });
+            return Some(Resp { status, headers, body: Vec::new() });
         }
         let len: usize = headers
             .iter()
@@ -340,11 +286,7 @@ impl Client {
             assert!(self.fill(), "connection closed inside a body");
         }
         let body = self.pending.drain(..len).collect();
-        Some(Resp {
-            status,
-            headers,
-            body,
-        })
+        Some(Resp { status, headers, body })
     }
 
     /// Reads one interim or final status line only (for Expect: 100-continue tests).
@@ -390,8 +332,7 @@ pub fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
-                .as_bytes(),
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
         );
         body.extend_from_slice(value);
         body.extend_from_slice(b"\r\n");
@@ -404,17 +345,10 @@ pub fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 pub fn hmac(token: &str, method: &str, path: &str) -> String {
     use hmac::{Hmac, KeyInit, Mac};
     use sha2::{Digest, Sha256};
-    let key: String = Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(format!("{method}{path}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug)]
@@ -424,10 +358,7 @@ struct Pinned {
 }
 
 fn client_config(cert_path: &Path) -> Arc<ClientConfig> {
-    let der = CertificateDer::from_pem_file(cert_path)
-        .expect("server certificate")
-        .as_ref()
-        .to_vec();
+    let der = CertificateDer::from_pem_file(cert_path).expect("server certificate").as_ref().to_vec();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -450,9 +381,7 @@ impl ServerCertVerifier for Pinned {
         if end_entity.as_ref() == self.der.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(
-                "server certificate is not the one in the data dir".into(),
-            ))
+            Err(rustls::Error::General("server certificate is not the one in the data dir".into()))
         }
     }
 
@@ -462,12 +391,7 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -476,18 +400,11 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -497,9 +414,7 @@ pub fn field<'a>(v: &'a miniserde::json::Value, path: &[&str]) -> &'a miniserde:
     for key in path {
         match cur {
             miniserde::json::Value::Object(map) => {
-                cur = map
-                    .get(*key)
-                    .unwrap_or_else(|| panic!("no key {key} in {path:?}"))
+                cur = map.get(*key).unwrap_or_else(|| panic!("no key {key} in {path:?}"))
             }
             _ => panic!("not an object at {key}"),
         }
