@@ -11,6 +11,23 @@ pub struct Board {
     pub jidoteki: Jidoteki,
     pub info: InfoFiles,
     pub services: Vec<Service>,
+    pub network: NetworkBackend,
+    pub storage: StorageBackend,
+}
+
+/// Where validated network settings are rendered (below `--root`), as quoted key="value"
+/// lines a board's network script can source safely.
+#[derive(Deserialize, Debug)]
+pub struct NetworkBackend {
+    pub config: String,
+}
+
+/// The storage types this appliance offers (Jidoteki's storage-options.json) and where the
+/// chosen one is rendered for the next boot.
+#[derive(Deserialize, Debug)]
+pub struct StorageBackend {
+    pub options: Vec<String>,
+    pub config: String,
 }
 
 /// The options Jidoteki kept in `/usr/local/etc/jidoteki-admin-api.json`, with its key names
@@ -92,6 +109,16 @@ impl Board {
                 return Err(format!("info.{what} must be an absolute path below --root"));
             }
         }
+        for (what, path) in [("network.config", &self.network.config), ("storage.config", &self.storage.config)] {
+            if !path.starts_with('/') || path.split('/').any(|p| p == "..") {
+                return Err(format!("{what} must be an absolute path below --root"));
+            }
+        }
+        for o in &self.storage.options {
+            if !crate::engine::settings::STORAGE_TYPES.contains(&o.as_str()) {
+                return Err(format!("unknown storage option {o:?}"));
+            }
+        }
         for s in &self.services {
             let ways =
                 usize::from(s.pidfile.is_some()) + usize::from(s.process.is_some()) + usize::from(s.command.is_some());
@@ -127,7 +154,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES]}"#;
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"}}"#;
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

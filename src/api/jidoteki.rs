@@ -90,6 +90,79 @@ pub fn setup(api: &mut Api, call: &Call) -> Reply {
     }
 }
 
+/// The one uploaded JSON file a settings-style POST carries, in the field `settings`.
+fn settings_file<'a>(call: &'a Call) -> Result<&'a [u8], Reply> {
+    let form = match &call.form {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => return Err(bad_request("Expected multipart/form-data with the field settings")),
+        Err(FormError::Malformed(m)) => return Err(bad_request(m)),
+    };
+    if let Some(name) = form.unknown_field(&["settings", "token", "hash"]) {
+        return Err(bad_request(&format!("Unknown parameter: {name}")));
+    }
+    match form.get("settings") {
+        Some(field) if !field.data.is_empty() => Ok(&field.data),
+        _ => Err(bad_request("Missing parameter: settings")),
+    }
+}
+
+fn accepted(endpoint: &str) -> Reply {
+    let location = format!("/api/v1/admin/{endpoint}");
+    let body = Object::new().str("Status", "202 Accepted").str("Location", &location).finish();
+    Response::json(202, body).header("Location", location).into()
+}
+
+pub fn post_settings(api: &mut Api, call: &Call) -> Reply {
+    let file = match settings_file(call) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let network = match crate::engine::settings::parse_network(file) {
+        Ok(n) => n,
+        Err(e) => return engine_error(e),
+    };
+    if let Err(e) = api.engine.set_network(&network) {
+        return engine_error(e);
+    }
+    let mode = if network.is_static() { "static" } else { "dhcp" };
+    api.engine.audit.record(call.peer, "settings.post", mode);
+    accepted("settings")
+}
+
+pub fn get_settings(api: &mut Api, _call: &Call) -> Reply {
+    match api.engine.network() {
+        Ok(doc) => json_ok(doc),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn post_storage(api: &mut Api, call: &Call) -> Reply {
+    let file = match settings_file(call) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let storage = match crate::engine::settings::parse_storage(file, &api.engine.board.storage.options) {
+        Ok(s) => s,
+        Err(e) => return engine_error(e),
+    };
+    if let Err(e) = api.engine.set_storage(&storage) {
+        return engine_error(e);
+    }
+    api.engine.audit.record(call.peer, "storage.post", &storage.kind);
+    accepted("storage")
+}
+
+pub fn get_storage(api: &mut Api, _call: &Call) -> Reply {
+    let doc = match api.engine.storage() {
+        Ok(doc) => doc,
+        Err(e) => return engine_error(e),
+    };
+    // The stored document is `{"storage":{...}}`; the answer adds the options offered.
+    let inner = doc.trim().strip_suffix('}').unwrap_or("{");
+    let options = json::str_array(api.engine.board.storage.options.iter().map(String::as_str));
+    json_ok(format!("{inner},\"options\":{options}}}"))
+}
+
 pub fn version(api: &mut Api, _call: &Call) -> Reply {
     match api.engine.version() {
         Ok(v) => json_ok(Object::new().str("version", &v).finish()),

@@ -79,6 +79,34 @@ pub static ROUTES: &[Route] = &[
     get("/health", "Disk, memory and CPU figures, computed live", jidoteki::health),
     get("/services", "State of the board's services", jidoteki::services),
     get("/endpoints", "The API endpoints available on this system", jidoteki::endpoints),
+    Route {
+        method: Method::Post,
+        pattern: "/settings",
+        surface: Surface::Jidoteki,
+        access: Access::Token,
+        optional: Some("settings"),
+        body_limit: SMALL_FORM_BODY,
+        doc: "Change network (DHCP or static) and application settings",
+        handler: jidoteki::post_settings,
+    },
+    Route {
+        optional: Some("settings"),
+        ..get("/settings", "The stored network and application settings", jidoteki::get_settings)
+    },
+    Route {
+        method: Method::Post,
+        pattern: "/storage",
+        surface: Surface::Jidoteki,
+        access: Access::Token,
+        optional: Some("storage"),
+        body_limit: SMALL_FORM_BODY,
+        doc: "Change the persistent storage option (applied at the next boot)",
+        handler: jidoteki::post_storage,
+    },
+    Route {
+        optional: Some("storage"),
+        ..get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)
+    },
 ];
 
 pub enum Lookup {

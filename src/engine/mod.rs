@@ -2,6 +2,7 @@
 
 pub mod info;
 pub mod passphrase;
+pub mod settings;
 pub mod token;
 
 use std::path::PathBuf;

@@ -3,4 +3,5 @@
 mod auth;
 mod http;
 mod info;
+mod settings;
 mod util;

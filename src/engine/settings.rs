@@ -1,0 +1,414 @@
+//! Network and storage settings: validated with the Jidoteki rules and wording, stored
+//! atomically in the data dir, rendered for the system without ever passing through an
+//! unvalidated key or an unquoted value.
+
+use miniserde::json::{self, Value};
+
+use super::{Engine, Error};
+use crate::store::atomic;
+
+/// One validation rule: allowed characters (described as the Jidoteki docs do) and length.
+struct Rule {
+    name: &'static str,
+    allowed: fn(u8) -> bool,
+    describe: &'static str,
+    min: usize,
+    max: usize,
+}
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+fn hostname(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
+}
+fn ip(c: u8) -> bool {
+    c.is_ascii_hexdigit() || c == b'.' || c == b':'
+}
+fn netmask(c: u8) -> bool {
+    ip(c) || c == b'/'
+}
+fn ntp(c: u8) -> bool {
+    hostname(c) || c == b':'
+}
+fn mount_options(c: u8) -> bool {
+    hostname(c) || c == b'=' || c == b','
+}
+fn path(c: u8) -> bool {
+    hostname(c) || c == b'_' || c == b'/'
+}
+fn iscsi_target(c: u8) -> bool {
+    hostname(c) || c == b'_' || c == b':'
+}
+fn printable(c: u8) -> bool {
+    (0x21..=0x7e).contains(&c)
+}
+fn digit(c: u8) -> bool {
+    c.is_ascii_digit()
+}
+
+const fn rule(name: &'static str, allowed: fn(u8) -> bool, describe: &'static str, min: usize, max: usize) -> Rule {
+    Rule { name, allowed, describe, min, max }
+}
+
+const IP: &str = "abcdef0123456789ABCDEF.:";
+const NETWORK_RULES: [(Rule, bool); 8] = [
+    (rule("interface", alnum, "a-zA-Z0-9", 3, 14), true),
+    (rule("hostname", hostname, "a-zA-Z0-9.-", 3, 255), true),
+    (rule("ip_address", ip, IP, 3, 45), false),
+    (rule("netmask", netmask, "abcdef0123456789ABCDEF.:/", 2, 45), false),
+    (rule("gateway", ip, IP, 3, 45), false),
+    (rule("dns1", ip, IP, 3, 45), false),
+    (rule("dns2", ip, IP, 3, 45), false),
+    (rule("ntpserver", ntp, "a-zA-Z0-9.-:", 3, 255), false),
+];
+
+fn storage_rules(kind: &str) -> Option<&'static [Rule]> {
+    const NFS: [Rule; 3] = [
+        rule("mount_options", mount_options, "a-zA-Z0-9.-=,", 3, 255),
+        rule("ip", ip, IP, 3, 45),
+        rule("share", path, "a-zA-Z0-9.-_/", 3, 255),
+    ];
+    const AOE: [Rule; 1] = [rule("device", hostname, "a-zA-Z0-9.-", 3, 255)];
+    const ISCSI: [Rule; 4] = [
+        rule("target", iscsi_target, "a-zA-Z0-9.-_:", 3, 255),
+        rule("ip", ip, IP, 3, 45),
+        rule("username", printable, "printable ASCII characters (codes 33-126, no spaces)", 3, 255),
+        rule("password", printable, "printable ASCII characters (codes 33-126, no spaces)", 3, 255),
+    ];
+    const NBD: [Rule; 3] = [
+        rule("export_name", path, "a-zA-Z0-9.-_/", 3, 255),
+        rule("ip", ip, IP, 3, 45),
+        rule("port", digit, "0-9", 1, 5),
+    ];
+    match kind {
+        "local" => Some(&[]),
+        "nfs" => Some(&NFS),
+        "aoe" => Some(&AOE),
+        "iscsi" => Some(&ISCSI),
+        "nbd" => Some(&NBD),
+        _ => None,
+    }
+}
+
+pub const STORAGE_TYPES: [&str; 5] = ["local", "nfs", "aoe", "iscsi", "nbd"];
+
+fn invalid_chars(r: &Rule) -> Error {
+    Error::Invalid(format!("Missing or invalid string for option: {}. Allowed: {}", r.name, r.describe))
+}
+
+fn invalid_length(r: &Rule) -> Error {
+    Error::Invalid(format!("Invalid string length for option: {}. Allowed: >= {} and <= {}", r.name, r.min, r.max))
+}
+
+/// Checks one field; `None` (absent) is a length error, as in Jidoteki.
+fn check(r: &Rule, value: Option<&Value>) -> Result<Option<String>, Error> {
+    let s = match value {
+        None | Some(Value::Null) => return Err(invalid_length(r)),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(invalid_chars(r)),
+    };
+    if !s.bytes().all(r.allowed) {
+        return Err(invalid_chars(r));
+    }
+    if s.len() < r.min || s.len() > r.max {
+        return Err(invalid_length(r));
+    }
+    Ok(Some(s.clone()))
+}
+
+type Object = json::Object;
+
+fn parse_document(text: &[u8], section: &str) -> Result<(Object, Object), Error> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::Invalid("Settings file is not UTF-8".into()))?;
+    let Ok(Value::Object(doc)) = json::from_str::<Value>(text) else {
+        return Err(Error::Invalid("Settings file is not a JSON object".into()));
+    };
+    let Some(Value::Object(section_obj)) = doc.get(section) else {
+        return Err(Error::Invalid(format!("Missing or invalid option: {section}")));
+    };
+    Ok((doc.clone(), section_obj.clone()))
+}
+
+fn reject_unknown(section: &Object, known: &[&str]) -> Result<(), Error> {
+    match section.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(Error::Invalid(format!("Unknown option: {k}"))),
+        None => Ok(()),
+    }
+}
+
+/// Validated network settings, in the documented field order.
+pub struct Network {
+    pub fields: Vec<(&'static str, String)>,
+    pub app: Option<Value>,
+}
+
+impl Network {
+    pub fn is_static(&self) -> bool {
+        self.fields.iter().any(|(k, _)| *k == "ip_address")
+    }
+}
+
+pub fn parse_network(text: &[u8]) -> Result<Network, Error> {
+    let (doc, net) = parse_document(text, "network")?;
+    let names: Vec<&str> = NETWORK_RULES.iter().map(|(r, _)| r.name).collect();
+    // "mode" is what the reference's GET adds; a client may send it back.
+    let mut known = names.clone();
+    known.push("mode");
+    reject_unknown(&net, &known)?;
+    let mut fields = Vec::new();
+    for (r, required) in &NETWORK_RULES {
+        let value = net.get(r.name);
+        if !required && matches!(value, None | Some(Value::Null)) {
+            continue;
+        }
+        if let Some(v) = check(r, value)? {
+            fields.push((r.name, v));
+        }
+    }
+    let has = |n: &str| fields.iter().any(|(k, _)| *k == n);
+    let statics = ["ip_address", "netmask", "gateway"].iter().filter(|n| has(n)).count();
+    if statics != 0 && statics != 3 {
+        return Err(Error::Invalid(
+            "Static network settings need ip_address, netmask and gateway together (omit all three for DHCP)".into(),
+        ));
+    }
+    let app = match doc.get("app") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(Error::Invalid("Missing or invalid option: app. Expected a JSON object".into())),
+    };
+    Ok(Network { fields, app })
+}
+
+pub struct Storage {
+    pub kind: String,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+pub fn parse_storage(text: &[u8], offered: &[String]) -> Result<Storage, Error> {
+    let (_, st) = parse_document(text, "storage")?;
+    let kind = match st.get("type") {
+        Some(Value::String(k)) if storage_rules(k).is_some() => k.clone(),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "Missing or invalid option: type. Allowed: {}",
+                STORAGE_TYPES.join(", ")
+            )));
+        }
+    };
+    if !offered.iter().any(|o| *o == kind) {
+        return Err(Error::Invalid(format!(
+            "Storage type {kind} is not offered on this system. Allowed: {}",
+            offered.join(", ")
+        )));
+    }
+    let rules = storage_rules(&kind).unwrap_or(&[]);
+    let mut known: Vec<&str> = rules.iter().map(|r| r.name).collect();
+    known.push("type");
+    reject_unknown(&st, &known)?;
+    let mut fields = Vec::new();
+    for r in rules {
+        if let Some(v) = check(r, st.get(r.name))? {
+            fields.push((r.name, v));
+        }
+    }
+    if kind == "nbd" {
+        let port = &fields.iter().find(|(k, _)| *k == "port").map(|(_, v)| v.clone()).unwrap_or_default();
+        if port.parse::<u32>().map_or(true, |p| p == 0 || p > 65535) {
+            return Err(Error::Invalid("Invalid port for option: port. Allowed: 1 to 65535".into()));
+        }
+    }
+    Ok(Storage { kind, fields })
+}
+
+fn object(fields: &[(&str, String)]) -> String {
+    let mut o = crate::json::Object::new();
+    for (k, v) in fields {
+        o = o.str(k, v);
+    }
+    o.finish()
+}
+
+/// `key="value"` lines for shell-style consumers: keys are fixed names, values are
+/// validated and still quoted with `"`, `\`, `$` and `` ` `` escaped.
+fn key_value_lines(fields: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    for (k, v) in fields {
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push_str("\"\n");
+    }
+    out
+}
+
+const NETWORK_FILE: &str = "settings.json";
+const STORAGE_FILE: &str = "storage.json";
+
+impl Engine {
+    /// Stores validated network settings and renders them under `--root` for the system.
+    pub fn set_network(&mut self, n: &Network) -> Result<(), Error> {
+        let mut doc = crate::json::Object::new().raw("network", &object(&n.fields));
+        if let Some(app) = &n.app {
+            doc = doc.raw("app", &json::to_string(app));
+        }
+        let io = |e: std::io::Error| Error::Io(format!("storing settings: {e}"));
+        atomic::write(&self.data.join(NETWORK_FILE), doc.finish().as_bytes(), 0o600).map_err(io)?;
+        let mode = if n.is_static() { "static" } else { "dhcp" };
+        let mut fields = vec![("mode", mode.to_owned())];
+        fields.extend(n.fields.iter().cloned());
+        self.render(&self.board.network.config.clone(), &key_value_lines(&fields))
+    }
+
+    pub fn network(&self) -> Result<String, Error> {
+        self.stored(NETWORK_FILE)
+    }
+
+    pub fn set_storage(&mut self, s: &Storage) -> Result<(), Error> {
+        let mut fields = vec![("type", s.kind.clone())];
+        fields.extend(s.fields.iter().cloned());
+        let doc = crate::json::Object::new().raw("storage", &object(&fields)).finish();
+        let io = |e: std::io::Error| Error::Io(format!("storing storage settings: {e}"));
+        atomic::write(&self.data.join(STORAGE_FILE), doc.as_bytes(), 0o600).map_err(io)?;
+        self.render(&self.board.storage.config.clone(), &key_value_lines(&fields))
+    }
+
+    /// The stored storage settings (a JSON document with a `storage` object).
+    pub fn storage(&self) -> Result<String, Error> {
+        self.stored(STORAGE_FILE)
+    }
+
+    fn stored(&self, name: &str) -> Result<String, Error> {
+        match std::fs::read_to_string(self.data.join(name)) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound("settings")),
+            Err(e) => Err(Error::Io(format!("reading {name}: {e}"))),
+        }
+    }
+
+    fn render(&self, target: &str, content: &str) -> Result<(), Error> {
+        let path = self.root.path(target);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("creating {}: {e}", dir.display())))?;
+        }
+        atomic::write(&path, content.as_bytes(), 0o644).map_err(|e| Error::Io(format!("writing {target}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(doc: &str) -> Result<Network, String> {
+        parse_network(doc.as_bytes()).map_err(|e| match e {
+            Error::Invalid(m) => m,
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn network_rules_reject_each_bad_value() {
+        let bad = [
+            (
+                r#"{"network":{"hostname":"test.host"}}"#,
+                "Invalid string length for option: interface. Allowed: >= 3 and <= 14",
+            ),
+            (
+                r#"{"network":{"interface":"eth0"}}"#,
+                "Invalid string length for option: hostname. Allowed: >= 3 and <= 255",
+            ),
+            (
+                r#"{"network":{"interface":"et","hostname":"test.host"}}"#,
+                "Invalid string length for option: interface. Allowed: >= 3 and <= 14",
+            ),
+            (
+                r#"{"network":{"interface":"eth_0","hostname":"test.host"}}"#,
+                "Missing or invalid string for option: interface. Allowed: a-zA-Z0-9",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"bad host"}}"#,
+                "Missing or invalid string for option: hostname. Allowed: a-zA-Z0-9.-",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"test.host","ntpserver":"<script>"}}"#,
+                "Missing or invalid string for option: ntpserver. Allowed: a-zA-Z0-9.-:",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"test.host","dns1":"1.2.3.x"}}"#,
+                "Missing or invalid string for option: dns1. Allowed: abcdef0123456789ABCDEF.:",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"test.host","ip_address":"10.0.0.2"}}"#,
+                "Static network settings need ip_address, netmask and gateway together (omit all three for DHCP)",
+            ),
+            (
+                r#"{"network":{"interface":7,"hostname":"test.host"}}"#,
+                "Missing or invalid string for option: interface. Allowed: a-zA-Z0-9",
+            ),
+            (r#"{"network":{"interface":"eth0","hostname":"test.host","evil":"x"}}"#, "Unknown option: evil"),
+            (r#"{"net":{}}"#, "Missing or invalid option: network"),
+            (r#"[]"#, "Settings file is not a JSON object"),
+        ];
+        for (doc, msg) in bad {
+            assert_eq!(net(doc).err().as_deref(), Some(msg), "{doc}");
+        }
+    }
+
+    #[test]
+    fn static_and_dhcp() {
+        let s = net(r#"{"network":{"interface":"eth0","hostname":"test.host","ip_address":"192.168.1.100","netmask":"255.255.255.0","gateway":"192.168.1.1","dns1":"192.168.1.2","dns2":"192.168.1.3","ntpserver":"pool.ntp.org"},"app":{"name":"testapp"}}"#).unwrap();
+        assert!(s.is_static());
+        assert_eq!(s.fields.len(), 8);
+        let d = net(r#"{"network":{"interface":"eth0","hostname":"test.host","mode":"dhcp"}}"#).unwrap();
+        assert!(!d.is_static() && d.app.is_none());
+        let v6 = net(
+            r#"{"network":{"interface":"eth0","hostname":"h.example","ip_address":"fe80::1","netmask":"64","gateway":"fe80::ffff"}}"#,
+        );
+        assert!(v6.is_ok());
+    }
+
+    #[test]
+    fn storage_rules() {
+        let all: Vec<String> = STORAGE_TYPES.iter().map(|s| s.to_string()).collect();
+        let st = |d: &str| parse_storage(d.as_bytes(), &all).map(|s| s.kind).map_err(|e| format!("{e:?}"));
+        assert_eq!(st(r#"{"storage":{"type":"local"}}"#).unwrap(), "local");
+        assert!(
+            st(
+                r#"{"storage":{"type":"nfs","mount_options":"noacl,sync","ip":"192.168.1.100","share":"/nfs/storage"}}"#
+            )
+            .is_ok()
+        );
+        assert!(st(r#"{"storage":{"type":"aoe","device":"e0.1"}}"#).is_ok());
+        assert!(st(r#"{"storage":{"type":"iscsi","target":"iqn.2016-01.com.example:storage.lun1","ip":"192.168.1.100","username":"user","password":"pass"}}"#).is_ok());
+        assert!(
+            st(r#"{"storage":{"type":"nbd","export_name":"otherexport","ip":"192.168.1.100","port":"1043"}}"#).is_ok()
+        );
+        for bad in [
+            r#"{"storage":{"type":"ceph"}}"#,
+            r#"{"storage":{"type":"local","extra":"$(reboot)"}}"#,
+            r#"{"storage":{"type":"nfs","mount_options":"noacl sync","ip":"192.168.1.100","share":"/nfs"}}"#,
+            r#"{"storage":{"type":"nfs","mount_options":"noacl","ip":"192.168.1.100"}}"#,
+            r#"{"storage":{"type":"aoe","device":"e0"}}"#,
+            r#"{"storage":{"type":"iscsi","target":"iqn","ip":"1.2.3.4","username":"us er","password":"pass"}}"#,
+            r#"{"storage":{"type":"nbd","export_name":"exp","ip":"1.2.3.4","port":"123456"}}"#,
+            r#"{"storage":{"type":"nbd","export_name":"exp","ip":"1.2.3.4","port":"70000"}}"#,
+            r#"{"storage":{"type":"nbd","export_name":"exp","ip":"1.2.3.4","port":"10-4"}}"#,
+        ] {
+            assert!(st(bad).is_err(), "{bad}");
+        }
+        let only_local = vec!["local".to_string()];
+        assert!(parse_storage(br#"{"storage":{"type":"aoe","device":"e0.1"}}"#, &only_local).is_err());
+    }
+
+    #[test]
+    fn key_value_output_is_quoted_and_escaped() {
+        let out = key_value_lines(&[("password", "a\"b$c`d\\".into())]);
+        assert_eq!(out, "password=\"a\\\"b\\$c\\`d\\\\\"\n");
+    }
+}

@@ -1,0 +1,206 @@
+//! POST/GET /settings and /storage: the documented validation, storage and rendering.
+
+use crate::util::{ADMIN, Daemon, Options, fixture_root_copy};
+
+const STATIC: &str = r#"{"network":{"interface":"eth0","hostname":"test.host","ip_address":"192.168.1.100","netmask":"255.255.255.0","gateway":"192.168.1.1","dns1":"192.168.1.2","dns2":"192.168.1.3","ntpserver":"pool.ntp.org"},"app":{"name":"testapp"}}"#;
+
+fn daemon() -> Daemon {
+    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
+    d.setup("owner");
+    d
+}
+
+fn post(d: &Daemon, endpoint: &str, doc: &str) -> crate::util::Resp {
+    d.post_form(&format!("{ADMIN}/{endpoint}?token=owner"), &[("settings", doc.as_bytes())])
+}
+
+fn cleanup(d: Daemon) {
+    let root = d.options.root.clone();
+    drop(d);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn static_settings_are_accepted_stored_and_rendered() {
+    let d = daemon();
+    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).status, 404, "nothing stored yet");
+    let r = post(&d, "settings", STATIC);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.header("Location"), Some("/api/v1/admin/settings"));
+    assert_eq!(r.text(), r#"{"Status":"202 Accepted","Location":"/api/v1/admin/settings"}"#);
+    let r = d.get(&format!("{ADMIN}/settings?token=owner"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), STATIC);
+    let conf = std::fs::read_to_string(d.options.root.join("etc/steward/network.conf")).unwrap();
+    assert!(
+        conf.starts_with("mode=\"static\"\ninterface=\"eth0\"\nhostname=\"test.host\"\nip_address=\"192.168.1.100\"\n"),
+        "{conf}"
+    );
+    // DHCP: the static fields are dropped from the rendered file.
+    let dhcp = r#"{"network":{"interface":"eth0","hostname":"test.host"},"app":{"name":"testapp"}}"#;
+    assert_eq!(post(&d, "settings", dhcp).status, 202);
+    let conf = std::fs::read_to_string(d.options.root.join("etc/steward/network.conf")).unwrap();
+    assert_eq!(conf, "mode=\"dhcp\"\ninterface=\"eth0\"\nhostname=\"test.host\"\n");
+    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).text(), dhcp);
+    cleanup(d);
+}
+
+#[test]
+fn every_settings_rule_rejects_a_bad_value_and_keeps_the_old_settings() {
+    let d = daemon();
+    assert_eq!(post(&d, "settings", STATIC).status, 202);
+    let cases = [
+        ("interface", r#""e0""#, "Invalid string length for option: interface. Allowed: >= 3 and <= 14"),
+        ("interface", r#""eth 0""#, "Missing or invalid string for option: interface. Allowed: a-zA-Z0-9"),
+        ("interface", r#""eth0eth0eth0eth""#, "Invalid string length for option: interface. Allowed: >= 3 and <= 14"),
+        ("hostname", r#""a_b.host""#, "Missing or invalid string for option: hostname. Allowed: a-zA-Z0-9.-"),
+        ("hostname", r#""ab""#, "Invalid string length for option: hostname. Allowed: >= 3 and <= 255"),
+        (
+            "ip_address",
+            r#""192.168.1.x""#,
+            "Missing or invalid string for option: ip_address. Allowed: abcdef0123456789ABCDEF.:",
+        ),
+        ("ip_address", r#""1.""#, "Invalid string length for option: ip_address. Allowed: >= 3 and <= 45"),
+        (
+            "netmask",
+            r#""255 255""#,
+            "Missing or invalid string for option: netmask. Allowed: abcdef0123456789ABCDEF.:/",
+        ),
+        ("netmask", r#""8""#, "Invalid string length for option: netmask. Allowed: >= 2 and <= 45"),
+        ("gateway", r#""gw""#, "Missing or invalid string for option: gateway. Allowed: abcdef0123456789ABCDEF.:"),
+        ("dns1", r#""8.8.8.8;""#, "Missing or invalid string for option: dns1. Allowed: abcdef0123456789ABCDEF.:"),
+        ("dns2", r#""1""#, "Invalid string length for option: dns2. Allowed: >= 3 and <= 45"),
+        (
+            "ntpserver",
+            r#""<script>alert(1)</script>""#,
+            "Missing or invalid string for option: ntpserver. Allowed: a-zA-Z0-9.-:",
+        ),
+        ("ntpserver", r#""ab""#, "Invalid string length for option: ntpserver. Allowed: >= 3 and <= 255"),
+    ];
+    for (field, value, message) in cases {
+        let doc = replace_field(STATIC, field, value);
+        let r = post(&d, "settings", &doc);
+        assert_eq!(r.status, 400, "{field}={value}: {}", r.text());
+        assert_eq!(r.header("Error-Message"), Some(message), "{field}={value}");
+        assert!(r.text().contains(message));
+    }
+    for (doc, what) in [
+        (
+            r#"{"network":{"interface":"eth0","hostname":"test.host","ip_address":"10.0.0.2","netmask":"255.0.0.0"}}"#,
+            "partial static",
+        ),
+        ("not json", "garbage"),
+        (r#"{"network":{"hostname":"test.host"}}"#, "missing interface"),
+        (r#"{"network":{"interface":"eth0","hostname":"test.host","extra":"x"}}"#, "unknown key"),
+    ] {
+        assert_eq!(post(&d, "settings", doc).status, 400, "{what}");
+    }
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[]);
+    assert_eq!(r.status, 400);
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", STATIC.as_bytes()), ("x", b"1")]);
+    assert_eq!(r.status, 400);
+    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).text(), STATIC, "a rejected post changed nothing");
+    assert_eq!(post(&d, "settings", STATIC).status, 202);
+    cleanup(d);
+}
+
+fn replace_field(doc: &str, field: &str, value: &str) -> String {
+    let start = doc.find(&format!("\"{field}\":")).unwrap() + field.len() + 3;
+    let end = start + doc[start..].find(['"']).unwrap();
+    let end = end + 1 + doc[end + 1..].find('"').unwrap() + 1;
+    format!("{}{}{}", &doc[..start], value, &doc[end..])
+}
+
+#[test]
+fn storage_round_trip_and_rules() {
+    let d = daemon();
+    assert_eq!(d.get(&format!("{ADMIN}/storage?token=owner")).status, 404);
+    let nfs = r#"{"storage":{"type":"nfs","mount_options":"noacl,sync","ip":"192.168.1.100","share":"/nfs/storage"}}"#;
+    let r = post(&d, "storage", nfs);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.text(), r#"{"Status":"202 Accepted","Location":"/api/v1/admin/storage"}"#);
+    let r = d.get(&format!("{ADMIN}/storage?token=owner"));
+    assert_eq!(
+        r.text(),
+        r#"{"storage":{"type":"nfs","mount_options":"noacl,sync","ip":"192.168.1.100","share":"/nfs/storage"},"options":["local","nfs","aoe","iscsi","nbd"]}"#
+    );
+    for good in [
+        r#"{"storage":{"type":"local"}}"#,
+        r#"{"storage":{"type":"aoe","device":"e0.1"}}"#,
+        r#"{"storage":{"type":"iscsi","target":"iqn.2016-01.com.example:storage.lun1","ip":"192.168.1.100","username":"user","password":"pass"}}"#,
+        r#"{"storage":{"type":"nbd","export_name":"otherexport","ip":"192.168.1.100","port":"1043"}}"#,
+    ] {
+        assert_eq!(post(&d, "storage", good).status, 202, "{good}");
+    }
+    let conf = std::fs::read_to_string(d.options.root.join("etc/steward/storage.conf")).unwrap();
+    assert_eq!(conf, "type=\"nbd\"\nexport_name=\"otherexport\"\nip=\"192.168.1.100\"\nport=\"1043\"\n");
+    for (bad, message) in [
+        (r#"{"storage":{"type":"ceph"}}"#, "Missing or invalid option: type. Allowed: local, nfs, aoe, iscsi, nbd"),
+        (r#"{"storage":{"type":"local","extra":"$(reboot)"}}"#, "Unknown option: extra"),
+        (
+            r#"{"storage":{"type":"nfs","mount_options":"no acl","ip":"192.168.1.100","share":"/nfs"}}"#,
+            "Missing or invalid string for option: mount_options. Allowed: a-zA-Z0-9.-=,",
+        ),
+        (
+            r#"{"storage":{"type":"nfs","mount_options":"noacl","ip":"192.168.1.100"}}"#,
+            "Invalid string length for option: share. Allowed: >= 3 and <= 255",
+        ),
+        (
+            r#"{"storage":{"type":"nfs","mount_options":"noacl","ip":"host","share":"/nfs"}}"#,
+            "Missing or invalid string for option: ip. Allowed: abcdef0123456789ABCDEF.:",
+        ),
+        (
+            r#"{"storage":{"type":"aoe","device":"e0"}}"#,
+            "Invalid string length for option: device. Allowed: >= 3 and <= 255",
+        ),
+        (
+            r#"{"storage":{"type":"iscsi","target":"iqn.x","ip":"1.2.3.4","username":"us er","password":"pass"}}"#,
+            "Missing or invalid string for option: username. Allowed: printable ASCII characters (codes 33-126, no spaces)",
+        ),
+        (
+            r#"{"storage":{"type":"iscsi","target":"iqn x","ip":"1.2.3.4","username":"user","password":"pass"}}"#,
+            "Missing or invalid string for option: target. Allowed: a-zA-Z0-9.-_:",
+        ),
+        (
+            r#"{"storage":{"type":"iscsi","target":"iqn.x","ip":"1.2.3.4","username":"user","password":"pw"}}"#,
+            "Invalid string length for option: password. Allowed: >= 3 and <= 255",
+        ),
+        (
+            r#"{"storage":{"type":"nbd","export_name":"exp","ip":"1.2.3.4","port":"123456"}}"#,
+            "Invalid string length for option: port. Allowed: >= 1 and <= 5",
+        ),
+        (
+            r#"{"storage":{"type":"nbd","export_name":"e p","ip":"1.2.3.4","port":"1"}}"#,
+            "Missing or invalid string for option: export_name. Allowed: a-zA-Z0-9.-_/",
+        ),
+    ] {
+        let r = post(&d, "storage", bad);
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.header("Error-Message"), Some(message), "{bad}");
+    }
+    let conf_after = std::fs::read_to_string(d.options.root.join("etc/steward/storage.conf")).unwrap();
+    assert_eq!(conf, conf_after, "rejected posts left the rendered file alone");
+    cleanup(d);
+}
+
+#[test]
+fn disabled_optional_endpoints_are_404_to_the_owner() {
+    let board_dir = crate::util::temp_dir("board");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    let start = text.find("\"endpoints\": [").unwrap();
+    let end = start + text[start..].find(']').unwrap() + 1;
+    let text = format!("{}\"endpoints\": []{}", &text[..start], &text[end..]);
+    let board = board_dir.join("minimal.json");
+    std::fs::write(&board, text).unwrap();
+    let d = Daemon::with(Options { board: Some(board.display().to_string()), root: fixture_root_copy(), plain: false });
+    d.setup("owner");
+    for endpoint in ["settings", "storage"] {
+        assert_eq!(d.get(&format!("{ADMIN}/{endpoint}?token=owner")).status, 404, "{endpoint}");
+        assert_eq!(post(&d, endpoint, r#"{"storage":{"type":"local"}}"#).status, 404, "{endpoint}");
+        assert_eq!(d.get(&format!("{ADMIN}/{endpoint}")).status, 403, "{endpoint} unauthenticated");
+    }
+    let list = d.get(&format!("{ADMIN}/endpoints?token=owner")).text();
+    assert!(!list.contains("settings") && !list.contains("storage"), "{list}");
+    cleanup(d);
+    let _ = std::fs::remove_dir_all(board_dir);
+}
