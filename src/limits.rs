@@ -47,6 +47,9 @@ pub const TLS_BUFFER: usize = 64 * 1024;
 /// Bytes read from the socket per read call.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Headers of one multipart part (Content-Disposition, Content-Type).
+pub const MAX_PART_HEAD: usize = 8 * 1024;
+
 /// Longest chunk-size line (hex digits plus extensions) in a chunked body.
 pub const MAX_CHUNK_LINE: usize = 256;
 

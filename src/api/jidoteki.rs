@@ -51,7 +51,7 @@ fn json_ok(body: String) -> Reply {
     Response::json(200, body).into()
 }
 
-pub fn setup(api: &mut Api, call: &Call) -> Reply {
+pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
     let authorized = match call.auth {
         AuthState::Admin => true,
         AuthState::Open => !api.engine.tokens.is_set(),
@@ -69,7 +69,7 @@ pub fn setup(api: &mut Api, call: &Call) -> Reply {
         Err(FormError::NotAForm) => {
             return bad_request("Expected multipart/form-data (or a urlencoded form) with the field newtoken");
         }
-        Err(FormError::Malformed(m)) => return bad_request(m),
+        Err(FormError::Malformed(m)) => return bad_request(&m),
     };
     if let Some(name) = form.unknown_field(&["newtoken", "token", "hash"]) {
         return bad_request(&format!("Unknown parameter: {name}"));
@@ -112,7 +112,7 @@ fn accepted(endpoint: &str) -> Reply {
     Response::json(202, body).header("Location", location).into()
 }
 
-pub fn post_settings(api: &mut Api, call: &Call) -> Reply {
+pub fn post_settings(api: &mut Api, call: &mut Call) -> Reply {
     let file = match settings_file(call) {
         Ok(f) => f,
         Err(r) => return r,
@@ -129,14 +129,14 @@ pub fn post_settings(api: &mut Api, call: &Call) -> Reply {
     accepted("settings")
 }
 
-pub fn get_settings(api: &mut Api, _call: &Call) -> Reply {
+pub fn get_settings(api: &mut Api, _call: &mut Call) -> Reply {
     match api.engine.network() {
         Ok(doc) => json_ok(doc),
         Err(e) => engine_error(e),
     }
 }
 
-pub fn post_storage(api: &mut Api, call: &Call) -> Reply {
+pub fn post_storage(api: &mut Api, call: &mut Call) -> Reply {
     let file = match settings_file(call) {
         Ok(f) => f,
         Err(r) => return r,
@@ -152,7 +152,7 @@ pub fn post_storage(api: &mut Api, call: &Call) -> Reply {
     accepted("storage")
 }
 
-pub fn get_storage(api: &mut Api, _call: &Call) -> Reply {
+pub fn get_storage(api: &mut Api, _call: &mut Call) -> Reply {
     let doc = match api.engine.storage() {
         Ok(doc) => doc,
         Err(e) => return engine_error(e),
@@ -163,28 +163,28 @@ pub fn get_storage(api: &mut Api, _call: &Call) -> Reply {
     json_ok(format!("{inner},\"options\":{options}}}"))
 }
 
-pub fn version(api: &mut Api, _call: &Call) -> Reply {
+pub fn version(api: &mut Api, _call: &mut Call) -> Reply {
     match api.engine.version() {
         Ok(v) => json_ok(Object::new().str("version", &v).finish()),
         Err(e) => engine_error(e),
     }
 }
 
-pub fn changelog(api: &mut Api, _call: &Call) -> Reply {
+pub fn changelog(api: &mut Api, _call: &mut Call) -> Reply {
     match api.engine.changelog() {
         Ok(text) => Response::new(200, "text/plain; charset=utf-8", text).header("Cache-Control", "no-cache").into(),
         Err(e) => engine_error(e),
     }
 }
 
-pub fn build(api: &mut Api, _call: &Call) -> Reply {
+pub fn build(api: &mut Api, _call: &mut Call) -> Reply {
     match api.engine.build() {
         Ok(text) => Response::json(200, text).header("Cache-Control", "no-cache").into(),
         Err(e) => engine_error(e),
     }
 }
 
-pub fn health(api: &mut Api, call: &Call) -> Reply {
+pub fn health(api: &mut Api, call: &mut Call) -> Reply {
     let h = match api.engine.health(call.now) {
         Ok(h) => h,
         // Jidoteki answers 404 when health figures are unavailable.
@@ -213,7 +213,7 @@ pub fn health(api: &mut Api, call: &Call) -> Reply {
     Response::json(200, body).header("Cache-Control", "no-cache").into()
 }
 
-pub fn services(api: &mut Api, _call: &Call) -> Reply {
+pub fn services(api: &mut Api, _call: &mut Call) -> Reply {
     let mut list = String::from("[");
     for (i, (name, running)) in api.engine.services().into_iter().enumerate() {
         if i > 0 {
@@ -225,7 +225,7 @@ pub fn services(api: &mut Api, _call: &Call) -> Reply {
     json_ok(Object::new().raw("services", &list).finish())
 }
 
-pub fn endpoints(api: &mut Api, _call: &Call) -> Reply {
+pub fn endpoints(api: &mut Api, _call: &mut Call) -> Reply {
     let paths = super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
     json_ok(Object::new().raw("endpoints", &json::str_array(paths.iter().map(String::as_str))).finish())
 }

@@ -11,7 +11,7 @@ use self::auth::{Credential, Throttle, Verdict};
 use self::routes::{Access, Lookup, ROUTES, Route, Surface};
 use crate::engine::Engine;
 use crate::limits::SMALL_FORM_BODY;
-use crate::server::form::{self, Form, FormError};
+use crate::server::form::{Form, FormError, FormReader, Spool};
 use crate::server::http::{Head, Method, Response};
 use crate::server::{Handler, Reply};
 
@@ -33,6 +33,7 @@ pub enum AuthState {
 pub struct Admission {
     route: usize,
     auth: AuthState,
+    body: FormReader,
 }
 
 /// Everything a handler gets about its request.
@@ -112,16 +113,21 @@ impl Handler for Api {
                 AuthState::Admin
             }
         };
-        Ok(Admission { route: index, auth })
+        let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
+        Ok(Admission { route: index, auth, body: FormReader::new(head.content_type.as_deref(), spool) })
     }
 
     fn body_limit(&self, admission: &Admission) -> u64 {
         ROUTES[admission.route].body_limit
     }
 
-    fn handle(&mut self, head: Head, admission: Admission, body: Vec<u8>, peer: IpAddr, now: Instant) -> Reply {
+    fn body_chunk(&mut self, admission: &mut Admission, data: &[u8]) {
+        admission.body.feed(data);
+    }
+
+    fn handle(&mut self, head: Head, admission: Admission, peer: IpAddr, now: Instant) -> Reply {
         let route = &ROUTES[admission.route];
-        let form = form::parse(head.content_type.as_deref(), &body);
+        let form = admission.body.finish();
         let mut auth = admission.auth;
         if auth == AuthState::Pending && route.access == Access::Token {
             let credential = form.as_ref().map(auth::from_form).unwrap_or(Credential::Absent);
@@ -130,8 +136,8 @@ impl Handler for Api {
             }
             auth = AuthState::Admin;
         }
-        let call = Call { head: &head, form, peer, now, auth };
-        (route.handler)(self, &call)
+        let mut call = Call { head: &head, form, peer, now, auth };
+        (route.handler)(self, &mut call)
     }
 
     fn protocol_error(&self, _head: Option<&Head>, status: u16, message: &str) -> Response {

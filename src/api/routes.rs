@@ -33,7 +33,7 @@ pub enum Access {
     Setup,
 }
 
-pub type HandlerFn = fn(&mut Api, &Call) -> Reply;
+pub type HandlerFn = fn(&mut Api, &mut Call) -> Reply;
 
 pub struct Route {
     pub method: Method,
@@ -44,6 +44,8 @@ pub struct Route {
     /// The Jidoteki optional endpoint this route belongs to, switched on by the profile.
     pub optional: Option<&'static str>,
     pub body_limit: u64,
+    /// File parts of the form are spooled to disk (uploads) rather than kept in memory.
+    pub uploads: bool,
     #[allow(dead_code)] // documentation data: read by the route-table tests
     pub doc: &'static str,
     pub handler: HandlerFn,
@@ -57,6 +59,7 @@ const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Ro
         access: Access::Token,
         optional: None,
         body_limit: 0,
+        uploads: false,
         doc,
         handler,
     }
@@ -70,6 +73,7 @@ pub static ROUTES: &[Route] = &[
         access: Access::Setup,
         optional: None,
         body_limit: SMALL_FORM_BODY,
+        uploads: false,
         doc: "Set the API token (open until the first token is set), or change it",
         handler: jidoteki::setup,
     },
@@ -86,6 +90,7 @@ pub static ROUTES: &[Route] = &[
         access: Access::Token,
         optional: Some("settings"),
         body_limit: SMALL_FORM_BODY,
+        uploads: false,
         doc: "Change network (DHCP or static) and application settings",
         handler: jidoteki::post_settings,
     },
@@ -100,6 +105,7 @@ pub static ROUTES: &[Route] = &[
         access: Access::Token,
         optional: Some("storage"),
         body_limit: SMALL_FORM_BODY,
+        uploads: false,
         doc: "Change the persistent storage option (applied at the next boot)",
         handler: jidoteki::post_storage,
     },

@@ -34,10 +34,23 @@ pub enum Error {
 }
 
 impl Engine {
+    /// Where uploads are spooled while they arrive: inside the data dir, so a finished upload
+    /// can be renamed into place on the same filesystem.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.data.join("uploads")
+    }
+
     pub fn open(board: Board, root: Root, data: PathBuf) -> Result<(Engine, Option<String>), String> {
         crate::store::atomic::ensure_private_dir(&data).map_err(|e| format!("data dir {}: {e}", data.display()))?;
         let (tokens, passphrase) =
             token::Tokens::load(&data, board.first_run_words()).map_err(|e| format!("token store: {e}"))?;
+        crate::store::atomic::ensure_private_dir(&data.join("uploads")).map_err(|e| format!("uploads dir: {e}"))?;
+        // Parts left by a crash mid-upload are garbage: nothing refers to them.
+        if let Ok(entries) = std::fs::read_dir(data.join("uploads")) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
         Ok((Engine { board, root, data, tokens, audit, health_cache: None }, passphrase))
     }

@@ -17,7 +17,6 @@ enum Phase<A> {
         head: Head,
         admission: A,
         decoder: Decoder,
-        body: Vec<u8>,
     },
     /// A deliberately delayed answer (auth throttling); nothing is read meanwhile.
     Paused {
@@ -33,6 +32,8 @@ pub struct Conn<A> {
     pub peer: IpAddr,
     phase: Phase<A>,
     inbuf: Vec<u8>,
+    /// Decoded body bytes on their way to the handler.
+    scratch: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
     close_after_write: bool,
@@ -58,6 +59,7 @@ impl<A> Conn<A> {
             peer,
             phase: Phase::Head,
             inbuf: Vec::new(),
+            scratch: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
             close_after_write: false,
@@ -275,17 +277,19 @@ impl<A> Conn<A> {
         if head.expect_continue && head.has_body() {
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        self.phase = Phase::Body { head, admission, decoder, body: Vec::new() };
+        self.phase = Phase::Body { head, admission, decoder };
         Ok(Next::Keep)
     }
 
     fn on_body_bytes<H: Handler<Admission = A>>(&mut self, handler: &mut H) -> Result<Next, ()> {
-        let Phase::Body { decoder, body, head, .. } = &mut self.phase else {
-            return Ok(Next::Keep);
-        };
-        match decoder.feed(&self.inbuf, body) {
+        let Phase::Body { decoder, head, admission } = &mut self.phase else { return Ok(Next::Keep) };
+        self.scratch.clear();
+        match decoder.feed(&self.inbuf, &mut self.scratch) {
             Ok(used) => {
                 self.inbuf.drain(..used);
+                if !self.scratch.is_empty() {
+                    handler.body_chunk(admission, &self.scratch);
+                }
             }
             Err(e) => {
                 let (status, msg) = match e {
@@ -303,12 +307,12 @@ impl<A> Conn<A> {
         if !decoder.is_done() {
             return Ok(Next::Keep);
         }
-        let Phase::Body { head, admission, body, .. } = std::mem::replace(&mut self.phase, Phase::Writing) else {
+        let Phase::Body { head, admission, .. } = std::mem::replace(&mut self.phase, Phase::Writing) else {
             unreachable!()
         };
         let head_only = head.method == Method::Head;
         let keep_alive = head.keep_alive;
-        let reply = handler.handle(head, admission, body, self.peer, Instant::now());
+        let reply = handler.handle(head, admission, self.peer, Instant::now());
         self.reply(reply, head_only, !keep_alive, Instant::now());
         Ok(Next::Keep)
     }

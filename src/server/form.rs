@@ -1,13 +1,33 @@
-//! Form bodies: multipart/form-data (what `curl -F` sends) and
-//! application/x-www-form-urlencoded (what `curl -d` sends), parsed from a buffered body.
+//! Form bodies read as they stream in: multipart/form-data (what `curl -F` sends), with file
+//! parts spooled to disk where the route allows uploads, and
+//! application/x-www-form-urlencoded (what `curl -d` sends).
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
 
 use super::http::percent_decode;
+use super::multipart::{Parser, Parts};
+use crate::limits::SMALL_FORM_BODY;
+
+/// An uploaded file part on disk; removed when dropped unless the handler moved it away.
+pub struct Spooled {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
 
 pub struct Field {
     pub name: String,
-    #[allow(dead_code)] // read by the upload routes
     pub filename: Option<String>,
+    /// In-memory content (empty for spooled parts).
     pub data: Vec<u8>,
+    pub file: Option<Spooled>,
 }
 
 pub struct Form {
@@ -17,7 +37,7 @@ pub struct Form {
 #[derive(Debug, PartialEq, Eq)]
 pub enum FormError {
     NotAForm,
-    Malformed(&'static str),
+    Malformed(String),
 }
 
 impl Form {
@@ -25,8 +45,13 @@ impl Form {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    pub fn take(&mut self, name: &str) -> Option<Field> {
+        let i = self.fields.iter().position(|f| f.name == name)?;
+        Some(self.fields.remove(i))
+    }
+
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|f| std::str::from_utf8(&f.data).ok())
+        self.get(name).filter(|f| f.file.is_none()).and_then(|f| std::str::from_utf8(&f.data).ok())
     }
 
     /// The first field whose name is not in `allowed`.
@@ -35,87 +60,144 @@ impl Form {
     }
 }
 
-pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Form, FormError> {
-    let ct = content_type.ok_or(FormError::NotAForm)?;
-    let mut params = ct.split(';').map(str::trim);
-    let media = params.next().unwrap_or("").to_ascii_lowercase();
-    match media.as_str() {
-        "multipart/form-data" => {
-            let boundary = params
-                .filter_map(|p| p.split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
-                .map(|(_, v)| v.trim().trim_matches('"'))
-                .filter(|b| !b.is_empty() && b.len() <= 70)
-                .ok_or(FormError::Malformed("multipart body without a boundary"))?;
-            parse_multipart(boundary.as_bytes(), body)
+/// Where file parts go: `None` keeps every part in memory (small-body routes).
+pub struct Spool {
+    pub dir: PathBuf,
+}
+
+struct Builder {
+    fields: Vec<Field>,
+    spool: Option<Spool>,
+    open: Option<File>,
+    memory: usize,
+}
+
+static NEXT_SPOOL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Parts for Builder {
+    fn start(&mut self, name: &str, filename: Option<&str>) -> Result<(), String> {
+        let mut file = None;
+        if let (Some(spool), Some(_)) = (&self.spool, filename) {
+            let n = NEXT_SPOOL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = spool.dir.join(format!("upload-{}-{n}.part", std::process::id()));
+            let f = File::create(&path).map_err(|e| format!("cannot store the upload: {e}"))?;
+            self.open = Some(f);
+            file = Some(Spooled { path, len: 0 });
         }
-        "application/x-www-form-urlencoded" => parse_urlencoded(body),
-        _ => Err(FormError::NotAForm),
+        self.fields.push(Field {
+            name: name.to_owned(),
+            filename: filename.map(str::to_owned),
+            data: Vec::new(),
+            file,
+        });
+        Ok(())
     }
-}
 
-fn parse_urlencoded(body: &[u8]) -> Result<Form, FormError> {
-    let text = std::str::from_utf8(body).map_err(|_| FormError::Malformed("form body is not UTF-8"))?;
-    let mut fields = Vec::new();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = percent_decode(k).ok_or(FormError::Malformed("bad percent-encoding in form"))?;
-        let value = percent_decode(v).ok_or(FormError::Malformed("bad percent-encoding in form"))?;
-        fields.push(Field { name, filename: None, data: value.into_bytes() });
-    }
-    Ok(Form { fields })
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn parse_multipart(boundary: &[u8], body: &[u8]) -> Result<Form, FormError> {
-    let mut delimiter = b"--".to_vec();
-    delimiter.extend_from_slice(boundary);
-    let first = find(body, &delimiter).ok_or(FormError::Malformed("multipart boundary not found"))?;
-    let mut rest = &body[first + delimiter.len()..];
-    let mut fields = Vec::new();
-    let mut next_delimiter = b"\r\n".to_vec();
-    next_delimiter.extend_from_slice(&delimiter);
-    loop {
-        if rest.starts_with(b"--") {
-            return Ok(Form { fields });
+    fn data(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let field = self.fields.last_mut().ok_or("data outside a part")?;
+        match (&mut field.file, &mut self.open) {
+            (Some(spooled), Some(f)) => {
+                f.write_all(bytes).map_err(|e| format!("cannot store the upload: {e}"))?;
+                spooled.len += bytes.len() as u64;
+            }
+            _ => {
+                self.memory += bytes.len();
+                if self.memory > SMALL_FORM_BODY as usize {
+                    return Err("form fields too large".into());
+                }
+                field.data.extend_from_slice(bytes);
+            }
         }
-        rest = rest.strip_prefix(b"\r\n").ok_or(FormError::Malformed("bad multipart delimiter line"))?;
-        let head_end = find(rest, b"\r\n\r\n").ok_or(FormError::Malformed("multipart part without headers"))?;
-        let head =
-            std::str::from_utf8(&rest[..head_end]).map_err(|_| FormError::Malformed("part headers not UTF-8"))?;
-        let (name, filename) = disposition(head)?;
-        let content = &rest[head_end + 4..];
-        let end = find(content, &next_delimiter).ok_or(FormError::Malformed("multipart body is truncated"))?;
-        fields.push(Field { name, filename, data: content[..end].to_vec() });
-        rest = &content[end + next_delimiter.len()..];
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        if let Some(f) = self.open.take() {
+            f.sync_all().map_err(|e| format!("cannot store the upload: {e}"))?;
+        }
+        Ok(())
     }
 }
 
-/// `name` and `filename` from a part's Content-Disposition header.
-fn disposition(head: &str) -> Result<(String, Option<String>), FormError> {
-    let line = head
-        .split("\r\n")
-        .find(|l| l.split(':').next().is_some_and(|n| n.trim().eq_ignore_ascii_case("content-disposition")))
-        .ok_or(FormError::Malformed("part without Content-Disposition"))?;
-    let value = line.split_once(':').map(|(_, v)| v).unwrap_or("");
-    let mut name = None;
-    let mut filename = None;
-    for param in value.split(';').skip(1) {
-        let Some((k, v)) = param.split_once('=') else {
-            continue;
+enum Kind {
+    Multipart(Parser),
+    Urlencoded(Vec<u8>),
+    NotAForm,
+}
+
+/// Reads one form body incrementally.
+pub struct FormReader {
+    kind: Kind,
+    builder: Builder,
+    error: Option<String>,
+}
+
+impl FormReader {
+    pub fn new(content_type: Option<&str>, spool: Option<Spool>) -> FormReader {
+        let media = content_type.and_then(|c| c.split(';').next()).map(|m| m.trim().to_ascii_lowercase());
+        let (kind, error) = match media.as_deref() {
+            Some("multipart/form-data") => match content_type.and_then(Parser::boundary) {
+                Some(b) => (Kind::Multipart(Parser::new(b)), None),
+                None => (Kind::NotAForm, Some("multipart body without a boundary".to_owned())),
+            },
+            Some("application/x-www-form-urlencoded") => (Kind::Urlencoded(Vec::new()), None),
+            _ => (Kind::NotAForm, None),
         };
-        let v = v.trim();
-        let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v).to_owned();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "name" => name = Some(v),
-            "filename" => filename = Some(v),
-            _ => {}
+        FormReader { kind, builder: Builder { fields: Vec::new(), spool, open: None, memory: 0 }, error }
+    }
+
+    /// Feeds body bytes; after the first error the rest is ignored and `finish` reports it.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let result = match &mut self.kind {
+            Kind::Multipart(p) => p.feed(data, &mut self.builder),
+            Kind::Urlencoded(buf) => {
+                buf.extend_from_slice(data);
+                if buf.len() > SMALL_FORM_BODY as usize { Err("form body too large".into()) } else { Ok(()) }
+            }
+            Kind::NotAForm => Ok(()),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
         }
     }
-    Ok((name.ok_or(FormError::Malformed("part without a name"))?, filename))
+
+    pub fn finish(self) -> Result<Form, FormError> {
+        if let Some(e) = self.error {
+            return Err(FormError::Malformed(e));
+        }
+        let mut builder = self.builder;
+        match self.kind {
+            Kind::NotAForm => Err(FormError::NotAForm),
+            Kind::Multipart(p) => {
+                p.finish().map_err(FormError::Malformed)?;
+                Ok(Form { fields: std::mem::take(&mut builder.fields) })
+            }
+            Kind::Urlencoded(buf) => {
+                let text =
+                    std::str::from_utf8(&buf).map_err(|_| FormError::Malformed("form body is not UTF-8".into()))?;
+                let mut fields = Vec::new();
+                for pair in text.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    let bad = || FormError::Malformed("bad percent-encoding in form".into());
+                    let name = percent_decode(k).ok_or_else(bad)?;
+                    let value = percent_decode(v).ok_or_else(bad)?;
+                    fields.push(Field { name, filename: None, data: value.into_bytes(), file: None });
+                }
+                Ok(Form { fields })
+            }
+        }
+    }
+}
+
+/// Parses a whole buffered body (tests and small callers).
+#[cfg(test)]
+pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Form, FormError> {
+    let mut r = FormReader::new(content_type, None);
+    r.feed(body);
+    r.finish()
 }
 
 #[cfg(test)]
@@ -125,27 +207,38 @@ mod tests {
     const CT: &str = "multipart/form-data; boundary=XyZ";
 
     #[test]
-    fn refuses_malformed_multipart() {
+    fn refuses_malformed_forms() {
         assert_eq!(parse(None, b"").err(), Some(FormError::NotAForm));
         assert_eq!(parse(Some("text/plain"), b"").err(), Some(FormError::NotAForm));
         assert!(matches!(parse(Some("multipart/form-data"), b""), Err(FormError::Malformed(_))));
         assert!(matches!(parse(Some(CT), b"no boundary here"), Err(FormError::Malformed(_))));
         let truncated = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue";
         assert!(matches!(parse(Some(CT), truncated), Err(FormError::Malformed(_))));
-        let nameless = b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XyZ--\r\n";
-        assert!(matches!(parse(Some(CT), nameless), Err(FormError::Malformed(_))));
         assert!(matches!(parse(Some("application/x-www-form-urlencoded"), b"a=%zz"), Err(FormError::Malformed(_))));
+        let big =
+            [b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n".as_slice(), &vec![b'x'; 70_000]].concat();
+        assert!(matches!(parse(Some(CT), &big), Err(FormError::Malformed(_))));
     }
 
     #[test]
-    fn parses_curl_style_multipart() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"newtoken\"\r\n\r\nsecret\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n\r\n--Xy\x00\r\n--XyZ--\r\n";
-        let form = parse(Some("Multipart/Form-Data; boundary=\"XyZ\""), body).unwrap();
-        assert_eq!(form.text("newtoken"), Some("secret"));
-        let file = form.get("file").unwrap();
-        assert_eq!(file.filename.as_deref(), Some("a.bin"));
-        assert_eq!(file.data, b"\r\n--Xy\x00");
-        assert_eq!(form.unknown_field(&["newtoken"]), Some("file"));
+    fn spools_file_parts_and_removes_them_when_dropped() {
+        let dir = std::env::temp_dir().join(format!("steward-form-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nt\r\n--XyZ\r\nContent-Disposition: form-data; name=\"update\"; filename=\"p.enc\"\r\n\r\n0123456789\r\n--XyZ--\r\n";
+        let mut r = FormReader::new(Some(CT), Some(Spool { dir: dir.clone() }));
+        for c in body.chunks(3) {
+            r.feed(c);
+        }
+        let mut form = r.finish().unwrap();
+        assert_eq!(form.text("token"), Some("t"));
+        let update = form.take("update").unwrap();
+        let spooled = update.file.as_ref().unwrap();
+        assert_eq!(spooled.len, 10);
+        assert_eq!(std::fs::read(&spooled.path).unwrap(), b"0123456789");
+        let path = spooled.path.clone();
+        drop(update);
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod body;
 pub mod conn;
 pub mod form;
 pub mod http;
+pub mod multipart;
 pub mod tls;
 pub mod transport;
 
@@ -43,7 +44,10 @@ pub trait Handler {
     /// The largest body this admitted request may carry.
     fn body_limit(&self, admission: &Self::Admission) -> u64;
 
-    fn handle(&mut self, head: Head, admission: Self::Admission, body: Vec<u8>, peer: IpAddr, now: Instant) -> Reply;
+    /// Decoded body bytes as they arrive (never more in total than `body_limit`).
+    fn body_chunk(&mut self, admission: &mut Self::Admission, data: &[u8]);
+
+    fn handle(&mut self, head: Head, admission: Self::Admission, peer: IpAddr, now: Instant) -> Reply;
 
     /// A framing-level error (400, 408, 413, 431, 503...) in the dialect of the surface the
     /// request was for, when its head got that far.
