@@ -1,6 +1,8 @@
 //! The core: state and operations shared by every surface. No HTTP, no JSON here.
 
 pub mod info;
+pub mod jobs;
+pub mod package;
 pub mod passphrase;
 pub mod settings;
 pub mod token;
