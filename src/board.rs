@@ -13,6 +13,21 @@ pub struct Board {
     pub services: Vec<Service>,
     pub network: NetworkBackend,
     pub storage: StorageBackend,
+    pub update: UpdateProfile,
+}
+
+/// How updates reach this board: the vendor's keys (public signing key and transit key, hex)
+/// and the A/B slots (files or block devices below `--root`).
+#[derive(Deserialize, Debug, Clone)]
+pub struct UpdateProfile {
+    pub signing_public_key: String,
+    pub encryption_key: String,
+    pub slots: Vec<String>,
+    /// File recording which slot holds the running system.
+    pub active_slot: String,
+    /// Run after the new slot is written and verified (argv, no shell); it switches the boot
+    /// slot. Environment: STEWARD_SLOT, STEWARD_SLOT_PREVIOUS, STEWARD_VERSION.
+    pub activate: Option<Vec<String>>,
 }
 
 /// Where validated network settings are rendered (below `--root`), as quoted key="value"
@@ -114,6 +129,15 @@ impl Board {
                 return Err(format!("{what} must be an absolute path below --root"));
             }
         }
+        if self.update.slots.len() != 2 {
+            return Err("update.slots must name exactly two slots (A and B)".into());
+        }
+        for key in [&self.update.signing_public_key, &self.update.encryption_key] {
+            crate::engine::package::parse_hex(key, 32).map_err(|e| format!("update keys: {e}"))?;
+        }
+        if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err("update.activate: empty command".into());
+        }
         for o in &self.storage.options {
             if !crate::engine::settings::STORAGE_TYPES.contains(&o.as_str()) {
                 return Err(format!("unknown storage option {o:?}"));
@@ -154,7 +178,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"}}"#;
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"}}"#.replace("KEY", &"0".repeat(64));
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

@@ -14,6 +14,50 @@ pub struct Cli {
 pub enum Command {
     Serve(Serve),
     Hash(Hash),
+    Keygen(Keygen),
+    PackUpdate(PackUpdate),
+}
+
+/// Vendor tool: make an update signing key pair and an update transit key.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "keygen")]
+pub struct Keygen {
+    /// directory to write signing.key (secret), signing.pub and update.key (secret) into
+    #[argh(option)]
+    pub out: String,
+}
+
+/// Vendor tool: sign and encrypt an update package.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "pack-update")]
+pub struct PackUpdate {
+    /// the vendor's signing.key (from keygen)
+    #[argh(option)]
+    pub signing_key: String,
+    /// the update.key shared with the boards (from keygen)
+    #[argh(option)]
+    pub encryption_key: String,
+    /// version the package installs, e.g. 1.2.4
+    #[argh(option)]
+    pub version: String,
+    /// changelog file shipped with the version
+    #[argh(option)]
+    pub changelog: Option<String>,
+    /// payload kind: image (default) or bundle
+    #[argh(option, default = "String::from(\"image\")")]
+    pub kind: String,
+    /// build date recorded in the manifest (default: now, in Unix seconds)
+    #[argh(option)]
+    pub builddate: Option<String>,
+    /// allow installing over a newer version
+    #[argh(switch)]
+    pub allow_downgrade: bool,
+    /// the payload file (an image for the inactive slot)
+    #[argh(option)]
+    pub payload: String,
+    /// where to write the package
+    #[argh(option)]
+    pub out: String,
 }
 
 /// Run the daemon.

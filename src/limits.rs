@@ -21,6 +21,9 @@ pub const OVERFLOW_CONNECTIONS: usize = 32;
 /// Body cap for small form posts (`/setup`, actions): a token is at most 255 bytes.
 pub const SMALL_FORM_BODY: u64 = 64 * 1024;
 
+/// Largest update package accepted; it is spooled to the data dir as it arrives.
+pub const MAX_UPDATE_BODY: u64 = 4 * 1024 * 1024 * 1024;
+
 /// The first byte of a request must arrive this soon after the connection opens (or after
 /// the previous response on a keep-alive connection went out).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);

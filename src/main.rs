@@ -25,6 +25,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Hash(args) => hash(args),
+        Command::Keygen(args) => keygen(args),
+        Command::PackUpdate(args) => pack_update(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,6 +45,63 @@ fn hash(args: cli::Hash) -> Result<(), String> {
     let key = engine::token::sha256_hex(args.token.as_bytes());
     let mac = engine::token::hmac_hex(&key, &method, &args.path);
     println!("{}", String::from_utf8_lossy(&mac));
+    Ok(())
+}
+
+fn keygen(args: cli::Keygen) -> Result<(), String> {
+    use engine::package::{generate_keys, to_hex};
+    let dir = PathBuf::from(&args.out);
+    store::atomic::ensure_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let keys = generate_keys()?;
+    for (name, data, mode) in [
+        ("signing.key", to_hex(&keys.signing_pkcs8), 0o600),
+        ("signing.pub", to_hex(&keys.signing_public), 0o644),
+        ("update.key", to_hex(&keys.encryption), 0o600),
+    ] {
+        let path = dir.join(name);
+        if path.exists() {
+            return Err(format!("{} exists; keygen never overwrites keys", path.display()));
+        }
+        store::atomic::write(&path, format!("{data}\n").as_bytes(), mode)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!("signing_public_key {}", to_hex(&keys.signing_public));
+    println!("wrote {}/signing.key, signing.pub, update.key; boards need signing.pub and update.key", dir.display());
+    Ok(())
+}
+
+fn pack_update(args: cli::PackUpdate) -> Result<(), String> {
+    use engine::package::{Manifest, pack, parse_hex};
+    let read_hex = |path: &str, len: Option<usize>| -> Result<Vec<u8>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let t = text.trim();
+        parse_hex(t, len.unwrap_or(t.len() / 2)).map_err(|e| format!("{path}: {e}"))
+    };
+    let signing = read_hex(&args.signing_key, None)?;
+    let encryption: [u8; 32] = read_hex(&args.encryption_key, Some(32))?.try_into().expect("32 bytes");
+    if !matches!(args.kind.as_str(), "image" | "bundle") {
+        return Err("--kind must be image or bundle".into());
+    }
+    let changelog = match &args.changelog {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        None => String::new(),
+    };
+    let manifest = Manifest {
+        format: 1,
+        version: args.version.clone(),
+        builddate: args
+            .builddate
+            .clone()
+            .unwrap_or_else(|| time::unix_seconds(std::time::SystemTime::now()).to_string()),
+        changelog,
+        kind: args.kind.clone(),
+        payload_sha256: String::new(),
+        payload_size: 0,
+        allow_downgrade: args.allow_downgrade,
+    };
+    let out = std::fs::File::create(&args.out).map_err(|e| format!("{}: {e}", args.out))?;
+    pack(&signing, &encryption, manifest, std::path::Path::new(&args.payload), std::io::BufWriter::new(out))?;
+    println!("wrote {}", args.out);
     Ok(())
 }
 

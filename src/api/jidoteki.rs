@@ -1,7 +1,9 @@
 //! The Jidoteki Admin API surface (`/api/v1/admin`): its bodies, status texts and headers.
 
 use super::{Api, AuthState, Call, auth};
+use crate::engine::jobs::Kind;
 use crate::engine::token::SetError;
+use crate::engine::update::StartError;
 use crate::engine::{Engine, Error};
 use crate::json::{self, Object};
 use crate::server::Reply;
@@ -161,6 +163,69 @@ pub fn get_storage(api: &mut Api, _call: &mut Call) -> Reply {
     let inner = doc.trim().strip_suffix('}').unwrap_or("{");
     let options = json::str_array(api.engine.board.storage.options.iter().map(String::as_str));
     json_ok(format!("{inner},\"options\":{options}}}"))
+}
+
+pub fn post_update(api: &mut Api, call: &mut Call) -> Reply {
+    let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => return bad_request("Expected multipart/form-data with the field update"),
+        Err(FormError::Malformed(m)) => return bad_request(&m),
+    };
+    if let Some(name) = form.unknown_field(&["update", "token", "hash"]) {
+        return bad_request(&format!("Unknown parameter: {name}"));
+    }
+    let package = form.take("update");
+    let Some(spooled) = package.as_ref().and_then(|f| f.file.as_ref()).filter(|s| s.len > 0) else {
+        return update_error("Missing update package", "E1003");
+    };
+    match api.engine.start_update(&spooled.path) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "update.post", &spooled.len.to_string());
+            accepted("update")
+        }
+        Err(StartError::AlreadyRunning) => update_error("The update process is already running", "E1004"),
+        Err(StartError::Engine(e)) => engine_error(e),
+    }
+}
+
+/// 400 with the Jidoteki error code beside the message.
+fn update_error(message: &str, code: &str) -> Reply {
+    let body =
+        Object::new().str("Status", "400 Bad Request").str("Error-Message", message).str("Error-Code", code).finish();
+    Response::json(400, body).header("Error-Message", message).into()
+}
+
+/// `{"status":…,"percentage":…,"log":…}` (+ error fields), or `{"status":null,"log":null}`.
+pub fn job_status(api: &Api, kind: Kind, with_percentage: bool) -> Reply {
+    let Some(state) = api.engine.jobs.state(kind) else {
+        return json_ok(r#"{"status":null,"log":null}"#.to_owned());
+    };
+    let mut body = Object::new().str("status", state.status.as_str());
+    if with_percentage {
+        body = body.num("percentage", state.percentage);
+    }
+    body = match api.engine.jobs.log_tail(kind, 10) {
+        Some(log) => body.str("log", &log),
+        None => body.raw("log", "null"),
+    };
+    if let Some(m) = &state.error_message {
+        body = body.str("error-message", m);
+    }
+    if let Some(c) = &state.error_code {
+        body = body.str("error-code", c);
+    }
+    json_ok(body.finish())
+}
+
+pub fn get_update(api: &mut Api, _call: &mut Call) -> Reply {
+    job_status(api, Kind::Update, true)
+}
+
+pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
+    match std::fs::read(api.engine.jobs.log_file(Kind::Update)) {
+        Ok(text) => Response::new(200, "text/plain; charset=utf-8", text).header("Cache-Control", "no-cache").into(),
+        Err(_) => status(404, None).into(),
+    }
 }
 
 pub fn version(api: &mut Api, _call: &mut Call) -> Reply {

@@ -1,7 +1,7 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
 use super::{Api, Call, jidoteki};
-use crate::limits::SMALL_FORM_BODY;
+use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
 use crate::server::http::Method;
 
@@ -77,6 +77,19 @@ pub static ROUTES: &[Route] = &[
         doc: "Set the API token (open until the first token is set), or change it",
         handler: jidoteki::setup,
     },
+    Route {
+        method: Method::Post,
+        pattern: "/update",
+        surface: Surface::Jidoteki,
+        access: Access::Token,
+        optional: None,
+        body_limit: MAX_UPDATE_BODY,
+        uploads: true,
+        doc: "Upload a signed, encrypted update package; it is applied in the background",
+        handler: jidoteki::post_update,
+    },
+    get("/update", "Status, percentage and the last 10 log lines of the update", jidoteki::get_update),
+    get("/update/log", "The whole update log (text)", jidoteki::update_log),
     get("/version", "The system version", jidoteki::version),
     get("/changelog", "The changelog of the installed version (text)", jidoteki::changelog),
     get("/build", "Build information", jidoteki::build),

@@ -6,6 +6,7 @@ pub mod package;
 pub mod passphrase;
 pub mod settings;
 pub mod token;
+pub mod update;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ pub struct Engine {
     pub data: PathBuf,
     pub tokens: token::Tokens,
     pub audit: Audit,
+    pub jobs: jobs::Jobs,
     health_cache: Option<(std::time::Instant, info::Health)>,
 }
 
@@ -53,7 +55,10 @@ impl Engine {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        let jobs = jobs::Jobs::open(data.join("jobs")).map_err(|e| format!("jobs dir: {e}"))?;
+        // No job runs at start, so a package left by an interrupted update is garbage.
+        let _ = std::fs::remove_file(data.join("jobs/update.pkg"));
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
-        Ok((Engine { board, root, data, tokens, audit, health_cache: None }, passphrase))
+        Ok((Engine { board, root, data, tokens, audit, jobs, health_cache: None }, passphrase))
     }
 }

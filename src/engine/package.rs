@@ -282,7 +282,8 @@ pub fn open<R: Read>(
     UnparsedPublicKey::new(&ED25519, signing_public)
         .verify(&manifest_json, &signature)
         .map_err(|_| PackageError::Invalid("the package is not signed by this system's vendor key".into()))?;
-    let text = std::str::from_utf8(&manifest_json).map_err(|_| PackageError::Invalid("manifest is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(&manifest_json).map_err(|_| PackageError::Invalid("manifest is not UTF-8".into()))?;
     let manifest: Manifest =
         json::from_str(text).map_err(|_| PackageError::Invalid("manifest is not in the expected shape".into()))?;
     if manifest.format != 1 {
@@ -358,9 +359,11 @@ mod tests {
         extra.push(0);
         assert!(read_all(&keys, &extra).is_err());
         let other = generate_keys().unwrap();
-        let foreign_signer = Keys { signing_pkcs8: vec![], signing_public: other.signing_public, encryption: keys.encryption };
+        let foreign_signer =
+            Keys { signing_pkcs8: vec![], signing_public: other.signing_public, encryption: keys.encryption };
         assert!(matches!(read_all(&foreign_signer, &pkg), Err(PackageError::Invalid(_))));
-        let foreign_key = Keys { signing_pkcs8: vec![], signing_public: keys.signing_public.clone(), encryption: other.encryption };
+        let foreign_key =
+            Keys { signing_pkcs8: vec![], signing_public: keys.signing_public.clone(), encryption: other.encryption };
         assert!(matches!(read_all(&foreign_key, &pkg), Err(PackageError::Invalid(_))));
         assert!(matches!(read_all(&keys, b"garbage that is not a package"), Err(PackageError::Invalid(_))));
         std::fs::remove_dir_all(&dir).unwrap();

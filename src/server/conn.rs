@@ -43,6 +43,8 @@ pub struct Conn<A> {
     /// Over the connection cap: answer the first request with 503 and close.
     refuse: bool,
     peer_done: bool,
+    /// Bytes moved in either direction; `drive` loops while this grows.
+    moved: u64,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -67,6 +69,7 @@ impl<A> Conn<A> {
             opened: now,
             refuse,
             peer_done: false,
+            moved: 0,
         }
     }
 
@@ -103,7 +106,8 @@ impl<A> Conn<A> {
     /// Runs the state machine as far as the socket allows.
     pub fn drive<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
         loop {
-            let before = (self.inbuf.len(), self.out_pos, self.out.len(), self.phase_id());
+            // Lengths alone can repeat (a chunk consumed, another read) while work is done.
+            let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id());
             match self.step(handler, now) {
                 Ok(Next::Drop) | Err(()) => {
                     self.transport.close();
@@ -111,7 +115,7 @@ impl<A> Conn<A> {
                 }
                 Ok(Next::Keep) => {}
             }
-            let after = (self.inbuf.len(), self.out_pos, self.out.len(), self.phase_id());
+            let after = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id());
             if before == after {
                 break;
             }
@@ -217,6 +221,7 @@ impl<A> Conn<A> {
         match self.transport.read(&mut self.inbuf, room) {
             Ok((n, eof)) => {
                 self.peer_done |= eof;
+                self.moved += n as u64;
                 // The handshake may have produced records to send.
                 self.transport.flush().map_err(|_| ())?;
                 Ok(n)
@@ -349,6 +354,7 @@ impl<A> Conn<A> {
                 break;
             }
             self.out_pos += n;
+            self.moved += n as u64;
         }
         if self.out_pos == self.out.len() {
             self.out.clear();

@@ -24,7 +24,6 @@ impl Drop for Spooled {
 
 pub struct Field {
     pub name: String,
-    pub filename: Option<String>,
     /// In-memory content (empty for spooled parts).
     pub data: Vec<u8>,
     pub file: Option<Spooled>,
@@ -84,12 +83,7 @@ impl Parts for Builder {
             self.open = Some(f);
             file = Some(Spooled { path, len: 0 });
         }
-        self.fields.push(Field {
-            name: name.to_owned(),
-            filename: filename.map(str::to_owned),
-            data: Vec::new(),
-            file,
-        });
+        self.fields.push(Field { name: name.to_owned(), data: Vec::new(), file });
         Ok(())
     }
 
@@ -184,7 +178,7 @@ impl FormReader {
                     let bad = || FormError::Malformed("bad percent-encoding in form".into());
                     let name = percent_decode(k).ok_or_else(bad)?;
                     let value = percent_decode(v).ok_or_else(bad)?;
-                    fields.push(Field { name, filename: None, data: value.into_bytes(), file: None });
+                    fields.push(Field { name, data: value.into_bytes(), file: None });
                 }
                 Ok(Form { fields })
             }

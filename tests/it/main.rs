@@ -4,4 +4,5 @@ mod auth;
 mod http;
 mod info;
 mod settings;
+mod update;
 mod util;

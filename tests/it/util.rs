@@ -193,6 +193,18 @@ impl Daemon {
         self.connect().send("POST", path, &[("Content-Type", &ct)], &body)
     }
 
+    /// POST one file part (as `curl -F field=@file` sends it) on a fresh connection.
+    pub fn post_file(&self, path: &str, field: &str, filename: &str, data: &[u8]) -> Resp {
+        let boundary = "----stewardtestboundaryFILE9q";
+        let mut body =
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .into_bytes();
+        body.extend_from_slice(data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        self.connect().send("POST", path, &[("Content-Type", &ct)], &body)
+    }
+
     /// Initial setup with `token`, asserting it worked.
     pub fn setup(&self, token: &str) {
         let r = self.post_form(&format!("{ADMIN}/setup"), &[("newtoken", token.as_bytes())]);
