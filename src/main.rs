@@ -120,11 +120,16 @@ fn serve(args: cli::Serve) -> Result<(), String> {
             data.join("first-run-passphrase").display()
         ));
     }
-    let tls = if args.plain_http { None } else { Some(server::tls::load_or_create(&data)?) };
+    let tls = match args.plain_http {
+        true => None,
+        false => Some(std::sync::Arc::new(std::sync::Mutex::new(server::tls::load_or_create(&data)?))),
+    };
     raise_fd_limit();
     let listener = TcpListener::bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut server = server::Server::new(listener, tls.clone()).map_err(|e| format!("server setup: {e}"))?;
+    let mut engine = engine;
+    engine.tls = tls.clone();
     let mut api = api::Api::new(engine);
     log::info(format_args!("board {}, data {}, root {}", api.engine.board.name, data.display(), args.root));
     {

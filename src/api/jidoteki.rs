@@ -228,6 +228,33 @@ pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
     }
 }
 
+pub fn post_certs(api: &mut Api, call: &mut Call) -> Reply {
+    let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => return bad_request("Expected multipart/form-data with the fields public and private"),
+        Err(FormError::Malformed(m)) => return bad_request(&m),
+    };
+    if let Some(name) = form.unknown_field(&["public", "private", "ca", "token", "hash"]) {
+        return bad_request(&format!("Unknown parameter: {name}"));
+    }
+    let mut take = |name: &str| form.take(name).map(|f| f.data).filter(|d| !d.is_empty());
+    let (Some(public), Some(private)) = (take("public"), take("private")) else {
+        return bad_request("Missing parameter: public and private are required");
+    };
+    let ca = take("ca");
+    match api.engine.start_certs(public, private, ca) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "certs.post", "");
+            accepted("certs")
+        }
+        Err(_) => bad_request("A certificate update is already running"),
+    }
+}
+
+pub fn get_certs(api: &mut Api, _call: &mut Call) -> Reply {
+    job_status(api, Kind::Certs, false)
+}
+
 pub fn version(api: &mut Api, _call: &mut Call) -> Reply {
     match api.engine.version() {
         Ok(v) => json_ok(Object::new().str("version", &v).finish()),

@@ -113,6 +113,18 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::Post,
+        pattern: "/certs",
+        surface: Surface::Jidoteki,
+        access: Access::Token,
+        optional: Some("certs"),
+        body_limit: SMALL_FORM_BODY,
+        uploads: false,
+        doc: "Replace the TLS certificate (public, private, optional ca; PEM)",
+        handler: jidoteki::post_certs,
+    },
+    Route { optional: Some("certs"), ..get("/certs", "Status and last 10 log lines of the certificate change", jidoteki::get_certs) },
+    Route {
+        method: Method::Post,
         pattern: "/storage",
         surface: Surface::Jidoteki,
         access: Access::Token,

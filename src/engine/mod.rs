@@ -1,5 +1,6 @@
 //! The core: state and operations shared by every surface. No HTTP, no JSON here.
 
+pub mod certs;
 pub mod info;
 pub mod jobs;
 pub mod package;
@@ -21,6 +22,8 @@ pub struct Engine {
     pub tokens: token::Tokens,
     pub audit: Audit,
     pub jobs: jobs::Jobs,
+    /// The listener's certificate, when serving TLS; replaced by a certificate upload.
+    pub tls: Option<crate::server::tls::TlsSlot>,
     health_cache: Option<(std::time::Instant, info::Health)>,
 }
 
@@ -59,6 +62,6 @@ impl Engine {
         // No job runs at start, so a package left by an interrupted update is garbage.
         let _ = std::fs::remove_file(data.join("jobs/update.pkg"));
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
-        Ok((Engine { board, root, data, tokens, audit, jobs, health_cache: None }, passphrase))
+        Ok((Engine { board, root, data, tokens, audit, jobs, tls: None, health_cache: None }, passphrase))
     }
 }

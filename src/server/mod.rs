@@ -10,7 +10,6 @@ pub mod transport;
 
 use std::net::{IpAddr, TcpListener};
 use std::os::fd::AsFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::event::epoll;
@@ -58,7 +57,7 @@ const LISTENER_KEY: u64 = u64::MAX;
 
 pub struct Server {
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<tls::TlsSlot>,
     epoll: rustix::fd::OwnedFd,
 }
 
@@ -70,7 +69,7 @@ struct Slot<A> {
 }
 
 impl Server {
-    pub fn new(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<Server> {
+    pub fn new(listener: TcpListener, tls: Option<tls::TlsSlot>) -> std::io::Result<Server> {
         listener.set_nonblocking(true)?;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(&epoll, listener.as_fd(), epoll::EventData::new_u64(LISTENER_KEY), epoll::EventFlags::IN)?;
@@ -186,7 +185,7 @@ impl Server {
             }
             let _ = stream.set_nodelay(true);
             let transport = match &self.tls {
-                Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+                Some(slot) => match rustls::ServerConnection::new(slot.lock().unwrap_or_else(|e| e.into_inner()).clone()) {
                     Ok(mut tls) => {
                         tls.set_buffer_limit(Some(TLS_BUFFER));
                         Transport::Tls(stream, Box::new(tls))

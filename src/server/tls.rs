@@ -9,6 +9,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::store::atomic;
 
+/// The configuration new connections get; swapped whole when the certificate changes, so
+/// connections already open keep the one they started with.
+pub type TlsSlot = Arc<std::sync::Mutex<Arc<ServerConfig>>>;
+
 pub const CERT_FILE: &str = "tls/cert.pem";
 pub const KEY_FILE: &str = "tls/key.pem";
 
@@ -33,13 +37,21 @@ pub fn load_or_create(data: &Path) -> Result<Arc<ServerConfig>, String> {
             .map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
         crate::log::info(format_args!("generated a self-signed certificate in {}", cert_path.display()));
     }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|it| it.collect())
-        .map_err(|e| format!("reading {}: {e}", cert_path.display()))?;
+    let cert_pem = std::fs::read(&cert_path).map_err(|e| format!("reading {}: {e}", cert_path.display()))?;
+    let key_pem = std::fs::read(&key_path).map_err(|e| format!("reading {}: {e}", key_path.display()))?;
+    from_pem(&cert_pem, &key_pem)
+}
+
+/// A server configuration from PEM text: a certificate chain (leaf first) and its key
+/// (PKCS#8, PKCS#1 RSA or SEC1 EC). Fails when the key does not belong to the certificate.
+pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate is not valid PEM: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("{} holds no certificate", cert_path.display()));
+        return Err("no certificate found in the PEM text".into());
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| format!("reading {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key is not valid PEM: {e}"))?;
     config(certs, key)
 }
 
