@@ -14,6 +14,15 @@ pub struct Board {
     pub network: NetworkBackend,
     pub storage: StorageBackend,
     pub update: UpdateProfile,
+    pub power: Power,
+}
+
+/// How `/reboot` reboots: `none` (a dev board: logged, nothing happens), `syscall`
+/// (sync, then the reboot system call; needs CAP_SYS_BOOT) or `command` (argv, no shell).
+#[derive(Deserialize, Debug, Clone)]
+pub struct Power {
+    pub method: String,
+    pub command: Option<Vec<String>>,
 }
 
 /// How updates reach this board: the vendor's keys (public signing key and transit key, hex)
@@ -138,6 +147,11 @@ impl Board {
         if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("update.activate: empty command".into());
         }
+        match (self.power.method.as_str(), &self.power.command) {
+            ("none" | "syscall", None) => {}
+            ("command", Some(c)) if !c.is_empty() => {}
+            _ => return Err("power.method must be none, syscall, or command with a non-empty power.command".into()),
+        }
         for o in &self.storage.options {
             if !crate::engine::settings::STORAGE_TYPES.contains(&o.as_str()) {
                 return Err(format!("unknown storage option {o:?}"));
@@ -178,7 +192,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"}}"#.replace("KEY", &"0".repeat(64));
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"}}"#.replace("KEY", &"0".repeat(64));
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

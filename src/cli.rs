@@ -16,6 +16,22 @@ pub enum Command {
     Hash(Hash),
     Keygen(Keygen),
     PackUpdate(PackUpdate),
+    SignLicense(SignLicense),
+}
+
+/// Vendor tool: sign a license (a JSON object) for POST /license.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "sign-license")]
+pub struct SignLicense {
+    /// the vendor's signing.key (from keygen)
+    #[argh(option)]
+    pub signing_key: String,
+    /// file holding the license as one JSON object, e.g. {"app":"enterprise","users":20}
+    #[argh(option)]
+    pub license: String,
+    /// where to write the signed license file
+    #[argh(option)]
+    pub out: String,
 }
 
 /// Vendor tool: make an update signing key pair and an update transit key.

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Hash(args) => hash(args),
         Command::Keygen(args) => keygen(args),
         Command::PackUpdate(args) => pack_update(args),
+        Command::SignLicense(args) => sign_license(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,6 +102,16 @@ fn pack_update(args: cli::PackUpdate) -> Result<(), String> {
     };
     let out = std::fs::File::create(&args.out).map_err(|e| format!("{}: {e}", args.out))?;
     pack(&signing, &encryption, manifest, std::path::Path::new(&args.payload), std::io::BufWriter::new(out))?;
+    println!("wrote {}", args.out);
+    Ok(())
+}
+
+fn sign_license(args: cli::SignLicense) -> Result<(), String> {
+    let key = std::fs::read_to_string(&args.signing_key).map_err(|e| format!("{}: {e}", args.signing_key))?;
+    let key = engine::package::parse_hex(key.trim(), key.trim().len() / 2)?;
+    let json = std::fs::read_to_string(&args.license).map_err(|e| format!("{}: {e}", args.license))?;
+    let file = engine::license::sign(&json, &key)?;
+    std::fs::write(&args.out, file).map_err(|e| format!("{}: {e}", args.out))?;
     println!("wrote {}", args.out);
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::{Api, AuthState, Call, auth};
 use crate::engine::jobs::Kind;
+use crate::engine::license::LicenseError;
 use crate::engine::token::SetError;
 use crate::engine::update::StartError;
 use crate::engine::{Engine, Error};
@@ -231,7 +232,9 @@ pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
 pub fn post_certs(api: &mut Api, call: &mut Call) -> Reply {
     let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
         Ok(form) => form,
-        Err(FormError::NotAForm) => return bad_request("Expected multipart/form-data with the fields public and private"),
+        Err(FormError::NotAForm) => {
+            return bad_request("Expected multipart/form-data with the fields public and private");
+        }
         Err(FormError::Malformed(m)) => return bad_request(&m),
     };
     if let Some(name) = form.unknown_field(&["public", "private", "ca", "token", "hash"]) {
@@ -253,6 +256,45 @@ pub fn post_certs(api: &mut Api, call: &mut Call) -> Reply {
 
 pub fn get_certs(api: &mut Api, _call: &mut Call) -> Reply {
     job_status(api, Kind::Certs, false)
+}
+
+pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
+    let what = api.engine.reboot();
+    api.engine.audit.record(call.peer, "reboot.get", what);
+    Response::json(202, r#"{"Status":"202 Accepted"}"#).into()
+}
+
+pub fn post_license(api: &mut Api, call: &mut Call) -> Reply {
+    let form = match &call.form {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => {
+            return status(404, Some("Expected multipart/form-data with the field license")).into();
+        }
+        Err(FormError::Malformed(m)) => return bad_request(m),
+    };
+    if let Some(name) = form.unknown_field(&["license", "token", "hash"]) {
+        return bad_request(&format!("Unknown parameter: {name}"));
+    }
+    // The API document answers 404 for a license file that is invalid or missing.
+    let Some(file) = form.get("license").filter(|f| !f.data.is_empty()) else {
+        return status(404, Some("Missing license file")).into();
+    };
+    match api.engine.set_license(&file.data) {
+        Ok(json) => {
+            api.engine.audit.record(call.peer, "license.post", "");
+            json_ok(json)
+        }
+        Err(LicenseError::Invalid(m)) => status(404, Some(m)).into(),
+        Err(LicenseError::Store(Error::Io(m) | Error::Invalid(m))) => bad_request(&m),
+        Err(LicenseError::Store(Error::NotFound(what))) => bad_request(what),
+    }
+}
+
+pub fn get_license(api: &mut Api, _call: &mut Call) -> Reply {
+    match api.engine.license() {
+        Ok(json) => json_ok(json),
+        Err(e) => engine_error(e),
+    }
 }
 
 pub fn version(api: &mut Api, _call: &mut Call) -> Reply {

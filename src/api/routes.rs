@@ -90,6 +90,19 @@ pub static ROUTES: &[Route] = &[
     },
     get("/update", "Status, percentage and the last 10 log lines of the update", jidoteki::get_update),
     get("/update/log", "The whole update log (text)", jidoteki::update_log),
+    get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot),
+    Route {
+        method: Method::Post,
+        pattern: "/license",
+        surface: Surface::Jidoteki,
+        access: Access::Token,
+        optional: Some("license"),
+        body_limit: SMALL_FORM_BODY,
+        uploads: false,
+        doc: "Install a vendor-signed license file",
+        handler: jidoteki::post_license,
+    },
+    Route { optional: Some("license"), ..get("/license", "The installed license", jidoteki::get_license) },
     get("/version", "The system version", jidoteki::version),
     get("/changelog", "The changelog of the installed version (text)", jidoteki::changelog),
     get("/build", "Build information", jidoteki::build),
@@ -122,7 +135,10 @@ pub static ROUTES: &[Route] = &[
         doc: "Replace the TLS certificate (public, private, optional ca; PEM)",
         handler: jidoteki::post_certs,
     },
-    Route { optional: Some("certs"), ..get("/certs", "Status and last 10 log lines of the certificate change", jidoteki::get_certs) },
+    Route {
+        optional: Some("certs"),
+        ..get("/certs", "Status and last 10 log lines of the certificate change", jidoteki::get_certs)
+    },
     Route {
         method: Method::Post,
         pattern: "/storage",

@@ -1,44 +1,49 @@
 //! Replacing the HTTPS certificate: validated as a job, written atomically, and swapped
 //! into the listener so the next handshake uses it, with no restart.
 
-use super::jobs::{AlreadyRunning, Kind};
 use super::Engine;
+use super::jobs::{AlreadyRunning, Kind};
 use crate::server::tls::{self, CERT_FILE, KEY_FILE};
 use crate::store::atomic;
 
 impl Engine {
-    pub fn start_certs(&mut self, public: Vec<u8>, private: Vec<u8>, ca: Option<Vec<u8>>) -> Result<(), AlreadyRunning> {
+    pub fn start_certs(
+        &mut self,
+        public: Vec<u8>,
+        private: Vec<u8>,
+        ca: Option<Vec<u8>>,
+    ) -> Result<(), AlreadyRunning> {
         let data = self.data.clone();
         let slot = self.tls.clone();
         self.jobs.start(Kind::Certs, move |p| {
-                p.log("Validating and adding TLS certificates");
-                // The served chain is the certificate followed by the intermediates/CA.
-                let mut chain = normalise(&public);
-                if let Some(ca) = &ca {
-                    chain.extend_from_slice(&normalise(ca));
+            p.log("Validating and adding TLS certificates");
+            // The served chain is the certificate followed by the intermediates/CA.
+            let mut chain = normalise(&public);
+            if let Some(ca) = &ca {
+                chain.extend_from_slice(&normalise(ca));
+            }
+            let key = normalise(&private);
+            let config = match tls::from_pem(&chain, &key) {
+                Ok(c) => c,
+                Err(e) => return p.fail(None, &e),
+            };
+            p.log("The private key matches the certificate");
+            // Key first: a crash in between leaves the old certificate with a key that
+            // does not match it, which the next start reports instead of serving.
+            for (file, bytes, mode) in [(KEY_FILE, &key, 0o600), (CERT_FILE, &chain, 0o644)] {
+                if let Err(e) = atomic::write(&data.join(file), bytes, mode) {
+                    return p.fail(None, &format!("cannot store {file}: {e}"));
                 }
-                let key = normalise(&private);
-                let config = match tls::from_pem(&chain, &key) {
-                    Ok(c) => c,
-                    Err(e) => return p.fail(None, &e),
-                };
-                p.log("The private key matches the certificate");
-                // Key first: a crash in between leaves the old certificate with a key that
-                // does not match it, which the next start reports instead of serving.
-                for (file, bytes, mode) in [(KEY_FILE, &key, 0o600), (CERT_FILE, &chain, 0o644)] {
-                    if let Err(e) = atomic::write(&data.join(file), bytes, mode) {
-                        return p.fail(None, &format!("cannot store {file}: {e}"));
-                    }
+            }
+            match &slot {
+                Some(slot) => {
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = config;
+                    p.log("New connections now get the new certificate");
                 }
-                match &slot {
-                    Some(slot) => {
-                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = config;
-                        p.log("New connections now get the new certificate");
-                    }
-                    None => p.log("Serving plain HTTP: the certificate is stored for the next HTTPS start"),
-                }
-                p.succeed(100);
-            })
+                None => p.log("Serving plain HTTP: the certificate is stored for the next HTTPS start"),
+            }
+            p.succeed(100);
+        })
     }
 }
 

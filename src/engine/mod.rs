@@ -3,8 +3,10 @@
 pub mod certs;
 pub mod info;
 pub mod jobs;
+pub mod license;
 pub mod package;
 pub mod passphrase;
+pub mod power;
 pub mod settings;
 pub mod token;
 pub mod update;

@@ -141,7 +141,10 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
                 p.log(&format!("Installing {} over {current} (downgrade allowed)", manifest.version))
             }
             Equal => {
-                return Err(fail("E1001", format!("software update package v{} already up-to-date.", manifest.version)));
+                return Err(fail(
+                    "E1001",
+                    format!("software update package v{} already up-to-date.", manifest.version),
+                ));
             }
             Less => {
                 return Err(fail(

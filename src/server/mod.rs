@@ -185,13 +185,15 @@ impl Server {
             }
             let _ = stream.set_nodelay(true);
             let transport = match &self.tls {
-                Some(slot) => match rustls::ServerConnection::new(slot.lock().unwrap_or_else(|e| e.into_inner()).clone()) {
-                    Ok(mut tls) => {
-                        tls.set_buffer_limit(Some(TLS_BUFFER));
-                        Transport::Tls(stream, Box::new(tls))
+                Some(slot) => {
+                    match rustls::ServerConnection::new(slot.lock().unwrap_or_else(|e| e.into_inner()).clone()) {
+                        Ok(mut tls) => {
+                            tls.set_buffer_limit(Some(TLS_BUFFER));
+                            Transport::Tls(stream, Box::new(tls))
+                        }
+                        Err(_) => continue,
                     }
-                    Err(_) => continue,
-                },
+                }
                 None => Transport::Plain(stream),
             };
             let refuse = open >= MAX_CONNECTIONS;

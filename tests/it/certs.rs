@@ -29,10 +29,12 @@ fn a_new_certificate_is_served_to_new_connections_without_a_restart() {
     assert_eq!(old_conn.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"").status, 200);
     let old_cert = std::fs::read(d.data.join("tls/cert.pem")).unwrap();
 
-    let fresh = rcgen::generate_simple_self_signed(vec!["appliance.example".to_owned(), "localhost".to_owned()]).unwrap();
+    let fresh =
+        rcgen::generate_simple_self_signed(vec!["appliance.example".to_owned(), "localhost".to_owned()]).unwrap();
     let other = rcgen::generate_simple_self_signed(vec!["other.example".to_owned()]).unwrap();
     // A key that is not the certificate's: the job fails and nothing changes.
-    let r = form(&d, &[("public", fresh.cert.pem().as_bytes()), ("private", other.signing_key.serialize_pem().as_bytes())]);
+    let r =
+        form(&d, &[("public", fresh.cert.pem().as_bytes()), ("private", other.signing_key.serialize_pem().as_bytes())]);
     assert_eq!(r.status, 202, "{}", r.text());
     let status = wait(&d);
     assert!(status.contains(r#""status":"failed""#), "{status}");

@@ -4,6 +4,7 @@ mod auth;
 mod certs;
 mod http;
 mod info;
+mod license;
 mod settings;
 mod update;
 mod util;

@@ -1,0 +1,75 @@
+//! POST/GET /license with licenses signed by `steward sign-license`, and GET /reboot.
+
+use crate::util::{ADMIN, Daemon, run_cli, temp_dir};
+
+const DEV_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev-keys/signing.key");
+const LICENSE: &str = r#"{"app":"enterprise","users":20,"expires":"19 January 2038","name":"Enterprise Company","contact":"cto@enterprise"}"#;
+
+fn signed(dir: &std::path::Path, key: &str, json: &str) -> Vec<u8> {
+    let src = dir.join("license.json");
+    let out = dir.join("license.asc");
+    std::fs::write(&src, json).unwrap();
+    let (ok, _, err) = run_cli(&[
+        "sign-license",
+        "--signing-key",
+        key,
+        "--license",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    std::fs::read(out).unwrap()
+}
+
+fn post(d: &Daemon, file: &[u8]) -> crate::util::Resp {
+    d.post_file(&format!("{ADMIN}/license?token=owner"), "license", "license.asc", file)
+}
+
+#[test]
+fn a_signed_license_is_installed_and_read_back() {
+    let work = temp_dir("license");
+    let d = Daemon::start();
+    d.setup("owner");
+    assert_eq!(d.get(&format!("{ADMIN}/license?token=owner")).status, 404);
+    let file = signed(&work, DEV_KEY, LICENSE);
+    let r = post(&d, &file);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), LICENSE, "the documented shape, in the vendor's key order");
+    let r = d.get(&format!("{ADMIN}/license?token=owner"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), LICENSE);
+
+    // Invalid licenses: 404 as documented, and the installed one stays.
+    let tampered = String::from_utf8(file.clone()).unwrap().replace("20", "2000");
+    let other_keys = work.join("other");
+    assert!(run_cli(&["keygen", "--out", other_keys.to_str().unwrap()]).0);
+    let foreign = signed(&work, other_keys.join("signing.key").to_str().unwrap(), LICENSE);
+    for bad in [tampered.as_bytes(), &foreign, b"garbage"] {
+        let r = post(&d, bad);
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.header("Error-Message").is_some());
+    }
+    let r = d.post_form(&format!("{ADMIN}/license?token=owner"), &[]);
+    assert_eq!(r.status, 404, "missing file");
+    assert_eq!(d.get(&format!("{ADMIN}/license?token=owner")).text(), LICENSE);
+    // A license edited on disk is not a license.
+    std::fs::write(d.data.join("license"), tampered).unwrap();
+    assert_eq!(d.get(&format!("{ADMIN}/license?token=owner")).status, 404);
+    drop(d);
+    let _ = std::fs::remove_dir_all(work);
+}
+
+#[test]
+fn reboot_answers_202_and_the_dev_board_only_logs_it() {
+    let d = Daemon::start();
+    d.setup("owner");
+    assert_eq!(d.get(&format!("{ADMIN}/reboot")).status, 403);
+    let r = d.get(&format!("{ADMIN}/reboot?token=owner"));
+    assert_eq!(r.status, 202);
+    assert_eq!(r.text(), r#"{"Status":"202 Accepted"}"#);
+    assert!(d.stderr().contains("power method is none"), "{}", d.stderr());
+    let audit = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
+    assert!(audit.contains("\treboot.get\tnone"), "{audit}");
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200, "still up");
+}
