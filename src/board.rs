@@ -15,6 +15,8 @@ pub struct Board {
     pub storage: StorageBackend,
     pub update: UpdateProfile,
     pub power: Power,
+    /// Directories (below `--root`) whose files `/logs` archives.
+    pub logs: Vec<String>,
 }
 
 /// How `/reboot` reboots: `none` (a dev board: logged, nothing happens), `syscall`
@@ -192,7 +194,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"}}"#.replace("KEY", &"0".repeat(64));
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[]}"#.replace("KEY", &"0".repeat(64));
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

@@ -142,6 +142,7 @@ fn serve(args: cli::Serve) -> Result<(), String> {
     let mut engine = engine;
     engine.tls = tls.clone();
     let mut api = api::Api::new(engine);
+    api.waker = Some(server.waker());
     log::info(format_args!("board {}, data {}, root {}", api.engine.board.name, data.display(), args.root));
     {
         let mut out = std::io::stdout().lock();

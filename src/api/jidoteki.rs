@@ -258,6 +258,16 @@ pub fn get_certs(api: &mut Api, _call: &mut Call) -> Reply {
     job_status(api, Kind::Certs, false)
 }
 
+pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
+    let Some(waker) = api.waker.clone() else { return status(404, None).into() };
+    let (writer, rx) = crate::server::stream::channel(waker);
+    api.engine.stream_logs(writer, |w| w.finish());
+    api.engine.audit.record(call.peer, "logs.get", "");
+    Response::streamed("application/octet-stream", rx)
+        .header("Content-Disposition", "attachment; filename=\"logs.tar.gz\"")
+        .into()
+}
+
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
     let what = api.engine.reboot();
     api.engine.audit.record(call.peer, "reboot.get", what);

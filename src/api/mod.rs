@@ -18,6 +18,8 @@ use crate::server::{Handler, Reply};
 pub struct Api {
     pub engine: Engine,
     pub throttle: Throttle,
+    /// Lets producer threads (downloads) wake the server loop.
+    pub waker: Option<crate::server::stream::Waker>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +49,7 @@ pub struct Call<'a> {
 
 impl Api {
     pub fn new(engine: Engine) -> Api {
-        Api { engine, throttle: Throttle::new() }
+        Api { engine, throttle: Throttle::new(), waker: None }
     }
 
     pub fn route_enabled(&self, route: &Route) -> bool {

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod info;
 pub mod jobs;
 pub mod license;
+pub mod logs;
 pub mod package;
 pub mod passphrase;
 pub mod power;

@@ -45,6 +45,8 @@ pub struct Conn<A> {
     peer_done: bool,
     /// Bytes moved in either direction; `drive` loops while this grows.
     moved: u64,
+    /// The rest of a streamed response body, still being produced.
+    stream: Option<std::sync::mpsc::Receiver<super::stream::Chunk>>,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -70,6 +72,7 @@ impl<A> Conn<A> {
             refuse,
             peer_done: false,
             moved: 0,
+            stream: None,
         }
     }
 
@@ -80,6 +83,11 @@ impl<A> Conn<A> {
             self.close_after_write = true;
             self.phase = Phase::Writing;
         }
+    }
+
+    /// Waiting on a producer thread rather than on the socket.
+    pub fn has_stream(&self) -> bool {
+        self.stream.is_some()
     }
 
     /// Whether the loop should wait for readability (else only writability or time).
@@ -202,6 +210,28 @@ impl<A> Conn<A> {
             }
             _ => {
                 if self.wants_write() {
+                    return Ok(Next::Keep);
+                }
+                if let Some(rx) = &self.stream {
+                    use super::stream::Chunk;
+                    use std::sync::mpsc::TryRecvError;
+                    match rx.try_recv() {
+                        Ok(Chunk::Data(data)) => {
+                            use std::io::Write;
+                            let _ = write!(self.out, "{:x}\r\n", data.len());
+                            self.out.extend_from_slice(&data);
+                            self.out.extend_from_slice(b"\r\n");
+                            self.mark = now;
+                        }
+                        Ok(Chunk::End) => {
+                            self.out.extend_from_slice(b"0\r\n\r\n");
+                            self.stream = None;
+                        }
+                        Err(TryRecvError::Empty) => {}
+                        // The producer failed: cut the body short so the client sees an
+                        // incomplete transfer rather than a silently truncated file.
+                        Err(TryRecvError::Disconnected) => return Ok(Next::Drop),
+                    }
                     return Ok(Next::Keep);
                 }
                 if self.close_after_write {
@@ -345,6 +375,7 @@ impl<A> Conn<A> {
             self.out_pos = 0;
         }
         response.write_to(&mut self.out, head_only, self.transport.is_tls());
+        self.stream = if head_only { None } else { response.stream.take() };
     }
 
     fn flush_out(&mut self) -> Result<(), ()> {

@@ -175,13 +175,19 @@ pub struct Response {
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// A body produced elsewhere, sent with chunked framing instead of `body`.
+    pub stream: Option<std::sync::mpsc::Receiver<super::stream::Chunk>>,
     /// Close the connection after this response.
     pub close: bool,
 }
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
-        Response { status, content_type, headers: Vec::new(), body: body.into(), close: false }
+        Response { status, content_type, headers: Vec::new(), body: body.into(), stream: None, close: false }
+    }
+
+    pub fn streamed(content_type: &'static str, stream: std::sync::mpsc::Receiver<super::stream::Chunk>) -> Response {
+        Response { stream: Some(stream), ..Response::new(200, content_type, Vec::new()) }
     }
 
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
@@ -202,7 +208,11 @@ impl Response {
         if !self.content_type.is_empty() {
             let _ = write!(out, "Content-Type: {}\r\n", self.content_type);
         }
-        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        if self.stream.is_some() {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        } else {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
         let mut cache_set = false;
         for (name, value) in &self.headers {
             cache_set |= name.eq_ignore_ascii_case("cache-control");

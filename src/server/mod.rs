@@ -5,6 +5,7 @@ pub mod conn;
 pub mod form;
 pub mod http;
 pub mod multipart;
+pub mod stream;
 pub mod tls;
 pub mod transport;
 
@@ -54,11 +55,13 @@ pub trait Handler {
 }
 
 const LISTENER_KEY: u64 = u64::MAX;
+const WAKE_KEY: u64 = u64::MAX - 1;
 
 pub struct Server {
     listener: TcpListener,
     tls: Option<tls::TlsSlot>,
     epoll: rustix::fd::OwnedFd,
+    wake: stream::Waker,
 }
 
 struct Slot<A> {
@@ -73,7 +76,15 @@ impl Server {
         listener.set_nonblocking(true)?;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(&epoll, listener.as_fd(), epoll::EventData::new_u64(LISTENER_KEY), epoll::EventFlags::IN)?;
-        Ok(Server { listener, tls, epoll })
+        let wake =
+            rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?;
+        epoll::add(&epoll, wake.as_fd(), epoll::EventData::new_u64(WAKE_KEY), epoll::EventFlags::IN)?;
+        Ok(Server { listener, tls, epoll, wake: stream::Waker(std::sync::Arc::new(wake)) })
+    }
+
+    /// For producer threads: wakes this loop when they have output.
+    pub fn waker(&self) -> stream::Waker {
+        self.wake.clone()
     }
 
     /// Serves until the process ends.
@@ -104,10 +115,17 @@ impl Server {
             let now = Instant::now();
             ready.clear();
             let mut accept = false;
+            let mut woken = false;
             for ev in &events {
                 let (key, flags) = (ev.data.u64(), { ev.flags });
                 if key == LISTENER_KEY {
                     accept = true;
+                    continue;
+                }
+                if key == WAKE_KEY {
+                    let mut counter = [0u8; 8];
+                    let _ = rustix::io::read(&*self.wake.0, &mut counter);
+                    woken = true;
                     continue;
                 }
                 let (index, gen_) = ((key & 0xffff_ffff) as usize, (key >> 32) as u32);
@@ -118,10 +136,12 @@ impl Server {
                     ready.push(index);
                 }
             }
-            // Connections whose deadline passed are driven too, even without I/O.
+            // Connections whose deadline passed are driven too, even without I/O, and so are
+            // streaming ones when a producer woke the loop.
             for (index, slot) in slots.iter().enumerate() {
                 if let Some(slot) = slot {
-                    if slot.conn.deadline() <= now && !ready.contains(&index) {
+                    let due = slot.conn.deadline() <= now || (woken && slot.conn.has_stream());
+                    if due && !ready.contains(&index) {
                         ready.push(index);
                     }
                 }

@@ -5,6 +5,7 @@ mod certs;
 mod http;
 mod info;
 mod license;
+mod logs;
 mod settings;
 mod update;
 mod util;

@@ -308,6 +308,33 @@ impl Client {
         if head_request {
             return Some(Resp { status, headers, body: Vec::new() });
         }
+        if headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v == "chunked") {
+            assert!(!headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")), "both framings");
+            let mut body = Vec::new();
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find(&self.pending, b"\r\n") {
+                        break i;
+                    }
+                    if !self.fill() {
+                        return None; // cut off mid-body: an incomplete transfer
+                    }
+                };
+                let size = usize::from_str_radix(std::str::from_utf8(&self.pending[..line_end]).unwrap(), 16).unwrap();
+                self.pending.drain(..line_end + 2);
+                while self.pending.len() < size + 2 {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
+                body.extend_from_slice(&self.pending[..size]);
+                assert_eq!(&self.pending[size..size + 2], b"\r\n");
+                self.pending.drain(..size + 2);
+                if size == 0 {
+                    return Some(Resp { status, headers, body });
+                }
+            }
+        }
         let len: usize = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
