@@ -223,3 +223,28 @@ fn one_update_at_a_time_and_a_restart_marks_it_interrupted() {
     assert_eq!(upload(&f.d, &pack(&f.work, DEV_KEYS, "2.0.1", &payload(1000, 8))).status, 202);
     assert_eq!(str_of(field(&wait_done(&f.d), &["status"])), "success");
 }
+
+fn vm_kib(pid: u32, field_name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field_name))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_50_mib_upload_does_not_grow_the_server() {
+    let f = fixture();
+    // Warm up: one small upload, so allocator and TLS buffers are at their working size.
+    upload(&f.d, b"warm-up");
+    wait_done(&f.d);
+    let before = vm_kib(f.d.pid(), "VmHWM:");
+    let big = payload(50 * 1024 * 1024, 9);
+    let r = upload(&f.d, &big);
+    assert_eq!(r.status, 202);
+    let s = wait_done(&f.d);
+    assert_eq!(str_of(field(&s, &["error-code"])), "E1005", "garbage is refused");
+    let after = vm_kib(f.d.pid(), "VmHWM:");
+    assert!(after < before + 4 * 1024, "peak RSS grew from {before} KiB to {after} KiB for a 50 MiB upload");
+}
