@@ -17,6 +17,15 @@ pub struct Board {
     pub power: Power,
     /// Directories (below `--root`) whose files `/logs` archives.
     pub logs: Vec<String>,
+    pub debug: DebugProfile,
+}
+
+/// The debug bundle: encrypted to the vendor's X25519 public key (hex, from keygen's
+/// debug.pub), with the output of these commands (argv, no shell) added.
+#[derive(Deserialize, Debug, Clone)]
+pub struct DebugProfile {
+    pub public_key: String,
+    pub commands: Vec<Vec<String>>,
 }
 
 /// How `/reboot` reboots: `none` (a dev board: logged, nothing happens), `syscall`
@@ -149,6 +158,10 @@ impl Board {
         if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("update.activate: empty command".into());
         }
+        crate::engine::package::parse_hex(&self.debug.public_key, 32).map_err(|e| format!("debug.public_key: {e}"))?;
+        if self.debug.commands.iter().any(|c| c.is_empty()) {
+            return Err("debug.commands: empty command".into());
+        }
         match (self.power.method.as_str(), &self.power.command) {
             ("none" | "syscall", None) => {}
             ("command", Some(c)) if !c.is_empty() => {}
@@ -194,7 +207,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[]}"#.replace("KEY", &"0".repeat(64));
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[],"debug":{"public_key":"KEY","commands":[]}}"#.replace("KEY", &"0".repeat(64));
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

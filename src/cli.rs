@@ -17,6 +17,22 @@ pub enum Command {
     Keygen(Keygen),
     PackUpdate(PackUpdate),
     SignLicense(SignLicense),
+    OpenDebug(OpenDebug),
+}
+
+/// Vendor tool: decrypt a debug-bundle.tar downloaded from GET /debug.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "open-debug")]
+pub struct OpenDebug {
+    /// the vendor's debug.key (from keygen)
+    #[argh(option)]
+    pub key: String,
+    /// directory to unpack the bundle's contents into
+    #[argh(option)]
+    pub out: String,
+    /// the debug-bundle.tar file
+    #[argh(positional)]
+    pub bundle: String,
 }
 
 /// Vendor tool: sign a license (a JSON object) for POST /license.

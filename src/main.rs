@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen(args),
         Command::PackUpdate(args) => pack_update(args),
         Command::SignLicense(args) => sign_license(args),
+        Command::OpenDebug(args) => open_debug(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,10 +55,13 @@ fn keygen(args: cli::Keygen) -> Result<(), String> {
     let dir = PathBuf::from(&args.out);
     store::atomic::ensure_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let keys = generate_keys()?;
+    let (debug_secret, debug_public) = engine::debug::generate_vendor_key().map_err(|e| e.to_string())?;
     for (name, data, mode) in [
         ("signing.key", to_hex(&keys.signing_pkcs8), 0o600),
         ("signing.pub", to_hex(&keys.signing_public), 0o644),
         ("update.key", to_hex(&keys.encryption), 0o600),
+        ("debug.key", to_hex(&debug_secret), 0o600),
+        ("debug.pub", to_hex(&debug_public), 0o644),
     ] {
         let path = dir.join(name);
         if path.exists() {
@@ -67,7 +71,10 @@ fn keygen(args: cli::Keygen) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     println!("signing_public_key {}", to_hex(&keys.signing_public));
-    println!("wrote {}/signing.key, signing.pub, update.key; boards need signing.pub and update.key", dir.display());
+    println!(
+        "wrote {}/signing.key, signing.pub, update.key, debug.key, debug.pub; boards need signing.pub, update.key and debug.pub",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -113,6 +120,14 @@ fn sign_license(args: cli::SignLicense) -> Result<(), String> {
     let file = engine::license::sign(&json, &key)?;
     std::fs::write(&args.out, file).map_err(|e| format!("{}: {e}", args.out))?;
     println!("wrote {}", args.out);
+    Ok(())
+}
+
+fn open_debug(args: cli::OpenDebug) -> Result<(), String> {
+    let key = std::fs::read_to_string(&args.key).map_err(|e| format!("{}: {e}", args.key))?;
+    let secret: [u8; 32] = engine::package::parse_hex(&key, 32)?.try_into().expect("32 bytes");
+    engine::debug::open(std::path::Path::new(&args.bundle), secret, std::path::Path::new(&args.out))?;
+    println!("opened into {}", args.out);
     Ok(())
 }
 

@@ -268,6 +268,19 @@ pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
         .into()
 }
 
+pub fn debug(api: &mut Api, call: &mut Call) -> Reply {
+    let Some(waker) = api.waker.clone() else { return status(404, None).into() };
+    let (writer, rx) = crate::server::stream::channel(waker);
+    if let Err(e) = api.engine.stream_debug(writer, |w| w.finish()) {
+        crate::log::warn(format_args!("{e}"));
+        return bad_request("Unable to create the debug bundle");
+    }
+    api.engine.audit.record(call.peer, "debug.get", "");
+    Response::streamed("application/octet-stream", rx)
+        .header("Content-Disposition", "attachment; filename=\"debug-bundle.tar\"")
+        .into()
+}
+
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
     let what = api.engine.reboot();
     api.engine.audit.record(call.peer, "reboot.get", what);

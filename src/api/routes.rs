@@ -90,6 +90,7 @@ pub static ROUTES: &[Route] = &[
     },
     get("/update", "Status, percentage and the last 10 log lines of the update", jidoteki::get_update),
     get("/update/log", "The whole update log (text)", jidoteki::update_log),
+    get("/debug", "Download debug-bundle.tar, encrypted to the vendor's key", jidoteki::debug),
     get("/logs", "Download logs.tar.gz of the system's logs, made on the fly", jidoteki::logs),
     get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot),
     Route {

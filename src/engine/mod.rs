@@ -1,6 +1,7 @@
 //! The core: state and operations shared by every surface. No HTTP, no JSON here.
 
 pub mod certs;
+pub mod debug;
 pub mod info;
 pub mod jobs;
 pub mod license;

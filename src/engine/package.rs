@@ -94,7 +94,7 @@ pub fn generate_keys() -> Result<Keys, String> {
 }
 
 /// Writes plaintext as sealed chunks; `finish` seals the last one.
-struct Encryptor<W: Write> {
+pub struct Encryptor<W: Write> {
     out: W,
     key: LessSafeKey,
     prefix: [u8; 4],
@@ -103,10 +103,10 @@ struct Encryptor<W: Write> {
 }
 
 impl<W: Write> Encryptor<W> {
-    fn new(mut out: W, key: &[u8; 32]) -> io::Result<Self> {
+    pub fn new(mut out: W, key: &[u8; 32], magic: &[u8; 8]) -> io::Result<Self> {
         let mut prefix = [0u8; 4];
         SystemRandom::new().fill(&mut prefix).map_err(|_| io::Error::other("no randomness"))?;
-        out.write_all(MAGIC)?;
+        out.write_all(magic)?;
         out.write_all(&prefix)?;
         Ok(Encryptor { out, key: aead(key), prefix, counter: 0, buf: Vec::with_capacity(CHUNK + TAG) })
     }
@@ -124,7 +124,7 @@ impl<W: Write> Encryptor<W> {
         Ok(())
     }
 
-    fn finish(mut self) -> io::Result<W> {
+    pub fn finish(mut self) -> io::Result<W> {
         self.seal(true)?;
         self.out.flush()?;
         Ok(self.out)
@@ -161,11 +161,11 @@ pub struct Decryptor<R: Read> {
 }
 
 impl<R: Read> Decryptor<R> {
-    pub fn new(mut input: R, key: &[u8; 32]) -> io::Result<Self> {
+    pub fn new(mut input: R, key: &[u8; 32], magic: &[u8; 8]) -> io::Result<Self> {
         let mut head = [0u8; 12];
-        input.read_exact(&mut head).map_err(|_| invalid("not an update package (too short)"))?;
-        if &head[..8] != MAGIC {
-            return Err(invalid("not an update package (bad magic)"));
+        input.read_exact(&mut head).map_err(|_| invalid("too short to be ours"))?;
+        if &head[..8] != magic {
+            return Err(invalid("bad magic: not this kind of file"));
         }
         let prefix = [head[8], head[9], head[10], head[11]];
         Ok(Decryptor {
@@ -239,7 +239,7 @@ pub fn pack(
     manifest.payload_sha256 = to_hex(&hasher.finalize());
     let manifest_json = json::to_string(&manifest);
     let signature = pair.sign(manifest_json.as_bytes());
-    let mut enc = Encryptor::new(out, encryption).map_err(|e| e.to_string())?;
+    let mut enc = Encryptor::new(out, encryption, MAGIC).map_err(|e| e.to_string())?;
     enc.write_all(&(manifest_json.len() as u32).to_be_bytes()).map_err(|e| e.to_string())?;
     enc.write_all(manifest_json.as_bytes()).map_err(|e| e.to_string())?;
     enc.write_all(signature.as_ref()).map_err(|e| e.to_string())?;
@@ -268,7 +268,7 @@ pub fn open<R: Read>(
     encryption: &[u8; 32],
     signing_public: &[u8],
 ) -> Result<(Manifest, Decryptor<R>), PackageError> {
-    let mut dec = Decryptor::new(input, encryption)?;
+    let mut dec = Decryptor::new(input, encryption, MAGIC)?;
     let mut len = [0u8; 4];
     dec.read_exact(&mut len).map_err(|_| invalid("package is truncated"))?;
     let len = u32::from_be_bytes(len) as usize;

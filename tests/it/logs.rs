@@ -39,3 +39,41 @@ fn logs_stream_as_a_gzipped_tar() {
     assert_eq!(c.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"").status, 200);
     assert_eq!(d.get(&format!("{ADMIN}/logs")).status, 403);
 }
+
+#[test]
+fn the_debug_bundle_opens_only_with_the_vendor_key() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let r = d.get(&format!("{ADMIN}/debug?token=owner"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Disposition"), Some("attachment; filename=\"debug-bundle.tar\""));
+    let work = crate::util::temp_dir("debug");
+    let bundle = work.join("debug-bundle.tar");
+    std::fs::write(&bundle, &r.body).unwrap();
+    // Nothing readable inside without the key: the app log's text is not in the bundle.
+    assert!(!r.body.windows(11).any(|w| w == b"app started"));
+    let out = work.join("opened");
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev-keys/debug.key");
+    let (ok, _, err) =
+        crate::util::run_cli(&["open-debug", "--key", key, "--out", out.to_str().unwrap(), bundle.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(out.join("var/log/app/app.log")).unwrap(), b"app started\napp ready\n");
+    assert!(out.join("system/proc/meminfo").exists());
+    let uname = std::fs::read_to_string(out.join("commands/00-uname.txt")).unwrap();
+    assert!(uname.starts_with("$ uname -a\n"), "{uname}");
+    // Another vendor key cannot open it.
+    let other = work.join("other");
+    assert!(crate::util::run_cli(&["keygen", "--out", other.to_str().unwrap()]).0);
+    let (ok, _, _) = crate::util::run_cli(&[
+        "open-debug",
+        "--key",
+        other.join("debug.key").to_str().unwrap(),
+        "--out",
+        work.join("nope").to_str().unwrap(),
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    // The staged encrypted part is gone from the data dir.
+    assert_eq!(std::fs::read_dir(d.data.join("uploads")).unwrap().count(), 0);
+    let _ = std::fs::remove_dir_all(work);
+}

@@ -1,0 +1,235 @@
+//! The debug bundle: logs, system facts and the outputs of the board's debug commands,
+//! encrypted so that only the vendor can read them.
+//!
+//! `debug-bundle.tar` holds `bundle.json` (format, the ephemeral X25519 public key, the
+//! vendor key it was made for) and `debug.tar.gz.enc`: a gzipped tar sealed in 64 KiB
+//! ChaCha20-Poly1305 chunks (the update package framing) under
+//! HKDF-SHA256(X25519(ephemeral, vendor), salt = ephemeral ‖ vendor). The vendor opens it
+//! with `steward open-debug --key debug.key`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use miniserde::{Deserialize, Serialize, json};
+use ring::hkdf;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use super::Engine;
+use super::package::{Decryptor, Encryptor, parse_hex, to_hex};
+
+const MAGIC: &[u8; 8] = b"STWDBG\x00\x01";
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_COMMAND_OUTPUT: u64 = 4 * 1024 * 1024;
+/// System files every bundle carries when they exist.
+const FACTS: [&str; 8] = [
+    "/proc/version",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/loadavg",
+    "/proc/mounts",
+    "/proc/uptime",
+    "/etc/os-release",
+    "/proc/cmdline",
+];
+
+#[derive(Serialize, Deserialize)]
+struct BundleHeader {
+    format: u32,
+    ephemeral_public: String,
+    vendor_public: String,
+    created: i64,
+}
+
+struct Len32;
+
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+fn derive(shared: &[u8; 32], ephemeral: &[u8; 32], vendor: &[u8; 32]) -> [u8; 32] {
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(ephemeral);
+    salt[32..].copy_from_slice(vendor);
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(shared);
+    let mut key = [0u8; 32];
+    prk.expand(&[b"steward debug bundle v1"], Len32)
+        .and_then(|okm| okm.fill(&mut key))
+        .expect("32 bytes fit HKDF-SHA256");
+    key
+}
+
+/// X25519 key pair for the vendor: (secret, public).
+pub fn generate_vendor_key() -> std::io::Result<([u8; 32], [u8; 32])> {
+    let mut secret = [0u8; 32];
+    super::passphrase::fill_random(&mut secret)?;
+    let public = PublicKey::from(&StaticSecret::from(secret)).to_bytes();
+    Ok((secret, public))
+}
+
+impl Engine {
+    /// Builds the bundle on a producer thread (the encrypted part is staged in the data
+    /// dir, since a tar entry needs its size up front) and streams the outer tar.
+    pub fn stream_debug<W: Write + Send + 'static>(
+        &self,
+        out: W,
+        finish: impl FnOnce(W) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), String> {
+        let vendor: [u8; 32] = parse_hex(&self.board.debug.public_key, 32)
+            .map_err(|e| format!("board debug.public_key: {e}"))?
+            .try_into()
+            .expect("32");
+        let sources = self.log_sources();
+        let root = self.root.clone();
+        let commands = self.board.debug.commands.clone();
+        let stage = self.upload_dir().join(format!("debug-{}.enc", std::process::id()));
+        std::thread::Builder::new()
+            .name("debug".into())
+            .spawn(move || {
+                let result = build(&vendor, &sources, &root, &commands, &stage, out).and_then(finish);
+                let _ = std::fs::remove_file(&stage);
+                if let Err(e) = result {
+                    crate::log::warn(format_args!("debug bundle stopped: {e}"));
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| format!("cannot start the debug bundle: {e}"))
+    }
+}
+
+fn build<W: Write>(
+    vendor: &[u8; 32],
+    sources: &super::logs::LogSources,
+    root: &crate::system::Root,
+    commands: &[Vec<String>],
+    stage: &Path,
+    out: W,
+) -> std::io::Result<W> {
+    let mut secret = [0u8; 32];
+    super::passphrase::fill_random(&mut secret)?;
+    let ephemeral = StaticSecret::from(secret);
+    let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
+    let shared = ephemeral.diffie_hellman(&PublicKey::from(*vendor));
+    if !shared.was_contributory() {
+        return Err(std::io::Error::other("the board's debug public key is not a usable X25519 key"));
+    }
+    let key = derive(shared.as_bytes(), &ephemeral_public, vendor);
+    {
+        let file = std::fs::File::create(stage)?;
+        let enc = Encryptor::new(std::io::BufWriter::new(file), &key, MAGIC)?;
+        let mut tar = tar::Builder::new(GzEncoder::new(enc, Compression::default()));
+        sources.append_to(&mut tar)?;
+        for fact in FACTS {
+            if let Ok(data) = root.read_limited(fact, MAX_COMMAND_OUTPUT) {
+                append_bytes(&mut tar, &format!("system{fact}"), &data)?;
+            }
+        }
+        for (i, argv) in commands.iter().enumerate() {
+            let output = run(argv);
+            append_bytes(&mut tar, &format!("commands/{i:02}-{}.txt", sanitize(&argv[0])), output.as_bytes())?;
+        }
+        tar.into_inner()?.finish()?.finish()?.flush()?;
+    }
+    let header = BundleHeader {
+        format: 1,
+        ephemeral_public: to_hex(&ephemeral_public),
+        vendor_public: to_hex(vendor),
+        created: crate::time::unix_seconds(std::time::SystemTime::now()),
+    };
+    let mut outer = tar::Builder::new(out);
+    append_bytes(&mut outer, "bundle.json", json::to_string(&header).as_bytes())?;
+    outer.append_path_with_name(stage, "debug.tar.gz.enc")?;
+    outer.into_inner()
+}
+
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(crate::time::unix_seconds(std::time::SystemTime::now()).max(0) as u64);
+    tar.append_data(&mut header, name, data)
+}
+
+fn sanitize(s: &str) -> String {
+    s.rsplit('/')
+        .next()
+        .unwrap_or(s)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect()
+}
+
+/// A debug command's combined output and exit status, bounded in time and size.
+fn run(argv: &[String]) -> String {
+    let mut child = match Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return format!("$ {}\ncannot run: {e}\n", argv.join(" ")),
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = (&mut stdout).take(MAX_COMMAND_OUTPUT).read_to_end(&mut out);
+        out
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s.to_string(),
+            Ok(None) if started.elapsed() < COMMAND_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break "killed after the time limit".to_owned();
+            }
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    format!("$ {}\n{}\n[{status}]\n", argv.join(" "), String::from_utf8_lossy(&out))
+}
+
+/// Vendor side: decrypts a bundle into `out_dir`.
+pub fn open(bundle: &Path, secret: [u8; 32], out_dir: &Path) -> Result<(), String> {
+    let mut archive = tar::Archive::new(std::fs::File::open(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?);
+    let mut header: Option<BundleHeader> = None;
+    let secret = StaticSecret::from(secret);
+    let vendor = PublicKey::from(&secret).to_bytes();
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.path().map_err(|e| e.to_string())?.display().to_string();
+        match name.as_str() {
+            "bundle.json" => {
+                let mut text = String::new();
+                entry.read_to_string(&mut text).map_err(|e| e.to_string())?;
+                header = Some(json::from_str(&text).map_err(|_| "bundle.json is not a bundle header")?);
+            }
+            "debug.tar.gz.enc" => {
+                let h = header.as_ref().ok_or("bundle.json must come first")?;
+                let ephemeral: [u8; 32] = parse_hex(&h.ephemeral_public, 32)?.try_into().expect("32");
+                if h.vendor_public != to_hex(&vendor) {
+                    return Err(format!("this bundle was made for vendor key {}, not this one", h.vendor_public));
+                }
+                let shared = secret.diffie_hellman(&PublicKey::from(ephemeral));
+                let key = derive(shared.as_bytes(), &ephemeral, &vendor);
+                let dec = Decryptor::new(entry, &key, MAGIC).map_err(|e| e.to_string())?;
+                let mut inner = tar::Archive::new(flate2::read::GzDecoder::new(dec));
+                std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+                // unpack refuses absolute paths and `..`.
+                inner.unpack(out_dir).map_err(|e| format!("cannot decrypt or unpack the bundle: {e}"))?;
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    Err("not a debug bundle (no debug.tar.gz.enc)".into())
+}
