@@ -55,6 +55,9 @@ pub struct UpdateProfile {
 #[derive(Deserialize, Debug)]
 pub struct NetworkBackend {
     pub config: String,
+    /// Run after the file is written (argv, no shell; STEWARD_NETWORK_CONFIG and
+    /// STEWARD_NETWORK_MODE in its environment), e.g. the board's network restart script.
+    pub apply: Option<Vec<String>>,
 }
 
 /// The storage types this appliance offers (Jidoteki's storage-options.json) and where the
@@ -154,6 +157,9 @@ impl Board {
         }
         for key in [&self.update.signing_public_key, &self.update.encryption_key] {
             crate::engine::package::parse_hex(key, 32).map_err(|e| format!("update keys: {e}"))?;
+        }
+        if self.network.apply.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err("network.apply: empty command".into());
         }
         if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("update.activate: empty command".into());

@@ -263,7 +263,25 @@ impl Engine {
         let mode = if n.is_static() { "static" } else { "dhcp" };
         let mut fields = vec![("mode", mode.to_owned())];
         fields.extend(n.fields.iter().cloned());
-        self.render(&self.board.network.config.clone(), &key_value_lines(&fields))
+        self.render(&self.board.network.config.clone(), &key_value_lines(&fields))?;
+        if let Some(argv) = self.board.network.apply.clone() {
+            // Applying can take the interface down for a while: off the request thread, and
+            // the 202 goes out first.
+            let config = self.root.path(&self.board.network.config);
+            let spawned = std::thread::Builder::new().name("network-apply".into()).spawn(move || {
+                let status = std::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("STEWARD_NETWORK_CONFIG", &config)
+                    .env("STEWARD_NETWORK_MODE", mode)
+                    .stdin(std::process::Stdio::null())
+                    .status();
+                crate::log::info(format_args!("network apply hook {argv:?}: {status:?}"));
+            });
+            if let Err(e) = spawned {
+                return Err(Error::Io(format!("cannot run the network apply hook: {e}")));
+            }
+        }
+        Ok(())
     }
 
     pub fn network(&self) -> Result<String, Error> {

@@ -204,3 +204,26 @@ fn disabled_optional_endpoints_are_404_to_the_owner() {
     cleanup(d);
     let _ = std::fs::remove_dir_all(board_dir);
 }
+
+#[test]
+fn the_board_apply_hook_runs_after_the_settings_are_written() {
+    let board_dir = crate::util::temp_dir("board");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    let hook = r#""apply": ["/bin/sh", "-c", "cat \"$STEWARD_NETWORK_CONFIG\" > \"$STEWARD_NETWORK_CONFIG.applied\"; echo \"$STEWARD_NETWORK_MODE\" >> \"$STEWARD_NETWORK_CONFIG.applied\""],"#;
+    let text = text.replacen("\"network\": {", &format!("\"network\": {{ {hook}"), 1);
+    let board = board_dir.join("hook.json");
+    std::fs::write(&board, text).unwrap();
+    let d = Daemon::with(Options { board: Some(board.display().to_string()), root: fixture_root_copy(), plain: false });
+    d.setup("owner");
+    assert_eq!(post(&d, "settings", STATIC).status, 202);
+    let applied = d.options.root.join("etc/steward/network.conf.applied");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&applied).is_ok_and(|t| t.ends_with("static\n")) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the hook did not run");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let seen = std::fs::read_to_string(&applied).unwrap();
+    assert!(seen.starts_with("mode=\"static\"\n"), "the hook saw the rendered file: {seen}");
+    cleanup(d);
+    let _ = std::fs::remove_dir_all(board_dir);
+}
