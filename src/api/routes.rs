@@ -65,97 +65,58 @@ const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Ro
     }
 }
 
+/// A form POST with a small body (no file parts spooled).
+const fn post(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { method: Method::Post, body_limit: SMALL_FORM_BODY, ..get(pattern, doc, handler) }
+}
+
+/// The route belongs to the Jidoteki optional endpoint `name`.
+const fn optional(name: &'static str, route: Route) -> Route {
+    Route { optional: Some(name), ..route }
+}
+
 pub static ROUTES: &[Route] = &[
     Route {
-        method: Method::Post,
-        pattern: "/setup",
-        surface: Surface::Jidoteki,
         access: Access::Setup,
-        optional: None,
-        body_limit: SMALL_FORM_BODY,
-        uploads: false,
-        doc: "Set the API token (open until the first token is set), or change it",
-        handler: jidoteki::setup,
+        ..post("/setup", "Set the API token (open until the first token is set), or change it", jidoteki::setup)
     },
     Route {
-        method: Method::Post,
-        pattern: "/update",
-        surface: Surface::Jidoteki,
-        access: Access::Token,
-        optional: None,
         body_limit: MAX_UPDATE_BODY,
         uploads: true,
-        doc: "Upload a signed, encrypted update package; it is applied in the background",
-        handler: jidoteki::post_update,
+        ..post(
+            "/update",
+            "Upload a signed, encrypted update package; it is applied in the background",
+            jidoteki::post_update,
+        )
     },
     get("/update", "Status, percentage and the last 10 log lines of the update", jidoteki::get_update),
     get("/update/log", "The whole update log (text)", jidoteki::update_log),
     get("/debug", "Download debug-bundle.tar, encrypted to the vendor's key", jidoteki::debug),
     get("/logs", "Download logs.tar.gz of the system's logs, made on the fly", jidoteki::logs),
     get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot),
-    Route {
-        method: Method::Post,
-        pattern: "/license",
-        surface: Surface::Jidoteki,
-        access: Access::Token,
-        optional: Some("license"),
-        body_limit: SMALL_FORM_BODY,
-        uploads: false,
-        doc: "Install a vendor-signed license file",
-        handler: jidoteki::post_license,
-    },
-    Route { optional: Some("license"), ..get("/license", "The installed license", jidoteki::get_license) },
+    optional("license", post("/license", "Install a vendor-signed license file", jidoteki::post_license)),
+    optional("license", get("/license", "The installed license", jidoteki::get_license)),
     get("/version", "The system version", jidoteki::version),
     get("/changelog", "The changelog of the installed version (text)", jidoteki::changelog),
     get("/build", "Build information", jidoteki::build),
     get("/health", "Disk, memory and CPU figures, computed live", jidoteki::health),
     get("/services", "State of the board's services", jidoteki::services),
     get("/endpoints", "The API endpoints available on this system", jidoteki::endpoints),
-    Route {
-        method: Method::Post,
-        pattern: "/settings",
-        surface: Surface::Jidoteki,
-        access: Access::Token,
-        optional: Some("settings"),
-        body_limit: SMALL_FORM_BODY,
-        uploads: false,
-        doc: "Change network (DHCP or static) and application settings",
-        handler: jidoteki::post_settings,
-    },
-    Route {
-        optional: Some("settings"),
-        ..get("/settings", "The stored network and application settings", jidoteki::get_settings)
-    },
-    Route {
-        method: Method::Post,
-        pattern: "/certs",
-        surface: Surface::Jidoteki,
-        access: Access::Token,
-        optional: Some("certs"),
-        body_limit: SMALL_FORM_BODY,
-        uploads: false,
-        doc: "Replace the TLS certificate (public, private, optional ca; PEM)",
-        handler: jidoteki::post_certs,
-    },
-    Route {
-        optional: Some("certs"),
-        ..get("/certs", "Status and last 10 log lines of the certificate change", jidoteki::get_certs)
-    },
-    Route {
-        method: Method::Post,
-        pattern: "/storage",
-        surface: Surface::Jidoteki,
-        access: Access::Token,
-        optional: Some("storage"),
-        body_limit: SMALL_FORM_BODY,
-        uploads: false,
-        doc: "Change the persistent storage option (applied at the next boot)",
-        handler: jidoteki::post_storage,
-    },
-    Route {
-        optional: Some("storage"),
-        ..get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)
-    },
+    optional(
+        "settings",
+        post("/settings", "Change network (DHCP or static) and application settings", jidoteki::post_settings),
+    ),
+    optional("settings", get("/settings", "The stored network and application settings", jidoteki::get_settings)),
+    optional(
+        "certs",
+        post("/certs", "Replace the TLS certificate (public, private, optional ca; PEM)", jidoteki::post_certs),
+    ),
+    optional("certs", get("/certs", "Status and last 10 log lines of the certificate change", jidoteki::get_certs)),
+    optional(
+        "storage",
+        post("/storage", "Change the persistent storage option (applied at the next boot)", jidoteki::post_storage),
+    ),
+    optional("storage", get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)),
 ];
 
 pub enum Lookup {

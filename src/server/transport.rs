@@ -16,6 +16,32 @@ fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
+enum Drained {
+    /// The source ended (EOF or TLS close_notify) after this many bytes.
+    Eof(usize),
+    /// The source has nothing more for now (or `room` is filled) after this many bytes.
+    Dry(usize),
+}
+
+/// Appends up to `room` bytes from a non-blocking `source` to `buf`.
+fn drain(buf: &mut Vec<u8>, room: usize, source: &mut impl Read) -> io::Result<Drained> {
+    let mut total = 0;
+    while total < room {
+        let start = buf.len();
+        buf.resize(start + (room - total).min(READ_CHUNK), 0);
+        let result = source.read(&mut buf[start..]);
+        buf.truncate(start + *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(0) => return Ok(Drained::Eof(total)),
+            Ok(n) => total += n,
+            Err(e) if would_block(&e) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Drained::Dry(total))
+}
+
 impl Transport {
     pub fn socket(&self) -> &TcpStream {
         match self {
@@ -35,62 +61,17 @@ impl Transport {
     /// has finished sending. With `room == 0` it still advances a TLS handshake.
     pub fn read(&mut self, buf: &mut Vec<u8>, room: usize) -> io::Result<(usize, bool)> {
         match self {
-            Transport::Plain(sock) => {
-                let mut total = 0;
-                while total < room {
-                    let want = (room - total).min(READ_CHUNK);
-                    let start = buf.len();
-                    buf.resize(start + want, 0);
-                    let result = sock.read(&mut buf[start..]);
-                    match result {
-                        Ok(0) => {
-                            buf.truncate(start);
-                            return Ok((total, true));
-                        }
-                        Ok(n) => {
-                            buf.truncate(start + n);
-                            total += n;
-                        }
-                        Err(e) => {
-                            buf.truncate(start);
-                            if would_block(&e) {
-                                break;
-                            }
-                            if e.kind() == io::ErrorKind::Interrupted {
-                                continue;
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
-                Ok((total, false))
-            }
+            Transport::Plain(sock) => match drain(buf, room, sock)? {
+                Drained::Eof(total) => Ok((total, true)),
+                Drained::Dry(total) => Ok((total, false)),
+            },
             Transport::Tls(sock, tls) => {
                 let mut total = 0;
                 loop {
                     // Hand out what is already decrypted before pulling more records.
-                    while total < room {
-                        let want = (room - total).min(READ_CHUNK);
-                        let start = buf.len();
-                        buf.resize(start + want, 0);
-                        let result = tls.reader().read(&mut buf[start..]);
-                        match result {
-                            Ok(0) => {
-                                buf.truncate(start);
-                                return Ok((total, true));
-                            }
-                            Ok(n) => {
-                                buf.truncate(start + n);
-                                total += n;
-                            }
-                            Err(e) => {
-                                buf.truncate(start);
-                                if would_block(&e) {
-                                    break;
-                                }
-                                return Err(e);
-                            }
-                        }
+                    match drain(buf, room.saturating_sub(total), &mut tls.reader())? {
+                        Drained::Eof(n) => return Ok((total + n, true)),
+                        Drained::Dry(n) => total += n,
                     }
                     if (total >= room && !tls.is_handshaking()) || !tls.wants_read() {
                         return Ok((total, false));
