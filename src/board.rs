@@ -18,6 +18,14 @@ pub struct Board {
     /// Directories (below `--root`) whose files `/logs` archives.
     pub logs: Vec<String>,
     pub debug: DebugProfile,
+    pub backup: BackupProfile,
+}
+
+/// What a backup holds besides steward's own state: application data directories below
+/// `--root`.
+#[derive(Deserialize, Debug, Clone)]
+pub struct BackupProfile {
+    pub paths: Vec<String>,
 }
 
 /// The debug bundle: encrypted to the vendor's X25519 public key (hex, from keygen's
@@ -168,6 +176,9 @@ impl Board {
         if self.debug.commands.iter().any(|c| c.is_empty()) {
             return Err("debug.commands: empty command".into());
         }
+        if self.backup.paths.iter().any(|p| !p.starts_with('/') || p.split('/').any(|s| s == "..")) {
+            return Err("backup.paths must be absolute paths below --root".into());
+        }
         match (self.power.method.as_str(), &self.power.command) {
             ("none" | "syscall", None) => {}
             ("command", Some(c)) if !c.is_empty() => {}
@@ -213,7 +224,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[],"debug":{"public_key":"KEY","commands":[]}}"#.replace("KEY", &"0".repeat(64));
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[],"debug":{"public_key":"KEY","commands":[]},"backup":{"paths":[]}}"#.replace("KEY", &"0".repeat(64));
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

@@ -1,6 +1,7 @@
 //! The Jidoteki Admin API surface (`/api/v1/admin`): its bodies, status texts and headers.
 
 use super::{Api, AuthState, Call, auth};
+use crate::engine::backup::StartError as BackupStart;
 use crate::engine::jobs::Kind;
 use crate::engine::license::LicenseError;
 use crate::engine::token::SetError;
@@ -222,11 +223,16 @@ pub fn get_update(api: &mut Api, _call: &mut Call) -> Reply {
     job_status(api, Kind::Update, true)
 }
 
-pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
-    match std::fs::read(api.engine.jobs.log_file(Kind::Update)) {
+/// A job's whole log as text; 404 when the job never ran.
+fn job_log(api: &Api, kind: Kind) -> Reply {
+    match std::fs::read(api.engine.jobs.log_file(kind)) {
         Ok(text) => Response::new(200, "text/plain; charset=utf-8", text).header("Cache-Control", "no-cache").into(),
         Err(_) => status(404, None).into(),
     }
+}
+
+pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
+    job_log(api, Kind::Update)
 }
 
 pub fn post_certs(api: &mut Api, call: &mut Call) -> Reply {
@@ -279,6 +285,71 @@ pub fn debug(api: &mut Api, call: &mut Call) -> Reply {
     Response::streamed("application/octet-stream", rx)
         .header("Content-Disposition", "attachment; filename=\"debug-bundle.tar\"")
         .into()
+}
+
+pub fn post_backup(api: &mut Api, call: &mut Call) -> Reply {
+    const INVALID: &str = "Missing or invalid option: action. Expected value 'START' or 'STOP'";
+    let form = match &call.form {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => return bad_request(INVALID),
+        Err(FormError::Malformed(m)) => return bad_request(m),
+    };
+    if let Some(name) = form.unknown_field(&["action", "token", "hash"]) {
+        return bad_request(&format!("Unknown parameter: {name}"));
+    }
+    let action = form.text("action").unwrap_or("").to_ascii_uppercase();
+    let result = match action.as_str() {
+        "START" => match api.engine.start_backup() {
+            Ok(()) => Ok(()),
+            Err(BackupStart::AlreadyRunning) => Err(bad_request("A backup is already running")),
+            Err(BackupStart::NoSpace(m)) => Err(bad_request(&m)),
+            Err(BackupStart::Io(m)) => Err(engine_error(Error::Io(m))),
+        },
+        "STOP" => match api.engine.stop_backup() {
+            true => Ok(()),
+            false => Err(bad_request("There is no backup to stop or delete")),
+        },
+        _ => Err(bad_request(INVALID)),
+    };
+    match result {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "backup.post", &action);
+            accepted("backup")
+        }
+        Err(reply) => reply,
+    }
+}
+
+pub fn get_backup(api: &mut Api, _call: &mut Call) -> Reply {
+    let Some(state) = api.engine.jobs.state(Kind::Backup) else { return status(404, None).into() };
+    let mut body = Object::new().str("status", state.status.as_str());
+    if state.status == crate::engine::jobs::Status::Success {
+        match api.engine.backup_result() {
+            Some(done) => {
+                body = body.str("filesize", &human_size(done.filesize)).str("sha256", &done.sha256);
+            }
+            None => return status(404, None).into(),
+        }
+    }
+    let response = Response::json(200, body.finish()).header("Cache-Control", "no-cache");
+    response.into()
+}
+
+pub fn backup_download(api: &mut Api, call: &mut Call) -> Reply {
+    let (Some(waker), Ok(file)) = (api.waker.clone(), std::fs::File::open(api.engine.backup_file())) else {
+        return status(404, None).into();
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else { return status(404, None).into() };
+    let (writer, rx) = crate::server::stream::channel(waker);
+    crate::server::stream::send_file(file, writer);
+    api.engine.audit.record(call.peer, "backup.download", "");
+    Response::streamed_sized("application/x-tar", rx, len)
+        .header("Content-Disposition", "attachment; filename=\"backup.tar\"")
+        .into()
+}
+
+pub fn backup_log(api: &mut Api, _call: &mut Call) -> Reply {
+    job_log(api, Kind::Backup)
 }
 
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {

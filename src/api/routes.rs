@@ -116,6 +116,13 @@ pub static ROUTES: &[Route] = &[
         "storage",
         post("/storage", "Change the persistent storage option (applied at the next boot)", jidoteki::post_storage),
     ),
+    optional(
+        "backup",
+        post("/backup", "START a backup in the background, or STOP (cancel or delete) it", jidoteki::post_backup),
+    ),
+    optional("backup", get("/backup", "Status of the backup, with size and sha256 when done", jidoteki::get_backup)),
+    optional("backup", get("/backup/download", "Download backup.tar", jidoteki::backup_download)),
+    optional("backup", get("/backup/log", "The backup log (text)", jidoteki::backup_log)),
     optional("storage", get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)),
 ];
 

@@ -13,15 +13,17 @@ use crate::store::atomic;
 pub enum Kind {
     Update,
     Certs,
+    Backup,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Update, Kind::Certs];
+    pub const ALL: [Kind; 3] = [Kind::Update, Kind::Certs, Kind::Backup];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Update => "update",
             Kind::Certs => "certs",
+            Kind::Backup => "backup",
         }
     }
 }
@@ -117,7 +119,7 @@ pub fn log_path(dir: &Path, kind: Kind) -> PathBuf {
 }
 
 /// `[unix-time][STEWARD] message`, the Jidoteki log line shape, one line per call.
-fn append_log(dir: &Path, kind: Kind, line: &str) {
+pub fn append_log(dir: &Path, kind: Kind, line: &str) {
     let stamp = crate::time::unix_seconds(std::time::SystemTime::now());
     let clean: String = line.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
     if let Ok(mut f) = OpenOptions::new().append(true).create(true).open(log_path(dir, kind)) {
@@ -180,6 +182,17 @@ impl Jobs {
         let text = std::fs::read_to_string(log_path(&self.dir, kind)).ok()?;
         let lines: Vec<&str> = text.lines().collect();
         Some(lines[lines.len().saturating_sub(n)..].join("\n"))
+    }
+
+    /// Forgets the last finished job of this kind (its status; the log stays). A running
+    /// job is not touched.
+    pub fn clear(&self, kind: Kind) -> std::io::Result<()> {
+        let mut guard = self.slot(kind).lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_some_and(|s| s.status == Status::Running) {
+            return Ok(());
+        }
+        *guard = None;
+        atomic::remove(&status_path(&self.dir, kind))
     }
 
     pub fn log_file(&self, kind: Kind) -> PathBuf {

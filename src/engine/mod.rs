@@ -1,5 +1,6 @@
 //! The core: state and operations shared by every surface. No HTTP, no JSON here.
 
+pub mod backup;
 pub mod certs;
 pub mod debug;
 pub mod info;
@@ -28,6 +29,8 @@ pub struct Engine {
     pub jobs: jobs::Jobs,
     /// The listener's certificate, when serving TLS; replaced by a certificate upload.
     pub tls: Option<crate::server::tls::TlsSlot>,
+    /// Set by STOP to end the running backup.
+    backup_cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     health_cache: Option<(std::time::Instant, info::Health)>,
 }
 
@@ -66,6 +69,19 @@ impl Engine {
         // No job runs at start, so a package left by an interrupted update is garbage.
         let _ = std::fs::remove_file(data.join("jobs/update.pkg"));
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
-        Ok((Engine { board, root, data, tokens, audit, jobs, tls: None, health_cache: None }, passphrase))
+        Ok((
+            Engine {
+                board,
+                root,
+                data,
+                tokens,
+                audit,
+                jobs,
+                tls: None,
+                backup_cancel: Default::default(),
+                health_cache: None,
+            },
+            passphrase,
+        ))
     }
 }

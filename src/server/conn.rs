@@ -47,6 +47,8 @@ pub struct Conn<A> {
     moved: u64,
     /// The rest of a streamed response body, still being produced.
     stream: Option<std::sync::mpsc::Receiver<super::stream::Chunk>>,
+    /// The stream's body is chunk-framed (its length was not known up front).
+    stream_chunked: bool,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -73,6 +75,7 @@ impl<A> Conn<A> {
             peer_done: false,
             moved: 0,
             stream: None,
+            stream_chunked: false,
         }
     }
 
@@ -216,15 +219,21 @@ impl<A> Conn<A> {
                     use super::stream::Chunk;
                     use std::sync::mpsc::TryRecvError;
                     match rx.try_recv() {
-                        Ok(Chunk::Data(data)) => {
+                        Ok(Chunk::Data(data)) if self.stream_chunked => {
                             use std::io::Write;
                             let _ = write!(self.out, "{:x}\r\n", data.len());
                             self.out.extend_from_slice(&data);
                             self.out.extend_from_slice(b"\r\n");
                             self.mark = now;
                         }
+                        Ok(Chunk::Data(data)) => {
+                            self.out.extend_from_slice(&data);
+                            self.mark = now;
+                        }
                         Ok(Chunk::End) => {
-                            self.out.extend_from_slice(b"0\r\n\r\n");
+                            if self.stream_chunked {
+                                self.out.extend_from_slice(b"0\r\n\r\n");
+                            }
                             self.stream = None;
                         }
                         Err(TryRecvError::Empty) => {}
@@ -376,6 +385,7 @@ impl<A> Conn<A> {
         }
         response.write_to(&mut self.out, head_only, self.transport.is_tls());
         self.stream = if head_only { None } else { response.stream.take() };
+        self.stream_chunked = response.stream_len.is_none();
     }
 
     fn flush_out(&mut self) -> Result<(), ()> {

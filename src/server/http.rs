@@ -175,15 +175,34 @@ pub struct Response {
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
-    /// A body produced elsewhere, sent with chunked framing instead of `body`.
+    /// A body produced elsewhere, sent instead of `body`: with chunked framing, or raw when
+    /// its length is known (`stream_len`).
     pub stream: Option<std::sync::mpsc::Receiver<super::stream::Chunk>>,
+    pub stream_len: Option<u64>,
     /// Close the connection after this response.
     pub close: bool,
 }
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
-        Response { status, content_type, headers: Vec::new(), body: body.into(), stream: None, close: false }
+        Response {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+            stream: None,
+            stream_len: None,
+            close: false,
+        }
+    }
+
+    /// A streamed body of known length (a file): sent with Content-Length, unframed.
+    pub fn streamed_sized(
+        content_type: &'static str,
+        stream: std::sync::mpsc::Receiver<super::stream::Chunk>,
+        len: u64,
+    ) -> Response {
+        Response { stream_len: Some(len), ..Response::streamed(content_type, stream) }
     }
 
     pub fn streamed(content_type: &'static str, stream: std::sync::mpsc::Receiver<super::stream::Chunk>) -> Response {
@@ -208,7 +227,9 @@ impl Response {
         if !self.content_type.is_empty() {
             let _ = write!(out, "Content-Type: {}\r\n", self.content_type);
         }
-        if self.stream.is_some() {
+        if let Some(len) = self.stream_len {
+            let _ = write!(out, "Content-Length: {len}\r\n");
+        } else if self.stream.is_some() {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         } else {
             let _ = write!(out, "Content-Length: {}\r\n", self.body.len());

@@ -81,3 +81,15 @@ impl Drop for ChunkWriter {
         self.waker.wake();
     }
 }
+
+/// Streams an open file on a producer thread (a download of a finished artifact).
+pub fn send_file(mut file: std::fs::File, mut writer: ChunkWriter) {
+    let spawned = std::thread::Builder::new().name("download".into()).spawn(move || {
+        if io::copy(&mut file, &mut writer).is_ok() {
+            let _ = writer.finish();
+        }
+    });
+    if let Err(e) = spawned {
+        crate::log::warn(format_args!("cannot start a download: {e}"));
+    }
+}

@@ -1,6 +1,7 @@
 //! Black-box tests: the real binary on 127.0.0.1:0, spoken to over HTTPS.
 
 mod auth;
+mod backup;
 mod certs;
 mod http;
 mod info;

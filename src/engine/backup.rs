@@ -1,0 +1,260 @@
+//! Backups: one tar of steward's own state and the board's application data, written to the
+//! data dir through a temp file and renamed into place, hashed while it is written.
+//!
+//! Layout: `steward-backup.json` first (format, steward version, board, created time, every
+//! entry with its size), then `steward/…` (token hash, settings, storage, license, TLS
+//! certificate and key) and the application paths without their leading `/`.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use miniserde::{Serialize, json};
+
+use super::Engine;
+use super::jobs::{AlreadyRunning, Kind, Status};
+use crate::store::atomic;
+
+/// What steward itself keeps, relative to the data dir.
+const STATE_FILES: [&str; 6] = ["token", "settings.json", "storage.json", "license", "tls/cert.pem", "tls/key.pem"];
+/// Left free on the data filesystem after the backup (as Jidoteki did).
+const FREE_SPACE_MARGIN: u64 = 16 * 1024 * 1024;
+
+#[derive(Serialize)]
+struct Manifest {
+    format: u32,
+    steward: String,
+    board: String,
+    created: i64,
+    entries: Vec<Entry>,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    path: String,
+    size: u64,
+}
+
+pub struct Done {
+    pub filesize: u64,
+    pub sha256: String,
+}
+
+pub enum StartError {
+    AlreadyRunning,
+    NoSpace(String),
+    Io(String),
+}
+
+impl Engine {
+    fn backup_dir(&self) -> PathBuf {
+        self.data.join("backup")
+    }
+
+    pub fn backup_file(&self) -> PathBuf {
+        self.backup_dir().join("backup.tar")
+    }
+
+    /// (archive name, source file, size) for everything a backup holds, walked now.
+    fn backup_sources(&self) -> io::Result<Vec<(String, PathBuf, u64)>> {
+        let mut out = Vec::new();
+        for name in STATE_FILES {
+            let path = self.data.join(name);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                out.push((format!("steward/{name}"), path, meta.len()));
+            }
+        }
+        for dir in &self.board.backup.paths {
+            walk(&self.root.path(dir), dir.trim_start_matches('/'), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    pub fn start_backup(&mut self) -> Result<(), StartError> {
+        if self.jobs.state(Kind::Backup).is_some_and(|s| s.status == Status::Running) {
+            return Err(StartError::AlreadyRunning);
+        }
+        let sources = self.backup_sources().map_err(|e| StartError::Io(format!("reading what to back up: {e}")))?;
+        // Each entry costs a 512-byte header plus padding to 512; the manifest is small.
+        let estimate: u64 = sources.iter().map(|(_, _, size)| 1024 + size.div_ceil(512) * 512).sum::<u64>() + 64 * 1024;
+        let dir = self.backup_dir();
+        atomic::ensure_private_dir(&dir).map_err(|e| StartError::Io(e.to_string()))?;
+        let free = rustix::fs::statvfs(&dir).map(|s| s.f_bavail * s.f_frsize).unwrap_or(u64::MAX);
+        if estimate + FREE_SPACE_MARGIN > free {
+            return Err(StartError::NoSpace(format!(
+                "Not enough free space for the backup: needs about {} bytes, {} available",
+                estimate + FREE_SPACE_MARGIN,
+                free
+            )));
+        }
+        let manifest = Manifest {
+            format: 1,
+            steward: env!("CARGO_PKG_VERSION").to_owned(),
+            board: self.board.name.clone(),
+            created: crate::time::unix_seconds(std::time::SystemTime::now()),
+            entries: sources.iter().map(|(name, _, size)| Entry { path: name.clone(), size: *size }).collect(),
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.backup_cancel = cancel.clone();
+        let target = self.backup_file();
+        self.jobs
+            .start(Kind::Backup, move |p| {
+                p.log("Validating backup file size");
+                p.log("Starting backup");
+                let tmp = dir.join("backup.tar.tmp");
+                match write_archive(&tmp, &manifest, &sources, &cancel) {
+                    Ok(done) => {
+                        let finish =
+                            std::fs::rename(&tmp, &target).and_then(|()| atomic::sync_dir(&dir)).and_then(|()| {
+                                let record = crate::json::Object::new()
+                                    .num("filesize", done.filesize)
+                                    .str("sha256", &done.sha256)
+                                    .finish();
+                                atomic::write(&dir.join("backup.json"), record.as_bytes(), 0o600)
+                            });
+                        match finish {
+                            Ok(()) => {
+                                p.log(&format!(
+                                    "Created file: backup.tar - size: {} - hash: {}",
+                                    crate::system::health::human_size(done.filesize),
+                                    done.sha256
+                                ));
+                                p.log("Backup complete");
+                                p.succeed(100);
+                            }
+                            Err(e) => p.fail(None, &format!("cannot store the backup: {e}")),
+                        }
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        if cancel.load(Ordering::Relaxed) {
+                            p.fail(None, "Backup stopped");
+                        } else {
+                            p.fail(None, &format!("backup failed: {e}"));
+                        }
+                    }
+                }
+            })
+            .map_err(|AlreadyRunning| StartError::AlreadyRunning)
+    }
+
+    /// STOP: cancels a running backup, or deletes the finished one. False if there was none.
+    pub fn stop_backup(&mut self) -> bool {
+        match self.jobs.state(Kind::Backup).map(|s| s.status) {
+            Some(Status::Running) => {
+                self.backup_cancel.store(true, Ordering::Relaxed);
+                true
+            }
+            Some(_) => {
+                let _ = atomic::remove(&self.backup_file());
+                let _ = atomic::remove(&self.backup_dir().join("backup.json"));
+                crate::engine::jobs::append_log(&self.data.join("jobs"), Kind::Backup, "Deleting backup archive");
+                let _ = self.jobs.clear(Kind::Backup);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Size and hash of the finished backup.
+    pub fn backup_result(&self) -> Option<Done> {
+        let text = std::fs::read_to_string(self.backup_dir().join("backup.json")).ok()?;
+        let value: miniserde::json::Value = json::from_str(&text).ok()?;
+        let miniserde::json::Value::Object(map) = value else { return None };
+        let filesize = match map.get("filesize")? {
+            miniserde::json::Value::Number(miniserde::json::Number::U64(n)) => *n,
+            _ => return None,
+        };
+        let sha256 = match map.get("sha256")? {
+            miniserde::json::Value::String(s) => s.clone(),
+            _ => return None,
+        };
+        Some(Done { filesize, sha256 })
+    }
+}
+
+/// Regular files and directories under `dir`, in a stable order; symlinks and special files
+/// are left out (a backup restores data, not links that could point anywhere).
+fn walk(dir: &Path, name: &str, out: &mut Vec<(String, PathBuf, u64)>) -> io::Result<()> {
+    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.collect::<Result<_, _>>()?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let file_type = entry.file_type()?;
+        let child = format!("{name}/{}", entry.file_name().to_string_lossy());
+        if file_type.is_dir() {
+            walk(&entry.path(), &child, out)?;
+        } else if file_type.is_file() {
+            out.push((child, entry.path(), entry.metadata()?.len()));
+        }
+    }
+    Ok(())
+}
+
+/// Hashes what passes through and stops when the backup is cancelled.
+struct Tee<W: Write> {
+    out: W,
+    hash: ring::digest::Context,
+    written: u64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("backup stopped"));
+        }
+        let n = self.out.write(data)?;
+        self.hash.update(&data[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn write_archive(
+    tmp: &Path,
+    manifest: &Manifest,
+    sources: &[(String, PathBuf, u64)],
+    cancel: &Arc<AtomicBool>,
+) -> io::Result<Done> {
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(tmp)?;
+    let tee = Tee {
+        out: io::BufWriter::with_capacity(256 * 1024, file),
+        hash: ring::digest::Context::new(&ring::digest::SHA256),
+        written: 0,
+        cancel: cancel.clone(),
+    };
+    let mut tar = tar::Builder::new(tee);
+    let manifest = json::to_string(manifest);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(manifest.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(crate::time::unix_seconds(std::time::SystemTime::now()).max(0) as u64);
+    tar.append_data(&mut header, "steward-backup.json", manifest.as_bytes())?;
+    for (name, path, size) in sources {
+        let mut f = std::fs::File::open(path)?;
+        let meta = f.metadata()?;
+        if meta.len() < *size {
+            return Err(io::Error::other(format!("{name} shrank while the backup ran")));
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(&meta);
+        // The size the manifest promised: a file that grew is cut there, one that shrank
+        // fails the backup rather than produce an archive that lies.
+        header.set_size(*size);
+        tar.append_data(&mut header, name, io::Read::take(&mut f, *size))?;
+    }
+    let tee = tar.into_inner()?;
+    let Tee { out, hash, written, .. } = tee;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(Done { filesize: written, sha256: super::package::to_hex(hash.finish().as_ref()) })
+}
