@@ -37,6 +37,10 @@ pub const BODY_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client that stops reading its response is dropped after this long without progress.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest a request may wait for its worker (a synchronous restore) before the
+/// connection is dropped.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The TLS handshake must finish this soon.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

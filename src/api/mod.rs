@@ -83,6 +83,7 @@ impl Handler for Api {
     type Admission = Admission;
 
     fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
+        self.engine.reload_if_restored();
         let Some(surface) = Surface::of_path(&head.path) else {
             return Err(jidoteki::status(404, None).into());
         };
@@ -155,6 +156,6 @@ impl Api {
         let mut response = jidoteki::auth_error(&self.engine);
         // The client may still be sending a body we will not read.
         response.close |= head.has_body();
-        Reply { response, not_before: Some(self.throttle.pause(now)) }
+        Reply { response, not_before: Some(self.throttle.pause(now)), pending: None }
     }
 }

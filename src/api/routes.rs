@@ -122,6 +122,14 @@ pub static ROUTES: &[Route] = &[
     ),
     optional("backup", get("/backup", "Status of the backup, with size and sha256 when done", jidoteki::get_backup)),
     optional("backup", get("/backup/download", "Download backup.tar", jidoteki::backup_download)),
+    optional(
+        "backup",
+        Route {
+            body_limit: MAX_UPDATE_BODY,
+            uploads: true,
+            ..post("/backup/restore", "Restore a backup archive (answers when done)", jidoteki::backup_restore)
+        },
+    ),
     optional("backup", get("/backup/log", "The backup log (text)", jidoteki::backup_log)),
     optional("storage", get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)),
 ];

@@ -17,7 +17,7 @@ use super::jobs::{AlreadyRunning, Kind, Status};
 use crate::store::atomic;
 
 /// What steward itself keeps, relative to the data dir.
-const STATE_FILES: [&str; 6] = ["token", "settings.json", "storage.json", "license", "tls/cert.pem", "tls/key.pem"];
+pub const STATE_FILES: [&str; 6] = ["token", "settings.json", "storage.json", "license", "tls/cert.pem", "tls/key.pem"];
 /// Left free on the data filesystem after the backup (as Jidoteki did).
 const FREE_SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 

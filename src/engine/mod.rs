@@ -10,6 +10,7 @@ pub mod logs;
 pub mod package;
 pub mod passphrase;
 pub mod power;
+pub mod restore;
 pub mod settings;
 pub mod token;
 pub mod update;
@@ -31,6 +32,10 @@ pub struct Engine {
     pub tls: Option<crate::server::tls::TlsSlot>,
     /// Set by STOP to end the running backup.
     backup_cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set by a restore worker when it has replaced state on disk.
+    restored: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// A restore is running (one at a time).
+    pub restoring: std::sync::Arc<std::sync::atomic::AtomicBool>,
     health_cache: Option<(std::time::Instant, info::Health)>,
 }
 
@@ -79,6 +84,8 @@ impl Engine {
                 jobs,
                 tls: None,
                 backup_cancel: Default::default(),
+                restored: Default::default(),
+                restoring: Default::default(),
                 health_cache: None,
             },
             passphrase,

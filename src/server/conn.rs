@@ -8,7 +8,8 @@ use super::http::{self, Head, HeadError, Method, Response};
 use super::transport::Transport;
 use super::{Handler, Reply};
 use crate::limits::{
-    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK, WRITE_STALL_TIMEOUT,
+    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK, WORKER_TIMEOUT,
+    WRITE_STALL_TIMEOUT,
 };
 
 enum Phase<A> {
@@ -17,6 +18,13 @@ enum Phase<A> {
         head: Head,
         admission: A,
         decoder: Decoder,
+    },
+    /// The answer is being worked out on another thread; nothing is read meanwhile.
+    Awaiting {
+        rx: std::sync::mpsc::Receiver<Response>,
+        fallback: Response,
+        head_only: bool,
+        close: bool,
     },
     /// A deliberately delayed answer (auth throttling); nothing is read meanwhile.
     Paused {
@@ -88,9 +96,9 @@ impl<A> Conn<A> {
         }
     }
 
-    /// Waiting on a producer thread rather than on the socket.
-    pub fn has_stream(&self) -> bool {
-        self.stream.is_some()
+    /// Waiting on a worker or producer thread rather than on the socket.
+    pub fn waits_on_worker(&self) -> bool {
+        self.stream.is_some() || matches!(self.phase, Phase::Awaiting { .. })
     }
 
     /// Whether the loop should wait for readability (else only writability or time).
@@ -110,6 +118,8 @@ impl<A> Conn<A> {
             Phase::Head if self.inbuf.is_empty() => self.mark + IDLE_TIMEOUT,
             Phase::Head => self.mark + HEAD_TIMEOUT,
             Phase::Body { .. } => self.mark + BODY_STALL_TIMEOUT,
+            // Bounded by the worker, not by the client: a restore takes what it takes.
+            Phase::Awaiting { .. } => self.mark + WORKER_TIMEOUT,
             Phase::Writing => self.mark + WRITE_STALL_TIMEOUT,
         }
     }
@@ -143,6 +153,7 @@ impl<A> Conn<A> {
             Phase::Body { .. } => 1,
             Phase::Paused { .. } => 2,
             Phase::Writing => 3,
+            Phase::Awaiting { .. } => 4,
         }
     }
 
@@ -197,6 +208,27 @@ impl<A> Conn<A> {
                     }
                 }
                 Ok(next)
+            }
+            4 => {
+                use std::sync::mpsc::TryRecvError;
+                let Phase::Awaiting { rx, head_only, close, .. } = &self.phase else { unreachable!() };
+                let (head_only, close) = (*head_only, *close);
+                let answer = match rx.try_recv() {
+                    Ok(response) => Some(response),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => {
+                        let Phase::Awaiting { fallback, .. } = std::mem::replace(&mut self.phase, Phase::Writing)
+                        else {
+                            unreachable!()
+                        };
+                        Some(fallback)
+                    }
+                };
+                if let Some(response) = answer {
+                    self.mark = now;
+                    self.respond(response, head_only, close);
+                }
+                Ok(Next::Keep)
             }
             2 => {
                 let due = matches!(&self.phase, Phase::Paused { until, .. } if now >= *until);
@@ -364,6 +396,11 @@ impl<A> Conn<A> {
     fn reply(&mut self, reply: Reply, head_only: bool, close: bool, now: Instant) {
         let mut response = reply.response;
         response.close |= close;
+        if let Some(rx) = reply.pending {
+            self.mark = now;
+            self.phase = Phase::Awaiting { rx, fallback: response, head_only, close };
+            return;
+        }
         match reply.not_before {
             Some(until) if until > now => {
                 self.phase = Phase::Paused { until, response, head_only };

@@ -24,11 +24,14 @@ use crate::limits::{MAX_CONNECTIONS, OVERFLOW_CONNECTIONS, TLS_BUFFER};
 pub struct Reply {
     pub response: Response,
     pub not_before: Option<Instant>,
+    /// The real response comes later from a worker (which wakes the loop when it sends);
+    /// `response` is used if the worker goes away without answering.
+    pub pending: Option<std::sync::mpsc::Receiver<Response>>,
 }
 
 impl From<Response> for Reply {
     fn from(response: Response) -> Reply {
-        Reply { response, not_before: None }
+        Reply { response, not_before: None, pending: None }
     }
 }
 
@@ -140,7 +143,7 @@ impl Server {
             // streaming ones when a producer woke the loop.
             for (index, slot) in slots.iter().enumerate() {
                 if let Some(slot) = slot {
-                    let due = slot.conn.deadline() <= now || (woken && slot.conn.has_stream());
+                    let due = slot.conn.deadline() <= now || (woken && slot.conn.waits_on_worker());
                     if due && !ready.contains(&index) {
                         ready.push(index);
                     }

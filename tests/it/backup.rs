@@ -127,3 +127,82 @@ fn stop_cancels_a_running_backup_and_leaves_no_archive() {
     assert!(!d.data.join("backup/backup.tar.tmp").exists());
     cleanup(d);
 }
+
+fn backup_now(d: &Daemon) -> Vec<u8> {
+    assert_eq!(action(d, "START").status, 202);
+    assert!(wait(d).contains("success"));
+    d.get(&format!("{ADMIN}/backup/download?token=owner")).body
+}
+
+fn restore(d: &Daemon, token: &str, archive: &[u8]) -> crate::util::Resp {
+    d.post_file(&format!("{ADMIN}/backup/restore?token={token}"), "archive", "backup.tar", archive)
+}
+
+#[test]
+fn restore_brings_back_the_data_and_the_token() {
+    let d = daemon();
+    let archive = backup_now(&d);
+    let app = d.options.root.join("var/lib/app");
+    std::fs::write(app.join("config.ini"), "app config v2\n").unwrap();
+    std::fs::write(app.join("added-later.txt"), "new").unwrap();
+    assert_eq!(d.post_form(&format!("{ADMIN}/setup?token=owner"), &[("newtoken", b"changed")]).status, 200);
+
+    let r = restore(&d, "changed", &archive);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), r#"{"Status":"200 OK"}"#);
+    assert_eq!(std::fs::read_to_string(app.join("config.ini")).unwrap(), "app config v1\n");
+    assert!(!app.join("added-later.txt").exists(), "the directory is replaced, not merged");
+    assert_eq!(std::fs::read_to_string(app.join("db/records.txt")).unwrap(), "record-1\nrecord-2\n");
+    // The token is the one the backup was taken with.
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=changed")).status, 403);
+    assert!(!d.options.root.join("var/lib/app.steward-restore").exists());
+    assert!(!d.options.root.join("var/lib/app.steward-old").exists());
+    cleanup(d);
+}
+
+fn raw_tar(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        h.set_entry_type(*kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn bad_archives_are_400_and_change_nothing() {
+    let d = daemon();
+    let manifest: &[u8] = br#"{"format":1}"#;
+    let file = tar::EntryType::Regular;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"this is not a tar archive at all, not even close".repeat(20)),
+        ("no manifest", raw_tar(&[(b"var/lib/app/config.ini", file, b"x")])),
+        (
+            "dot-dot",
+            raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/../../../etc/passwd", file, b"x")]),
+        ),
+        ("absolute", raw_tar(&[(b"steward-backup.json", file, manifest), (b"/etc/passwd", file, b"x")])),
+        ("outside the backup paths", raw_tar(&[(b"steward-backup.json", file, manifest), (b"etc/shadow", file, b"x")])),
+        (
+            "symlink",
+            raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/link", tar::EntryType::Symlink, b"")]),
+        ),
+        ("unknown state file", raw_tar(&[(b"steward-backup.json", file, manifest), (b"steward/../../x", file, b"x")])),
+        ("future format", raw_tar(&[(b"steward-backup.json", file, br#"{"format":2}"#)])),
+    ];
+    for (what, archive) in cases {
+        let r = restore(&d, "owner", &archive);
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert!(r.header("Error-Message").unwrap().starts_with("Unable to extract backup archive"), "{what}");
+        assert_eq!(std::fs::read_to_string(d.options.root.join("var/lib/app/config.ini")).unwrap(), "app config v1\n");
+    }
+    assert_eq!(d.post_form(&format!("{ADMIN}/backup/restore?token=owner"), &[]).status, 400, "missing archive");
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+    cleanup(d);
+}

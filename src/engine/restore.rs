@@ -1,0 +1,192 @@
+//! Restoring a backup: the archive is checked whole before anything is written, extracted
+//! into staging next to each destination, then swapped in. Runs on a worker thread; the
+//! request thread reloads the token and certificate afterwards (see `Engine::reload_if_restored`).
+
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::Engine;
+use super::backup::STATE_FILES;
+use crate::store::atomic;
+use crate::system::Root;
+
+/// Everything the worker needs, owned.
+pub struct Plan {
+    data: PathBuf,
+    root: Root,
+    app_paths: Vec<String>,
+    restored: Arc<AtomicBool>,
+}
+
+/// Where an archive entry goes.
+enum Target {
+    State(&'static str),
+    App { path_index: usize, rest: PathBuf },
+}
+
+impl Engine {
+    pub fn restore_plan(&self) -> Plan {
+        Plan {
+            data: self.data.clone(),
+            root: self.root.clone(),
+            app_paths: self.board.backup.paths.iter().map(|p| p.trim_start_matches('/').to_owned()).collect(),
+            restored: self.restored.clone(),
+        }
+    }
+
+    /// After a restore, the token hash and TLS files on disk are new: load them.
+    pub fn reload_if_restored(&mut self) {
+        if !self.restored.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        match super::token::Tokens::load(&self.data, None) {
+            Ok((tokens, _)) => self.tokens = tokens,
+            Err(e) => crate::log::warn(format_args!("after restore, token: {e}")),
+        }
+        if let Some(slot) = &self.tls {
+            match crate::server::tls::load_or_create(&self.data) {
+                Ok(cfg) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg,
+                Err(e) => crate::log::warn(format_args!("after restore, certificate: {e}")),
+            }
+        }
+    }
+}
+
+fn bad(msg: impl Into<String>) -> String {
+    format!("Unable to extract backup archive: {}", msg.into())
+}
+
+/// Checks the archive and restores it; on any error before the swap nothing has changed.
+pub fn run(plan: &Plan, archive: &Path) -> Result<(), String> {
+    let entries = check(plan, archive)?;
+    let staging = plan.data.join("restore-staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    let app_staging: Vec<PathBuf> =
+        plan.app_paths.iter().map(|p| plan.root.path(&format!("/{p}.steward-restore"))).collect();
+    for dir in &app_staging {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let result = stage(archive, &entries, &staging, &app_staging).and_then(|()| swap(plan, &staging, &app_staging));
+    let _ = std::fs::remove_dir_all(&staging);
+    for dir in &app_staging {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result?;
+    plan.restored.store(true, Ordering::Release);
+    Ok(())
+}
+
+fn target_of(plan: &Plan, name: &Path) -> Result<Target, String> {
+    if !name.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(bad(format!("entry {} is not a plain relative path", name.display())));
+    }
+    if let Ok(rest) = name.strip_prefix("steward") {
+        let rest = rest.to_string_lossy();
+        return STATE_FILES
+            .iter()
+            .find(|f| **f == rest)
+            .map(|f| Target::State(f))
+            .ok_or_else(|| bad(format!("unknown steward file {}", name.display())));
+    }
+    for (i, app) in plan.app_paths.iter().enumerate() {
+        if let Ok(rest) = name.strip_prefix(app) {
+            return Ok(Target::App { path_index: i, rest: rest.to_path_buf() });
+        }
+    }
+    Err(bad(format!("{} is not something this board backs up", name.display())))
+}
+
+/// First pass: the manifest comes first, every entry is a regular file or directory with a
+/// path this board backs up. Returns the entries' targets in archive order.
+fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
+    let file = std::fs::File::open(archive).map_err(|e| bad(e.to_string()))?;
+    let mut tar = tar::Archive::new(file);
+    let mut targets = Vec::new();
+    for (i, entry) in tar.entries().map_err(|e| bad(e.to_string()))?.enumerate() {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let name = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
+        if i == 0 {
+            if name != Path::new("steward-backup.json") {
+                return Err(bad("not a steward backup (no manifest first)"));
+            }
+            let mut text = String::new();
+            entry.by_ref().take(1024 * 1024).read_to_string(&mut text).map_err(|e| bad(e.to_string()))?;
+            let ok = matches!(miniserde::json::from_str::<miniserde::json::Value>(&text),
+                Ok(miniserde::json::Value::Object(ref m)) if matches!(m.get("format"), Some(miniserde::json::Value::Number(miniserde::json::Number::U64(1)))));
+            if !ok {
+                return Err(bad("unsupported backup manifest"));
+            }
+            targets.push(None);
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            target_of(plan, &name)?;
+            targets.push(None);
+        } else if kind.is_file() {
+            targets.push(Some(target_of(plan, &name)?));
+        } else {
+            return Err(bad(format!("{} is a link or special file", name.display())));
+        }
+    }
+    if targets.is_empty() {
+        return Err(bad("the archive is empty"));
+    }
+    Ok(targets)
+}
+
+fn stage(archive: &Path, targets: &[Option<Target>], staging: &Path, app_staging: &[PathBuf]) -> Result<(), String> {
+    let mut tar = tar::Archive::new(std::fs::File::open(archive).map_err(|e| bad(e.to_string()))?);
+    for (entry, target) in tar.entries().map_err(|e| bad(e.to_string()))?.zip(targets) {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let dest = match target {
+            None => continue,
+            Some(Target::State(name)) => staging.join(name),
+            Some(Target::App { path_index, rest }) => app_staging[*path_index].join(rest),
+        };
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| bad(format!("staging: {e}")))?;
+        }
+        let mut out = std::fs::File::create(&dest).map_err(|e| bad(format!("staging: {e}")))?;
+        io::copy(&mut entry, &mut out).map_err(|e| bad(format!("staging: {e}")))?;
+        out.sync_all().map_err(|e| bad(format!("staging: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Moves staged content into place: each application directory by two renames (the old one
+/// is kept until the new one is in), each state file by an atomic rename.
+fn swap(plan: &Plan, staging: &Path, app_staging: &[PathBuf]) -> Result<(), String> {
+    for (app, staged) in plan.app_paths.iter().zip(app_staging) {
+        if !staged.exists() {
+            continue;
+        }
+        let target = plan.root.path(&format!("/{app}"));
+        let old = plan.root.path(&format!("/{app}.steward-old"));
+        let _ = std::fs::remove_dir_all(&old);
+        if target.exists() {
+            std::fs::rename(&target, &old).map_err(|e| format!("restoring {app}: {e}"))?;
+        }
+        std::fs::rename(staged, &target).map_err(|e| format!("restoring {app}: {e}"))?;
+        if let Some(parent) = target.parent() {
+            let _ = atomic::sync_dir(parent);
+        }
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    for name in STATE_FILES {
+        let staged = staging.join(name);
+        if !staged.exists() {
+            continue;
+        }
+        let dest = plan.data.join(name);
+        if let Some(dir) = dest.parent() {
+            atomic::ensure_private_dir(dir).map_err(|e| format!("restoring {name}: {e}"))?;
+        }
+        let bytes = std::fs::read(&staged).map_err(|e| format!("restoring {name}: {e}"))?;
+        let mode = if name.ends_with(".pem") && !name.contains("key") { 0o644 } else { 0o600 };
+        atomic::write(&dest, &bytes, mode).map_err(|e| format!("restoring {name}: {e}"))?;
+    }
+    Ok(())
+}
