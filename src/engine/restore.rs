@@ -54,6 +54,9 @@ impl Engine {
     }
 }
 
+/// More entries than any appliance's state has; a flood of tiny entries is refused.
+const MAX_RESTORE_ENTRIES: usize = 20_000;
+
 fn bad(msg: impl Into<String>) -> String {
     format!("Unable to extract backup archive: {}", msg.into())
 }
@@ -104,8 +107,18 @@ fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
     let file = std::fs::File::open(archive).map_err(|e| bad(e.to_string()))?;
     let mut tar = tar::Archive::new(file);
     let mut targets = Vec::new();
+    let mut total: u64 = 0;
+    let free = rustix::fs::statvfs(&plan.data).map(|s| s.f_bavail * s.f_frsize).unwrap_or(u64::MAX);
     for (i, entry) in tar.entries().map_err(|e| bad(e.to_string()))?.enumerate() {
+        if i >= MAX_RESTORE_ENTRIES {
+            return Err(bad(format!("more than {MAX_RESTORE_ENTRIES} entries")));
+        }
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        // Staging needs the room before the old state can be let go.
+        total = total.saturating_add(entry.size());
+        if total > free {
+            return Err(bad("the archive is larger than the free space to restore it"));
+        }
         let name = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
         if i == 0 {
             if name != Path::new("steward-backup.json") {

@@ -206,3 +206,39 @@ fn bad_archives_are_400_and_change_nothing() {
     assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
     cleanup(d);
 }
+
+#[test]
+fn hostile_sizes_and_counts_are_refused() {
+    let d = daemon();
+    let manifest: &[u8] = br#"{"format":1}"#;
+    let file = tar::EntryType::Regular;
+    // A header that claims 10 GiB with no data behind it.
+    let mut huge = raw_tar(&[(b"steward-backup.json", file, manifest)]);
+    let mut h = tar::Header::new_gnu();
+    h.set_path("var/lib/app/huge.img").unwrap();
+    h.set_size(10 * 1024 * 1024 * 1024);
+    h.set_cksum();
+    huge.truncate(huge.len() - 1024); // drop the end-of-archive blocks
+    huge.extend_from_slice(h.as_bytes());
+    huge.extend_from_slice(&[0u8; 4096]);
+    // 30,000 tiny entries.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut mh = tar::Header::new_gnu();
+    mh.set_size(manifest.len() as u64);
+    mh.set_cksum();
+    b.append_data(&mut mh, "steward-backup.json", manifest).unwrap();
+    for i in 0..30_000 {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_cksum();
+        b.append_data(&mut h, format!("var/lib/app/f{i}"), &[][..]).unwrap();
+    }
+    let flood = b.into_inner().unwrap();
+    for (what, archive) in [("10 GiB header", huge), ("30,000 entries", flood)] {
+        let r = restore(&d, "owner", &archive);
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert_eq!(std::fs::read_to_string(d.options.root.join("var/lib/app/config.ini")).unwrap(), "app config v1\n");
+        assert!(!d.options.root.join("var/lib/app/f0").exists());
+    }
+    cleanup(d);
+}
