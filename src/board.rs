@@ -42,6 +42,8 @@ pub struct DebugProfile {
 pub struct Power {
     pub method: String,
     pub command: Option<Vec<String>>,
+    /// With method `command`: how to power off (IncusOS `:poweroff`).
+    pub poweroff_command: Option<Vec<String>>,
 }
 
 /// How updates reach this board: the vendor's keys (public signing key and transit key, hex)

@@ -1,6 +1,7 @@
 //! Request → engine → response: routing, authentication, and one module per surface.
 
 pub mod auth;
+pub mod incus;
 pub mod jidoteki;
 pub mod routes;
 
@@ -11,7 +12,7 @@ use self::auth::{Credential, Throttle, Verdict};
 use self::routes::{Access, Lookup, ROUTES, Route, Surface};
 use crate::engine::Engine;
 use crate::limits::SMALL_FORM_BODY;
-use crate::server::form::{Form, FormError, FormReader, Spool};
+use crate::server::form::{Form, FormError, FormReader, RawSpool, Spool, Spooled};
 use crate::server::http::{Head, Method, Response};
 use crate::server::{Handler, Reply};
 
@@ -35,13 +36,20 @@ pub enum AuthState {
 pub struct Admission {
     route: usize,
     auth: AuthState,
-    body: FormReader,
+    body: BodyReader,
+}
+
+enum BodyReader {
+    Form(FormReader),
+    Raw(RawSpool),
 }
 
 /// Everything a handler gets about its request.
 pub struct Call<'a> {
     pub head: &'a Head,
     pub form: Result<Form, FormError>,
+    /// The spooled body of a raw-body route (an archive), if it had one.
+    pub raw: Option<Spooled>,
     pub peer: IpAddr,
     pub now: Instant,
     pub auth: AuthState,
@@ -58,7 +66,18 @@ impl Api {
 
     fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
         self.engine.audit.record(peer, action, &head.path);
-        jidoteki::auth_error(&self.engine).into()
+        match Surface::of_path(&head.path) {
+            Some(Surface::Incus) => incus::error(403, "not authorized").into(),
+            _ => jidoteki::auth_error(&self.engine).into(),
+        }
+    }
+
+    /// A status-only error in the dialect of the surface `head` is for.
+    fn surface_error(head: Option<&Head>, status: u16, message: Option<&str>) -> Response {
+        match head.and_then(|h| Surface::of_path(&h.path)) {
+            Some(Surface::Incus) => incus::error(status, message.unwrap_or(incus::default_message(status))),
+            _ => jidoteki::status(status, message),
+        }
     }
 
     /// Credentials from the head, with first-run enforced for everything but `/setup`.
@@ -85,7 +104,7 @@ impl Handler for Api {
     fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
         self.engine.reload_if_restored();
         let Some(surface) = Surface::of_path(&head.path) else {
-            return Err(jidoteki::status(404, None).into());
+            return Err(Self::surface_error(Some(head), 404, None).into());
         };
         let credential = auth::from_head(head);
         let index = match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
@@ -93,12 +112,12 @@ impl Handler for Api {
             // Which methods a documented path takes is no secret.
             Lookup::WrongMethod(allowed) => {
                 let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-                return Err(jidoteki::status(405, None).header("Allow", allow.join(", ")).into());
+                return Err(Self::surface_error(Some(head), 405, None).header("Allow", allow.join(", ")).into());
             }
             // Which paths exist is: only an authenticated caller learns that this one does not.
             Lookup::NotFound => {
                 self.authenticate(head, &credential, Access::Token, peer)?;
-                return Err(jidoteki::status(404, None).into());
+                return Err(Self::surface_error(Some(head), 404, None).into());
             }
         };
         let route = &ROUTES[index];
@@ -116,8 +135,13 @@ impl Handler for Api {
                 AuthState::Admin
             }
         };
-        let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
-        Ok(Admission { route: index, auth, body: FormReader::new(head.content_type.as_deref(), spool) })
+        let body = if route.raw_body {
+            BodyReader::Raw(RawSpool::new(self.engine.upload_dir()))
+        } else {
+            let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
+            BodyReader::Form(FormReader::new(head.content_type.as_deref(), spool))
+        };
+        Ok(Admission { route: index, auth, body })
     }
 
     fn body_limit(&self, admission: &Admission) -> u64 {
@@ -125,12 +149,21 @@ impl Handler for Api {
     }
 
     fn body_chunk(&mut self, admission: &mut Admission, data: &[u8]) {
-        admission.body.feed(data);
+        match &mut admission.body {
+            BodyReader::Form(f) => f.feed(data),
+            BodyReader::Raw(r) => r.feed(data),
+        }
     }
 
     fn handle(&mut self, head: Head, admission: Admission, peer: IpAddr, now: Instant) -> Reply {
         let route = &ROUTES[admission.route];
-        let form = admission.body.finish();
+        let (form, raw) = match admission.body {
+            BodyReader::Form(f) => (f.finish(), None),
+            BodyReader::Raw(r) => match r.finish() {
+                Ok(spooled) => (Err(FormError::NotAForm), spooled),
+                Err(e) => return Self::surface_error(Some(&head), 500, Some(&e)).into(),
+            },
+        };
         let mut auth = admission.auth;
         if auth == AuthState::Pending && route.access == Access::Token {
             let credential = form.as_ref().map(auth::from_form).unwrap_or(Credential::Absent);
@@ -139,12 +172,12 @@ impl Handler for Api {
             }
             auth = AuthState::Admin;
         }
-        let mut call = Call { head: &head, form, peer, now, auth };
+        let mut call = Call { head: &head, form, raw, peer, now, auth };
         (route.handler)(self, &mut call)
     }
 
-    fn protocol_error(&self, _head: Option<&Head>, status: u16, message: &str) -> Response {
-        jidoteki::status(status, Some(message))
+    fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response {
+        Self::surface_error(head, status, Some(message))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, jidoteki};
+use super::{Api, Call, incus, jidoteki};
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
 use crate::server::http::Method;
@@ -8,20 +8,27 @@ use crate::server::http::Method;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {
     Jidoteki,
+    /// IncusOS: `/` and `/1.0/...` (patterns are whole paths).
+    Incus,
 }
 
 impl Surface {
     pub fn prefix(self) -> &'static str {
         match self {
             Surface::Jidoteki => "/api/v1/admin",
+            Surface::Incus => "",
         }
     }
 
     pub fn of_path(path: &str) -> Option<Surface> {
-        [Surface::Jidoteki].into_iter().find(|s| {
-            let p = s.prefix();
-            path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/')
-        })
+        let under = |p: &str| path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/');
+        if under("/api/v1/admin") {
+            Some(Surface::Jidoteki)
+        } else if path == "/" || under("/1.0") {
+            Some(Surface::Incus)
+        } else {
+            None
+        }
     }
 }
 
@@ -46,6 +53,8 @@ pub struct Route {
     pub body_limit: u64,
     /// File parts of the form are spooled to disk (uploads) rather than kept in memory.
     pub uploads: bool,
+    /// The body is not a form but one file (an archive), spooled to disk as it arrives.
+    pub raw_body: bool,
     #[allow(dead_code)] // documentation data: read by the route-table tests
     pub doc: &'static str,
     pub handler: HandlerFn,
@@ -60,9 +69,19 @@ const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Ro
         optional: None,
         body_limit: 0,
         uploads: false,
+        raw_body: false,
         doc,
         handler,
     }
+}
+
+const fn incus_get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { surface: Surface::Incus, ..get(pattern, doc, handler) }
+}
+
+/// An IncusOS POST action (`:reboot`...); its small JSON body, if any, is ignored.
+const fn incus_post(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { method: Method::Post, surface: Surface::Incus, body_limit: SMALL_FORM_BODY, ..get(pattern, doc, handler) }
 }
 
 /// A form POST with a small body (no file parts spooled).
@@ -132,6 +151,17 @@ pub static ROUTES: &[Route] = &[
     ),
     optional("backup", get("/backup/log", "The backup log (text)", jidoteki::backup_log)),
     optional("storage", get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)),
+    incus_get("/", "The API versions: [\"/1.0\"]", incus::root),
+    incus_get("/1.0", "Hostname, OS name and version, machine id, uptime", incus::environment),
+    incus_get("/1.0/system", "The system endpoints", incus::system_index),
+    incus_post("/1.0/system/:backup", "Stream a tar.gz backup of the system state", incus::system_backup),
+    Route {
+        body_limit: MAX_UPDATE_BODY,
+        raw_body: true,
+        ..incus_post("/1.0/system/:restore", "Restore a backup archive (body), then reboot", incus::system_restore)
+    },
+    incus_post("/1.0/system/:reboot", "Reboot the system", incus::reboot),
+    incus_post("/1.0/system/:poweroff", "Power the system off", incus::poweroff),
 ];
 
 pub enum Lookup {

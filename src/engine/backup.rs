@@ -71,6 +71,39 @@ impl Engine {
         Ok(out)
     }
 
+    /// The same backup, gzip-compressed and streamed as it is made (IncusOS `:backup`).
+    pub fn stream_backup<W: Write + Send + 'static>(
+        &self,
+        out: W,
+        finish: impl FnOnce(W) -> io::Result<()> + Send + 'static,
+    ) -> Result<(), String> {
+        let sources = self.backup_sources().map_err(|e| format!("reading what to back up: {e}"))?;
+        let manifest = self.backup_manifest(&sources);
+        std::thread::Builder::new()
+            .name("backup-stream".into())
+            .spawn(move || {
+                let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+                let result = archive_to(gz, &manifest, &sources, &Arc::new(AtomicBool::new(false)))
+                    .and_then(|(gz, _)| gz.finish())
+                    .and_then(finish);
+                if let Err(e) = result {
+                    crate::log::warn(format_args!("streamed backup stopped: {e}"));
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| format!("cannot start the backup: {e}"))
+    }
+
+    fn backup_manifest(&self, sources: &[(String, PathBuf, u64)]) -> Manifest {
+        Manifest {
+            format: 1,
+            steward: env!("CARGO_PKG_VERSION").to_owned(),
+            board: self.board.name.clone(),
+            created: crate::time::unix_seconds(std::time::SystemTime::now()),
+            entries: sources.iter().map(|(name, _, size)| Entry { path: name.clone(), size: *size }).collect(),
+        }
+    }
+
     pub fn start_backup(&mut self) -> Result<(), StartError> {
         if self.jobs.state(Kind::Backup).is_some_and(|s| s.status == Status::Running) {
             return Err(StartError::AlreadyRunning);
@@ -88,13 +121,7 @@ impl Engine {
                 free
             )));
         }
-        let manifest = Manifest {
-            format: 1,
-            steward: env!("CARGO_PKG_VERSION").to_owned(),
-            board: self.board.name.clone(),
-            created: crate::time::unix_seconds(std::time::SystemTime::now()),
-            entries: sources.iter().map(|(name, _, size)| Entry { path: name.clone(), size: *size }).collect(),
-        };
+        let manifest = self.backup_manifest(&sources);
         let cancel = Arc::new(AtomicBool::new(false));
         self.backup_cancel = cancel.clone();
         let target = self.backup_file();
@@ -226,12 +253,20 @@ fn write_archive(
     cancel: &Arc<AtomicBool>,
 ) -> io::Result<Done> {
     let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(tmp)?;
-    let tee = Tee {
-        out: io::BufWriter::with_capacity(256 * 1024, file),
-        hash: ring::digest::Context::new(&ring::digest::SHA256),
-        written: 0,
-        cancel: cancel.clone(),
-    };
+    let (out, done) = archive_to(io::BufWriter::with_capacity(256 * 1024, file), manifest, sources, cancel)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(done)
+}
+
+/// Writes the backup tar into `out`, hashing it; the same entries whatever the destination.
+fn archive_to<W: Write>(
+    out: W,
+    manifest: &Manifest,
+    sources: &[(String, PathBuf, u64)],
+    cancel: &Arc<AtomicBool>,
+) -> io::Result<(W, Done)> {
+    let tee = Tee { out, hash: ring::digest::Context::new(&ring::digest::SHA256), written: 0, cancel: cancel.clone() };
     let mut tar = tar::Builder::new(tee);
     let manifest = json::to_string(manifest);
     let mut header = tar::Header::new_gnu();
@@ -252,9 +287,6 @@ fn write_archive(
         header.set_size(*size);
         tar.append_data(&mut header, name, io::Read::take(&mut f, *size))?;
     }
-    let tee = tar.into_inner()?;
-    let Tee { out, hash, written, .. } = tee;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(Done { filesize: written, sha256: super::package::to_hex(hash.finish().as_ref()) })
+    let Tee { out, hash, written, .. } = tar.into_inner()?;
+    Ok((out, Done { filesize: written, sha256: super::package::to_hex(hash.finish().as_ref()) }))
 }

@@ -13,7 +13,32 @@ pub struct Health {
     pub cpu: health::Cpu,
 }
 
+/// What `GET /1.0` reports about the machine.
+pub struct Environment {
+    pub hostname: String,
+    pub machine_id: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub uptime: u64,
+}
+
 impl Engine {
+    pub fn environment(&self) -> Environment {
+        let read = |path: &str| {
+            self.root.read_limited(path, 64 * 1024).ok().map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        };
+        let os_name = read("/etc/os-release")
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("NAME=")).map(|v| v.trim_matches('"').to_owned()))
+            .unwrap_or_else(|| "steward".to_owned());
+        Environment {
+            hostname: read("/proc/sys/kernel/hostname").or_else(|| read("/etc/hostname")).unwrap_or_default(),
+            machine_id: read("/etc/machine-id").unwrap_or_default(),
+            os_name,
+            os_version: self.version().unwrap_or_default(),
+            uptime: read("/proc/uptime").and_then(|t| t.split('.').next().and_then(|s| s.parse().ok())).unwrap_or(0),
+        }
+    }
+
     fn info_file(&self, path: &str, what: &'static str) -> Result<Vec<u8>, Error> {
         match self.root.read_limited(path, MAX_INFO_FILE) {
             Ok(bytes) => Ok(bytes),

@@ -57,6 +57,17 @@ impl Engine {
 /// More entries than any appliance's state has; a flood of tiny entries is refused.
 const MAX_RESTORE_ENTRIES: usize = 20_000;
 
+/// The archive as a tar stream: plain, or gzip-compressed (IncusOS backups are tar.gz).
+fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut magic = [0u8; 2];
+    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    use std::io::Seek;
+    file.rewind().map_err(|e| bad(e.to_string()))?;
+    let reader: Box<dyn Read> = if gzip { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    Ok(tar::Archive::new(reader))
+}
+
 fn bad(msg: impl Into<String>) -> String {
     format!("Unable to extract backup archive: {}", msg.into())
 }
@@ -104,8 +115,7 @@ fn target_of(plan: &Plan, name: &Path) -> Result<Target, String> {
 /// First pass: the manifest comes first, every entry is a regular file or directory with a
 /// path this board backs up. Returns the entries' targets in archive order.
 fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
-    let file = std::fs::File::open(archive).map_err(|e| bad(e.to_string()))?;
-    let mut tar = tar::Archive::new(file);
+    let mut tar = open_archive(archive)?;
     let mut targets = Vec::new();
     let mut total: u64 = 0;
     let free = rustix::fs::statvfs(&plan.data).map(|s| s.f_bavail * s.f_frsize).unwrap_or(u64::MAX);
@@ -151,7 +161,7 @@ fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
 }
 
 fn stage(archive: &Path, targets: &[Option<Target>], staging: &Path, app_staging: &[PathBuf]) -> Result<(), String> {
-    let mut tar = tar::Archive::new(std::fs::File::open(archive).map_err(|e| bad(e.to_string()))?);
+    let mut tar = open_archive(archive)?;
     for (entry, target) in tar.entries().map_err(|e| bad(e.to_string()))?.zip(targets) {
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
         let dest = match target {

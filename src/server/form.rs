@@ -113,6 +113,56 @@ impl Parts for Builder {
     }
 }
 
+/// A non-form body (an archive) written to a file in the spool dir as it arrives.
+pub struct RawSpool {
+    dir: PathBuf,
+    file: Option<(File, Spooled)>,
+    error: Option<String>,
+}
+
+impl RawSpool {
+    pub fn new(dir: PathBuf) -> RawSpool {
+        RawSpool { dir, file: None, error: None }
+    }
+
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.file.is_none() {
+            let n = NEXT_SPOOL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = self.dir.join(format!("body-{}-{n}.part", std::process::id()));
+            match File::create(&path) {
+                Ok(f) => self.file = Some((f, Spooled { path, len: 0 })),
+                Err(e) => {
+                    self.error = Some(format!("cannot store the upload: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some((f, spooled)) = self.file.as_mut() {
+            match f.write_all(data) {
+                Ok(()) => spooled.len += data.len() as u64,
+                Err(e) => self.error = Some(format!("cannot store the upload: {e}")),
+            }
+        }
+    }
+
+    /// The spooled body (`None` for an empty one).
+    pub fn finish(self) -> Result<Option<Spooled>, String> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.file {
+            Some((f, spooled)) => {
+                f.sync_all().map_err(|e| format!("cannot store the upload: {e}"))?;
+                Ok(Some(spooled))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 enum Kind {
     Multipart(Parser),
     Urlencoded(Vec<u8>),

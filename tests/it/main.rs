@@ -4,6 +4,7 @@ mod auth;
 mod backup;
 mod certs;
 mod http;
+mod incus;
 mod info;
 mod license;
 mod logs;

@@ -1,0 +1,143 @@
+//! The IncusOS surface (`/1.0`): its JSON envelope, index lists and the system endpoints
+//! that share the engine with the Jidoteki surface (backup, restore, power).
+
+use super::{Api, Call};
+use crate::json::{self, Object};
+use crate::server::Reply;
+use crate::server::http::Response;
+
+/// `{"type":"sync","status":"Success",...,"metadata":…}`; `metadata` must be JSON.
+pub fn sync(metadata: &str) -> Response {
+    let body = Object::new()
+        .str("type", "sync")
+        .str("status", "Success")
+        .num("status_code", 200)
+        .str("operation", "")
+        .num("error_code", 0)
+        .str("error", "")
+        .raw("metadata", metadata)
+        .finish();
+    Response::json(200, body)
+}
+
+/// The error envelope; the HTTP status equals `error_code`.
+pub fn error(code: u16, message: &str) -> Response {
+    let body = Object::new()
+        .str("type", "error")
+        .str("status", "")
+        .num("status_code", 0)
+        .str("operation", "")
+        .num("error_code", code)
+        .str("error", message)
+        .raw("metadata", "null")
+        .finish();
+    Response::json(code, body)
+}
+
+/// IncusOS's own wording for the codes it uses without a specific message.
+pub fn default_message(code: u16) -> &'static str {
+    match code {
+        401 => "unauthorized",
+        403 => "not authorized",
+        404 => "not found",
+        405 => "method not allowed",
+        409 => "already exists",
+        501 => "not implemented",
+        503 => "unavailable",
+        _ => crate::server::http::reason(code),
+    }
+}
+
+fn urls(paths: &[&str]) -> String {
+    json::str_array(paths.iter().copied())
+}
+
+pub fn root(_api: &mut Api, _call: &mut Call) -> Reply {
+    sync(&urls(&["/1.0"])).into()
+}
+
+pub fn environment(api: &mut Api, _call: &mut Call) -> Reply {
+    let e = api.engine.environment();
+    let mut env = Object::new()
+        .str("hostname", &e.hostname)
+        .str("machine_id", &e.machine_id)
+        .str("os_name", &e.os_name)
+        .str("os_version", &e.os_version)
+        .bool("system_is_ready", true);
+    env = env.num("uptime", e.uptime);
+    sync(&Object::new().raw("environment", &env.finish()).finish()).into()
+}
+
+pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
+    sync(&urls(&["/1.0/system/:backup", "/1.0/system/:poweroff", "/1.0/system/:reboot", "/1.0/system/:restore"])).into()
+}
+
+pub fn system_backup(api: &mut Api, call: &mut Call) -> Reply {
+    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
+    let (writer, rx) = crate::server::stream::channel(waker);
+    if let Err(e) = api.engine.stream_backup(writer, |w| w.finish()) {
+        return error(500, &e).into();
+    }
+    api.engine.audit.record(call.peer, "system.backup", "");
+    Response::streamed("application/gzip", rx)
+        .header("Content-Disposition", "attachment; filename=\"backup.tar.gz\"")
+        .into()
+}
+
+const SKIPPABLE: [&str; 3] = ["encryption-recovery-keys", "local-data-encryption-key", "network-macs"];
+
+pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
+    use std::sync::atomic::Ordering;
+    // steward keeps none of the three skippable items (no LUKS, no ZFS keys, no MAC
+    // pinning): each is accepted and has nothing to skip. Unknown items are refused.
+    if let Some(skip) = crate::server::http::query_param(&call.head.query, "skip") {
+        if let Some(bad) = skip.split(',').map(str::trim).find(|s| !s.is_empty() && !SKIPPABLE.contains(s)) {
+            return error(400, &format!("unknown skip item {bad:?} (supported: {})", SKIPPABLE.join(", "))).into();
+        }
+    }
+    let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
+        return error(400, "the request body must be the backup archive").into();
+    };
+    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
+    if api.engine.restoring.swap(true, Ordering::AcqRel) {
+        return error(409, "a restore is already running").into();
+    }
+    api.engine.audit.record(call.peer, "system.restore", "");
+    let plan = api.engine.restore_plan();
+    let restoring = api.engine.restoring.clone();
+    let power = api.engine.board.power.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("restore".into()).spawn(move || {
+        let result = crate::engine::restore::run(&plan, &archive.path);
+        drop(archive);
+        let response = match result {
+            Ok(()) => sync("{}"),
+            Err(m) => error(400, &m),
+        };
+        let ok = response.status == 200;
+        restoring.store(false, Ordering::Release);
+        let _ = tx.send(response);
+        waker.wake();
+        // IncusOS reboots after a restore; so does steward, by the board's power method.
+        if ok {
+            crate::engine::power::reboot_with(power);
+        }
+    });
+    if spawned.is_err() {
+        api.engine.restoring.store(false, Ordering::Release);
+        return error(500, "cannot start the restore").into();
+    }
+    Reply { response: error(500, "the restore stopped unexpectedly"), not_before: None, pending: Some(rx) }
+}
+
+pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
+    let what = api.engine.reboot();
+    api.engine.audit.record(call.peer, "system.reboot", what);
+    sync("{}").into()
+}
+
+pub fn poweroff(api: &mut Api, call: &mut Call) -> Reply {
+    let what = api.engine.poweroff();
+    api.engine.audit.record(call.peer, "system.poweroff", what);
+    sync("{}").into()
+}

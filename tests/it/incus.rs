@@ -1,0 +1,113 @@
+//! The IncusOS surface: envelope, auth, index, system backup/restore and power.
+
+use std::io::Read;
+
+use crate::util::{Daemon, Options, fixture_root_copy};
+
+fn daemon() -> Daemon {
+    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
+    d.setup("owner");
+    d
+}
+
+fn bearer(d: &Daemon, method: &str, path: &str, body: &[u8]) -> crate::util::Resp {
+    d.connect().send(method, path, &[("Authorization", "Bearer owner")], body)
+}
+
+fn cleanup(d: Daemon) {
+    let root = d.options.root.clone();
+    drop(d);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn the_envelope_and_its_errors() {
+    let d = daemon();
+    let r = bearer(&d, "GET", "/1.0", b"");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(text.starts_with(r#"{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":{"environment":{"#), "{text}");
+    assert!(text.contains(r#""os_version":"1.2.3""#), "{text}");
+    assert!(text.contains(r#""system_is_ready":true"#));
+    assert_eq!(
+        bearer(&d, "GET", "/", b"").text(),
+        r#"{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":["/1.0"]}"#
+    );
+    // Hash auth works here too, over the IncusOS path.
+    let hash = crate::util::hmac("owner", "GET", "/1.0/system");
+    let r = d.get(&format!("/1.0/system?hash={hash}"));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("/1.0/system/:backup"));
+
+    let r = d.get("/1.0");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"error","status":"","status_code":0,"operation":"","error_code":403,"error":"not authorized","metadata":null}"#
+    );
+    let r = bearer(&d, "GET", "/1.0/nothing-here", b"");
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"error","status":"","status_code":0,"operation":"","error_code":404,"error":"not found","metadata":null}"#
+    );
+    let r = bearer(&d, "DELETE", "/1.0", b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), Some("GET, HEAD"));
+    assert!(r.text().contains(r#""error_code":405"#));
+    assert_eq!(d.get("/1.0/nothing-here").status, 403, "no probing without credentials");
+    cleanup(d);
+}
+
+fn names(archive: &[u8], gzip: bool) -> Vec<String> {
+    let reader: Box<dyn Read> = if gzip { Box::new(flate2::read::GzDecoder::new(archive)) } else { Box::new(archive) };
+    let mut tar = tar::Archive::new(reader);
+    tar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+}
+
+#[test]
+fn system_backup_matches_the_jidoteki_backup_and_restores() {
+    let d = daemon();
+    let r = bearer(&d, "POST", "/1.0/system/:backup", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/gzip"));
+    let incus_archive = r.body;
+    // The Jidoteki backup of the same state holds the same entries.
+    assert_eq!(d.post_form("/api/v1/admin/backup?token=owner", &[("action", b"START")]).status, 202);
+    let started = std::time::Instant::now();
+    while d.get("/api/v1/admin/backup?token=owner").text().contains("running") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let jidoteki_archive = d.get("/api/v1/admin/backup/download?token=owner").body;
+    assert_eq!(names(&incus_archive, true), names(&jidoteki_archive, false));
+
+    let config = d.options.root.join("var/lib/app/config.ini");
+    std::fs::write(&config, "changed\n").unwrap();
+    let r = bearer(&d, "POST", "/1.0/system/:restore?skip=network-macs", &incus_archive);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().ends_with(r#""metadata":{}}"#));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "app config v1\n");
+    assert!(d.stderr().contains("reboot requested"), "restore ends with a reboot by the power method");
+
+    let r = bearer(&d, "POST", "/1.0/system/:restore?skip=everything", &incus_archive);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains(r#""error_code":400"#));
+    let r = bearer(&d, "POST", "/1.0/system/:restore", b"garbage bytes, not an archive");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("Unable to extract backup archive"));
+    assert_eq!(bearer(&d, "POST", "/1.0/system/:restore", b"").status, 400);
+    cleanup(d);
+}
+
+#[test]
+fn power_actions_answer_with_an_empty_object() {
+    let d = daemon();
+    for action in [":reboot", ":poweroff"] {
+        let r = bearer(&d, "POST", &format!("/1.0/system/{action}"), b"");
+        assert_eq!(r.status, 200, "{action}");
+        assert!(r.text().ends_with(r#""metadata":{}}"#));
+    }
+    assert!(d.stderr().contains("power-off requested"));
+    cleanup(d);
+}
