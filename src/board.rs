@@ -44,6 +44,8 @@ pub struct Power {
     pub command: Option<Vec<String>>,
     /// With method `command`: how to power off (IncusOS `:poweroff`).
     pub poweroff_command: Option<Vec<String>>,
+    /// Jidoteki's `/reboot` takes a backup first when this is true.
+    pub backup_before_reboot: Option<bool>,
 }
 
 /// How updates reach this board: the vendor's keys (public signing key and transit key, hex)
@@ -58,6 +60,9 @@ pub struct UpdateProfile {
     /// Run after the new slot is written and verified (argv, no shell); it switches the boot
     /// slot. Environment: STEWARD_SLOT, STEWARD_SLOT_PREVIOUS, STEWARD_VERSION.
     pub activate: Option<Vec<String>>,
+    /// Run for `bundle` payloads (argv, no shell) in the staging dir they were extracted to;
+    /// env STEWARD_STAGING, STEWARD_ROOT, STEWARD_VERSION. Without it, bundles are refused.
+    pub install: Option<Vec<String>>,
 }
 
 /// Where validated network settings are rendered (below `--root`), as quoted key="value"
@@ -170,6 +175,9 @@ impl Board {
         }
         if self.network.apply.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("network.apply: empty command".into());
+        }
+        if self.update.install.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err("update.install: empty command".into());
         }
         if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("update.activate: empty command".into());

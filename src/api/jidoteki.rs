@@ -395,7 +395,7 @@ pub fn backup_log(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
-    let what = api.engine.reboot();
+    let what = api.engine.reboot_after_backup();
     api.engine.audit.record(call.peer, "reboot.get", what);
     Response::json(202, r#"{"Status":"202 Accepted"}"#).into()
 }

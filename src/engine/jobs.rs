@@ -173,6 +173,11 @@ impl Jobs {
         &self.slots.iter().find(|(k, _)| *k == kind).expect("every kind has a slot").1
     }
 
+    /// A handle to read the job's state from another thread.
+    pub fn watch(&self, kind: Kind) -> Arc<Mutex<Option<State>>> {
+        self.slot(kind).clone()
+    }
+
     pub fn state(&self, kind: Kind) -> Option<State> {
         self.slot(kind).lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

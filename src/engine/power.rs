@@ -21,6 +21,40 @@ impl Engine {
         schedule(self.board.power.clone(), Action::Reboot)
     }
 
+    /// Jidoteki's `/reboot`: a backup first when the board asks for one, then the reboot once
+    /// that backup has ended (whatever its outcome: the reboot was asked for).
+    pub fn reboot_after_backup(&mut self) -> &'static str {
+        if self.board.power.backup_before_reboot != Some(true) {
+            return self.reboot();
+        }
+        if let Err(e) = self.start_backup() {
+            let why = match e {
+                super::backup::StartError::AlreadyRunning => "a backup is already running".to_owned(),
+                super::backup::StartError::NoSpace(m) | super::backup::StartError::Io(m) => m,
+            };
+            crate::log::warn(format_args!("backup before reboot not taken: {why}"));
+        }
+        let watch = self.jobs.watch(super::jobs::Kind::Backup);
+        let power = self.board.power.clone();
+        let spawned = std::thread::Builder::new().name("backup-then-reboot".into()).spawn(move || {
+            let running = || {
+                watch
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .is_some_and(|s| s.status == super::jobs::Status::Running)
+            };
+            while running() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            schedule(power, Action::Reboot);
+        });
+        if let Err(e) = spawned {
+            crate::log::warn(format_args!("cannot schedule the reboot: {e}"));
+        }
+        "after-backup"
+    }
+
     pub fn poweroff(&mut self) -> &'static str {
         schedule(self.board.power.clone(), Action::PowerOff)
     }

@@ -154,8 +154,11 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
             }
         }
     }
-    if manifest.kind != "image" {
-        return Err(fail("E1002", format!("payload kind {:?} is not supported on this board", manifest.kind)));
+    match manifest.kind.as_str() {
+        "image" => {}
+        "bundle" if plan.profile.install.is_some() => {}
+        "bundle" => return Err(fail("E1002", "this board takes image payloads only (no update.install hook)")),
+        other => return Err(fail("E1002", format!("unknown payload kind {other:?}"))),
     }
     p.percent(40);
     // Pass 1: prove the payload is the one the vendor signed before touching any slot.
@@ -165,6 +168,10 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
     }
     p.log("Payload verified against the signed manifest");
     p.percent(50);
+    if manifest.kind == "bundle" {
+        install_bundle(plan, p, &manifest)?;
+        return record_version(plan, &manifest, None);
+    }
     let (active, target) = slots(plan)?;
     let target_path = plan.root.path(&target);
     if !target_path.exists() {
@@ -218,6 +225,12 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
         p.log("No activation hook on this board: the new slot is recorded, nothing else is switched");
     }
     p.percent(90);
+    record_version(plan, &manifest, Some(&target))
+}
+
+/// Records the installed version (and the new active slot, for images); the version last,
+/// since it decides whether the next package is newer.
+fn record_version(plan: &Plan, manifest: &Manifest, slot: Option<&str>) -> Result<String, Failure> {
     let record = |path: &str, data: &[u8]| -> Result<(), Failure> {
         let full = plan.root.path(path);
         if let Some(dir) = full.parent() {
@@ -225,13 +238,68 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
         }
         atomic::write(&full, data, 0o644).map_err(|e| fail("E1002", format!("Error recording {path}: {e}")))
     };
-    record(&plan.profile.active_slot, format!("{target}\n").as_bytes())?;
+    if let Some(target) = slot {
+        record(&plan.profile.active_slot, format!("{target}\n").as_bytes())?;
+    }
     record(&plan.changelog_file, manifest.changelog.as_bytes())?;
     let build = crate::json::Object::new().str("builddate", &manifest.builddate).finish();
     record(&plan.build_file, build.as_bytes())?;
-    // The version last: it is what decides whether the next package is newer.
     record(&plan.version_file, format!("{}\n", manifest.version).as_bytes())?;
-    Ok(manifest.version)
+    Ok(manifest.version.clone())
+}
+
+/// A `bundle` payload is a tar: extracted (regular files and directories only, relative
+/// paths only) into a staging dir, then handed to the board's install hook.
+fn install_bundle(plan: &Plan, p: &Progress, manifest: &Manifest) -> Result<(), Failure> {
+    let staging = plan.package.with_file_name("update-staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| fail("E1002", format!("Error creating the staging dir: {e}")))?;
+    let result = (|| {
+        let (_, payload) = open_package(plan)?;
+        let mut tar = tar::Archive::new(payload);
+        let entries = tar.entries().map_err(|e| fail("E1005", format!("the bundle is not a tar archive: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(read_err)?;
+            let kind = entry.header().entry_type();
+            if !(kind.is_file() || kind.is_dir()) {
+                return Err(fail("E1002", "the bundle holds a link or special file"));
+            }
+            let path = entry.path().map_err(|e| fail("E1002", e.to_string()))?.into_owned();
+            if !path.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+                return Err(fail("E1002", format!("bundle entry {} is not a plain relative path", path.display())));
+            }
+            let dest = staging.join(&path);
+            if kind.is_dir() {
+                std::fs::create_dir_all(&dest).map_err(|e| fail("E1002", e.to_string()))?;
+                continue;
+            }
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail("E1002", e.to_string()))?;
+            }
+            let mut out = File::create(&dest).map_err(|e| fail("E1002", e.to_string()))?;
+            io::copy(&mut entry, &mut out).map_err(read_err)?;
+        }
+        p.log(&format!("Bundle {} extracted; running the install hook", manifest.version));
+        p.percent(70);
+        let hook = plan.profile.install.as_ref().expect("checked before");
+        let status = std::process::Command::new(&hook[0])
+            .args(&hook[1..])
+            .current_dir(&staging)
+            .env("STEWARD_STAGING", &staging)
+            .env("STEWARD_ROOT", plan.root.dir())
+            .env("STEWARD_VERSION", &manifest.version)
+            .stdin(std::process::Stdio::null())
+            .status()
+            .map_err(|e| fail("E1000", format!("cannot run the install hook: {e}")))?;
+        if !status.success() {
+            return Err(fail("E1000", format!("the install hook failed ({status})")));
+        }
+        p.log("Install hook succeeded");
+        p.percent(90);
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
 }
 
 /// (active, inactive) slot paths: the active one is recorded in the profile's state file;

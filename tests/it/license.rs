@@ -73,3 +73,34 @@ fn reboot_answers_202_and_the_dev_board_only_logs_it() {
     assert!(audit.contains("\treboot.get\tnone"), "{audit}");
     assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200, "still up");
 }
+
+#[test]
+fn reboot_takes_a_backup_first_when_the_board_asks() {
+    let board_dir = temp_dir("board");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    let text = text.replacen(
+        "\"power\": { \"method\": \"none\" }",
+        "\"power\": { \"method\": \"none\", \"backup_before_reboot\": true }",
+        1,
+    );
+    assert!(text.contains("backup_before_reboot"));
+    let board = board_dir.join("backup-reboot.json");
+    std::fs::write(&board, text).unwrap();
+    let d = Daemon::with(crate::util::Options {
+        board: Some(board.display().to_string()),
+        root: crate::util::fixture_root_copy(),
+        plain: false,
+    });
+    d.setup("owner");
+    assert_eq!(d.get(&format!("{ADMIN}/reboot?token=owner")).status, 202);
+    let started = std::time::Instant::now();
+    while !d.stderr().contains("reboot requested") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "no reboot after the backup");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(d.get(&format!("{ADMIN}/backup?token=owner")).text().contains("success"), "the backup came first");
+    let root = d.options.root.clone();
+    drop(d);
+    let _ = std::fs::remove_dir_all(root);
+    let _ = std::fs::remove_dir_all(board_dir);
+}

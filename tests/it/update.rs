@@ -248,3 +248,72 @@ fn a_50_mib_upload_does_not_grow_the_server() {
     let after = vm_kib(f.d.pid(), "VmHWM:");
     assert!(after < before + 4 * 1024, "peak RSS grew from {before} KiB to {after} KiB for a 50 MiB upload");
 }
+
+fn pack_kind(work: &Path, version: &str, data: &[u8], kind: &str) -> Vec<u8> {
+    let payload_path = work.join(format!("bundle-{version}"));
+    std::fs::write(&payload_path, data).unwrap();
+    let out = work.join(format!("bundle-{version}.enc"));
+    let (ok, _, err) = run_cli(&[
+        "pack-update",
+        "--signing-key",
+        &format!("{DEV_KEYS}/signing.key"),
+        "--encryption-key",
+        &format!("{DEV_KEYS}/update.key"),
+        "--version",
+        version,
+        "--kind",
+        kind,
+        "--payload",
+        payload_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    std::fs::read(out).unwrap()
+}
+
+fn bundle_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn bundles_go_to_the_install_hook_and_need_one() {
+    // The dev board has no install hook: bundles are refused there.
+    let f = fixture();
+    let bundle = bundle_tar(&[("bin/app", b"#!/bin/sh\necho v2\n"), ("etc/app.conf", b"level=2\n")]);
+    expect_failure(&f, &pack_kind(&f.work, "1.5.0", &bundle, "bundle"), "E1002");
+    drop(f);
+
+    let board_dir = temp_dir("board");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    let hook =
+        r#""install": ["/bin/sh", "-c", "mkdir -p \"$STEWARD_ROOT/opt/app\" && cp -r . \"$STEWARD_ROOT/opt/app/\""],"#;
+    let board = board_dir.join("bundle.json");
+    std::fs::write(&board, text.replacen("\"update\": {", &format!("\"update\": {{ {hook}"), 1)).unwrap();
+    let d = Daemon::with(Options { board: Some(board.display().to_string()), root: fixture_root_copy(), plain: false });
+    d.setup("owner");
+    let f = Fixture { d, work: temp_dir("update") };
+    assert_eq!(upload(&f.d, &pack_kind(&f.work, "1.5.0", &bundle, "bundle")).status, 202);
+    let s = wait_done(&f.d);
+    assert_eq!(str_of(field(&s, &["status"])), "success", "{s:?}");
+    assert_eq!(std::fs::read(f.d.options.root.join("opt/app/etc/app.conf")).unwrap(), b"level=2\n");
+    assert_eq!(f.d.get(&format!("{ADMIN}/version?token=owner")).text(), r#"{"version":"1.5.0"}"#);
+    assert!(slot(&f, "slot-b.img").is_none(), "bundles do not touch the slots");
+    // A bundle with an escaping path is refused before the hook runs.
+    let mut evil = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..11].copy_from_slice(b"../../x.txt");
+    h.set_size(1);
+    h.set_cksum();
+    evil.append(&h, &b"x"[..]).unwrap();
+    expect_failure(&f, &pack_kind(&f.work, "1.6.0", &evil.into_inner().unwrap(), "bundle"), "E1002");
+    let _ = std::fs::remove_dir_all(board_dir);
+}
