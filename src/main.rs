@@ -156,6 +156,7 @@ fn serve(args: cli::Serve) -> Result<(), String> {
     let mut server = server::Server::new(listener, tls.clone()).map_err(|e| format!("server setup: {e}"))?;
     let mut engine = engine;
     engine.tls = tls.clone();
+    engine.apply_token_seed();
     let mut api = api::Api::new(engine);
     api.waker = Some(server.waker());
     log::info(format_args!("board {}, data {}, root {}", api.engine.board.name, data.display(), args.root));

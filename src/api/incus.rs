@@ -69,7 +69,14 @@ pub fn environment(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
-    sync(&urls(&["/1.0/system/:backup", "/1.0/system/:poweroff", "/1.0/system/:reboot", "/1.0/system/:restore"])).into()
+    sync(&urls(&[
+        "/1.0/system/:backup",
+        "/1.0/system/:factory-reset",
+        "/1.0/system/:poweroff",
+        "/1.0/system/:reboot",
+        "/1.0/system/:restore",
+    ]))
+    .into()
 }
 
 pub fn system_backup(api: &mut Api, call: &mut Call) -> Reply {
@@ -128,6 +135,28 @@ pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
         return error(500, "cannot start the restore").into();
     }
     Reply { response: error(500, "the restore stopped unexpectedly"), not_before: None, pending: Some(rx) }
+}
+
+pub fn factory_reset(api: &mut Api, call: &mut Call) -> Reply {
+    let body = match call.raw.take() {
+        Some(spooled) => match std::fs::read(&spooled.path) {
+            Ok(b) => b,
+            Err(e) => return error(500, &format!("reading the request: {e}")).into(),
+        },
+        None => Vec::new(),
+    };
+    let request = match crate::engine::reset::parse(&body) {
+        Ok(r) => r,
+        Err(crate::engine::Error::Invalid(m)) => return error(400, &m).into(),
+        Err(e) => return error(500, &e.message()).into(),
+    };
+    if let Err(e) = api.engine.factory_reset(request) {
+        return error(500, &e.message()).into();
+    }
+    api.engine.audit.record(call.peer, "system.factory-reset", "");
+    let what = api.engine.reboot();
+    api.engine.audit.record(call.peer, "system.reboot", what);
+    sync("{}").into()
 }
 
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {

@@ -160,6 +160,14 @@ pub static ROUTES: &[Route] = &[
         raw_body: true,
         ..incus_post("/1.0/system/:restore", "Restore a backup archive (body), then reboot", incus::system_restore)
     },
+    Route {
+        raw_body: true,
+        ..incus_post(
+            "/1.0/system/:factory-reset",
+            "Erase steward's state, keep or replace seeds (a steward seed sets the token), reboot",
+            incus::factory_reset,
+        )
+    },
     incus_post("/1.0/system/:reboot", "Reboot the system", incus::reboot),
     incus_post("/1.0/system/:poweroff", "Power the system off", incus::poweroff),
 ];

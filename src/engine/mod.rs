@@ -10,6 +10,7 @@ pub mod logs;
 pub mod package;
 pub mod passphrase;
 pub mod power;
+pub mod reset;
 pub mod restore;
 pub mod settings;
 pub mod token;
@@ -44,12 +45,22 @@ pub struct Engine {
 #[derive(Debug)]
 pub enum Error {
     /// The thing asked for does not exist (a missing file, an absent setting).
-    NotFound(#[allow(dead_code)] &'static str),
+    NotFound(&'static str),
     /// The request itself is wrong; the text says how.
     #[allow(dead_code)] // raised by the settings and job routes
     Invalid(String),
     /// The machine failed us (I/O); not the client's fault.
     Io(String),
+}
+
+impl Error {
+    /// The text for an answer or a log line.
+    pub fn message(&self) -> String {
+        match self {
+            Error::NotFound(what) => format!("{what} not found"),
+            Error::Invalid(m) | Error::Io(m) => m.clone(),
+        }
+    }
 }
 
 impl Engine {

@@ -111,3 +111,48 @@ fn power_actions_answer_with_an_empty_object() {
     assert!(d.stderr().contains("power-off requested"));
     cleanup(d);
 }
+
+#[test]
+fn factory_reset_erases_state_and_the_seeded_token_works() {
+    let mut d = daemon();
+    let settings = br#"{"network":{"interface":"eth0","hostname":"box.lan"}}"#;
+    assert_eq!(d.post_form("/api/v1/admin/settings?token=owner", &[("settings", settings)]).status, 202);
+    let old_cert = std::fs::read(d.data.join("tls/cert.pem")).unwrap();
+    // Bad requests change nothing.
+    for bad in [
+        &b"not json"[..],
+        br#"{"seeds":{"x":null}}"#,
+        br#"{"seeds":{"steward":{"token":"has space"}}}"#,
+        br#"{"reboot":true}"#,
+        br#"{"wipe_existing_seeds":"yes"}"#,
+    ] {
+        let r = bearer(&d, "POST", "/1.0/system/:factory-reset", bad);
+        assert_eq!(r.status, 400, "{}: {}", String::from_utf8_lossy(bad), r.text());
+        assert!(r.text().contains(r#""type":"error""#));
+    }
+    assert_eq!(d.get("/api/v1/admin/settings?token=owner").status, 200, "nothing erased by a refused reset");
+
+    let body = br#"{"allow_tpm_reset_failure":true,"wipe_existing_seeds":true,"seeds":{"steward":{"token":"seeded"},"network":{"interface":"eth0"}}}"#;
+    let r = bearer(&d, "POST", "/1.0/system/:factory-reset", body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().ends_with(r#""metadata":{}}"#));
+    assert_eq!(d.get("/api/v1/admin/version?token=owner").status, 403, "the old token is gone");
+    assert_eq!(d.get("/api/v1/admin/settings?token=seeded").status, 404, "settings erased");
+    assert_ne!(std::fs::read(d.data.join("tls/cert.pem")).unwrap(), old_cert, "a new certificate");
+    assert!(d.data.join("seeds/network.json").exists());
+    assert!(d.stderr().contains("reboot requested"));
+    // After the (simulated) reboot the seeded token still opens the box.
+    d.restart();
+    assert_eq!(d.get("/api/v1/admin/version?token=seeded").status, 200);
+    cleanup(d);
+}
+
+#[test]
+fn factory_reset_without_seeds_reopens_setup() {
+    let d = daemon();
+    assert_eq!(bearer(&d, "POST", "/1.0/system/:factory-reset", b"").status, 200);
+    assert_eq!(d.get("/api/v1/admin/version?token=owner").status, 403);
+    d.setup("fresh");
+    assert_eq!(d.get("/api/v1/admin/version?token=fresh").status, 200);
+    cleanup(d);
+}
