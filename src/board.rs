@@ -19,6 +19,21 @@ pub struct Board {
     pub logs: Vec<String>,
     pub debug: DebugProfile,
     pub backup: BackupProfile,
+    /// Applications with the IncusOS shared application API.
+    pub applications: Vec<Application>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct Application {
+    pub name: String,
+    /// Its state and configuration (below `--root`): backed up, restored, wiped by a reset.
+    pub paths: Vec<String>,
+    /// Cached artifacts, added to a backup only with `complete: true`.
+    pub cache: Vec<String>,
+    /// Restarts it (argv, no shell), after a restore or a reset too.
+    pub restart: Option<Vec<String>>,
+    /// File (below `--root`) holding its version, shown in its state.
+    pub version_file: Option<String>,
 }
 
 /// What a backup holds besides steward's own state: application data directories below
@@ -186,6 +201,17 @@ impl Board {
         if self.debug.commands.iter().any(|c| c.is_empty()) {
             return Err("debug.commands: empty command".into());
         }
+        for app in &self.applications {
+            if app.name.is_empty() || !app.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+                return Err(format!("application name {:?} must be letters, digits, - or _", app.name));
+            }
+            if app.paths.iter().chain(&app.cache).any(|p| !p.starts_with('/') || p.split('/').any(|s| s == "..")) {
+                return Err(format!("application {}: paths must be absolute paths below --root", app.name));
+            }
+            if app.restart.as_ref().is_some_and(|r| r.is_empty()) {
+                return Err(format!("application {}: empty restart command", app.name));
+            }
+        }
         if self.backup.paths.iter().any(|p| !p.starts_with('/') || p.split('/').any(|s| s == "..")) {
             return Err("backup.paths must be absolute paths below --root".into());
         }
@@ -234,7 +260,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_profiles() {
-        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[],"debug":{"public_key":"KEY","commands":[]},"backup":{"paths":[]}}"#.replace("KEY", &"0".repeat(64));
+        let base = r#"{"name":"x","jidoteki":{"endpoints":[ENDPOINTS]FIRSTRUN},"info":{"version":"/v","changelog":"/c","build":"/b"},"services":[SERVICES],"network":{"config":"/n"},"storage":{"options":["local"],"config":"/s"},"update":{"signing_public_key":"KEY","encryption_key":"KEY","slots":["/a","/b"],"active_slot":"/s"},"power":{"method":"none"},"logs":[],"debug":{"public_key":"KEY","commands":[]},"backup":{"paths":[]},"applications":[]}"#.replace("KEY", &"0".repeat(64));
         let make =
             |e: &str, f: &str, s: &str| base.replace("ENDPOINTS", e).replace("FIRSTRUN", f).replace("SERVICES", s);
         assert!(Board::parse(&make("", "", "")).is_ok());

@@ -159,6 +159,127 @@ pub fn factory_reset(api: &mut Api, call: &mut Call) -> Reply {
     sync("{}").into()
 }
 
+pub fn applications(api: &mut Api, _call: &mut Call) -> Reply {
+    let mut names: Vec<String> =
+        api.engine.board.applications.iter().map(|a| format!("/1.0/applications/{}", a.name)).collect();
+    names.sort();
+    sync(&json::str_array(names.iter().map(String::as_str))).into()
+}
+
+/// The `{name}` segment of `/1.0/applications/{name}[/:action]`, if the board has it.
+fn app_of(api: &Api, call: &Call) -> Result<crate::board::Application, Reply> {
+    let name = call.head.path.split('/').nth(3).unwrap_or("");
+    api.engine.application(name).ok_or_else(|| error(404, "not found").into())
+}
+
+pub fn application(api: &mut Api, call: &mut Call) -> Reply {
+    let app = match app_of(api, call) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let state = api.engine.app_state(&app);
+    let state = Object::new().bool("initialized", true).str("version", &state.version).finish();
+    sync(&Object::new().raw("state", &state).raw("config", "{}").finish()).into()
+}
+
+pub fn app_restart(api: &mut Api, call: &mut Call) -> Reply {
+    let app = match app_of(api, call) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    api.engine.restart_app(&app);
+    api.engine.audit.record(call.peer, "application.restart", &app.name);
+    sync("{}").into()
+}
+
+/// A small optional JSON body (`{"complete":true}`); an empty one means the defaults.
+fn small_json(call: &mut Call) -> Result<Option<miniserde::json::Object>, Reply> {
+    let Some(spooled) = call.raw.take() else { return Ok(None) };
+    let text = std::fs::read_to_string(&spooled.path).map_err(|_| Reply::from(error(400, "the body is not UTF-8")))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match miniserde::json::from_str::<miniserde::json::Value>(&text) {
+        Ok(miniserde::json::Value::Object(map)) => Ok(Some(map)),
+        _ => Err(error(400, "the body is not a JSON object").into()),
+    }
+}
+
+pub fn app_backup(api: &mut Api, call: &mut Call) -> Reply {
+    let app = match app_of(api, call) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let complete = match small_json(call) {
+        Ok(None) => false,
+        Ok(Some(map)) => match map.get("complete") {
+            None => false,
+            Some(miniserde::json::Value::Bool(b)) => *b,
+            Some(_) => return error(400, "complete must be true or false").into(),
+        },
+        Err(r) => return r,
+    };
+    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
+    let (writer, rx) = crate::server::stream::channel(waker);
+    if let Err(e) = api.engine.stream_app_backup(&app, complete, writer, |w| w.finish()) {
+        return error(500, &e).into();
+    }
+    api.engine.audit.record(call.peer, "application.backup", &app.name);
+    Response::streamed("application/gzip", rx)
+        .header("Content-Disposition", format!("attachment; filename=\"{}.tar.gz\"", app.name))
+        .into()
+}
+
+pub fn app_restore(api: &mut Api, call: &mut Call) -> Reply {
+    use std::sync::atomic::Ordering;
+    let app = match app_of(api, call) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
+        return error(400, "the request body must be the backup archive").into();
+    };
+    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
+    if api.engine.restoring.swap(true, Ordering::AcqRel) {
+        return error(409, "a restore is already running").into();
+    }
+    api.engine.audit.record(call.peer, "application.restore", &app.name);
+    let plan = api.engine.app_restore_plan(&app);
+    let restoring = api.engine.restoring.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("app-restore".into()).spawn(move || {
+        let result = crate::engine::restore::run(&plan, &archive.path);
+        drop(archive);
+        let response = match result {
+            Ok(()) => {
+                crate::engine::apps::restart(app);
+                sync("{}")
+            }
+            Err(m) => error(400, &m),
+        };
+        restoring.store(false, Ordering::Release);
+        let _ = tx.send(response);
+        waker.wake();
+    });
+    if spawned.is_err() {
+        api.engine.restoring.store(false, Ordering::Release);
+        return error(500, "cannot start the restore").into();
+    }
+    Reply { response: error(500, "the restore stopped unexpectedly"), not_before: None, pending: Some(rx) }
+}
+
+pub fn app_reset(api: &mut Api, call: &mut Call) -> Reply {
+    let app = match app_of(api, call) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(e) = api.engine.reset_app(&app) {
+        return error(500, &e.message()).into();
+    }
+    api.engine.audit.record(call.peer, "application.factory-reset", &app.name);
+    sync("{}").into()
+}
+
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
     let what = api.engine.reboot();
     api.engine.audit.record(call.peer, "system.reboot", what);

@@ -154,6 +154,27 @@ pub static ROUTES: &[Route] = &[
     incus_get("/", "The API versions: [\"/1.0\"]", incus::root),
     incus_get("/1.0", "Hostname, OS name and version, machine id, uptime", incus::environment),
     incus_get("/1.0/system", "The system endpoints", incus::system_index),
+    incus_get("/1.0/applications", "The board's applications", incus::applications),
+    incus_get("/1.0/applications/{name}", "An application's state and configuration", incus::application),
+    incus_post("/1.0/applications/{name}/:restart", "Restart the application", incus::app_restart),
+    Route {
+        raw_body: true,
+        ..incus_post("/1.0/applications/{name}/:backup", "Stream a tar.gz of the application's data", incus::app_backup)
+    },
+    Route {
+        body_limit: MAX_UPDATE_BODY,
+        raw_body: true,
+        ..incus_post(
+            "/1.0/applications/{name}/:restore",
+            "Restore the application's data (body: archive)",
+            incus::app_restore,
+        )
+    },
+    incus_post(
+        "/1.0/applications/{name}/:factory-reset",
+        "Erase the application's data and restart it",
+        incus::app_reset,
+    ),
     incus_post("/1.0/system/:backup", "Stream a tar.gz backup of the system state", incus::system_backup),
     Route {
         body_limit: MAX_UPDATE_BODY,

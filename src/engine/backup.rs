@@ -78,6 +78,32 @@ impl Engine {
         finish: impl FnOnce(W) -> io::Result<()> + Send + 'static,
     ) -> Result<(), String> {
         let sources = self.backup_sources().map_err(|e| format!("reading what to back up: {e}"))?;
+        self.stream_sources(sources, out, finish)
+    }
+
+    /// One application's backup (IncusOS `/1.0/applications/{name}/:backup`), streamed.
+    pub fn stream_app_backup<W: Write + Send + 'static>(
+        &self,
+        app: &crate::board::Application,
+        complete: bool,
+        out: W,
+        finish: impl FnOnce(W) -> io::Result<()> + Send + 'static,
+    ) -> Result<(), String> {
+        let mut sources = Vec::new();
+        let dirs = app.paths.iter().chain(if complete { app.cache.iter() } else { [].iter() });
+        for dir in dirs {
+            walk(&self.root.path(dir), dir.trim_start_matches('/'), &mut sources)
+                .map_err(|e| format!("reading what to back up: {e}"))?;
+        }
+        self.stream_sources(sources, out, finish)
+    }
+
+    fn stream_sources<W: Write + Send + 'static>(
+        &self,
+        sources: Vec<(String, PathBuf, u64)>,
+        out: W,
+        finish: impl FnOnce(W) -> io::Result<()> + Send + 'static,
+    ) -> Result<(), String> {
         let manifest = self.backup_manifest(&sources);
         std::thread::Builder::new()
             .name("backup-stream".into())

@@ -1,5 +1,6 @@
 //! The core: state and operations shared by every surface. No HTTP, no JSON here.
 
+pub mod apps;
 pub mod backup;
 pub mod certs;
 pub mod debug;

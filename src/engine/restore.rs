@@ -18,6 +18,8 @@ pub struct Plan {
     root: Root,
     app_paths: Vec<String>,
     restored: Arc<AtomicBool>,
+    /// Steward's own files may be restored (a system restore, not an application's).
+    with_state: bool,
 }
 
 /// Where an archive entry goes.
@@ -33,6 +35,18 @@ impl Engine {
             root: self.root.clone(),
             app_paths: self.board.backup.paths.iter().map(|p| p.trim_start_matches('/').to_owned()).collect(),
             restored: self.restored.clone(),
+            with_state: true,
+        }
+    }
+
+    /// A restore limited to one application's paths.
+    pub fn app_restore_plan(&self, app: &crate::board::Application) -> Plan {
+        Plan {
+            data: self.data.clone(),
+            root: self.root.clone(),
+            app_paths: app.paths.iter().chain(&app.cache).map(|p| p.trim_start_matches('/').to_owned()).collect(),
+            restored: Arc::new(AtomicBool::new(false)),
+            with_state: false,
         }
     }
 
@@ -96,7 +110,7 @@ fn target_of(plan: &Plan, name: &Path) -> Result<Target, String> {
     if !name.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(bad(format!("entry {} is not a plain relative path", name.display())));
     }
-    if let Ok(rest) = name.strip_prefix("steward") {
+    if let (true, Ok(rest)) = (plan.with_state, name.strip_prefix("steward")) {
         let rest = rest.to_string_lossy();
         return STATE_FILES
             .iter()

@@ -156,3 +156,47 @@ fn factory_reset_without_seeds_reopens_setup() {
     assert_eq!(d.get("/api/v1/admin/version?token=fresh").status, 200);
     cleanup(d);
 }
+
+#[test]
+fn applications_show_back_up_restore_and_reset() {
+    let d = daemon();
+    assert!(bearer(&d, "GET", "/1.0/applications", b"").text().ends_with(r#""metadata":["/1.0/applications/app"]}"#));
+    let r = bearer(&d, "GET", "/1.0/applications/app", b"");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().ends_with(r#""metadata":{"state":{"initialized":true,"version":"2.1.0"},"config":{}}}"#),
+        "{}",
+        r.text()
+    );
+    assert_eq!(bearer(&d, "GET", "/1.0/applications/nope", b"").status, 404);
+    assert_eq!(bearer(&d, "POST", "/1.0/applications/nope/:restart", b"").status, 404);
+
+    let r = bearer(&d, "POST", "/1.0/applications/app/:backup", br#"{"complete":false}"#);
+    assert_eq!(r.status, 200);
+    let plain = r.body;
+    let entries = names(&plain, true);
+    assert_eq!(entries[0], "steward-backup.json");
+    assert!(entries.contains(&"var/lib/app/config.ini".to_owned()));
+    assert!(!entries.iter().any(|e| e.starts_with("steward/")), "no steward state in an application backup");
+    assert!(!entries.iter().any(|e| e.starts_with("var/cache/")), "cache only with complete");
+    let complete = names(&bearer(&d, "POST", "/1.0/applications/app/:backup", br#"{"complete":true}"#).body, true);
+    assert!(complete.contains(&"var/cache/app/artifact.bin".to_owned()), "{complete:?}");
+    assert_eq!(bearer(&d, "POST", "/1.0/applications/app/:backup", br#"{"complete":"yes"}"#).status, 400);
+
+    let config = d.options.root.join("var/lib/app/config.ini");
+    std::fs::write(&config, "changed\n").unwrap();
+    let r = bearer(&d, "POST", "/1.0/applications/app/:restore", &plain);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "app config v1\n");
+    // A system backup holds steward state, which an application restore refuses.
+    let system = bearer(&d, "POST", "/1.0/system/:backup", b"").body;
+    assert_eq!(bearer(&d, "POST", "/1.0/applications/app/:restore", &system).status, 400);
+    assert_eq!(d.get("/api/v1/admin/version?token=owner").status, 200);
+
+    assert_eq!(bearer(&d, "POST", "/1.0/applications/app/:restart", b"").status, 200);
+    let r = bearer(&d, "POST", "/1.0/applications/app/:factory-reset", b"");
+    assert_eq!(r.status, 200);
+    assert!(d.options.root.join("var/lib/app").is_dir());
+    assert_eq!(std::fs::read_dir(d.options.root.join("var/lib/app")).unwrap().count(), 0, "data erased");
+    cleanup(d);
+}
