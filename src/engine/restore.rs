@@ -1,6 +1,7 @@
 //! Restoring a backup: the archive is checked whole before anything is written, extracted
-//! into staging next to each destination, then swapped in. Runs on a worker thread; the
-//! request thread reloads the token and certificate afterwards (see `Engine::reload_if_restored`).
+//! into staging next to each destination, then swapped in. Runs on a worker thread, which
+//! also swaps the listener's certificate; the request thread reloads the token before the
+//! next request (see `Engine::reload_if_restored`).
 
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -20,6 +21,9 @@ pub struct Plan {
     restored: Arc<AtomicBool>,
     /// Steward's own files may be restored (a system restore, not an application's).
     with_state: bool,
+    /// The listener's certificate, swapped by the worker itself: the next handshake must
+    /// already use the restored certificate, before any request could trigger a reload.
+    tls: Option<crate::server::tls::TlsSlot>,
 }
 
 /// Where an archive entry goes.
@@ -36,6 +40,7 @@ impl Engine {
             app_paths: self.board.backup.paths.iter().map(|p| p.trim_start_matches('/').to_owned()).collect(),
             restored: self.restored.clone(),
             with_state: true,
+            tls: self.tls.clone(),
         }
     }
 
@@ -47,10 +52,11 @@ impl Engine {
             app_paths: app.paths.iter().chain(&app.cache).map(|p| p.trim_start_matches('/').to_owned()).collect(),
             restored: Arc::new(AtomicBool::new(false)),
             with_state: false,
+            tls: None,
         }
     }
 
-    /// After a restore, the token hash and TLS files on disk are new: load them.
+    /// After a restore, the token hash on disk is new: load it.
     pub fn reload_if_restored(&mut self) {
         if !self.restored.swap(false, Ordering::AcqRel) {
             return;
@@ -58,12 +64,6 @@ impl Engine {
         match super::token::Tokens::load(&self.data, None) {
             Ok((tokens, _)) => self.tokens = tokens,
             Err(e) => crate::log::warn(format_args!("after restore, token: {e}")),
-        }
-        if let Some(slot) = &self.tls {
-            match crate::server::tls::load_or_create(&self.data) {
-                Ok(cfg) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg,
-                Err(e) => crate::log::warn(format_args!("after restore, certificate: {e}")),
-            }
         }
     }
 }
@@ -102,6 +102,12 @@ pub fn run(plan: &Plan, archive: &Path) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(dir);
     }
     result?;
+    if let Some(slot) = &plan.tls {
+        match crate::server::tls::load_or_create(&plan.data) {
+            Ok(cfg) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg,
+            Err(e) => crate::log::warn(format_args!("after restore, certificate: {e}")),
+        }
+    }
     plan.restored.store(true, Ordering::Release);
     Ok(())
 }

@@ -141,7 +141,22 @@ fn restore(d: &Daemon, token: &str, archive: &[u8]) -> crate::util::Resp {
 #[test]
 fn restore_brings_back_the_data_and_the_token() {
     let d = daemon();
+    let settings = br#"{"network":{"interface":"eth0","hostname":"before.lan"}}"#;
+    assert_eq!(d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", settings)]).status, 202);
+    let cert_before = std::fs::read(d.data.join("tls/cert.pem")).unwrap();
     let archive = backup_now(&d);
+    let other = br#"{"network":{"interface":"eth1","hostname":"after.lan"}}"#;
+    assert_eq!(d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", other)]).status, 202);
+    let fresh = rcgen::generate_simple_self_signed(vec!["after.lan".to_owned()]).unwrap();
+    let r = d.post_form(
+        &format!("{ADMIN}/certs?token=owner"),
+        &[("public", fresh.cert.pem().as_bytes()), ("private", fresh.signing_key.serialize_pem().as_bytes())],
+    );
+    assert_eq!(r.status, 202);
+    while d.get(&format!("{ADMIN}/certs?token=owner")).text().contains("running") {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ne!(std::fs::read(d.data.join("tls/cert.pem")).unwrap(), cert_before);
     let app = d.options.root.join("var/lib/app");
     std::fs::write(app.join("config.ini"), "app config v2\n").unwrap();
     std::fs::write(app.join("added-later.txt"), "new").unwrap();
@@ -157,6 +172,10 @@ fn restore_brings_back_the_data_and_the_token() {
     assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
     assert_eq!(d.get(&format!("{ADMIN}/version?token=changed")).status, 403);
     assert!(!d.options.root.join("var/lib/app.steward-restore").exists());
+    assert!(d.get(&format!("{ADMIN}/settings?token=owner")).text().contains("before.lan"), "settings are back");
+    assert_eq!(std::fs::read(d.data.join("tls/cert.pem")).unwrap(), cert_before);
+    // `connect` trusts only the certificate now on disk: the restored one is being served.
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
     assert!(!d.options.root.join("var/lib/app.steward-old").exists());
     cleanup(d);
 }
@@ -195,6 +214,32 @@ fn bad_archives_are_400_and_change_nothing() {
         ),
         ("unknown state file", raw_tar(&[(b"steward-backup.json", file, manifest), (b"steward/../../x", file, b"x")])),
         ("future format", raw_tar(&[(b"steward-backup.json", file, br#"{"format":2}"#)])),
+        (
+            "hardlink",
+            raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/hard", tar::EntryType::Link, b"")]),
+        ),
+        (
+            "device node",
+            raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/dev", tar::EntryType::Char, b"")]),
+        ),
+        (
+            "fifo",
+            raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/fifo", tar::EntryType::Fifo, b"")]),
+        ),
+        (
+            "symlink to /etc, then a file through it",
+            raw_tar(&[
+                (b"steward-backup.json", file, manifest),
+                (b"var/lib/app/etc", tar::EntryType::Symlink, b""),
+                (b"var/lib/app/etc/passwd", file, b"x"),
+            ]),
+        ),
+        ("truncated", {
+            let mut t =
+                raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/config.ini", file, &[b'z'; 5000])]);
+            t.truncate(2048);
+            t
+        }),
     ];
     for (what, archive) in cases {
         let r = restore(&d, "owner", &archive);
