@@ -94,7 +94,6 @@ pub fn system_backup(api: &mut Api, call: &mut Call) -> Reply {
 const SKIPPABLE: [&str; 3] = ["encryption-recovery-keys", "local-data-encryption-key", "network-macs"];
 
 pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
-    use std::sync::atomic::Ordering;
     // steward keeps none of the three skippable items (no LUKS, no ZFS keys, no MAC
     // pinning): each is accepted and has nothing to skip. Unknown items are refused.
     if let Some(skip) = crate::server::http::query_param(&call.head.query, "skip") {
@@ -105,36 +104,20 @@ pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
     let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
         return error(400, "the request body must be the backup archive").into();
     };
-    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    if api.engine.restoring.swap(true, Ordering::AcqRel) {
-        return error(409, "a restore is already running").into();
-    }
     api.engine.audit.record(call.peer, "system.restore", "");
     let plan = api.engine.restore_plan();
-    let restoring = api.engine.restoring.clone();
     let power = api.engine.board.power.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().name("restore".into()).spawn(move || {
-        let result = crate::engine::restore::run(&plan, &archive.path);
-        drop(archive);
-        let response = match result {
-            Ok(()) => sync("{}"),
-            Err(m) => error(400, &m),
-        };
-        let ok = response.status == 200;
-        restoring.store(false, Ordering::Release);
-        let _ = tx.send(response);
-        waker.wake();
-        // IncusOS reboots after a restore; so does steward, by the board's power method.
-        if ok {
-            crate::engine::power::reboot_with(power);
-        }
-    });
-    if spawned.is_err() {
-        api.engine.restoring.store(false, Ordering::Release);
-        return error(500, "cannot start the restore").into();
+    // IncusOS reboots after a restore; so does steward, by the board's power method.
+    let busy = error(409, "a restore is already running");
+    api.restore_in_background(plan, archive, busy, restore_answer, move || crate::engine::power::reboot_with(power))
+}
+
+/// `{}` on success, the error envelope (400) with the reason otherwise.
+fn restore_answer(result: Result<(), &str>) -> Response {
+    match result {
+        Ok(()) => sync("{}"),
+        Err(m) => error(400, m),
     }
-    Reply { response: error(500, "the restore stopped unexpectedly"), not_before: None, pending: Some(rx) }
 }
 
 pub fn factory_reset(api: &mut Api, call: &mut Call) -> Reply {
@@ -231,7 +214,6 @@ pub fn app_backup(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn app_restore(api: &mut Api, call: &mut Call) -> Reply {
-    use std::sync::atomic::Ordering;
     let app = match app_of(api, call) {
         Ok(a) => a,
         Err(r) => return r,
@@ -239,33 +221,12 @@ pub fn app_restore(api: &mut Api, call: &mut Call) -> Reply {
     let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
         return error(400, "the request body must be the backup archive").into();
     };
-    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    if api.engine.restoring.swap(true, Ordering::AcqRel) {
-        return error(409, "a restore is already running").into();
-    }
     api.engine.audit.record(call.peer, "application.restore", &app.name);
     let plan = api.engine.app_restore_plan(&app);
-    let restoring = api.engine.restoring.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().name("app-restore".into()).spawn(move || {
-        let result = crate::engine::restore::run(&plan, &archive.path);
-        drop(archive);
-        let response = match result {
-            Ok(()) => {
-                crate::engine::apps::restart(app);
-                sync("{}")
-            }
-            Err(m) => error(400, &m),
-        };
-        restoring.store(false, Ordering::Release);
-        let _ = tx.send(response);
-        waker.wake();
-    });
-    if spawned.is_err() {
-        api.engine.restoring.store(false, Ordering::Release);
-        return error(500, "cannot start the restore").into();
-    }
-    Reply { response: error(500, "the restore stopped unexpectedly"), not_before: None, pending: Some(rx) }
+    let busy = error(409, "a restore is already running");
+    api.restore_in_background(plan, archive, busy, restore_answer, move || {
+        crate::engine::apps::restart(app);
+    })
 }
 
 pub fn app_reset(api: &mut Api, call: &mut Call) -> Reply {

@@ -349,7 +349,6 @@ pub fn backup_download(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn backup_restore(api: &mut Api, call: &mut Call) -> Reply {
-    use std::sync::atomic::Ordering;
     let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
         Ok(form) => form,
         Err(FormError::NotAForm) => return bad_request("Missing parameter: archive"),
@@ -361,33 +360,13 @@ pub fn backup_restore(api: &mut Api, call: &mut Call) -> Reply {
     let Some(archive) = form.take("archive").and_then(|f| f.file).filter(|s| s.len > 0) else {
         return bad_request("Missing parameter: archive");
     };
-    let Some(waker) = api.waker.clone() else { return bad_request("Restore is unavailable") };
-    if api.engine.restoring.swap(true, Ordering::AcqRel) {
-        return bad_request("A restore is already running");
-    }
     api.engine.audit.record(call.peer, "backup.restore", "");
     let plan = api.engine.restore_plan();
-    let restoring = api.engine.restoring.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().name("restore".into()).spawn(move || {
-        let result = crate::engine::restore::run(&plan, &archive.path);
-        drop(archive);
-        let response = match result {
-            Ok(()) => status(200, None),
-            Err(m) => {
-                crate::log::warn(format_args!("restore: {m}"));
-                status(400, Some(&m))
-            }
-        };
-        restoring.store(false, Ordering::Release);
-        let _ = tx.send(response);
-        waker.wake();
-    });
-    if spawned.is_err() {
-        api.engine.restoring.store(false, Ordering::Release);
-        return bad_request("Unable to start the restore");
-    }
-    Reply { response: status(400, Some("The restore stopped unexpectedly")), not_before: None, pending: Some(rx) }
+    let answer = |result: Result<(), &str>| match result {
+        Ok(()) => status(200, None),
+        Err(m) => status(400, Some(m)),
+    };
+    api.restore_in_background(plan, archive, status(400, Some("A restore is already running")), answer, || {})
 }
 
 pub fn backup_log(api: &mut Api, _call: &mut Call) -> Reply {

@@ -182,6 +182,45 @@ impl Handler for Api {
 }
 
 impl Api {
+    /// Runs a restore on a worker and answers when it is done: `answer` turns the outcome into
+    /// the surface's response (`busy` while another restore runs), `after` runs on success
+    /// once the answer is on its way.
+    pub fn restore_in_background(
+        &mut self,
+        plan: crate::engine::restore::Plan,
+        archive: Spooled,
+        busy: Response,
+        answer: fn(Result<(), &str>) -> Response,
+        after: impl FnOnce() + Send + 'static,
+    ) -> Reply {
+        use std::sync::atomic::Ordering;
+        let Some(waker) = self.waker.clone() else { return answer(Err("restore is unavailable")).into() };
+        if self.engine.restoring.swap(true, Ordering::AcqRel) {
+            return busy.into();
+        }
+        let restoring = self.engine.restoring.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new().name("restore".into()).spawn(move || {
+            let result = crate::engine::restore::run(&plan, &archive.path);
+            drop(archive);
+            if let Err(m) = &result {
+                crate::log::warn(format_args!("restore: {m}"));
+            }
+            let ok = result.is_ok();
+            restoring.store(false, Ordering::Release);
+            let _ = tx.send(answer(result.as_ref().map(|_| ()).map_err(String::as_str)));
+            waker.wake();
+            if ok {
+                after();
+            }
+        });
+        if spawned.is_err() {
+            self.engine.restoring.store(false, Ordering::Release);
+            return answer(Err("cannot start the restore")).into();
+        }
+        Reply { response: answer(Err("the restore stopped unexpectedly")), not_before: None, pending: Some(rx) }
+    }
+
     /// A failed `/setup` by someone without the token: audited, and answered after the
     /// shared pause.
     pub fn setup_refused(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Reply {

@@ -209,17 +209,12 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
     p.log("Slot read back and verified");
     p.percent(80);
     if let Some(hook) = plan.profile.activate.as_ref().filter(|h| !h.is_empty()) {
-        let status = std::process::Command::new(&hook[0])
-            .args(&hook[1..])
+        let mut cmd = std::process::Command::new(&hook[0]);
+        cmd.args(&hook[1..])
             .env("STEWARD_SLOT", &target_path)
             .env("STEWARD_SLOT_PREVIOUS", plan.root.path(&active))
-            .env("STEWARD_VERSION", &manifest.version)
-            .stdin(std::process::Stdio::null())
-            .status()
-            .map_err(|e| fail("E1000", format!("cannot run the activation hook: {e}")))?;
-        if !status.success() {
-            return Err(fail("E1000", format!("the activation hook failed ({status})")));
-        }
+            .env("STEWARD_VERSION", &manifest.version);
+        run_hook(cmd, "activation")?;
         p.log("Activation hook succeeded");
     } else {
         p.log("No activation hook on this board: the new slot is recorded, nothing else is switched");
@@ -282,24 +277,31 @@ fn install_bundle(plan: &Plan, p: &Progress, manifest: &Manifest) -> Result<(), 
         p.log(&format!("Bundle {} extracted; running the install hook", manifest.version));
         p.percent(70);
         let hook = plan.profile.install.as_ref().expect("checked before");
-        let status = std::process::Command::new(&hook[0])
-            .args(&hook[1..])
+        let mut cmd = std::process::Command::new(&hook[0]);
+        cmd.args(&hook[1..])
             .current_dir(&staging)
             .env("STEWARD_STAGING", &staging)
             .env("STEWARD_ROOT", plan.root.dir())
-            .env("STEWARD_VERSION", &manifest.version)
-            .stdin(std::process::Stdio::null())
-            .status()
-            .map_err(|e| fail("E1000", format!("cannot run the install hook: {e}")))?;
-        if !status.success() {
-            return Err(fail("E1000", format!("the install hook failed ({status})")));
-        }
+            .env("STEWARD_VERSION", &manifest.version);
+        run_hook(cmd, "install")?;
         p.log("Install hook succeeded");
         p.percent(90);
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&staging);
     result
+}
+
+/// Runs a board hook to completion; anything but exit 0 is Jidoteki's E1000 (script error).
+fn run_hook(mut cmd: std::process::Command, which: &str) -> Result<(), Failure> {
+    let status = cmd
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| fail("E1000", format!("cannot run the {which} hook: {e}")))?;
+    if !status.success() {
+        return Err(fail("E1000", format!("the {which} hook failed ({status})")));
+    }
+    Ok(())
 }
 
 /// (active, inactive) slot paths: the active one is recorded in the profile's state file;

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::util::{ADMIN, Daemon, Options, fixture_root_copy};
+use crate::util::{ADMIN, Daemon, Options, cleanup, fixture_root_copy};
 
 fn daemon() -> Daemon {
     let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
@@ -25,12 +25,6 @@ fn wait(d: &Daemon) -> String {
         assert!(started.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn cleanup(d: Daemon) {
-    let root = d.options.root.clone();
-    drop(d);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use crate::util::{Daemon, Options, fixture_root_copy};
+use crate::util::{Daemon, Options, cleanup, fixture_root_copy};
 
 fn daemon() -> Daemon {
     let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
@@ -12,12 +12,6 @@ fn daemon() -> Daemon {
 
 fn bearer(d: &Daemon, method: &str, path: &str, body: &[u8]) -> crate::util::Resp {
     d.connect().send(method, path, &[("Authorization", "Bearer owner")], body)
-}
-
-fn cleanup(d: Daemon) {
-    let root = d.options.root.clone();
-    drop(d);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! POST/GET /settings and /storage: the documented validation, storage and rendering.
 
-use crate::util::{ADMIN, Daemon, Options, fixture_root_copy};
+use crate::util::{ADMIN, Daemon, Options, cleanup, fixture_root_copy};
 
 const STATIC: &str = r#"{"network":{"interface":"eth0","hostname":"test.host","ip_address":"192.168.1.100","netmask":"255.255.255.0","gateway":"192.168.1.1","dns1":"192.168.1.2","dns2":"192.168.1.3","ntpserver":"pool.ntp.org"},"app":{"name":"testapp"}}"#;
 
@@ -12,12 +12,6 @@ fn daemon() -> Daemon {
 
 fn post(d: &Daemon, endpoint: &str, doc: &str) -> crate::util::Resp {
     d.post_form(&format!("{ADMIN}/{endpoint}?token=owner"), &[("settings", doc.as_bytes())])
-}
-
-fn cleanup(d: Daemon) {
-    let root = d.options.root.clone();
-    drop(d);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]

@@ -45,6 +45,15 @@ pub fn fixture_root_copy() -> PathBuf {
     dir
 }
 
+/// Stops a daemon started on a private root copy and removes that copy.
+pub fn cleanup(d: Daemon) {
+    let root = d.options.root.clone();
+    drop(d);
+    if root != fixture_root() {
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
+
 pub fn temp_dir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("steward-it-{}-{n}-{tag}", std::process::id()));
