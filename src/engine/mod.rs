@@ -73,6 +73,16 @@ impl Engine {
 
     pub fn open(board: Board, root: Root, data: PathBuf) -> Result<(Engine, Option<String>), String> {
         crate::store::atomic::ensure_private_dir(&data).map_err(|e| format!("data dir {}: {e}", data.display()))?;
+        // A restore cut short by a stop is finished (or its staging dropped) before any state
+        // is read.
+        let app_paths: Vec<String> = board
+            .backup
+            .paths
+            .iter()
+            .chain(board.applications.iter().flat_map(|a| a.paths.iter().chain(&a.cache)))
+            .map(|p| p.trim_start_matches('/').to_owned())
+            .collect();
+        restore::recover(&data, &root, &app_paths)?;
         let (tokens, passphrase) =
             token::Tokens::load(&data, board.first_run_words()).map_err(|e| format!("token store: {e}"))?;
         crate::store::atomic::ensure_private_dir(&data.join("uploads")).map_err(|e| format!("uploads dir: {e}"))?;

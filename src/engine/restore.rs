@@ -89,19 +89,18 @@ fn bad(msg: impl Into<String>) -> String {
 /// Checks the archive and restores it; on any error before the swap nothing has changed.
 pub fn run(plan: &Plan, archive: &Path) -> Result<(), String> {
     let entries = check(plan, archive)?;
-    let staging = plan.data.join("restore-staging");
-    let _ = std::fs::remove_dir_all(&staging);
-    let app_staging: Vec<PathBuf> =
-        plan.app_paths.iter().map(|p| plan.root.path(&format!("/{p}.steward-restore"))).collect();
-    for dir in &app_staging {
-        let _ = std::fs::remove_dir_all(dir);
+    let staging = plan.data.join(STAGING);
+    clean(&plan.data, &plan.root, &plan.app_paths);
+    let app_staging: Vec<PathBuf> = plan.app_paths.iter().map(|p| staged_dir(&plan.root, p)).collect();
+    if let Err(e) = stage(archive, &entries, &staging, &app_staging) {
+        clean(&plan.data, &plan.root, &plan.app_paths);
+        return Err(e);
     }
-    let result = stage(archive, &entries, &staging, &app_staging).and_then(|()| swap(plan, &staging, &app_staging));
-    let _ = std::fs::remove_dir_all(&staging);
-    for dir in &app_staging {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    result?;
+    // Everything is staged and fsynced: from the journal on, the restore is rolled forward
+    // even across a crash (`recover` at the next start), so the box ends all-new, never mixed.
+    let journal: String = plan.app_paths.iter().map(|p| format!("{p}\n")).collect();
+    atomic::write(&plan.data.join(JOURNAL), journal.as_bytes(), 0o600).map_err(|e| format!("restore journal: {e}"))?;
+    roll_forward(&plan.data, &plan.root, &plan.app_paths)?;
     if let Some(slot) = &plan.tls {
         match crate::server::tls::load_or_create(&plan.data) {
             Ok(cfg) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg,
@@ -109,6 +108,80 @@ pub fn run(plan: &Plan, archive: &Path) -> Result<(), String> {
         }
     }
     plan.restored.store(true, Ordering::Release);
+    Ok(())
+}
+
+const STAGING: &str = "restore-staging";
+const JOURNAL: &str = "restore-journal";
+
+fn staged_dir(root: &Root, app: &str) -> PathBuf {
+    root.path(&format!("/{app}.steward-restore"))
+}
+
+/// Removes staging left by a restore that never reached its journal.
+fn clean(data: &Path, root: &Root, app_paths: &[String]) {
+    let _ = std::fs::remove_dir_all(data.join(STAGING));
+    for app in app_paths {
+        let _ = std::fs::remove_dir_all(staged_dir(root, app));
+    }
+}
+
+/// At start: finishes a restore that was journaled when the process stopped, or throws away
+/// one that was not. Returns true if a restore was completed.
+pub fn recover(data: &Path, root: &Root, configured_apps: &[String]) -> Result<bool, String> {
+    match std::fs::read_to_string(data.join(JOURNAL)) {
+        Ok(text) => {
+            let apps: Vec<String> = text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+            roll_forward(data, root, &apps)?;
+            crate::log::info(format_args!("completed a restore interrupted by a stop"));
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            clean(data, root, configured_apps);
+            Ok(false)
+        }
+        Err(e) => Err(format!("restore journal: {e}")),
+    }
+}
+
+/// Moves staged content into place; every step can run again after a crash. Each
+/// application directory takes two renames (the old one is kept until the new one is in);
+/// each state file one rename within the data dir.
+fn roll_forward(data: &Path, root: &Root, app_paths: &[String]) -> Result<(), String> {
+    for app in app_paths {
+        let staged = staged_dir(root, app);
+        let target = root.path(&format!("/{app}"));
+        let old = root.path(&format!("/{app}.steward-old"));
+        if staged.exists() {
+            if target.exists() {
+                let _ = std::fs::remove_dir_all(&old);
+                std::fs::rename(&target, &old).map_err(|e| format!("restoring {app}: {e}"))?;
+            }
+            std::fs::rename(&staged, &target).map_err(|e| format!("restoring {app}: {e}"))?;
+            if let Some(parent) = target.parent() {
+                atomic::sync_dir(parent).map_err(|e| format!("restoring {app}: {e}"))?;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    let staging = data.join(STAGING);
+    for name in STATE_FILES {
+        let staged = staging.join(name);
+        if !staged.exists() {
+            continue;
+        }
+        let dest = data.join(name);
+        let dir = dest.parent().unwrap_or(data);
+        atomic::ensure_private_dir(dir).map_err(|e| format!("restoring {name}: {e}"))?;
+        let mode = if name.ends_with(".pem") && !name.contains("key") { 0o644 } else { 0o600 };
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+            .and_then(|()| std::fs::rename(&staged, &dest))
+            .and_then(|()| atomic::sync_dir(dir))
+            .map_err(|e| format!("restoring {name}: {e}"))?;
+    }
+    atomic::remove(&data.join(JOURNAL)).map_err(|e| format!("restore journal: {e}"))?;
+    let _ = std::fs::remove_dir_all(&staging);
     Ok(())
 }
 
@@ -195,41 +268,6 @@ fn stage(archive: &Path, targets: &[Option<Target>], staging: &Path, app_staging
         let mut out = std::fs::File::create(&dest).map_err(|e| bad(format!("staging: {e}")))?;
         io::copy(&mut entry, &mut out).map_err(|e| bad(format!("staging: {e}")))?;
         out.sync_all().map_err(|e| bad(format!("staging: {e}")))?;
-    }
-    Ok(())
-}
-
-/// Moves staged content into place: each application directory by two renames (the old one
-/// is kept until the new one is in), each state file by an atomic rename.
-fn swap(plan: &Plan, staging: &Path, app_staging: &[PathBuf]) -> Result<(), String> {
-    for (app, staged) in plan.app_paths.iter().zip(app_staging) {
-        if !staged.exists() {
-            continue;
-        }
-        let target = plan.root.path(&format!("/{app}"));
-        let old = plan.root.path(&format!("/{app}.steward-old"));
-        let _ = std::fs::remove_dir_all(&old);
-        if target.exists() {
-            std::fs::rename(&target, &old).map_err(|e| format!("restoring {app}: {e}"))?;
-        }
-        std::fs::rename(staged, &target).map_err(|e| format!("restoring {app}: {e}"))?;
-        if let Some(parent) = target.parent() {
-            let _ = atomic::sync_dir(parent);
-        }
-        let _ = std::fs::remove_dir_all(&old);
-    }
-    for name in STATE_FILES {
-        let staged = staging.join(name);
-        if !staged.exists() {
-            continue;
-        }
-        let dest = plan.data.join(name);
-        if let Some(dir) = dest.parent() {
-            atomic::ensure_private_dir(dir).map_err(|e| format!("restoring {name}: {e}"))?;
-        }
-        let bytes = std::fs::read(&staged).map_err(|e| format!("restoring {name}: {e}"))?;
-        let mode = if name.ends_with(".pem") && !name.contains("key") { 0o644 } else { 0o600 };
-        atomic::write(&dest, &bytes, mode).map_err(|e| format!("restoring {name}: {e}"))?;
     }
     Ok(())
 }

@@ -281,3 +281,62 @@ fn hostile_sizes_and_counts_are_refused() {
     }
     cleanup(d);
 }
+
+#[test]
+fn a_restore_killed_midway_leaves_old_or_new_never_a_mix() {
+    let mut d = daemon();
+    let app = d.options.root.join("var/lib/app");
+    // Enough data that the restore takes a while: 8 × 6 MiB.
+    for i in 0..8u8 {
+        std::fs::write(app.join(format!("blob-{i}")), vec![i; 6 * 1024 * 1024]).unwrap();
+    }
+    let archive = std::sync::Arc::new(backup_now(&d));
+    let mut token = "owner".to_owned();
+    for (round, delay_ms) in [0u64, 150, 400, 800, 1500].into_iter().enumerate() {
+        // The state the restore would replace: new config, new token.
+        std::fs::write(app.join("config.ini"), format!("round {round}\n")).unwrap();
+        let next = format!("changed{round}");
+        let r = d.post_form(&format!("{ADMIN}/setup?token={token}"), &[("newtoken", next.as_bytes())]);
+        assert_eq!(r.status, 200);
+        token = next;
+        let (port_token, archive2) = (token.clone(), archive.clone());
+        let client = {
+            let c = d.connect();
+            std::thread::spawn(move || {
+                let mut c = c;
+                let boundary = "----killtestboundary";
+                let mut body = format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"b.tar\"\r\n\r\n"
+                )
+                .into_bytes();
+                body.extend_from_slice(&archive2);
+                body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+                let ct = format!("multipart/form-data; boundary={boundary}");
+                let path = format!("{ADMIN}/backup/restore?token={port_token}");
+                let mut raw =
+                    format!("POST {path} HTTP/1.1\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n", body.len())
+                        .into_bytes();
+                raw.extend_from_slice(&body);
+                let _ = std::io::Write::write_all(&mut c.stream, &raw);
+                let _ = c.read_response();
+            })
+        };
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        d.restart(); // SIGKILL, then start again
+        let _ = client.join();
+        let config = std::fs::read_to_string(app.join("config.ini")).unwrap();
+        let old_token_works = d.get(&format!("{ADMIN}/version?token={token}")).status == 200;
+        let restored_token_works = d.get(&format!("{ADMIN}/version?token=owner")).status == 200;
+        eprintln!("round {round} (kill after {delay_ms} ms): restored = {}", config == "app config v1\n");
+        if config == "app config v1\n" {
+            assert!(restored_token_works && !old_token_works, "round {round}: data restored but not the token");
+            token = "owner".to_owned();
+        } else {
+            assert_eq!(config, format!("round {round}\n"), "round {round}: a third state");
+            assert!(old_token_works && !restored_token_works, "round {round}: token restored but not the data");
+        }
+        assert!(!d.options.root.join("var/lib/app.steward-restore").exists(), "round {round}: staging left behind");
+        assert!(!d.options.root.join("var/lib/app.steward-old").exists(), "round {round}: old copy left behind");
+    }
+    cleanup(d);
+}
