@@ -24,6 +24,7 @@ pub struct Plan {
     /// The listener's certificate, swapped by the worker itself: the next handshake must
     /// already use the restored certificate, before any request could trigger a reload.
     tls: Option<crate::server::tls::TlsSlot>,
+    board: String,
 }
 
 /// Where an archive entry goes.
@@ -41,6 +42,7 @@ impl Engine {
             restored: self.restored.clone(),
             with_state: true,
             tls: self.tls.clone(),
+            board: self.board.name.clone(),
         }
     }
 
@@ -53,6 +55,7 @@ impl Engine {
             restored: Arc::new(AtomicBool::new(false)),
             with_state: false,
             tls: None,
+            board: self.board.name.clone(),
         }
     }
 
@@ -185,6 +188,23 @@ fn roll_forward(data: &Path, root: &Root, app_paths: &[String]) -> Result<(), St
     Ok(())
 }
 
+/// Format 1, made on a board with this board's name (a profile defines what a backup
+/// holds, so another board's archive would restore the wrong things).
+fn check_manifest(text: &str, board: &str) -> Result<(), String> {
+    use miniserde::json::{Number, Value};
+    let Ok(Value::Object(m)) = miniserde::json::from_str::<Value>(text) else {
+        return Err(bad("the backup manifest is not JSON"));
+    };
+    if !matches!(m.get("format"), Some(Value::Number(Number::U64(1)))) {
+        return Err(bad("unsupported backup manifest format"));
+    }
+    match m.get("board") {
+        Some(Value::String(b)) if b == board => Ok(()),
+        Some(Value::String(b)) => Err(bad(format!("the backup was made on board {b:?}, this is {board:?}"))),
+        _ => Err(bad("the backup manifest names no board")),
+    }
+}
+
 fn target_of(plan: &Plan, name: &Path) -> Result<Target, String> {
     if !name.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(bad(format!("entry {} is not a plain relative path", name.display())));
@@ -229,11 +249,7 @@ fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
             }
             let mut text = String::new();
             entry.by_ref().take(1024 * 1024).read_to_string(&mut text).map_err(|e| bad(e.to_string()))?;
-            let ok = matches!(miniserde::json::from_str::<miniserde::json::Value>(&text),
-                Ok(miniserde::json::Value::Object(ref m)) if matches!(m.get("format"), Some(miniserde::json::Value::Number(miniserde::json::Number::U64(1)))));
-            if !ok {
-                return Err(bad("unsupported backup manifest"));
-            }
+            check_manifest(&text, &plan.board)?;
             targets.push(None);
             continue;
         }

@@ -191,7 +191,7 @@ fn raw_tar(entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
 #[test]
 fn bad_archives_are_400_and_change_nothing() {
     let d = daemon();
-    let manifest: &[u8] = br#"{"format":1}"#;
+    let manifest: &[u8] = br#"{"format":1,"board":"dev"}"#;
     let file = tar::EntryType::Regular;
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"this is not a tar archive at all, not even close".repeat(20)),
@@ -207,7 +207,9 @@ fn bad_archives_are_400_and_change_nothing() {
             raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/link", tar::EntryType::Symlink, b"")]),
         ),
         ("unknown state file", raw_tar(&[(b"steward-backup.json", file, manifest), (b"steward/../../x", file, b"x")])),
-        ("future format", raw_tar(&[(b"steward-backup.json", file, br#"{"format":2}"#)])),
+        ("future format", raw_tar(&[(b"steward-backup.json", file, br#"{"format":2,"board":"dev"}"#)])),
+        ("another board", raw_tar(&[(b"steward-backup.json", file, br#"{"format":1,"board":"rpi4"}"#)])),
+        ("no board", raw_tar(&[(b"steward-backup.json", file, br#"{"format":1}"#)])),
         (
             "hardlink",
             raw_tar(&[(b"steward-backup.json", file, manifest), (b"var/lib/app/hard", tar::EntryType::Link, b"")]),
@@ -249,7 +251,7 @@ fn bad_archives_are_400_and_change_nothing() {
 #[test]
 fn hostile_sizes_and_counts_are_refused() {
     let d = daemon();
-    let manifest: &[u8] = br#"{"format":1}"#;
+    let manifest: &[u8] = br#"{"format":1,"board":"dev"}"#;
     let file = tar::EntryType::Regular;
     // A header that claims 10 GiB with no data behind it.
     let mut huge = raw_tar(&[(b"steward-backup.json", file, manifest)]);
