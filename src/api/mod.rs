@@ -183,8 +183,9 @@ impl Handler for Api {
 
 impl Api {
     /// Runs a restore on a worker and answers when it is done: `answer` turns the outcome into
-    /// the surface's response (`busy` while another restore runs), `after` runs on success
-    /// once the answer is on its way.
+    /// the surface's response (`busy` while another restore runs). `after` runs on success
+    /// just before the answer is sent; what it starts (a reboot, a restart) must itself wait
+    /// long enough for the answer to get out, as the power and restart helpers do.
     pub fn restore_in_background(
         &mut self,
         plan: crate::engine::restore::Plan,
@@ -206,13 +207,12 @@ impl Api {
             if let Err(m) = &result {
                 crate::log::warn(format_args!("restore: {m}"));
             }
-            let ok = result.is_ok();
+            if result.is_ok() {
+                after();
+            }
             restoring.store(false, Ordering::Release);
             let _ = tx.send(answer(result.as_ref().map(|_| ()).map_err(String::as_str)));
             waker.wake();
-            if ok {
-                after();
-            }
         });
         if spawned.is_err() {
             self.engine.restoring.store(false, Ordering::Release);
