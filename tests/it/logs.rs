@@ -73,7 +73,12 @@ fn the_debug_bundle_opens_only_with_the_vendor_key() {
         bundle.to_str().unwrap(),
     ]);
     assert!(!ok);
-    // The staged encrypted part is gone from the data dir.
-    assert_eq!(std::fs::read_dir(d.data.join("uploads")).unwrap().count(), 0);
+    // The staged encrypted part is removed once the producer is done (it may still be
+    // finishing as the client reads the last bytes).
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(d.data.join("uploads")).unwrap().count() != 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the staged bundle was left behind");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let _ = std::fs::remove_dir_all(work);
 }
