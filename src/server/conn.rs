@@ -57,6 +57,8 @@ pub struct Conn<A> {
     stream: Option<std::sync::mpsc::Receiver<super::stream::Chunk>>,
     /// The stream's body is chunk-framed (its length was not known up front).
     stream_chunked: bool,
+    /// The request being answered is HTTP/1.0.
+    http10: bool,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -84,6 +86,7 @@ impl<A> Conn<A> {
             moved: 0,
             stream: None,
             stream_chunked: false,
+            http10: false,
         }
     }
 
@@ -326,6 +329,7 @@ impl<A> Conn<A> {
         };
         self.inbuf.drain(..used);
         self.mark = now;
+        self.http10 = head.http10;
         let head_only = head.method == Method::Head;
         if self.refuse {
             let mut response = handler.protocol_error(Some(&head), 503, "too many connections");
@@ -414,6 +418,11 @@ impl<A> Conn<A> {
 
     fn respond(&mut self, mut response: Response, head_only: bool, close: bool) {
         response.close |= close;
+        if self.http10 && response.stream.is_some() && response.stream_len.is_none() {
+            // No chunked coding in HTTP/1.0: the end of the body is the end of the connection.
+            response.close_delimited = true;
+            response.close = true;
+        }
         self.close_after_write = response.close;
         self.phase = Phase::Writing;
         if self.out_pos == self.out.len() {
@@ -422,7 +431,7 @@ impl<A> Conn<A> {
         }
         response.write_to(&mut self.out, head_only, self.transport.is_tls());
         self.stream = if head_only { None } else { response.stream.take() };
-        self.stream_chunked = response.stream_len.is_none();
+        self.stream_chunked = response.stream_len.is_none() && !response.close_delimited;
     }
 
     fn flush_out(&mut self) -> Result<(), ()> {

@@ -57,6 +57,8 @@ pub struct Head {
     pub path: String,
     /// Raw query string without the '?'.
     pub query: String,
+    /// HTTP/1.0 clients cannot take chunked bodies.
+    pub http10: bool,
     pub framing: Framing,
     pub expect_continue: bool,
     pub keep_alive: bool,
@@ -111,6 +113,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         method: Method::parse(req.method.unwrap_or("")),
         path: path.to_owned(),
         query: query.to_owned(),
+        http10,
         framing: Framing::None,
         expect_continue: false,
         keep_alive: !http10,
@@ -179,6 +182,8 @@ pub struct Response {
     /// its length is known (`stream_len`).
     pub stream: Option<std::sync::mpsc::Receiver<super::stream::Chunk>>,
     pub stream_len: Option<u64>,
+    /// Send an unsized stream raw and close after it (for HTTP/1.0 clients).
+    pub close_delimited: bool,
     /// Close the connection after this response.
     pub close: bool,
 }
@@ -192,6 +197,7 @@ impl Response {
             body: body.into(),
             stream: None,
             stream_len: None,
+            close_delimited: false,
             close: false,
         }
     }
@@ -229,7 +235,7 @@ impl Response {
         }
         if let Some(len) = self.stream_len {
             let _ = write!(out, "Content-Length: {len}\r\n");
-        } else if self.stream.is_some() {
+        } else if self.stream.is_some() && !self.close_delimited {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         } else {
             let _ = write!(out, "Content-Length: {}\r\n", self.body.len());

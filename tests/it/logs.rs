@@ -82,3 +82,20 @@ fn the_debug_bundle_opens_only_with_the_vendor_key() {
     }
     let _ = std::fs::remove_dir_all(work);
 }
+
+#[test]
+fn http10_clients_get_a_close_delimited_stream() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let mut c = d.connect();
+    c.write_raw(format!("GET {ADMIN}/logs?token=owner HTTP/1.0\r\n\r\n").as_bytes());
+    let mut raw = Vec::new();
+    let _ = c.stream.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(!head.contains("Transfer-Encoding"), "{head}");
+    assert!(head.contains("Connection: close"), "{head}");
+    let files = entries(&raw[split + 4..]);
+    assert!(files.iter().any(|(n, _)| n == "var/log/app/app.log"));
+}
