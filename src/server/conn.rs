@@ -131,7 +131,7 @@ impl<A> Conn<A> {
     pub fn drive<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
         loop {
             // Lengths alone can repeat (a chunk consumed, another read) while work is done.
-            let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id());
+            let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
             match self.step(handler, now) {
                 Ok(Next::Drop) | Err(()) => {
                     self.transport.close();
@@ -139,7 +139,7 @@ impl<A> Conn<A> {
                 }
                 Ok(Next::Keep) => {}
             }
-            let after = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id());
+            let after = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
             if before == after {
                 break;
             }

@@ -90,7 +90,11 @@ fn http10_clients_get_a_close_delimited_stream() {
     let mut c = d.connect();
     c.write_raw(format!("GET {ADMIN}/logs?token=owner HTTP/1.0\r\n\r\n").as_bytes());
     let mut raw = Vec::new();
+    let started = std::time::Instant::now();
     let _ = c.stream.read_to_end(&mut raw);
+    // The end of the body is the close: it must come when the archive is done, not when a
+    // timeout fires.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "closed after {:?}", started.elapsed());
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
