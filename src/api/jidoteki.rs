@@ -9,7 +9,7 @@ use crate::engine::update::StartError;
 use crate::engine::{Engine, Error};
 use crate::json::{self, Object};
 use crate::server::Reply;
-use crate::server::form::FormError;
+use crate::server::form::{Form, FormError};
 use crate::server::http::{Response, reason};
 use crate::system::health::{human_size, mebibytes};
 
@@ -40,6 +40,21 @@ fn bad_request(message: &str) -> Reply {
     status(400, Some(message)).into()
 }
 
+/// The request's form, allowed to carry only `fields`: unknown fields get 400 with their
+/// name, a broken form 400 with the parser's reason, and a body that is no form at all
+/// `not_a_form` (each endpoint words that its own way).
+fn checked_form(call: &mut Call, fields: &[&str], not_a_form: impl FnOnce() -> Reply) -> Result<Form, Reply> {
+    let form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
+        Ok(form) => form,
+        Err(FormError::NotAForm) => return Err(not_a_form()),
+        Err(FormError::Malformed(m)) => return Err(bad_request(&m)),
+    };
+    match form.unknown_field(fields) {
+        Some(name) => Err(bad_request(&format!("Unknown parameter: {name}"))),
+        None => Ok(form),
+    }
+}
+
 fn engine_error(e: Error) -> Reply {
     match e {
         Error::NotFound(_) => status(404, None).into(),
@@ -68,16 +83,12 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
     if !authorized {
         return api.setup_refused(call.head, call.peer, call.now);
     }
-    let form = match &call.form {
+    let form = match checked_form(call, &["newtoken", "token", "hash"], || {
+        bad_request("Expected multipart/form-data (or a urlencoded form) with the field newtoken")
+    }) {
         Ok(form) => form,
-        Err(FormError::NotAForm) => {
-            return bad_request("Expected multipart/form-data (or a urlencoded form) with the field newtoken");
-        }
-        Err(FormError::Malformed(m)) => return bad_request(&m),
+        Err(reply) => return reply,
     };
-    if let Some(name) = form.unknown_field(&["newtoken", "token", "hash"]) {
-        return bad_request(&format!("Unknown parameter: {name}"));
-    }
     let Some(new_token) = form.text("newtoken") else {
         return bad_request(crate::engine::token::TokenError::Length.message());
     };
@@ -95,17 +106,12 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 /// The one uploaded JSON file a settings-style POST carries, in the field `settings`.
-fn settings_file<'a>(call: &'a Call) -> Result<&'a [u8], Reply> {
-    let form = match &call.form {
-        Ok(form) => form,
-        Err(FormError::NotAForm) => return Err(bad_request("Expected multipart/form-data with the field settings")),
-        Err(FormError::Malformed(m)) => return Err(bad_request(m)),
-    };
-    if let Some(name) = form.unknown_field(&["settings", "token", "hash"]) {
-        return Err(bad_request(&format!("Unknown parameter: {name}")));
-    }
-    match form.get("settings") {
-        Some(field) if !field.data.is_empty() => Ok(&field.data),
+fn settings_file(call: &mut Call) -> Result<Vec<u8>, Reply> {
+    let mut form = checked_form(call, &["settings", "token", "hash"], || {
+        bad_request("Expected multipart/form-data with the field settings")
+    })?;
+    match form.take("settings") {
+        Some(field) if !field.data.is_empty() => Ok(field.data),
         _ => Err(bad_request("Missing parameter: settings")),
     }
 }
@@ -121,7 +127,7 @@ pub fn post_settings(api: &mut Api, call: &mut Call) -> Reply {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let network = match crate::engine::settings::parse_network(file) {
+    let network = match crate::engine::settings::parse_network(&file) {
         Ok(n) => n,
         Err(e) => return engine_error(e),
     };
@@ -145,7 +151,7 @@ pub fn post_storage(api: &mut Api, call: &mut Call) -> Reply {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let storage = match crate::engine::settings::parse_storage(file, &api.engine.board.storage.options) {
+    let storage = match crate::engine::settings::parse_storage(&file, &api.engine.board.storage.options) {
         Ok(s) => s,
         Err(e) => return engine_error(e),
     };
@@ -168,14 +174,12 @@ pub fn get_storage(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn post_update(api: &mut Api, call: &mut Call) -> Reply {
-    let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
+    let mut form = match checked_form(call, &["update", "token", "hash"], || {
+        bad_request("Expected multipart/form-data with the field update")
+    }) {
         Ok(form) => form,
-        Err(FormError::NotAForm) => return bad_request("Expected multipart/form-data with the field update"),
-        Err(FormError::Malformed(m)) => return bad_request(&m),
+        Err(reply) => return reply,
     };
-    if let Some(name) = form.unknown_field(&["update", "token", "hash"]) {
-        return bad_request(&format!("Unknown parameter: {name}"));
-    }
     let package = form.take("update");
     let Some(spooled) = package.as_ref().and_then(|f| f.file.as_ref()).filter(|s| s.len > 0) else {
         return update_error("Missing update package", "E1003");
@@ -236,16 +240,12 @@ pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn post_certs(api: &mut Api, call: &mut Call) -> Reply {
-    let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
+    let mut form = match checked_form(call, &["public", "private", "ca", "token", "hash"], || {
+        bad_request("Expected multipart/form-data with the fields public and private")
+    }) {
         Ok(form) => form,
-        Err(FormError::NotAForm) => {
-            return bad_request("Expected multipart/form-data with the fields public and private");
-        }
-        Err(FormError::Malformed(m)) => return bad_request(&m),
+        Err(reply) => return reply,
     };
-    if let Some(name) = form.unknown_field(&["public", "private", "ca", "token", "hash"]) {
-        return bad_request(&format!("Unknown parameter: {name}"));
-    }
     let mut take = |name: &str| form.take(name).map(|f| f.data).filter(|d| !d.is_empty());
     let (Some(public), Some(private)) = (take("public"), take("private")) else {
         return bad_request("Missing parameter: public and private are required");
@@ -289,14 +289,10 @@ pub fn debug(api: &mut Api, call: &mut Call) -> Reply {
 
 pub fn post_backup(api: &mut Api, call: &mut Call) -> Reply {
     const INVALID: &str = "Missing or invalid option: action. Expected value 'START' or 'STOP'";
-    let form = match &call.form {
+    let form = match checked_form(call, &["action", "token", "hash"], || bad_request(INVALID)) {
         Ok(form) => form,
-        Err(FormError::NotAForm) => return bad_request(INVALID),
-        Err(FormError::Malformed(m)) => return bad_request(m),
+        Err(reply) => return reply,
     };
-    if let Some(name) = form.unknown_field(&["action", "token", "hash"]) {
-        return bad_request(&format!("Unknown parameter: {name}"));
-    }
     let action = form.text("action").unwrap_or("").to_ascii_uppercase();
     let result = match action.as_str() {
         "START" => match api.engine.start_backup() {
@@ -349,14 +345,11 @@ pub fn backup_download(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn backup_restore(api: &mut Api, call: &mut Call) -> Reply {
-    let mut form = match std::mem::replace(&mut call.form, Err(FormError::NotAForm)) {
+    let mut form = match checked_form(call, &["archive", "token", "hash"], || bad_request("Missing parameter: archive"))
+    {
         Ok(form) => form,
-        Err(FormError::NotAForm) => return bad_request("Missing parameter: archive"),
-        Err(FormError::Malformed(m)) => return bad_request(&m),
+        Err(reply) => return reply,
     };
-    if let Some(name) = form.unknown_field(&["archive", "token", "hash"]) {
-        return bad_request(&format!("Unknown parameter: {name}"));
-    }
     let Some(archive) = form.take("archive").and_then(|f| f.file).filter(|s| s.len > 0) else {
         return bad_request("Missing parameter: archive");
     };
@@ -380,16 +373,12 @@ pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn post_license(api: &mut Api, call: &mut Call) -> Reply {
-    let form = match &call.form {
+    let form = match checked_form(call, &["license", "token", "hash"], || {
+        status(404, Some("Expected multipart/form-data with the field license")).into()
+    }) {
         Ok(form) => form,
-        Err(FormError::NotAForm) => {
-            return status(404, Some("Expected multipart/form-data with the field license")).into();
-        }
-        Err(FormError::Malformed(m)) => return bad_request(m),
+        Err(reply) => return reply,
     };
-    if let Some(name) = form.unknown_field(&["license", "token", "hash"]) {
-        return bad_request(&format!("Unknown parameter: {name}"));
-    }
     // The API document answers 404 for a license file that is invalid or missing.
     let Some(file) = form.get("license").filter(|f| !f.data.is_empty()) else {
         return status(404, Some("Missing license file")).into();

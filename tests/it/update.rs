@@ -41,11 +41,16 @@ fn payload(len: usize, seed: u32) -> Vec<u8> {
 }
 
 fn pack(work: &Path, keys: &str, version: &str, data: &[u8]) -> Vec<u8> {
-    let payload_path = work.join(format!("payload-{version}"));
+    pack_with(work, keys, version, data, "image")
+}
+
+/// A package made by `steward pack-update`, as a vendor would.
+fn pack_with(work: &Path, keys: &str, version: &str, data: &[u8], kind: &str) -> Vec<u8> {
+    let payload_path = work.join(format!("payload-{kind}-{version}"));
     std::fs::write(&payload_path, data).unwrap();
     let changelog = work.join("changelog");
     std::fs::write(&changelog, format!("# Changelog\n## {version}\n* tested\n")).unwrap();
-    let out = work.join(format!("pkg-{version}.enc"));
+    let out = work.join(format!("pkg-{kind}-{version}.enc"));
     let (ok, _, err) = run_cli(&[
         "pack-update",
         "--signing-key",
@@ -58,6 +63,8 @@ fn pack(work: &Path, keys: &str, version: &str, data: &[u8]) -> Vec<u8> {
         changelog.to_str().unwrap(),
         "--builddate",
         "1800000000",
+        "--kind",
+        kind,
         "--payload",
         payload_path.to_str().unwrap(),
         "--out",
@@ -250,26 +257,7 @@ fn a_50_mib_upload_does_not_grow_the_server() {
 }
 
 fn pack_kind(work: &Path, version: &str, data: &[u8], kind: &str) -> Vec<u8> {
-    let payload_path = work.join(format!("bundle-{version}"));
-    std::fs::write(&payload_path, data).unwrap();
-    let out = work.join(format!("bundle-{version}.enc"));
-    let (ok, _, err) = run_cli(&[
-        "pack-update",
-        "--signing-key",
-        &format!("{DEV_KEYS}/signing.key"),
-        "--encryption-key",
-        &format!("{DEV_KEYS}/update.key"),
-        "--version",
-        version,
-        "--kind",
-        kind,
-        "--payload",
-        payload_path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    std::fs::read(out).unwrap()
+    pack_with(work, DEV_KEYS, version, data, kind)
 }
 
 fn bundle_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
