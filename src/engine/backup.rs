@@ -14,7 +14,7 @@ use miniserde::{Serialize, json};
 
 use super::Engine;
 use super::jobs::{AlreadyRunning, Kind, Status};
-use crate::store::atomic;
+use crate::store::{atomic, bulk};
 
 /// What steward itself keeps, relative to the data dir.
 pub const STATE_FILES: [&str; 6] = ["token", "settings.json", "storage.json", "license", "tls/cert.pem", "tls/key.pem"];
@@ -279,9 +279,9 @@ fn write_archive(
     cancel: &Arc<AtomicBool>,
 ) -> io::Result<Done> {
     let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(tmp)?;
-    let (out, done) = archive_to(io::BufWriter::with_capacity(256 * 1024, file), manifest, sources, cancel)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    let out = io::BufWriter::with_capacity(bulk::COPY_BUFFER, bulk::EarlyWriteback::new(file));
+    let (out, done) = archive_to(out, manifest, sources, cancel)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync()?;
     Ok(done)
 }
 
@@ -300,6 +300,7 @@ fn archive_to<W: Write>(
     header.set_mode(0o644);
     header.set_mtime(crate::time::unix_seconds(std::time::SystemTime::now()).max(0) as u64);
     tar.append_data(&mut header, "steward-backup.json", manifest.as_bytes())?;
+    let mut buf = vec![0u8; bulk::COPY_BUFFER];
     for (name, path, size) in sources {
         let mut f = std::fs::File::open(path)?;
         let meta = f.metadata()?;
@@ -311,7 +312,13 @@ fn archive_to<W: Write>(
         // The size the manifest promised: a file that grew is cut there, one that shrank
         // fails the backup rather than produce an archive that lies.
         header.set_size(*size);
-        tar.append_data(&mut header, name, io::Read::take(&mut f, *size))?;
+        // The header goes through the tar crate (long names, checksum); the data is copied
+        // here in large reads, which the crate's 8 KiB copy loop would split 32 times over.
+        tar.append_data(&mut header, name, io::empty())?;
+        bulk::copy_exact(&mut f, tar.get_mut(), *size, &mut buf)
+            .map_err(|e| io::Error::other(format!("{name}: {e} (it shrank while the backup ran)")))?;
+        let pad = (512 - (*size % 512) as usize) % 512;
+        tar.get_mut().write_all(&[0u8; 512][..pad])?;
     }
     let Tee { out, hash, written, .. } = tar.into_inner()?;
     Ok((out, Done { filesize: written, sha256: super::package::to_hex(hash.finish().as_ref()) }))

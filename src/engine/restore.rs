@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Engine;
 use super::backup::STATE_FILES;
-use crate::store::atomic;
+use crate::store::{atomic, bulk};
 use crate::system::Root;
 
 /// Everything the worker needs, owned.
@@ -271,6 +271,7 @@ fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
 
 fn stage(archive: &Path, targets: &[Option<Target>], staging: &Path, app_staging: &[PathBuf]) -> Result<(), String> {
     let mut tar = open_archive(archive)?;
+    let mut buf = vec![0u8; bulk::COPY_BUFFER];
     for (entry, target) in tar.entries().map_err(|e| bad(e.to_string()))?.zip(targets) {
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
         let dest = match target {
@@ -281,9 +282,11 @@ fn stage(archive: &Path, targets: &[Option<Target>], staging: &Path, app_staging
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(|e| bad(format!("staging: {e}")))?;
         }
-        let mut out = std::fs::File::create(&dest).map_err(|e| bad(format!("staging: {e}")))?;
-        io::copy(&mut entry, &mut out).map_err(|e| bad(format!("staging: {e}")))?;
-        out.sync_all().map_err(|e| bad(format!("staging: {e}")))?;
+        let file = std::fs::File::create(&dest).map_err(|e| bad(format!("staging: {e}")))?;
+        let mut out = bulk::EarlyWriteback::new(file);
+        let size = entry.size();
+        bulk::copy_exact(&mut entry, &mut out, size, &mut buf).map_err(|e| bad(format!("staging: {e}")))?;
+        out.sync().map_err(|e| bad(format!("staging: {e}")))?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::jobs::{AlreadyRunning, Kind, Progress};
 use super::package::{self, Manifest, PackageError};
 use super::{Engine, Error};
 use crate::board::UpdateProfile;
-use crate::store::atomic;
+use crate::store::{atomic, bulk};
 use crate::system::Root;
 
 /// Everything the worker needs, owned, so it shares nothing with the request thread.
@@ -104,11 +104,11 @@ fn read_err(e: io::Error) -> Failure {
 }
 
 /// Streams `reader` through sha256 into `sink`; returns (bytes, hex digest).
-fn hash_copy(reader: &mut impl Read, mut sink: Option<&mut File>) -> Result<(u64, String), Failure> {
+fn hash_copy(reader: &mut impl Read, mut sink: Option<&mut bulk::EarlyWriteback>) -> Result<(u64, String), Failure> {
     // ring's SHA-256 uses the CPU's SHA instructions where they exist: on bulk payloads it
     // is several times the portable implementation built for size.
     let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; bulk::COPY_BUFFER];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
@@ -182,15 +182,17 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
         }
     }
     p.log(&format!("Writing the payload to the inactive slot {target}"));
-    let mut slot = OpenOptions::new()
+    let slot = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(&target_path)
         .map_err(|e| fail("E1002", format!("Error opening the update slot {target}: {e}")))?;
+    let mut slot = bulk::EarlyWriteback::new(slot);
     // Pass 2: decrypt again (every chunk is re-authenticated) and write.
     let (_, mut payload) = open_package(plan)?;
     let (written, digest2) = hash_copy(&mut payload, Some(&mut slot))?;
+    let slot = slot.into_file();
     if written != manifest.payload_size || digest2 != manifest.payload_sha256 {
         return Err(fail("E1002", "the package changed while it was being applied"));
     }

@@ -106,9 +106,9 @@ impl Parts for Builder {
     }
 
     fn end(&mut self) -> Result<(), String> {
-        if let Some(f) = self.open.take() {
-            f.sync_all().map_err(|e| format!("cannot store the upload: {e}"))?;
-        }
+        // No fsync: a spooled upload lives only as long as its request, and a crash loses
+        // the request anyway; whatever is built from it (slot, restored state) is synced.
+        self.open = None;
         Ok(())
     }
 }
@@ -154,10 +154,8 @@ impl RawSpool {
             return Err(e);
         }
         match self.file {
-            Some((f, spooled)) => {
-                f.sync_all().map_err(|e| format!("cannot store the upload: {e}"))?;
-                Ok(Some(spooled))
-            }
+            // Not synced, for the reason given in `Builder::end`.
+            Some((_, spooled)) => Ok(Some(spooled)),
             None => Ok(None),
         }
     }
