@@ -3,3 +3,4 @@
 pub mod atomic;
 pub mod audit;
 pub mod bulk;
+pub mod oplog;
