@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod backup;
 pub mod certs;
+pub mod cron;
 pub mod debug;
 pub mod info;
 pub mod jobs;
