@@ -37,7 +37,8 @@ fn field(text: &str, name: &str, lo: u32, hi: u32) -> Result<Field, String> {
             let num = |s: &str| s.parse::<u32>().ok().filter(|v| (lo..=hi).contains(v));
             match range.split_once('-') {
                 Some((a, b)) => {
-                    let (a, b) = (num(a).ok_or_else(|| bad("out of range"))?, num(b).ok_or_else(|| bad("out of range"))?);
+                    let (a, b) =
+                        (num(a).ok_or_else(|| bad("out of range"))?, num(b).ok_or_else(|| bad("out of range"))?);
                     if a > b {
                         return Err(bad("range runs backwards"));
                     }
@@ -158,7 +159,18 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_cron() {
-        for bad in ["", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "5-1 * * * *", "*/0 * * * *", "@often", "a * * * *"] {
+        for bad in [
+            "",
+            "* * * *",
+            "* * * * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "5-1 * * * *",
+            "*/0 * * * *",
+            "@often",
+            "a * * * *",
+        ] {
             assert!(Cron::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Cron::parse("0,30 8-18/2 1-15 1,6 1-5").is_ok());

@@ -11,6 +11,7 @@ pub mod license;
 pub mod logs;
 pub mod package;
 pub mod passphrase;
+pub mod plans;
 pub mod power;
 pub mod reset;
 pub mod restore;
