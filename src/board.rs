@@ -5,7 +5,7 @@ use miniserde::{Deserialize, json};
 
 const DEV_PROFILE: &str = include_str!("../board/dev.json");
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct Board {
     pub name: String,
     pub jidoteki: Jidoteki,
@@ -82,7 +82,7 @@ pub struct UpdateProfile {
 
 /// Where validated network settings are rendered (below `--root`), as quoted key="value"
 /// lines a board's network script can source safely.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct NetworkBackend {
     pub config: String,
     /// Run after the file is written (argv, no shell; STEWARD_NETWORK_CONFIG and
@@ -92,7 +92,7 @@ pub struct NetworkBackend {
 
 /// The storage types this appliance offers (Jidoteki's storage-options.json) and where the
 /// chosen one is rendered for the next boot.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct StorageBackend {
     pub options: Vec<String>,
     pub config: String,
@@ -100,7 +100,7 @@ pub struct StorageBackend {
 
 /// The options Jidoteki kept in `/usr/local/etc/jidoteki-admin-api.json`, with its key names
 /// so a vendor's existing file can be pasted in.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct Jidoteki {
     /// Optional endpoints switched on: settings, certs, license, storage, backup.
     pub endpoints: Vec<String>,
@@ -108,7 +108,7 @@ pub struct Jidoteki {
     pub first_run: Option<FirstRun>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct FirstRun {
     pub enabled: bool,
     #[serde(rename = "word-length")]
@@ -116,7 +116,7 @@ pub struct FirstRun {
 }
 
 /// Files (below `--root`) that `/version`, `/changelog` and `/build` serve.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct InfoFiles {
     pub version: String,
     pub changelog: String,
@@ -124,7 +124,7 @@ pub struct InfoFiles {
 }
 
 /// A service reported by `/services`; exactly one way of telling its state is given.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, Clone)]
 pub struct Service {
     pub name: String,
     /// Running if the file holds the pid of a live, non-zombie process.

@@ -159,6 +159,8 @@ fn serve(args: cli::Serve) -> Result<(), String> {
     engine.apply_token_seed();
     let mut api = api::Api::new(engine);
     api.waker = Some(server.waker());
+    let waker = server.waker();
+    api.engine.plans.set_wake(std::sync::Arc::new(move || waker.wake()));
     log::info(format_args!("board {}, data {}, root {}", api.engine.board.name, data.display(), args.root));
     {
         let mut out = std::io::stdout().lock();

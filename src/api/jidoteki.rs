@@ -59,6 +59,7 @@ fn engine_error(e: Error) -> Reply {
     match e {
         Error::NotFound(_) => status(404, None).into(),
         Error::Invalid(m) => bad_request(&m),
+        Error::Conflict(m) => status(409, Some(&m)).into(),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
             status(500, Some(&m)).into()
@@ -389,7 +390,7 @@ pub fn post_license(api: &mut Api, call: &mut Call) -> Reply {
             json_ok(json)
         }
         Err(LicenseError::Invalid(m)) => status(404, Some(m)).into(),
-        Err(LicenseError::Store(Error::Io(m) | Error::Invalid(m))) => bad_request(&m),
+        Err(LicenseError::Store(Error::Io(m) | Error::Invalid(m) | Error::Conflict(m))) => bad_request(&m),
         Err(LicenseError::Store(Error::NotFound(what))) => bad_request(what),
     }
 }

@@ -179,6 +179,14 @@ impl Handler for Api {
     fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response {
         Self::surface_error(head, status, Some(message))
     }
+
+    fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let now_ms = crate::time::unix_millis();
+        let due_ms = self.engine.plans_tick(now_ms)?;
+        // Wall-clock time can jump; a minute at most between looks keeps the schedule true.
+        let wait = (due_ms - now_ms).clamp(0, 60_000) as u64;
+        Some(now + std::time::Duration::from_millis(wait))
+    }
 }
 
 impl Api {

@@ -22,7 +22,7 @@ pub const STATE_FILES: [&str; 6] = ["token", "settings.json", "storage.json", "l
 const FREE_SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 
 #[derive(Serialize)]
-struct Manifest {
+pub struct Manifest {
     format: u32,
     steward: String,
     board: String,
@@ -58,17 +58,7 @@ impl Engine {
 
     /// (archive name, source file, size) for everything a backup holds, walked now.
     fn backup_sources(&self) -> io::Result<Vec<(String, PathBuf, u64)>> {
-        let mut out = Vec::new();
-        for name in STATE_FILES {
-            let path = self.data.join(name);
-            if let Ok(meta) = std::fs::metadata(&path) {
-                out.push((format!("steward/{name}"), path, meta.len()));
-            }
-        }
-        for dir in &self.board.backup.paths {
-            walk(&self.root.path(dir), dir.trim_start_matches('/'), &mut out)?;
-        }
-        Ok(out)
+        sources(&self.data, &self.root, &self.board, true, &[])
     }
 
     /// The same backup, gzip-compressed and streamed as it is made (IncusOS `:backup`).
@@ -121,13 +111,7 @@ impl Engine {
     }
 
     fn backup_manifest(&self, sources: &[(String, PathBuf, u64)]) -> Manifest {
-        Manifest {
-            format: 1,
-            steward: env!("CARGO_PKG_VERSION").to_owned(),
-            board: self.board.name.clone(),
-            created: crate::time::unix_seconds(std::time::SystemTime::now()),
-            entries: sources.iter().map(|(name, _, size)| Entry { path: name.clone(), size: *size }).collect(),
-        }
+        manifest(&self.board.name, sources)
     }
 
     pub fn start_backup(&mut self) -> Result<(), StartError> {
@@ -227,6 +211,46 @@ impl Engine {
     }
 }
 
+/// What a backup of steward's state (its files and the board's backup paths) and of the
+/// named applications' data holds, walked now; each path once.
+pub fn sources(
+    data: &Path,
+    root: &crate::system::Root,
+    board: &crate::board::Board,
+    state: bool,
+    apps: &[String],
+) -> io::Result<Vec<(String, PathBuf, u64)>> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<&String> = Vec::new();
+    if state {
+        for name in STATE_FILES {
+            let path = data.join(name);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                out.push((format!("steward/{name}"), path, meta.len()));
+            }
+        }
+        dirs.extend(&board.backup.paths);
+    }
+    for app in board.applications.iter().filter(|a| apps.contains(&a.name)) {
+        dirs.extend(app.paths.iter().filter(|p| !board.backup.paths.contains(p) || !state));
+    }
+    dirs.dedup();
+    for dir in dirs {
+        walk(&root.path(dir), dir.trim_start_matches('/'), &mut out)?;
+    }
+    Ok(out)
+}
+
+pub fn manifest(board: &str, sources: &[(String, PathBuf, u64)]) -> Manifest {
+    Manifest {
+        format: 1,
+        steward: env!("CARGO_PKG_VERSION").to_owned(),
+        board: board.to_owned(),
+        created: crate::time::unix_seconds(std::time::SystemTime::now()),
+        entries: sources.iter().map(|(name, _, size)| Entry { path: name.clone(), size: *size }).collect(),
+    }
+}
+
 /// Regular files and directories under `dir`, in a stable order; symlinks and special files
 /// are left out (a backup restores data, not links that could point anywhere).
 fn walk(dir: &Path, name: &str, out: &mut Vec<(String, PathBuf, u64)>) -> io::Result<()> {
@@ -272,7 +296,7 @@ impl<W: Write> Write for Tee<W> {
     }
 }
 
-fn write_archive(
+pub fn write_archive(
     tmp: &Path,
     manifest: &Manifest,
     sources: &[(String, PathBuf, u64)],

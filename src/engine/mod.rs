@@ -11,6 +11,7 @@ pub mod license;
 pub mod logs;
 pub mod package;
 pub mod passphrase;
+pub mod planrun;
 pub mod plans;
 pub mod power;
 pub mod reset;
@@ -41,6 +42,8 @@ pub struct Engine {
     /// A restore is running (one at a time).
     pub restoring: std::sync::Arc<std::sync::atomic::AtomicBool>,
     health_cache: Option<(std::time::Instant, info::Health)>,
+    /// Backup plans, their schedule and the operation history.
+    pub plans: planrun::Runner,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -52,6 +55,8 @@ pub enum Error {
     /// The request itself is wrong; the text says how.
     #[allow(dead_code)] // raised by the settings and job routes
     Invalid(String),
+    /// The request clashes with the current state (a name taken, work already finished).
+    Conflict(String),
     /// The machine failed us (I/O); not the client's fault.
     Io(String),
 }
@@ -61,7 +66,7 @@ impl Error {
     pub fn message(&self) -> String {
         match self {
             Error::NotFound(what) => format!("{what} not found"),
-            Error::Invalid(m) | Error::Io(m) => m.clone(),
+            Error::Invalid(m) | Error::Conflict(m) | Error::Io(m) => m.clone(),
         }
     }
 }
@@ -98,6 +103,19 @@ impl Engine {
         // No job runs at start, so a package left by an interrupted update is garbage.
         let _ = std::fs::remove_file(data.join("jobs/update.pkg"));
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
+        let plans = planrun::Runner::open(&data, crate::time::unix_millis())?;
+        // A backup cut short by a stop left a partial file; its operation now reads ERROR.
+        for plan in &plans.plans {
+            if let Ok(entries) = std::fs::read_dir(root.path(&plan.destination)) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with('.') && name.ends_with(".partial") {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
         Ok((
             Engine {
                 board,
@@ -111,6 +129,7 @@ impl Engine {
                 restored: Default::default(),
                 restoring: Default::default(),
                 health_cache: None,
+                plans,
             },
             passphrase,
         ))

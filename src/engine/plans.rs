@@ -183,7 +183,9 @@ impl Plan {
                     },
                     (None, None, Some(Value::Bool(true))) => Schedule::Disabled,
                     _ => {
-                        return Err("schedule takes one of: cron (string), every_hours (number), disabled (true)".into());
+                        return Err(
+                            "schedule takes one of: cron (string), every_hours (number), disabled (true)".into()
+                        );
                     }
                 }
             }

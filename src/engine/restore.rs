@@ -59,6 +59,27 @@ impl Engine {
         }
     }
 
+    /// A restore of a plan's backup: steward's state (with the board's backup paths) if the
+    /// plan held it, and the named applications' paths.
+    pub fn selective_restore_plan(&self, state: bool, apps: &[String]) -> Plan {
+        let mut app_paths: Vec<String> = Vec::new();
+        if state {
+            app_paths.extend(self.board.backup.paths.iter().cloned());
+        }
+        for app in self.board.applications.iter().filter(|a| apps.contains(&a.name)) {
+            app_paths.extend(app.paths.iter().filter(|p| !app_paths.contains(p)).cloned().collect::<Vec<_>>());
+        }
+        Plan {
+            data: self.data.clone(),
+            root: self.root.clone(),
+            app_paths: app_paths.iter().map(|p| p.trim_start_matches('/').to_owned()).collect(),
+            restored: self.restored.clone(),
+            with_state: state,
+            tls: if state { self.tls.clone() } else { None },
+            board: self.board.name.clone(),
+        }
+    }
+
     /// After a restore, the token hash on disk is new: load it.
     pub fn reload_if_restored(&mut self) {
         if !self.restored.swap(false, Ordering::AcqRel) {

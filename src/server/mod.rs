@@ -55,6 +55,12 @@ pub trait Handler {
     /// A framing-level error (400, 408, 413, 431, 503...) in the dialect of the surface the
     /// request was for, when its head got that far.
     fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response;
+
+    /// Work the loop drives besides requests (schedules), called on every turn; returns
+    /// when it next needs a turn.
+    fn tick(&mut self, _now: Instant) -> Option<Instant> {
+        None
+    }
 }
 
 const LISTENER_KEY: u64 = u64::MAX;
@@ -99,10 +105,12 @@ impl Server {
         let mut ready: Vec<usize> = Vec::with_capacity(256);
         loop {
             let now = Instant::now();
+            let wanted = handler.tick(now);
             let timeout = slots
                 .iter()
                 .flatten()
                 .map(|s| s.conn.deadline())
+                .chain(wanted)
                 .min()
                 .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
             let timespec = timeout.map(|t| rustix::time::Timespec {

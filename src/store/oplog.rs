@@ -585,7 +585,7 @@ impl OpLog {
 
     /// Drops the oldest history beyond `keep` operations or older than `max_age_ms`, except
     /// backups whose file is still there (their record is how they are found).
-    pub fn trim(&mut self, keep: usize, max_age_ms: i64, now_ms: i64) -> io::Result<usize> {
+    pub fn trim(&mut self, keep: usize, max_age_ms: i64, now_ms: i64) -> io::Result<Vec<u64>> {
         let excess = self.entries.len().saturating_sub(keep);
         let doomed: Vec<u64> = self
             .entries
@@ -596,7 +596,7 @@ impl OpLog {
             .map(|(_, (id, _))| *id)
             .collect();
         if doomed.is_empty() {
-            return Ok(0);
+            return Ok(doomed);
         }
         let mut ops = Vec::new();
         for (id, _) in self.entries.iter().filter(|(id, _)| !doomed.contains(id)) {
@@ -606,7 +606,7 @@ impl OpLog {
             }
         }
         self.rewrite(ops.into_iter())?;
-        Ok(doomed.len())
+        Ok(doomed)
     }
 
     pub fn len(&self) -> usize {
@@ -730,7 +730,7 @@ mod tests {
         }
         op.status = Status::Success;
         log.put(&mut op).unwrap();
-        assert_eq!(log.trim(3, i64::MAX, 0).unwrap(), 8);
+        assert_eq!(log.trim(3, i64::MAX, 0).unwrap().len(), 8);
         assert_eq!(log.len(), 3);
         assert!(log.get(id).is_some(), "a live backup's record is kept");
         drop(log);
