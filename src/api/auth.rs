@@ -22,11 +22,17 @@ pub fn from_head(head: &Head) -> Credential {
     if let Some(t) = query_param(&head.query, "token") {
         return Credential::Token(t);
     }
-    if let Some(value) = &head.authorization {
-        if let Some((scheme, token)) = value.split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") {
-                return Credential::Token(token.trim().to_owned());
-            }
+    if let Some((scheme, value)) = head.authorization.as_deref().and_then(|v| v.split_once(' ')) {
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Credential::Token(value.trim().to_owned());
+        }
+        // Backrest's documented scripts use `curl -u user:password`: the password is the
+        // token, whatever the user name.
+        if scheme.eq_ignore_ascii_case("basic")
+            && let Some(pair) = crate::server::http::base64_decode(value.trim())
+            && let Some((_, password)) = String::from_utf8_lossy(&pair).split_once(':')
+        {
+            return Credential::Token(password.to_owned());
         }
     }
     Credential::Absent

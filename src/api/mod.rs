@@ -1,8 +1,11 @@
 //! Request → engine → response: routing, authentication, and one module per surface.
 
 pub mod auth;
+pub mod backrest;
 pub mod incus;
 pub mod jidoteki;
+pub mod plans;
+pub mod records;
 pub mod routes;
 
 use std::net::IpAddr;
@@ -55,6 +58,22 @@ pub struct Call<'a> {
     pub auth: AuthState,
 }
 
+impl Call<'_> {
+    /// Path segment `n` (0 is the first after the leading slash), percent-decoded.
+    pub fn segment(&self, n: usize) -> String {
+        let raw = self.head.path.split('/').nth(n + 1).unwrap_or("");
+        crate::server::http::percent_decode(raw).unwrap_or_default()
+    }
+
+    /// The spooled body of a raw-body route as text (empty when there was none).
+    pub fn body_text(&mut self) -> Result<String, &'static str> {
+        match self.raw.take() {
+            None => Ok(String::new()),
+            Some(spooled) => std::fs::read_to_string(&spooled.path).map_err(|_| "the body is not UTF-8 text"),
+        }
+    }
+}
+
 impl Api {
     pub fn new(engine: Engine) -> Api {
         Api { engine, throttle: Throttle::new(), waker: None }
@@ -68,6 +87,8 @@ impl Api {
         self.engine.audit.record(peer, action, &head.path);
         match Surface::of_path(&head.path) {
             Some(Surface::Incus) => incus::error(403, "not authorized").into(),
+            Some(Surface::Backrest) => backrest::error("unauthenticated", "a valid token is required").into(),
+            Some(Surface::Records) => records::error(401, "a valid token is required").into(),
             _ => jidoteki::auth_error(&self.engine).into(),
         }
     }
@@ -76,6 +97,10 @@ impl Api {
     fn surface_error(head: Option<&Head>, status: u16, message: Option<&str>) -> Response {
         match head.and_then(|h| Surface::of_path(&h.path)) {
             Some(Surface::Incus) => incus::error(status, message.unwrap_or(incus::default_message(status))),
+            Some(Surface::Backrest) => {
+                backrest::for_status(status, message.unwrap_or(crate::server::http::reason(status)))
+            }
+            Some(Surface::Records) => records::error(status, message.unwrap_or(crate::server::http::reason(status))),
             _ => jidoteki::status(status, message),
         }
     }

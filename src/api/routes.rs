@@ -1,6 +1,6 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, incus, jidoteki};
+use super::{Api, Call, backrest, incus, jidoteki, plans, records};
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
 use crate::server::http::Method;
@@ -10,13 +10,18 @@ pub enum Surface {
     Jidoteki,
     /// IncusOS: `/` and `/1.0/...` (patterns are whole paths).
     Incus,
+    /// Backrest's JSON RPCs: `/v1.Backrest/<Method>`.
+    Backrest,
+    /// The container-backups records: `/v1/containers/...` and `/v1/jobs/...` (whole paths).
+    Records,
 }
 
 impl Surface {
     pub fn prefix(self) -> &'static str {
         match self {
             Surface::Jidoteki => "/api/v1/admin",
-            Surface::Incus => "",
+            Surface::Incus | Surface::Records => "",
+            Surface::Backrest => "/v1.Backrest",
         }
     }
 
@@ -26,6 +31,10 @@ impl Surface {
             Some(Surface::Jidoteki)
         } else if path == "/" || under("/1.0") {
             Some(Surface::Incus)
+        } else if under("/v1.Backrest") {
+            Some(Surface::Backrest)
+        } else if under("/v1") {
+            Some(Surface::Records)
         } else {
             None
         }
@@ -82,6 +91,25 @@ const fn incus_get(pattern: &'static str, doc: &'static str, handler: HandlerFn)
 /// An IncusOS POST action (`:reboot`...); its small JSON body, if any, is ignored.
 const fn incus_post(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
     Route { method: Method::Post, surface: Surface::Incus, body_limit: SMALL_FORM_BODY, ..get(pattern, doc, handler) }
+}
+
+/// An IncusOS request whose small JSON body the handler reads.
+const fn incus_json(method: Method, pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { method, raw_body: true, ..incus_post(pattern, doc, handler) }
+}
+
+/// A Backrest RPC: POST with a small JSON body.
+const fn rpc(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { surface: Surface::Backrest, ..incus_json(Method::Post, pattern, doc, handler) }
+}
+
+/// A records request without a body.
+const fn records_get(method: Method, pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { method, surface: Surface::Records, ..get(pattern, doc, handler) }
+}
+
+const fn records_route(method: Method, pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
+    Route { surface: Surface::Records, ..incus_json(method, pattern, doc, handler) }
 }
 
 /// A form POST with a small body (no file parts spooled).
@@ -190,6 +218,52 @@ pub static ROUTES: &[Route] = &[
         )
     },
     incus_post("/1.0/system/:reboot", "Reboot the system", incus::reboot),
+    incus_get("/1.0/plans", "Backup plans (?recursion=1: with their state)", plans::list),
+    incus_json(Method::Post, "/1.0/plans", "Create a backup plan", plans::create),
+    incus_get("/1.0/plans/{id}", "A plan's config and state: last backup, next run, backups kept", plans::show),
+    incus_json(Method::Put, "/1.0/plans/{id}", "Replace a plan's config (If-Match: its ETag)", plans::replace),
+    Route { method: Method::Delete, ..incus_get("/1.0/plans/{id}", "Delete a plan (its backups stay)", plans::delete) },
+    incus_post("/1.0/plans/{id}/:run", "Queue a backup of the plan now: 202 with the operation", plans::run),
+    incus_get("/1.0/operations", "Plan operations (?plan=, ?status=, ?recursion=1)", plans::operations),
+    incus_get("/1.0/operations/{id}", "One operation", plans::operation),
+    Route {
+        method: Method::Delete,
+        ..incus_get("/1.0/operations/{id}", "Cancel a queued or running operation", plans::cancel)
+    },
+    incus_get("/1.0/operations/{id}/log", "The operation's log (text)", plans::operation_log),
+    rpc("/Backup", "Run a plan's backup now; answers when it has ended ({\"value\": planId})", backrest::backup),
+    rpc(
+        "/GetOperations",
+        "Operation history ({\"selector\": {planId, flowId, ids, snapshotId, modnoGte}, \"lastN\"})",
+        backrest::get_operations,
+    ),
+    rpc("/Cancel", "Cancel a queued or running operation ({\"value\": operationId})", backrest::cancel),
+    records_get(
+        Method::Get,
+        "/v1/containers/{container}/backups",
+        "Backup records holding the container (an application, or steward)",
+        records::list,
+    ),
+    records_get(Method::Get, "/v1/containers/{container}/backups/{backup}", "One backup record", records::show),
+    records_get(
+        Method::Delete,
+        "/v1/containers/{container}/backups/{backup}",
+        "Delete the backup: 202 with a job descriptor",
+        records::delete,
+    ),
+    records_route(
+        Method::Post,
+        "/v1/containers/{container}/backups/{backup}/tasks",
+        "{\"action\":\"restore\"}: 202 with a job descriptor",
+        records::task,
+    ),
+    records_get(
+        Method::Get,
+        "/v1/containers/{container}/backups/{backup}/logs",
+        "One log per backup or restore run",
+        records::logs,
+    ),
+    records_get(Method::Get, "/v1/jobs/{job}", "A restore or delete job's progress", records::job),
     incus_post("/1.0/system/:poweroff", "Power the system off", incus::poweroff),
 ];
 

@@ -387,3 +387,40 @@ mod tests {
         assert!(text.ends_with("\r\n\r\n{}"));
     }
 }
+
+/// Standard base64 (padding optional), for `Authorization: Basic`; `None` if malformed.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    (bits < 6).then_some(out)
+}
+
+#[cfg(test)]
+mod base64_tests {
+    #[test]
+    fn decodes_basic_credentials() {
+        assert_eq!(super::base64_decode("dXNlcjpwYXNz").as_deref(), Some(&b"user:pass"[..]));
+        assert_eq!(super::base64_decode("YTpi").as_deref(), Some(&b"a:b"[..]));
+        assert_eq!(super::base64_decode("YQ==").as_deref(), Some(&b"a"[..]));
+        assert_eq!(super::base64_decode("YQ").as_deref(), Some(&b"a"[..]));
+        assert!(super::base64_decode("Y").is_none());
+        assert!(super::base64_decode("a*b").is_none());
+    }
+}
