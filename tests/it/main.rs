@@ -8,6 +8,7 @@ mod incus;
 mod info;
 mod license;
 mod logs;
+mod plans;
 mod settings;
 mod update;
 mod util;

@@ -1,0 +1,463 @@
+//! Backup plans (`/1.0/plans`), the operation history (`/1.0/operations`, Backrest's
+//! `GetOperations`), the blocking `Backup` RPC, and backup records with restore jobs and logs
+//! (`/v1/containers/...`).
+
+use std::time::Duration;
+
+use miniserde::json::{self, Value};
+
+use crate::util::{ADMIN, Daemon, Options, Resp, cleanup, field, fixture_root_copy};
+
+const SECRET: &str = "hunter2-very-secret";
+
+fn daemon() -> Daemon {
+    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
+    d.setup("owner");
+    d
+}
+
+fn call(d: &Daemon, method: &str, path: &str, body: &str) -> Resp {
+    d.connect().send(
+        method,
+        path,
+        &[("Authorization", "Bearer owner"), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+fn rpc(d: &Daemon, method: &str, body: &str) -> Resp {
+    call(d, "POST", &format!("/v1.Backrest/{method}"), body)
+}
+
+fn plan_json(id: &str, extra: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","sources":{{"state":true,"applications":["app"]}},
+        "destination":{{"path":"/srv/backups/{id}","vendor":"nfs","auth":{{"secret":"{SECRET}","key_id":"k1"}}}}{extra}}}"#
+    )
+}
+
+fn create(d: &Daemon, id: &str, extra: &str) {
+    let r = call(d, "POST", "/1.0/plans", &plan_json(id, extra));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn operations(d: &Daemon, body: &str) -> Vec<Value> {
+    let r = rpc(d, "GetOperations", body);
+    assert_eq!(r.status, 200, "{body}: {}", r.text());
+    match field(&r.json(), &["operations"]) {
+        Value::Array(ops) => ops.iter().cloned().collect(),
+        other => panic!("operations is {other:?}"),
+    }
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    match field(v, path) {
+        Value::String(s) => s,
+        other => panic!("{path:?} is {other:?}"),
+    }
+}
+
+fn ids(ops: &[Value]) -> Vec<String> {
+    ops.iter().map(|o| s(o, &["id"]).to_owned()).collect()
+}
+
+#[test]
+fn plans_are_validated_stored_and_guarded_by_etags() {
+    let mut d = daemon();
+    let bad = [
+        ("not json", "not valid JSON"),
+        (r#"{"id":"x"}"#, "sources is required"),
+        (r#"{"id":"../x","sources":{"state":true},"destination":{"path":"/b"}}"#, "id must be"),
+        (r#"{"id":"x","sources":{"applications":["nope"]},"destination":{"path":"/b"}}"#, "no application"),
+        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b/../../etc"}}"#, "without '..'"),
+        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/var/lib/app/in"}}"#, "overlaps"),
+        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b"},"schedule":{"cron":"* * *"}}"#, "5 fields"),
+        (
+            r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b"},"retention":{"keep_last_n":0}}"#,
+            "at least one",
+        ),
+        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b"},"extra":1}"#, "unknown field"),
+    ];
+    for (body, why) in bad {
+        let r = call(&d, "POST", "/1.0/plans", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(why), "{body}: {}", r.text());
+        assert!(r.text().starts_with(r#"{"type":"error""#));
+    }
+    create(&d, "nightly", r#","schedule":{"cron":"0 3 * * *"},"retention":{"keep_last_n":3}"#);
+    assert_eq!(call(&d, "POST", "/1.0/plans", &plan_json("nightly", "")).status, 409);
+    let list = call(&d, "GET", "/1.0/plans", "");
+    assert!(list.text().contains(r#""metadata":["/1.0/plans/nightly"]"#), "{}", list.text());
+    let got = call(&d, "GET", "/1.0/plans/nightly", "");
+    assert_eq!(got.status, 200);
+    let etag = got.header("ETag").unwrap().to_owned();
+    let meta = field(&got.json(), &["metadata"]).clone();
+    assert_eq!(s(&meta, &["config", "schedule", "cron"]), "0 3 * * *");
+    assert!(s(&meta, &["state", "next_run"]).ends_with("T03:00:00Z"));
+    // A stale ETag loses; the current one wins; the id cannot change.
+    let changed = plan_json("nightly", r#","schedule":{"every_hours":6}"#);
+    let stale = d.connect().send(
+        "PUT",
+        "/1.0/plans/nightly",
+        &[("Authorization", "Bearer owner"), ("If-Match", "\"0000\"")],
+        changed.as_bytes(),
+    );
+    assert_eq!(stale.status, 412, "{}", stale.text());
+    let ok = d.connect().send(
+        "PUT",
+        "/1.0/plans/nightly",
+        &[("Authorization", "Bearer owner"), ("If-Match", &etag)],
+        changed.as_bytes(),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_ne!(ok.header("ETag").unwrap(), etag);
+    assert_eq!(call(&d, "PUT", "/1.0/plans/nightly", &plan_json("other", "")).status, 400);
+    assert_eq!(call(&d, "PUT", "/1.0/plans/missing", &plan_json("missing", "")).status, 404);
+    // Stored across a restart.
+    d.restart();
+    let got = call(&d, "GET", "/1.0/plans/nightly", "");
+    assert!(got.text().contains(r#""every_hours":6"#), "{}", got.text());
+    assert_eq!(call(&d, "DELETE", "/1.0/plans/nightly", "").status, 200);
+    assert_eq!(call(&d, "GET", "/1.0/plans/nightly", "").status, 404);
+    assert_eq!(call(&d, "DELETE", "/1.0/plans/nightly", "").status, 404);
+    cleanup(d);
+}
+
+#[test]
+fn the_blocking_backup_rpc_answers_after_the_backup_and_the_history_says_so() {
+    let d = daemon();
+    create(&d, "nightly", "");
+    let r = d.connect().send(
+        "POST",
+        "/v1.Backrest/Backup",
+        // Backrest's documented scripts authenticate with `curl -u user:password`.
+        &[("Authorization", "Basic YWRtaW46b3duZXI="), ("Content-Type", "application/json")],
+        br#"{"value": "nightly"}"#,
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "{}"));
+    let ops = operations(&d, r#"{"selector": {"planId": "nightly"}}"#);
+    let backup = ops.iter().find(|o| matches!(o, Value::Object(m) if m.contains_key("operationBackup"))).unwrap();
+    assert_eq!(s(backup, &["status"]), "STATUS_SUCCESS");
+    let path = s(backup, &["operationBackup", "path"]);
+    let file = d.options.root.join(path.trim_start_matches('/'));
+    let tar = std::fs::read(&file).unwrap();
+    assert_eq!(s(backup, &["operationBackup", "size"]), tar.len().to_string());
+    let sum = std::fs::read_to_string(format!("{}.sha256", file.display())).unwrap();
+    assert!(sum.starts_with(s(backup, &["operationBackup", "sha256"])), "{sum}");
+    // The archive is a steward backup of the state and the application.
+    let mut names = Vec::new();
+    for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert_eq!(names[0], "steward-backup.json");
+    assert!(
+        names.contains(&"steward/token".to_owned()) && names.contains(&"var/lib/app/config.ini".to_owned()),
+        "{names:?}"
+    );
+
+    // Bad requests get Connect errors with their HTTP status.
+    let r = rpc(&d, "Backup", r#"{"value": "nope"}"#);
+    assert_eq!(r.status, 404);
+    assert_eq!(s(&r.json(), &["code"]), "not_found");
+    for body in ["", "{}", r#"{"value": ""}"#, r#"{"value": 5}"#, "[1]", "{"] {
+        let r = rpc(&d, "Backup", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert_eq!(s(&r.json(), &["code"]), "invalid_argument", "{body}");
+    }
+    let anon = d.connect().send("POST", "/v1.Backrest/Backup", &[], br#"{"value": "nightly"}"#);
+    assert_eq!(anon.status, 401);
+    assert_eq!(s(&anon.json(), &["code"]), "unauthenticated");
+    let wrong = d.connect().send("POST", "/v1.Backrest/GetOperations", &[("Authorization", "Basic YTpi")], b"{}");
+    assert_eq!(wrong.status, 401);
+    assert_eq!(call(&d, "GET", "/v1.Backrest/Backup", "").status, 405);
+    assert_eq!(rpc(&d, "NoSuchMethod", "{}").status, 404);
+    cleanup(d);
+}
+
+#[test]
+fn get_operations_selectors_each_filter() {
+    let d = daemon();
+    create(&d, "a", r#","retention":{"keep_last_n":1}"#);
+    create(&d, "b", "");
+    for plan in ["a", "b", "a"] {
+        assert_eq!(rpc(&d, "Backup", &format!(r#"{{"value":"{plan}"}}"#)).status, 200);
+    }
+    let all = operations(&d, "{}");
+    // Per backup: the backup and its retention pass.
+    assert_eq!(all.len(), 6, "{all:?}");
+    let by_plan = operations(&d, r#"{"selector":{"planId":"a"}}"#);
+    assert_eq!(by_plan.len(), 4);
+    assert!(by_plan.iter().all(|o| s(o, &["planId"]) == "a"));
+    assert!(operations(&d, r#"{"selector":{"planId":"zzz"}}"#).is_empty());
+    // The second backup of plan a: its flow holds it and the forget that removed the first.
+    let second_a = &by_plan[2];
+    let flow = s(second_a, &["flowId"]).to_owned();
+    let in_flow = operations(&d, &format!(r#"{{"selector":{{"flowId":"{flow}"}}}}"#));
+    assert_eq!(in_flow.len(), 2);
+    let forget = &in_flow[1];
+    let Value::Array(forgotten) = field(forget, &["operationForget", "forgotten"]) else { panic!() };
+    assert_eq!(forgotten.len(), 1);
+    assert_eq!(s(&forgotten[0], &[]), s(&by_plan[0], &["snapshotId"]));
+    // Numbers are accepted where protojson writes strings.
+    assert_eq!(ids(&operations(&d, &format!(r#"{{"selector":{{"flowId":{flow}}}}}"#))), ids(&in_flow));
+    let picked = operations(&d, &format!(r#"{{"selector":{{"ids":["{}", {}]}}}}"#, ids(&all)[5], ids(&all)[0]));
+    assert_eq!(ids(&picked), vec![ids(&all)[0].clone(), ids(&all)[5].clone()]);
+    let snap = s(&all[2], &["snapshotId"]).to_owned();
+    let by_snap = operations(&d, &format!(r#"{{"selector":{{"snapshotId":"{snap}"}}}}"#));
+    assert_eq!(ids(&by_snap), vec![ids(&all)[2].clone()]);
+    assert!(operations(&d, r#"{"selector":{"snapshotId":"nonsense"}}"#).is_empty());
+    assert_eq!(ids(&operations(&d, r#"{"lastN": 2}"#)), ids(&all)[4..].to_vec());
+    assert_eq!(
+        ids(&operations(&d, r#"{"selector":{"planId":"b"},"lastN":"1"}"#)),
+        vec![ids(&all)[3].clone()],
+        "b's newest: its forget"
+    );
+    // modnoGte: only what changed since.
+    let top: u64 = all.iter().map(|o| s(o, &["modno"]).parse::<u64>().unwrap()).max().unwrap();
+    assert!(operations(&d, &format!(r#"{{"selector":{{"modnoGte":"{}"}}}}"#, top + 1)).is_empty());
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"b"}"#).status, 200);
+    let since = operations(&d, &format!(r#"{{"selector":{{"modnoGte":"{}"}}}}"#, top + 1));
+    assert_eq!(since.len(), 2, "the new backup and its forget, nothing older: {since:?}");
+    assert!(since.iter().all(|o| s(o, &["modno"]).parse::<u64>().unwrap() > top));
+    for bad in
+        [r#"{"selector":{"flowId":"x"}}"#, r#"{"selector":[]}"#, r#"{"lastN":-1}"#, r#"{"selector":{"ids":"1"}}"#]
+    {
+        assert_eq!(rpc(&d, "GetOperations", bad).status, 400, "{bad}");
+    }
+    cleanup(d);
+}
+
+fn wait_op(d: &Daemon, id: &str) -> Value {
+    for _ in 0..600 {
+        let r = call(d, "GET", &format!("/1.0/operations/{id}"), "");
+        let op = field(&r.json(), &["metadata"]).clone();
+        if !matches!(s(&op, &["status"]), "STATUS_PENDING" | "STATUS_INPROGRESS") {
+            return op;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("operation {id} did not finish");
+}
+
+fn big_app_file(d: &Daemon) {
+    // Sparse: the archive still carries every byte, which takes the backup a while.
+    let f = std::fs::File::create(d.options.root.join("var/lib/app/big.img")).unwrap();
+    f.set_len(1 << 30).unwrap();
+}
+
+#[test]
+fn a_non_blocking_run_can_be_polled_and_cancelled() {
+    let d = daemon();
+    create(&d, "nightly", "");
+    big_app_file(&d);
+    let r = call(&d, "POST", "/1.0/plans/nightly/:run", "");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = r.json();
+    assert_eq!(s(&v, &["type"]), "async");
+    let id = s(&v, &["metadata", "id"]).to_owned();
+    assert_eq!(s(&v, &["operation"]), format!("/1.0/operations/{id}"));
+    // A second run while one is queued or running is another operation or the same queued one.
+    let cancel = call(&d, "DELETE", &format!("/1.0/operations/{id}"), "");
+    assert_eq!(cancel.status, 200, "{}", cancel.text());
+    let op = wait_op(&d, &id);
+    assert_eq!(s(&op, &["status"]), "STATUS_USER_CANCELLED");
+    let dest = d.options.root.join("srv/backups/nightly");
+    let left: Vec<_> =
+        std::fs::read_dir(&dest).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing is left of a cancelled backup: {left:?}");
+    assert_eq!(call(&d, "DELETE", &format!("/1.0/operations/{id}"), "").status, 409, "finished work");
+    assert_eq!(rpc(&d, "Cancel", &format!(r#"{{"value":"{id}"}}"#)).status, 400);
+    assert_eq!(rpc(&d, "Cancel", r#"{"value":"999999"}"#).status, 404);
+    assert_eq!(call(&d, "GET", "/1.0/operations/999999", "").status, 404);
+    let log = call(&d, "GET", &format!("/1.0/operations/{id}/log"), "");
+    assert!(log.text().contains("cancelled"), "{}", log.text());
+    let state = call(&d, "GET", "/1.0/plans/nightly", "").json();
+    assert_eq!(s(&state, &["metadata", "state", "last_backup", "status"]), "USER_CANCELLED");
+    cleanup(d);
+}
+
+#[test]
+fn a_backup_killed_midway_reads_error_after_restart_and_leaves_nothing_live() {
+    let mut d = daemon();
+    create(&d, "nightly", "");
+    big_app_file(&d);
+    let r = call(&d, "POST", "/1.0/plans/nightly/:run", "");
+    let id = s(&r.json(), &["metadata", "id"]).to_owned();
+    for _ in 0..400 {
+        let op = call(&d, "GET", &format!("/1.0/operations/{id}"), "").json();
+        if s(&op, &["metadata", "status"]) == "STATUS_INPROGRESS" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    d.restart();
+    let op = field(&call(&d, "GET", &format!("/1.0/operations/{id}"), "").json(), &["metadata"]).clone();
+    // A gigabyte takes far longer than the kill.
+    assert_eq!(s(&op, &["status"]), "STATUS_ERROR");
+    assert_eq!(s(&op, &["displayMessage"]), "interrupted by restart");
+    let dest = d.options.root.join("srv/backups/nightly");
+    let left: Vec<_> =
+        std::fs::read_dir(&dest).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no partial file is left: {left:?}");
+    let records = call(&d, "GET", "/v1/containers/app/backups", "");
+    assert_eq!(records.text(), r#"{"data":[],"includes":{"integrations":{}}}"#);
+    std::fs::remove_file(d.options.root.join("var/lib/app/big.img")).unwrap();
+    // A damaged journal tail (a crash mid-append) is skipped, not fatal.
+    d.stop();
+    let journal = d.data.join("operations.log");
+    let mut text = std::fs::read(&journal).unwrap();
+    text.extend_from_slice(b"{\"id\":\"77\",\"modno\":\"9");
+    std::fs::write(&journal, text).unwrap();
+    d.restart();
+    let ops = operations(&d, "{}");
+    assert!(ids(&ops).contains(&id), "{ops:?}");
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"nightly"}"#).status, 200, "{}", d.stderr());
+    cleanup(d);
+}
+
+#[test]
+fn a_restore_job_from_a_record_brings_the_state_back() {
+    let d = daemon();
+    create(&d, "nightly", "");
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"nightly"}"#).status, 200);
+    let list = call(&d, "GET", "/v1/containers/app/backups", "");
+    assert_eq!(list.status, 200);
+    let v = list.json();
+    let Value::Array(records) = field(&v, &["data"]) else { panic!() };
+    assert_eq!(records.len(), 1);
+    let rec = &records[0];
+    assert_eq!(s(rec, &["container_id"]), "app");
+    assert_eq!(s(rec, &["state", "current"]), "live");
+    let backup = s(rec, &["id"]).to_owned();
+    assert_eq!(backup.len(), 24);
+    assert_eq!(s(rec, &["target", "integration_id"]), "nightly");
+    let integration = field(&v, &["includes", "integrations", "nightly"]);
+    assert_eq!(s(integration, &["vendor"]), "nfs");
+    assert_eq!(s(integration, &["auth", "secret"]), "[redacted]");
+    // The same record under steward's own container; not under an unknown one.
+    assert_eq!(call(&d, "GET", &format!("/v1/containers/steward/backups/{backup}"), "").status, 200);
+    assert_eq!(call(&d, "GET", "/v1/containers/nope/backups", "").status, 404);
+    assert_eq!(call(&d, "GET", "/v1/containers/app/backups/000000000000000000000fff", "").status, 404);
+
+    // Change the state, then restore the record.
+    let app = d.options.root.join("var/lib/app");
+    std::fs::write(app.join("config.ini"), "changed\n").unwrap();
+    assert_eq!(d.post_form(&format!("{ADMIN}/setup?token=owner"), &[("newtoken", b"changed")]).status, 200);
+    let path = format!("/v1/containers/app/backups/{backup}/tasks");
+    let auth = [("Authorization", "Bearer changed")];
+    for (body, status) in [
+        ("{}", 400),
+        (r#"{"action":"explode"}"#, 400),
+        ("nope", 400),
+        (r#"{"action":"restore","contents":{"instance_id":"elsewhere"}}"#, 404),
+    ] {
+        let r = d.connect().send("POST", &path, &auth, body.as_bytes());
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.text().starts_with(r#"{"error":{"status":"#), "{}", r.text());
+    }
+    let r = d.connect().send("POST", &path, &auth, br#"{"action":"restore","contents":{}}"#);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = r.json();
+    assert_eq!(s(&v, &["data", "action"]), "restore");
+    let job = s(&v, &["data", "job", "id"]).to_owned();
+    let Value::Array(tasks) = field(&v, &["data", "job", "tasks"]) else { panic!() };
+    let Value::Array(steps) = field(&tasks[0], &["steps"]) else { panic!() };
+    assert_eq!(steps.len(), 2);
+    let mut done = None;
+    for _ in 0..400 {
+        // The restored token is back as soon as the job completes: ask with either.
+        let r = d.connect().send("GET", &format!("/v1/jobs/{job}"), &[("Authorization", "Bearer owner")], b"");
+        let r = if r.status == 401 { d.connect().send("GET", &format!("/v1/jobs/{job}"), &auth, b"") } else { r };
+        let v = r.json();
+        if s(&v, &["data", "state", "current"]) == "completed" {
+            done = Some(v);
+            break;
+        }
+        assert_ne!(s(&v, &["data", "state", "current"]), "error", "{}", r.text());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let v = done.expect("the restore job completes");
+    let Value::Array(tasks) = field(&v, &["data", "tasks"]) else { panic!() };
+    let Value::Array(steps) = field(&tasks[0], &["steps"]) else { panic!() };
+    assert!(steps.iter().all(|st| !s(st, &["completed"]).is_empty()));
+    assert_eq!(std::fs::read_to_string(app.join("config.ini")).unwrap(), "app config v1\n");
+    assert_eq!(call(&d, "GET", &format!("{ADMIN}/version"), "").status, 200, "the backed-up token is back");
+
+    // One log per run: the backup and the restore.
+    let logs = call(&d, "GET", &format!("/v1/containers/app/backups/{backup}/logs"), "");
+    let v = logs.json();
+    let Value::Array(items) = field(&v, &["data"]) else { panic!() };
+    assert_eq!(items.iter().map(|i| s(i, &["type"]).to_owned()).collect::<Vec<_>>(), ["backup", "restore"]);
+    assert!(s(&items[1], &["log"]).contains("Restoring"), "{}", logs.text());
+
+    // Delete: a 202 job, then the record reads deleted and the file is gone.
+    let r = call(&d, "DELETE", &format!("/v1/containers/app/backups/{backup}"), "");
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(s(&r.json(), &["data", "action"]), "delete");
+    let file = d.options.root.join(s(rec, &["target", "path"]).trim_start_matches('/'));
+    for _ in 0..400 {
+        if !file.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let got = call(&d, "GET", &format!("/v1/containers/app/backups/{backup}"), "").json();
+    assert_eq!(s(&got, &["data", "state", "current"]), "deleted");
+    assert!(!s(&got, &["data", "events", "deleted"]).is_empty());
+    assert!(!file.exists());
+    assert_eq!(call(&d, "DELETE", &format!("/v1/containers/app/backups/{backup}"), "").status, 409);
+    let r = call(&d, "POST", &path, r#"{"action":"restore"}"#);
+    assert_eq!(r.status, 409, "a deleted backup cannot be restored: {}", r.text());
+    assert_eq!(d.get("/v1/containers/app/backups").status, 401);
+    cleanup(d);
+}
+
+#[test]
+fn credentials_never_appear_in_any_answer() {
+    let d = daemon();
+    create(&d, "nightly", "");
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"nightly"}"#).status, 200);
+    let backup = s(&operations(&d, "{}")[0], &["snapshotId"]).to_owned();
+    let answers = [
+        call(&d, "GET", "/1.0/plans", ""),
+        call(&d, "GET", "/1.0/plans?recursion=1", ""),
+        call(&d, "GET", "/1.0/plans/nightly", ""),
+        call(&d, "PUT", "/1.0/plans/nightly", &plan_json("nightly", "")),
+        call(&d, "GET", "/1.0/operations?recursion=1", ""),
+        call(&d, "GET", "/1.0/operations/1/log", ""),
+        rpc(&d, "GetOperations", "{}"),
+        call(&d, "GET", "/v1/containers/app/backups", ""),
+        call(&d, "GET", &format!("/v1/containers/app/backups/{backup}"), ""),
+        call(&d, "GET", &format!("/v1/containers/app/backups/{backup}/logs"), ""),
+        call(&d, "GET", "/api/v1/admin/endpoints", ""),
+    ];
+    for r in &answers {
+        assert!(r.status < 300, "{}", r.text());
+        assert!(!r.text().contains(SECRET), "{}", r.text());
+    }
+    let created = call(&d, "POST", "/1.0/plans", &plan_json("second", ""));
+    assert!(created.status == 200 && !created.text().contains(SECRET));
+    assert!(!std::fs::read_to_string(d.data.join("audit.log")).unwrap().contains(SECRET));
+    // The secret is kept (for the hooks), privately.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(d.data.join("plans.json")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o077, 0);
+    cleanup(d);
+}
+
+#[test]
+fn operations_list_filters_by_plan_and_status() {
+    let d = daemon();
+    create(&d, "a", "");
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"a"}"#).status, 200);
+    let all = call(&d, "GET", "/1.0/operations", "");
+    assert_eq!(all.text().matches("/1.0/operations/").count(), 2, "{}", all.text());
+    let ok = call(&d, "GET", "/1.0/operations?plan=a&status=SUCCESS&recursion=1", "");
+    assert_eq!(ok.text().matches("\"operationBackup\"").count(), 1, "{}", ok.text());
+    assert_eq!(call(&d, "GET", "/1.0/operations?plan=zzz", "").text().matches("/1.0/operations/").count(), 0);
+    assert_eq!(call(&d, "GET", "/1.0/operations?status=BOGUS", "").status, 400);
+    let parsed: Value = json::from_str(&ok.text()).unwrap();
+    assert_eq!(s(&parsed, &["type"]), "sync");
+    cleanup(d);
+}
