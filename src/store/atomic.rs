@@ -8,6 +8,12 @@ use std::path::Path;
 /// Writes `data` to `path` through a temp file in the same directory: write, fsync, rename,
 /// then fsync the directory so the rename itself survives a power cut.
 pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_with(path, mode, |file| file.write_all(data))
+}
+
+/// Like `write`, with the content produced by `fill` into the temp file (large content
+/// never needs to be in memory whole).
+pub fn write_with(path: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
@@ -16,7 +22,7 @@ pub fn write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let tmp = dir.join(tmp_name);
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-        file.write_all(data)?;
+        fill(&mut file)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         sync_dir(dir)

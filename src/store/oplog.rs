@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use miniserde::{Deserialize, json};
@@ -373,45 +374,9 @@ impl OpLog {
     /// Loads the journal, skipping records that are torn or corrupt, and settles what a
     /// stop interrupted: INPROGRESS becomes ERROR, PENDING is dropped (nobody waits for it
     /// any more). The journal is rewritten compact, so a torn tail never meets an append.
+    /// Read a line at a time: only the index is ever held, never the records.
     pub fn open(path: &Path, now_ms: i64) -> io::Result<OpLog> {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e),
-        };
-        let mut ops: BTreeMap<u64, Operation> = BTreeMap::new();
-        let (mut next_id, mut modno, mut skipped) = (1u64, 0u64, 0usize);
-        for raw in text.split_inclusive('\n') {
-            let Some(record) = raw.strip_suffix('\n').and_then(verified) else {
-                skipped += 1;
-                continue;
-            };
-            if let Some(meta) = record.strip_prefix(META) {
-                let mut it = meta.split_whitespace().map(str::parse::<u64>);
-                if let (Some(Ok(n)), Some(Ok(m))) = (it.next(), it.next()) {
-                    next_id = next_id.max(n);
-                    modno = modno.max(m);
-                }
-                continue;
-            }
-            match from_wire(record) {
-                Some(op) => {
-                    next_id = next_id.max(op.id + 1);
-                    modno = modno.max(op.modno);
-                    ops.insert(op.id, op);
-                }
-                None => skipped += 1,
-            }
-        }
-        ops.retain(|_, op| op.status != Status::Pending);
-        for op in ops.values_mut().filter(|op| op.status == Status::InProgress) {
-            modno += 1;
-            op.modno = modno;
-            op.status = Status::Error;
-            op.end_ms = now_ms;
-            op.message = "interrupted by restart".into();
-        }
-        let file = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        let file = OpenOptions::new().create(true).append(true).read(true).mode(0o600).open(path)?;
         let mut log = OpLog {
             path: path.to_owned(),
             file,
@@ -419,11 +384,59 @@ impl OpLog {
             live_bytes: 0,
             entries: BTreeMap::new(),
             plans: Vec::new(),
-            next_id,
-            modno,
-            skipped,
+            next_id: 1,
+            modno: 0,
+            skipped: 0,
         };
-        log.rewrite(ops.values().map(|op| (op.clone(), to_wire(op))))?;
+        let mut reader = io::BufReader::with_capacity(64 * 1024, log.file.try_clone()?);
+        let (mut offset, mut raw) = (0u64, Vec::new());
+        loop {
+            raw.clear();
+            let n = reader.read_until(b'\n', &mut raw)?;
+            if n == 0 {
+                break;
+            }
+            let start = offset;
+            offset += n as u64;
+            let Some(record) = raw.strip_suffix(b"\n").and_then(|r| std::str::from_utf8(r).ok()).and_then(verified)
+            else {
+                log.skipped += 1;
+                continue;
+            };
+            if let Some(meta) = record.strip_prefix(META) {
+                let mut it = meta.split_whitespace().map(str::parse::<u64>);
+                if let (Some(Ok(n)), Some(Ok(m))) = (it.next(), it.next()) {
+                    log.next_id = log.next_id.max(n);
+                    log.modno = log.modno.max(m);
+                }
+                continue;
+            }
+            match from_wire(record) {
+                Some(op) => {
+                    log.next_id = log.next_id.max(op.id + 1);
+                    log.modno = log.modno.max(op.modno);
+                    let entry = log.entry(&op, start, record.len() as u32);
+                    log.entries.insert(op.id, entry);
+                }
+                None => log.skipped += 1,
+            }
+        }
+        drop(reader);
+        log.entries.retain(|_, e| e.status != Status::Pending);
+        let mut settled = BTreeMap::new();
+        let interrupted: Vec<u64> =
+            log.entries.iter().filter(|(_, e)| e.status == Status::InProgress).map(|(id, _)| *id).collect();
+        for id in interrupted {
+            if let Some(mut op) = log.get(id) {
+                log.modno += 1;
+                op.modno = log.modno;
+                op.status = Status::Error;
+                op.end_ms = now_ms;
+                op.message = "interrupted by restart".into();
+                settled.insert(id, op);
+            }
+        }
+        log.rewrite(|_| true, settled)?;
         Ok(log)
     }
 
@@ -452,23 +465,44 @@ impl OpLog {
         }
     }
 
-    /// Writes the given operations as the whole journal (temp file, fsync, rename).
-    fn rewrite(&mut self, ops: impl Iterator<Item = (Operation, String)>) -> io::Result<()> {
-        let mut out = line(&format!("{META} {} {}", self.next_id, self.modno));
+    /// Writes the kept operations as the whole journal (temp file, fsync, rename), copying
+    /// each record from the current journal unless `changed` has a newer version of it.
+    fn rewrite(&mut self, keep: impl Fn(u64) -> bool, mut changed: BTreeMap<u64, Operation>) -> io::Result<()> {
         let mut entries = BTreeMap::new();
-        for (op, wire) in ops {
-            let offset = out.len() as u64;
-            out.push_str(&wire);
-            let entry = self.entry(&op, offset, wire.len() as u32);
-            out.push('\t');
-            out.push_str(&checksum(&wire));
-            out.push('\n');
-            entries.insert(op.id, entry);
-        }
-        atomic::write(&self.path, out.as_bytes(), 0o600)?;
+        let old: Vec<(u64, Entry)> =
+            std::mem::take(&mut self.entries).into_iter().filter(|(id, _)| keep(*id)).collect();
+        let mut len = 0u64;
+        let meta = line(&format!("{META} {} {}", self.next_id, self.modno));
+        let source = &self.file;
+        atomic::write_with(&self.path, 0o600, |file| {
+            let mut out = io::BufWriter::with_capacity(64 * 1024, file);
+            out.write_all(meta.as_bytes())?;
+            len = meta.len() as u64;
+            for (id, mut entry) in old {
+                let text = match changed.remove(&id) {
+                    Some(op) => {
+                        entry.status = op.status;
+                        entry.modno = op.modno;
+                        to_wire(&op)
+                    }
+                    None => {
+                        let mut buf = vec![0u8; entry.len as usize];
+                        source.read_exact_at(&mut buf, entry.offset)?;
+                        String::from_utf8(buf).map_err(|_| io::Error::other("record not UTF-8"))?
+                    }
+                };
+                entry.offset = len;
+                entry.len = text.len() as u32;
+                let record = format!("{text}\t{}\n", checksum(&text));
+                out.write_all(record.as_bytes())?;
+                len += record.len() as u64;
+                entries.insert(id, entry);
+            }
+            out.flush()
+        })?;
         self.file = OpenOptions::new().append(true).read(true).open(&self.path)?;
-        self.len = out.len() as u64;
-        self.live_bytes = self.len;
+        self.len = len;
+        self.live_bytes = len;
         self.entries = entries;
         Ok(())
     }
@@ -478,14 +512,7 @@ impl OpLog {
         if self.len < COMPACT_FLOOR || self.len <= 2 * self.live_bytes {
             return Ok(());
         }
-        let mut ops = Vec::with_capacity(self.entries.len());
-        for id in self.entries.keys().copied().collect::<Vec<_>>() {
-            let wire = self.raw(id)?;
-            if let Some(op) = from_wire(&wire) {
-                ops.push((op, wire));
-            }
-        }
-        self.rewrite(ops.into_iter())
+        self.rewrite(|_| true, BTreeMap::new())
     }
 
     /// Stores a new operation, giving it its id (and its flow id, unless it joins a flow).
@@ -598,25 +625,22 @@ impl OpLog {
         if doomed.is_empty() {
             return Ok(doomed);
         }
-        let mut ops = Vec::new();
-        for (id, _) in self.entries.iter().filter(|(id, _)| !doomed.contains(id)) {
-            let wire = self.raw(*id)?;
-            if let Some(op) = from_wire(&wire) {
-                ops.push((op, wire));
-            }
-        }
-        self.rewrite(ops.into_iter())?;
+        let gone: std::collections::BTreeSet<u64> = doomed.iter().copied().collect();
+        self.rewrite(|id| !gone.contains(&id), BTreeMap::new())?;
         Ok(doomed)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn modno(&self) -> u64 {
         self.modno
     }
 
+    #[cfg(test)]
     /// Bytes in the journal and bytes its live records take.
     pub fn sizes(&self) -> (u64, u64) {
         (self.len, self.live_bytes)
