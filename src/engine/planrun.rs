@@ -444,7 +444,8 @@ impl Ctx {
         cmd.args(args)
             .env("STEWARD_PLAN", &plan.id)
             .env("STEWARD_OPERATION", op.id.to_string())
-            .env("STEWARD_STATUS", op.status.wire())
+            // The success hook runs before the operation is marked done.
+            .env("STEWARD_STATUS", if succeeded { Status::Success.wire() } else { op.status.wire() })
             .env("STEWARD_ERROR", &op.message)
             .env("STEWARD_BACKUP", path)
             .stdin(std::process::Stdio::null());
@@ -710,6 +711,44 @@ mod tests {
         settle(&mut e, later + 1000);
         assert_eq!(backups(&e).len(), 1);
         assert_eq!(e.plans_tick(later + 2000), Some(later + 3_600_000), "the schedule counts on from that run");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hooks_hear_how_the_backup_went() {
+        let (mut e, dir) = engine("hooks");
+        let out = dir.join("hook.out");
+        let hook = |status: &str| {
+            format!(
+                r#"["/bin/sh","-c","echo {status} $STEWARD_PLAN $STEWARD_STATUS $STEWARD_DESTINATION_SECRET >> {}"]"#,
+                out.display()
+            )
+        };
+        let plan = format!(
+            r#"{{"id":"p","sources":{{"state":true}},"destination":{{"path":"/backups","auth":{{"secret":"s"}}}},
+            "hooks":{{"on_success":{},"on_failure":{}}}}}"#,
+            hook("ok"),
+            hook("failed")
+        );
+        e.plan_put(&plan, None).unwrap();
+        e.plan_run("p").unwrap();
+        settle(&mut e, crate::time::unix_millis());
+        // A destination that cannot be created fails the next backup.
+        std::fs::write(dir.join("root/backups-file"), "").unwrap();
+        let broken = plan.replace("\"/backups\"", "\"/backups-file/x\"");
+        e.plan_put(&broken, Some("p")).unwrap();
+        e.plan_run("p").unwrap();
+        settle(&mut e, crate::time::unix_millis());
+        let heard = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(heard, "ok p STATUS_SUCCESS s\nfailed p STATUS_ERROR s\n");
+        // A failing success hook turns the backup into a warning, not a failure.
+        let failing = plan.replace(&hook("ok"), r#"["/bin/false"]"#);
+        e.plan_put(&failing, Some("p")).unwrap();
+        let id = e.plan_run("p").unwrap();
+        settle(&mut e, crate::time::unix_millis());
+        let op = e.plans.log().get(id).unwrap();
+        assert_eq!(op.status, Status::Warning, "{}", op.message);
+        assert!(op.message.contains("on_success hook failed"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
