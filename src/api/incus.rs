@@ -75,6 +75,13 @@ pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
         "/1.0/system/:poweroff",
         "/1.0/system/:reboot",
         "/1.0/system/:restore",
+        "/1.0/system/logging",
+        "/1.0/system/network",
+        "/1.0/system/provider",
+        "/1.0/system/resources",
+        "/1.0/system/security",
+        "/1.0/system/storage",
+        "/1.0/system/update",
     ]))
     .into()
 }

@@ -7,6 +7,7 @@ pub mod jidoteki;
 pub mod plans;
 pub mod records;
 pub mod routes;
+pub mod system;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -207,7 +208,9 @@ impl Handler for Api {
 
     fn tick(&mut self, now: Instant) -> Option<Instant> {
         let now_ms = crate::time::unix_millis();
-        let due_ms = self.engine.plans_tick(now_ms)?;
+        let plans = self.engine.plans_tick(now_ms);
+        let network = self.engine.network_tick(now_ms);
+        let due_ms = plans.into_iter().chain(network).min()?;
         // Wall-clock time can jump; a minute at most between looks keeps the schedule true.
         let wait = (due_ms - now_ms).clamp(0, 60_000) as u64;
         Some(now + std::time::Duration::from_millis(wait))

@@ -1,6 +1,6 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, backrest, incus, jidoteki, plans, records};
+use super::{Api, Call, backrest, incus, jidoteki, plans, records, system};
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
 use crate::server::http::Method;
@@ -218,6 +218,36 @@ pub static ROUTES: &[Route] = &[
         )
     },
     incus_post("/1.0/system/:reboot", "Reboot the system", incus::reboot),
+    incus_get(
+        "/1.0/system/network",
+        "Network config (the same settings as /api/v1/admin/settings) and state",
+        system::network,
+    ),
+    incus_json(
+        Method::Put,
+        "/1.0/system/network",
+        "Change the network; confirmation_timeout rolls back unless confirmed",
+        system::put_network,
+    ),
+    incus_post("/1.0/system/network/:confirm", "Keep the pending network change", system::network_confirm),
+    incus_get("/1.0/system/logging", "Remote syslog config", system::logging),
+    incus_json(Method::Put, "/1.0/system/logging", "Change the remote syslog config", system::put_logging),
+    incus_get("/1.0/system/provider", "Provider config (secrets redacted)", system::provider),
+    incus_json(Method::Put, "/1.0/system/provider", "Change the provider config", system::put_provider),
+    incus_get("/1.0/system/update", "Update config and state (the update job of /api/v1/admin/update)", system::update),
+    incus_json(Method::Put, "/1.0/system/update", "Change the update config", system::put_update),
+    incus_post("/1.0/system/update/:check", "Check for updates", system::update_check),
+    incus_get("/1.0/services", "The board's services", system::services),
+    incus_get("/1.0/services/{name}", "A service: config (enabled) and state (running)", system::service),
+    incus_json(Method::Put, "/1.0/services/{name}", "Enable or disable a service", system::put_service),
+    incus_get("/1.0/debug", "Debug endpoints", system::debug_index),
+    incus_get("/1.0/debug/log", "Recent log records (?unit=, ?entries=, ?boot=0)", system::debug_log),
+    incus_json(
+        Method::Post,
+        "/1.0/debug/tui/:write-message",
+        "Write a message to the console log",
+        system::write_message,
+    ),
     incus_get("/1.0/plans", "Backup plans (?recursion=1: with their state)", plans::list),
     incus_json(Method::Post, "/1.0/plans", "Create a backup plan", plans::create),
     incus_get("/1.0/plans/{id}", "A plan's config and state: last backup, next run, backups kept", plans::show),

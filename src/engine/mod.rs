@@ -9,6 +9,7 @@ pub mod info;
 pub mod jobs;
 pub mod license;
 pub mod logs;
+pub mod netconfig;
 pub mod package;
 pub mod passphrase;
 pub mod planrun;
@@ -44,6 +45,8 @@ pub struct Engine {
     health_cache: Option<(std::time::Instant, info::Health)>,
     /// Backup plans, their schedule and the operation history.
     pub plans: planrun::Runner,
+    /// Outcomes of network apply hooks, for the request loop to answer (and roll back).
+    net_applied: (std::sync::mpsc::Sender<netconfig::Applied>, std::sync::mpsc::Receiver<netconfig::Applied>),
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -130,6 +133,7 @@ impl Engine {
                 restoring: Default::default(),
                 health_cache: None,
                 plans,
+                net_applied: std::sync::mpsc::channel(),
             },
             passphrase,
         ))

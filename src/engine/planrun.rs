@@ -83,6 +83,11 @@ impl Runner {
         self.wake = Some(wake);
     }
 
+    /// Wakes the request loop (set once it runs).
+    pub fn wake(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+        self.wake.clone()
+    }
+
     pub fn log(&self) -> std::sync::MutexGuard<'_, OpLog> {
         self.ops.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -260,28 +260,52 @@ impl Engine {
         }
         let io = |e: std::io::Error| Error::Io(format!("storing settings: {e}"));
         atomic::write(&self.data.join(NETWORK_FILE), doc.finish().as_bytes(), 0o600).map_err(io)?;
+        self.render_network(n)?;
+        // Applying can take the interface down for a while: off the request thread, and
+        // the 202 goes out first.
+        self.apply_network(n.is_static(), |status| {
+            crate::log::info(format_args!("network apply hook: {status:?}"));
+        })
+    }
+
+    /// Writes the board's network file (key=value lines) for the settings.
+    pub fn render_network(&self, n: &Network) -> Result<(), Error> {
         let mode = if n.is_static() { "static" } else { "dhcp" };
         let mut fields = vec![("mode", mode.to_owned())];
         fields.extend(n.fields.iter().cloned());
-        self.render(&self.board.network.config.clone(), &key_value_lines(&fields))?;
-        if let Some(argv) = self.board.network.apply.clone() {
-            // Applying can take the interface down for a while: off the request thread, and
-            // the 202 goes out first.
-            let config = self.root.path(&self.board.network.config);
-            let spawned = std::thread::Builder::new().name("network-apply".into()).spawn(move || {
+        self.render(&self.board.network.config.clone(), &key_value_lines(&fields))
+    }
+
+    /// Runs the board's network apply hook on a worker and hands its outcome to `done`
+    /// there; with no hook, `done` hears success at once.
+    pub fn apply_network(
+        &self,
+        is_static: bool,
+        done: impl FnOnce(Result<(), String>) + Send + 'static,
+    ) -> Result<(), Error> {
+        let Some(argv) = self.board.network.apply.clone() else {
+            done(Ok(()));
+            return Ok(());
+        };
+        let config = self.root.path(&self.board.network.config);
+        let mode = if is_static { "static" } else { "dhcp" };
+        std::thread::Builder::new()
+            .name("network-apply".into())
+            .spawn(move || {
                 let status = std::process::Command::new(&argv[0])
                     .args(&argv[1..])
                     .env("STEWARD_NETWORK_CONFIG", &config)
                     .env("STEWARD_NETWORK_MODE", mode)
                     .stdin(std::process::Stdio::null())
                     .status();
-                crate::log::info(format_args!("network apply hook {argv:?}: {status:?}"));
-            });
-            if let Err(e) = spawned {
-                return Err(Error::Io(format!("cannot run the network apply hook: {e}")));
-            }
-        }
-        Ok(())
+                done(match status {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!("the network apply hook failed ({s})")),
+                    Err(e) => Err(format!("cannot run the network apply hook: {e}")),
+                });
+            })
+            .map(|_| ())
+            .map_err(|e| Error::Io(format!("cannot run the network apply hook: {e}")))
     }
 
     pub fn network(&self) -> Result<String, Error> {

@@ -33,8 +33,12 @@ pub fn fixture_root_copy() -> PathBuf {
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
             let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
                 copy(&entry.path(), &target);
+            } else if kind.is_symlink() {
+                // Links like /dev/disk/by-id/* stay links (their targets may not exist).
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), target).unwrap();
             } else {
                 std::fs::copy(entry.path(), target).unwrap();
             }

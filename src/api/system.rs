@@ -1,0 +1,617 @@
+//! IncusOS `/1.0/system/*` configuration resources: `{"config": …, "state": …}` objects where
+//! GET returns both with an ETag, PUT replaces `config` (ignoring `state`) after checking it
+//! completely and honouring `If-Match`. Network changes can be confirmed or rolled back.
+
+use miniserde::json::{self, Number, Value};
+
+use super::incus::{error, sync};
+use super::{Api, Call};
+use crate::engine::Error;
+use crate::json::Object;
+use crate::server::Reply;
+use crate::store::atomic;
+
+fn engine_error(e: Error) -> Reply {
+    match e {
+        Error::NotFound(what) => error(404, &format!("{what} not found")),
+        Error::Invalid(m) => error(400, &m),
+        Error::Conflict(m) => error(409, &m),
+        Error::Io(m) => {
+            crate::log::warn(format_args!("{m}"));
+            error(500, &m)
+        }
+    }
+    .into()
+}
+
+pub fn etag(config: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, config.as_bytes());
+    format!("\"{}\"", crate::engine::package::to_hex(&d.as_ref()[..12]))
+}
+
+/// `{"config":…,"state":…}` with the config's ETag.
+fn resource(config: &str, state: &str) -> Reply {
+    sync(&Object::new().raw("config", config).raw("state", state).finish()).header("ETag", etag(config)).into()
+}
+
+/// 412 when the client's `If-Match` names another version of the config.
+fn check_if_match(call: &Call, current: &str) -> Result<(), Reply> {
+    match &call.head.if_match {
+        Some(want) if want.trim() != "*" && !want.split(',').any(|t| t.trim() == etag(current)) => {
+            Err(error(412, "the configuration changed since it was read (ETag mismatch)").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The PUT body's `config` object (a `state` next to it is ignored).
+fn put_config(call: &mut Call) -> Result<json::Object, Reply> {
+    let text = call.body_text().map_err(|m| Reply::from(error(400, m)))?;
+    let Ok(Value::Object(mut body)) = json::from_str::<Value>(&text) else {
+        return Err(error(400, "the body must be a JSON object with a config").into());
+    };
+    if let Some(k) = body.keys().find(|k| *k != "config" && *k != "state") {
+        return Err(error(400, &format!("unknown field {k:?}")).into());
+    }
+    match body.remove("config") {
+        Some(Value::Object(c)) => Ok(c),
+        Some(Value::Null) | None => Err(error(400, "config is required").into()),
+        Some(_) => Err(error(400, "config must be an object").into()),
+    }
+}
+
+fn only(m: &json::Object, what: &str, known: &[&str]) -> Result<(), Reply> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(error(400, &format!("{what}: unknown field {k:?}")).into()),
+        None => Ok(()),
+    }
+}
+
+fn string_field(m: &json::Object, key: &str) -> Result<Option<String>, Reply> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(error(400, &format!("{key} must be a string")).into()),
+    }
+}
+
+/// A config document kept in the data dir (`incus-<name>.json`), or its default.
+fn stored(api: &Api, name: &str, default: &str) -> String {
+    std::fs::read_to_string(api.engine.data.join(format!("incus-{name}.json"))).unwrap_or_else(|_| default.to_owned())
+}
+
+fn store(api: &Api, name: &str, config: &str) -> Result<(), Reply> {
+    atomic::write(&api.engine.data.join(format!("incus-{name}.json")), config.as_bytes(), 0o600)
+        .map_err(|e| engine_error(Error::Io(format!("storing {name}: {e}"))))
+}
+
+// --- network ---------------------------------------------------------------------------
+
+fn iface_file(api: &Api, iface: &str, file: &str) -> Option<String> {
+    if iface.is_empty() || iface.contains('/') || iface.starts_with('.') {
+        return None;
+    }
+    let bytes = api.engine.root.read_limited(&format!("/sys/class/net/{iface}/{file}"), 4096).ok()?;
+    Some(String::from_utf8_lossy(&bytes).trim().to_owned())
+}
+
+fn configured_iface(api: &Api) -> String {
+    api.engine
+        .network_settings()
+        .and_then(|t| json::from_str::<Value>(&t).ok())
+        .and_then(|v| match v {
+            Value::Object(m) => match m.get("network") {
+                Some(Value::Object(n)) => match n.get("interface") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap_or_else(|| "eth0".to_owned())
+}
+
+pub fn network(api: &mut Api, _call: &mut Call) -> Reply {
+    let iface = configured_iface(api);
+    let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
+    let config = crate::engine::netconfig::to_incus(api.engine.network_settings().as_deref(), &hwaddr);
+    let num = |f: &str| iface_file(api, &iface, f).and_then(|v| v.parse::<i64>().ok());
+    let operstate = iface_file(api, &iface, "operstate").unwrap_or_else(|| "unknown".into());
+    let mut st = Object::new()
+        .str("state", if operstate == "up" { "routable" } else { "off" })
+        .str("type", "ethernet")
+        .str("hwaddr", &hwaddr);
+    if let Some(mtu) = num("mtu") {
+        st = st.num("mtu", mtu);
+    }
+    if let Some(speed) = num("speed").filter(|s| *s > 0) {
+        st = st.str("speed", &speed.to_string());
+    }
+    let stat = |f: &str| num(&format!("statistics/{f}")).unwrap_or(0);
+    st = st.raw(
+        "stats",
+        &Object::new()
+            .num("rx_bytes", stat("rx_bytes"))
+            .num("rx_errors", stat("rx_errors"))
+            .num("tx_bytes", stat("tx_bytes"))
+            .num("tx_errors", stat("tx_errors"))
+            .finish(),
+    );
+    let pending = api.engine.network_pending();
+    let mut state = Object::new()
+        .raw("interfaces", &Object::new().raw(&iface, &st.finish()).finish())
+        .bool("configuration_in_process", pending.as_ref().is_some_and(|p| !p.auto_confirm));
+    if let Some(p) = pending.filter(|p| !p.auto_confirm) {
+        let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(p.deadline_ms.max(0) as u64);
+        state = state.str("confirmation_deadline", &crate::time::rfc3339(deadline));
+    }
+    resource(&config, &state.finish())
+}
+
+pub fn put_network(api: &mut Api, call: &mut Call) -> Reply {
+    let iface = configured_iface(api);
+    let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
+    let current = crate::engine::netconfig::to_incus(api.engine.network_settings().as_deref(), &hwaddr);
+    if let Err(r) = check_if_match(call, &current) {
+        return r;
+    }
+    let config = match put_config(call) {
+        Ok(c) => Value::Object(c),
+        Err(r) => return r,
+    };
+    let (network, timeout) = match crate::engine::netconfig::from_incus(&config) {
+        Ok(n) => n,
+        Err(e) => return engine_error(e),
+    };
+    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let respond = Box::new(move |result: Result<(), String>| {
+        let response = match result {
+            Ok(()) => sync("{}"),
+            Err(e) => error(500, &e),
+        };
+        let _ = tx.send(response);
+        waker.wake();
+    });
+    if let Err(e) = api.engine.network_put(&network, timeout, crate::time::unix_millis(), respond) {
+        return engine_error(e);
+    }
+    api.engine.audit.record(call.peer, "network.update", if timeout.is_some() { "confirm-pending" } else { "" });
+    Reply { response: error(500, "the network change ended without an answer"), not_before: None, pending: Some(rx) }
+}
+
+pub fn network_confirm(api: &mut Api, call: &mut Call) -> Reply {
+    match api.engine.network_confirm() {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "network.confirm", "");
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+// --- logging, provider, update ---------------------------------------------------------
+
+const LOGGING_DEFAULT: &str = r#"{"syslog":{"address":"","protocol":"udp","log_format":"rfc5424"}}"#;
+
+pub fn logging(api: &mut Api, _call: &mut Call) -> Reply {
+    resource(&stored(api, "logging", LOGGING_DEFAULT), "{}")
+}
+
+pub fn put_logging(api: &mut Api, call: &mut Call) -> Reply {
+    if let Err(r) = check_if_match(call, &stored(api, "logging", LOGGING_DEFAULT)) {
+        return r;
+    }
+    let checked = (|| -> Result<String, Reply> {
+        let c = put_config(call)?;
+        only(&c, "config", &["syslog"])?;
+        let syslog = match c.get("syslog") {
+            None | Some(Value::Null) => json::Object::new(),
+            Some(Value::Object(s)) => s.clone(),
+            Some(_) => return Err(error(400, "syslog must be an object").into()),
+        };
+        only(&syslog, "syslog", &["address", "protocol", "log_format"])?;
+        let address = string_field(&syslog, "address")?.unwrap_or_default();
+        if !address.is_empty()
+            && address.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            return Err(error(400, &format!("syslog.address {address:?} must be host:port")).into());
+        }
+        let protocol = string_field(&syslog, "protocol")?.filter(|p| !p.is_empty()).unwrap_or_else(|| "udp".into());
+        if !["udp", "tcp", "tls", "dtls"].contains(&protocol.as_str()) {
+            return Err(error(400, "syslog.protocol must be udp, tcp, tls or dtls").into());
+        }
+        let format = string_field(&syslog, "log_format")?.filter(|p| !p.is_empty()).unwrap_or_else(|| "rfc5424".into());
+        if !["rfc5424", "rfc3339"].contains(&format.as_str()) {
+            return Err(error(400, "syslog.log_format must be rfc5424 or rfc3339").into());
+        }
+        let syslog =
+            Object::new().str("address", &address).str("protocol", &protocol).str("log_format", &format).finish();
+        Ok(Object::new().raw("syslog", &syslog).finish())
+    })();
+    let config = match checked {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = store(api, "logging", &config) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "logging.update", "");
+    sync("{}").header("ETag", etag(&config)).into()
+}
+
+const PROVIDER_DEFAULT: &str = r#"{"name":"images","config":{}}"#;
+
+pub fn provider(api: &mut Api, _call: &mut Call) -> Reply {
+    let config = stored(api, "provider", PROVIDER_DEFAULT);
+    // Secrets a provider config may carry never leave the box.
+    let shown = redact_provider(&config);
+    sync(&Object::new().raw("config", &shown).raw("state", r#"{"registered":false}"#).finish())
+        .header("ETag", etag(&config))
+        .into()
+}
+
+fn redact_provider(config: &str) -> String {
+    let Ok(Value::Object(mut c)) = json::from_str::<Value>(config) else { return config.to_owned() };
+    if let Some(Value::Object(inner)) = c.get_mut("config") {
+        for (k, v) in inner.iter_mut() {
+            if ["token", "secret", "password", "key", "api_key"].iter().any(|s| k.contains(s)) {
+                *v = Value::String("[redacted]".into());
+            }
+        }
+    }
+    json::to_string(&Value::Object(c))
+}
+
+pub fn put_provider(api: &mut Api, call: &mut Call) -> Reply {
+    if let Err(r) = check_if_match(call, &stored(api, "provider", PROVIDER_DEFAULT)) {
+        return r;
+    }
+    let checked = (|| -> Result<String, Reply> {
+        let c = put_config(call)?;
+        only(&c, "config", &["name", "config"])?;
+        let name = string_field(&c, "name")?.unwrap_or_default();
+        if name.is_empty() {
+            return Err(error(400, "the provider name is required").into());
+        }
+        let inner = match c.get("config") {
+            None | Some(Value::Null) => json::Object::new(),
+            Some(Value::Object(o)) => {
+                if o.values().any(|v| !matches!(v, Value::String(_))) {
+                    return Err(error(400, "provider config values must be strings").into());
+                }
+                o.clone()
+            }
+            Some(_) => return Err(error(400, "config.config must be an object").into()),
+        };
+        Ok(Object::new().str("name", &name).raw("config", &json::to_string(&Value::Object(inner))).finish())
+    })();
+    let config = match checked {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = store(api, "provider", &config) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "provider.update", "");
+    sync("{}").header("ETag", etag(&config)).into()
+}
+
+const UPDATE_DEFAULT: &str =
+    r#"{"auto_reboot":false,"channel":"stable","check_frequency":"6h","maintenance_windows":[]}"#;
+const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+fn update_state(api: &Api) -> String {
+    let last = stored(api, "update-state", r#"{"last_check":"","status":""}"#);
+    let job = api.engine.jobs.state(crate::engine::jobs::Kind::Update);
+    let mut state = match json::from_str::<Value>(&last) {
+        Ok(Value::Object(m)) => m,
+        _ => json::Object::new(),
+    };
+    if let Some(j) = job {
+        let status = match j.status {
+            crate::engine::jobs::Status::Running => format!("Applying an update ({}%)", j.percentage),
+            crate::engine::jobs::Status::Success => "The update was applied; it takes effect at the next boot".into(),
+            crate::engine::jobs::Status::Failed => {
+                format!("The update failed: {}", j.error_message.unwrap_or_default())
+            }
+        };
+        state.insert("status".into(), Value::String(status));
+        state.insert("needs_reboot".into(), Value::Bool(j.status == crate::engine::jobs::Status::Success));
+    } else {
+        state.insert("needs_reboot".into(), Value::Bool(false));
+    }
+    json::to_string(&Value::Object(state))
+}
+
+pub fn update(api: &mut Api, _call: &mut Call) -> Reply {
+    resource(&stored(api, "update", UPDATE_DEFAULT), &update_state(api))
+}
+
+fn small_int(m: &json::Object, key: &str, max: u64) -> Result<u64, Reply> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(Number::U64(n))) if *n <= max => Ok(*n),
+        Some(_) => Err(error(400, &format!("{key} must be a number from 0 to {max}")).into()),
+    }
+}
+
+pub fn put_update(api: &mut Api, call: &mut Call) -> Reply {
+    if let Err(r) = check_if_match(call, &stored(api, "update", UPDATE_DEFAULT)) {
+        return r;
+    }
+    let checked = (|| -> Result<String, Reply> {
+        let c = put_config(call)?;
+        only(&c, "config", &["auto_reboot", "channel", "check_frequency", "maintenance_windows"])?;
+        let auto_reboot = match c.get("auto_reboot") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(error(400, "auto_reboot must be true or false").into()),
+        };
+        let channel = string_field(&c, "channel")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "stable".into());
+        let frequency = string_field(&c, "check_frequency")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "6h".into());
+        if frequency != "never" && crate::engine::netconfig::parse_duration(&frequency).is_none() && frequency != "0" {
+            return Err(
+                error(400, &format!("check_frequency {frequency:?} must be a duration (\"6h\") or \"never\"")).into()
+            );
+        }
+        let mut windows = Vec::new();
+        match c.get("maintenance_windows") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for w in items {
+                    let Value::Object(w) = w else {
+                        return Err(error(400, "a maintenance window must be an object").into());
+                    };
+                    only(
+                        w,
+                        "maintenance window",
+                        &[
+                            "start_day_of_week",
+                            "start_hour",
+                            "start_minute",
+                            "end_day_of_week",
+                            "end_hour",
+                            "end_minute",
+                        ],
+                    )?;
+                    let start_day = string_field(w, "start_day_of_week")?.filter(|d| !d.is_empty());
+                    let end_day = string_field(w, "end_day_of_week")?.filter(|d| !d.is_empty());
+                    if start_day.is_some() != end_day.is_some() {
+                        return Err(error(400, "start_day_of_week and end_day_of_week go together").into());
+                    }
+                    for d in start_day.iter().chain(end_day.iter()) {
+                        if !DAYS.contains(&d.as_str()) {
+                            return Err(error(400, &format!("{d:?} is not a day of the week")).into());
+                        }
+                    }
+                    let (sh, sm, eh, em) = (
+                        small_int(w, "start_hour", 23)?,
+                        small_int(w, "start_minute", 59)?,
+                        small_int(w, "end_hour", 23)?,
+                        small_int(w, "end_minute", 59)?,
+                    );
+                    if start_day == end_day && (eh, em) < (sh, sm) {
+                        return Err(error(400, "a window within one day must end after it starts").into());
+                    }
+                    let mut o = Object::new();
+                    if let (Some(s), Some(e)) = (&start_day, &end_day) {
+                        o = o.str("start_day_of_week", s).str("end_day_of_week", e);
+                    }
+                    windows.push(
+                        o.num("start_hour", sh)
+                            .num("start_minute", sm)
+                            .num("end_hour", eh)
+                            .num("end_minute", em)
+                            .finish(),
+                    );
+                }
+            }
+            Some(_) => return Err(error(400, "maintenance_windows must be a list").into()),
+        }
+        Ok(Object::new()
+            .bool("auto_reboot", auto_reboot)
+            .str("channel", &channel)
+            .str("check_frequency", &frequency)
+            .raw("maintenance_windows", &format!("[{}]", windows.join(",")))
+            .finish())
+    })();
+    let config = match checked {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = store(api, "update", &config) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "update.config", "");
+    sync("{}").header("ETag", etag(&config)).into()
+}
+
+/// `:check`: steward installs packages the vendor uploads (`POST /api/v1/admin/update`); it
+/// has no feed to poll, and says so in the state rather than pretending.
+pub fn update_check(api: &mut Api, call: &mut Call) -> Reply {
+    let state = Object::new()
+        .str("last_check", &crate::time::rfc3339(std::time::SystemTime::now()))
+        .str("status", "No update feed on this board: upload signed packages to /api/v1/admin/update")
+        .finish();
+    if let Err(r) = store(api, "update-state", &state) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "update.check", "");
+    sync("{}").into()
+}
+
+// --- services ----------------------------------------------------------------------------
+
+fn service_name(api: &Api, call: &Call) -> Result<String, Reply> {
+    let name = call.segment(2);
+    match api.engine.services().into_iter().find(|(n, _)| *n == name) {
+        Some((n, _)) => Ok(n.to_owned()),
+        None => Err(error(404, "service not found").into()),
+    }
+}
+
+fn service_config(api: &Api, name: &str) -> String {
+    stored(api, &format!("service-{name}"), r#"{"enabled":true}"#)
+}
+
+pub fn services(api: &mut Api, _call: &mut Call) -> Reply {
+    let mut urls: Vec<String> = api.engine.services().iter().map(|(n, _)| format!("/1.0/services/{n}")).collect();
+    urls.sort();
+    sync(&crate::json::str_array(urls.iter().map(String::as_str))).into()
+}
+
+pub fn service(api: &mut Api, call: &mut Call) -> Reply {
+    let name = match service_name(api, call) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let running = api.engine.services().into_iter().any(|(n, up)| n == name && up);
+    resource(&service_config(api, &name), &Object::new().bool("running", running).finish())
+}
+
+/// Stores whether the service should be enabled; the board's init system acts on it (the
+/// file is in the data dir), steward reports the running state it measures.
+pub fn put_service(api: &mut Api, call: &mut Call) -> Reply {
+    let name = match service_name(api, call) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_if_match(call, &service_config(api, &name)) {
+        return r;
+    }
+    let c = match put_config(call) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = only(&c, "config", &["enabled"]) {
+        return r;
+    }
+    let enabled = match c.get("enabled") {
+        Some(Value::Bool(b)) => *b,
+        _ => return error(400, "enabled (true or false) is required").into(),
+    };
+    if name == "steward" && !enabled {
+        return error(400, "steward cannot disable itself").into();
+    }
+    let config = Object::new().bool("enabled", enabled).finish();
+    if let Err(r) = store(api, &format!("service-{name}"), &config) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "service.update", &name);
+    sync("{}").header("ETag", etag(&config)).into()
+}
+
+// --- debug -------------------------------------------------------------------------------
+
+pub fn debug_index(_api: &mut Api, _call: &mut Call) -> Reply {
+    sync(r#"["/1.0/debug/log"]"#).into()
+}
+
+/// The last lines of the board's log files as journal-like records, oldest first.
+/// `unit` picks a file by name (without extension), `entries` bounds the answer (default
+/// 100, at most 1,000), `boot` takes the current boot (`0`, `-0` or empty) only.
+pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
+    use crate::server::http::query_param;
+    const MAX_ENTRIES: usize = 1000;
+    const TAIL_BYTES: u64 = 256 * 1024;
+    let entries = match query_param(&call.head.query, "entries").as_deref() {
+        None | Some("") => 100,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_ENTRIES).contains(&n) => n,
+            _ => return error(400, &format!("entries must be from 1 to {MAX_ENTRIES}")).into(),
+        },
+    };
+    if let Some(b) = query_param(&call.head.query, "boot").filter(|b| !matches!(b.as_str(), "" | "0" | "-0")) {
+        return error(400, &format!("boot {b:?}: only the current boot (0) is kept on this board")).into();
+    }
+    let unit = query_param(&call.head.query, "unit").filter(|u| !u.is_empty());
+    let mut files: Vec<(std::time::SystemTime, String, std::path::PathBuf)> = Vec::new();
+    for dir in &api.engine.board.logs {
+        let Ok(list) = std::fs::read_dir(api.engine.root.path(dir)) else { continue };
+        for entry in list.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.split('.').next().unwrap_or(&name).to_owned();
+            if unit.as_ref().is_some_and(|u| *u != stem) {
+                continue;
+            }
+            files.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), stem, entry.path()));
+        }
+    }
+    files.sort();
+    let mut records: Vec<String> = Vec::new();
+    for (modified, stem, path) in files {
+        let Ok(mut f) = std::fs::File::open(&path) else { continue };
+        use std::io::{Read, Seek, SeekFrom};
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let start = len.saturating_sub(TAIL_BYTES);
+        if f.seek(SeekFrom::Start(start)).is_err() {
+            continue;
+        }
+        let mut text = Vec::new();
+        let _ = f.take(TAIL_BYTES).read_to_end(&mut text);
+        let text = String::from_utf8_lossy(&text);
+        let mut lines: Vec<&str> = text.lines().collect();
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0); // cut mid-line
+        }
+        let stamp = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0).to_string();
+        for line in lines.into_iter().filter(|l| !l.is_empty()) {
+            records.push(
+                Object::new()
+                    .str("MESSAGE", line)
+                    .str("PRIORITY", "6")
+                    .str("_SYSTEMD_UNIT", &stem)
+                    .str("__REALTIME_TIMESTAMP", &stamp)
+                    .finish(),
+            );
+        }
+        if records.len() > entries * 4 {
+            records.drain(..records.len() - entries);
+        }
+    }
+    let skip = records.len().saturating_sub(entries);
+    sync(&format!("[{}]", records[skip..].join(","))).into()
+}
+
+/// Writes an operator's message to steward's log (the console and journal on a board).
+pub fn write_message(api: &mut Api, call: &mut Call) -> Reply {
+    let text = match call.body_text() {
+        Ok(t) => t,
+        Err(m) => return error(400, m).into(),
+    };
+    let Ok(Value::Object(m)) = json::from_str::<Value>(&text) else {
+        return error(400, "the body must be a JSON object with level and message").into();
+    };
+    let level = match m.get("level") {
+        None | Some(Value::Null) => "INFO".to_owned(),
+        Some(Value::String(l)) if ["DEBUG", "INFO", "WARN", "ERROR"].contains(&l.to_ascii_uppercase().as_str()) => {
+            l.to_ascii_uppercase()
+        }
+        Some(Value::Number(n)) => match n {
+            Number::I64(-4) => "DEBUG".into(),
+            Number::U64(0) => "INFO".into(),
+            Number::U64(4) => "WARN".into(),
+            Number::U64(8) => "ERROR".into(),
+            _ => return error(400, "level must be DEBUG, INFO, WARN or ERROR").into(),
+        },
+        Some(_) => return error(400, "level must be DEBUG, INFO, WARN or ERROR").into(),
+    };
+    let message = match m.get("message") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => return error(400, "message is required").into(),
+    };
+    let clean: String = message.chars().take(4096).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if level == "WARN" || level == "ERROR" {
+        crate::log::warn(format_args!("operator message [{level}]: {clean}"));
+    } else {
+        crate::log::info(format_args!("operator message [{level}]: {clean}"));
+    }
+    api.engine.audit.record(call.peer, "debug.message", &level);
+    sync("{}").into()
+}
