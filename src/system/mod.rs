@@ -1,6 +1,7 @@
 //! Reading the machine: procfs, sysfs, statvfs. Every path goes through `Root`, so tests
 //! point the daemon at a fixture tree.
 
+pub mod hardware;
 pub mod health;
 pub mod services;
 

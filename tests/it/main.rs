@@ -10,5 +10,6 @@ mod license;
 mod logs;
 mod plans;
 mod settings;
+mod system;
 mod update;
 mod util;

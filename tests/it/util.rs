@@ -492,3 +492,10 @@ pub fn field<'a>(v: &'a miniserde::json::Value, path: &[&str]) -> &'a miniserde:
     }
     cur
 }
+
+/// The IncusOS error envelope, as sent.
+pub fn incus_error(code: u16, message: &str) -> String {
+    format!(
+        r#"{{"type":"error","status":"","status_code":0,"operation":"","error_code":{code},"error":"{message}","metadata":null}}"#
+    )
+}
