@@ -96,6 +96,10 @@ pub struct NetworkBackend {
 pub struct StorageBackend {
     pub options: Vec<String>,
     pub config: String,
+    /// Creates, changes or deletes a pool of drives (argv, no shell; STEWARD_POOL_ACTION,
+    /// STEWARD_POOL_NAME, STEWARD_POOL_TYPE, STEWARD_POOL_DEVICES in its environment), e.g.
+    /// the board's zpool or mdadm script. Without it, `/1.0/system/storage` takes no pools.
+    pub pool_hook: Option<Vec<String>>,
 }
 
 /// The options Jidoteki kept in `/usr/local/etc/jidoteki-admin-api.json`, with its key names
@@ -187,6 +191,9 @@ impl Board {
         }
         for key in [&self.update.signing_public_key, &self.update.encryption_key] {
             crate::engine::package::parse_hex(key, 32).map_err(|e| format!("update keys: {e}"))?;
+        }
+        if self.storage.pool_hook.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err("storage.pool_hook: empty command".into());
         }
         if self.network.apply.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("network.apply: empty command".into());

@@ -157,7 +157,7 @@ pub fn delete(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 /// IncusOS's answer for background work: 202, `type: async`, the operation's URL.
-fn accepted(api: &Api, op_id: u64) -> Reply {
+pub fn accepted(api: &Api, op_id: u64) -> Reply {
     let raw = api.engine.plans.log().raw(op_id).unwrap_or_else(|_| "null".into());
     let body = Object::new()
         .str("type", "async")

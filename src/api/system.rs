@@ -615,3 +615,334 @@ pub fn write_message(api: &mut Api, call: &mut Call) -> Reply {
     api.engine.audit.record(call.peer, "debug.message", &level);
     sync("{}").into()
 }
+
+// --- resources, security, storage --------------------------------------------------------
+
+pub fn resources(api: &mut Api, _call: &mut Call) -> Reply {
+    sync(&crate::system::hardware::resources(&api.engine.root)).into()
+}
+
+const SECURITY_DEFAULT: &str = r#"{"encryption_recovery_keys":[],"custom_ca_certs":[],"retrieved":false}"#;
+
+fn security_doc(api: &Api) -> json::Object {
+    match json::from_str::<Value>(&stored(api, "security", SECURITY_DEFAULT)) {
+        Ok(Value::Object(m)) => m,
+        _ => json::Object::new(),
+    }
+}
+
+fn list_of(m: &json::Object, key: &str) -> Vec<String> {
+    match m.get(key) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The config as stored (with the keys) and as shown (keys redacted unless `secrets`).
+fn security_config(doc: &json::Object, secrets: bool) -> String {
+    let keys = list_of(doc, "encryption_recovery_keys");
+    let shown: Vec<&str> = keys.iter().map(|k| if secrets { k.as_str() } else { "[redacted]" }).collect();
+    Object::new()
+        .raw("encryption_recovery_keys", &crate::json::str_array(shown))
+        .raw("custom_ca_certs", &crate::json::str_array(list_of(doc, "custom_ca_certs").iter().map(String::as_str)))
+        .finish()
+}
+
+/// Secure Boot, TPM and PCRs as the machine reports them; a board without UEFI or TPM
+/// says so (`secure_boot_available`, `tpm_status: "absent"`) rather than failing.
+pub fn security(api: &mut Api, call: &mut Call) -> Reply {
+    let secrets =
+        crate::server::http::query_param(&call.head.query, "secrets").is_some_and(|v| v == "1" || v == "true");
+    let doc = security_doc(api);
+    if secrets {
+        api.engine.audit.record(call.peer, "security.secrets.read", "");
+    }
+    let hw = crate::system::hardware::security(&api.engine.root);
+    let mut state = Object::new().bool("secure_boot_available", hw.uefi);
+    state = match hw.secure_boot {
+        Some(on) => state.bool("secure_boot_enabled", on),
+        None => state.bool("secure_boot_enabled", false),
+    };
+    if let Some(setup) = hw.setup_mode {
+        state = state.bool("secure_boot_setup_mode", setup);
+    }
+    match &hw.tpm {
+        Some(tpm) => {
+            let mut pcrs = Object::new();
+            for (n, value) in &tpm.pcrs {
+                pcrs = pcrs.str(&n.to_string(), value);
+            }
+            state =
+                state.str("tpm_status", "ok").str("tpm_version", &tpm.version).raw("tpm_pcrs_sha256", &pcrs.finish());
+        }
+        None => state = state.str("tpm_status", "absent"),
+    }
+    let trusted = hw.secure_boot == Some(true) && hw.tpm.is_some();
+    state = state
+        .raw("encrypted_volumes", "[]")
+        .bool("encryption_recovery_keys_retrieved", matches!(doc.get("retrieved"), Some(Value::Bool(true))))
+        .bool("system_state_is_trusted", trusted)
+        .str(
+            "system_state_status",
+            if trusted { "Secure Boot is on and a TPM is present" } else { "Secure Boot is off or no TPM is present" },
+        );
+    let stored_config = security_config(&doc, true);
+    sync(&Object::new().raw("config", &security_config(&doc, secrets)).raw("state", &state.finish()).finish())
+        .header("ETag", etag(&stored_config))
+        .into()
+}
+
+/// A recovery passphrase as IncusOS asks for it: at least 15 characters, a symbol, and five
+/// different characters.
+fn key_problem(key: &str) -> Option<&'static str> {
+    let mut unique: Vec<char> = key.chars().collect();
+    unique.sort_unstable();
+    unique.dedup();
+    if key.chars().count() < 15 {
+        Some("a recovery key needs at least 15 characters")
+    } else if !key.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+        Some("a recovery key needs at least one symbol")
+    } else if unique.len() < 5 {
+        Some("a recovery key needs at least 5 different characters")
+    } else {
+        None
+    }
+}
+
+pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
+    let doc = security_doc(api);
+    if let Err(r) = check_if_match(call, &security_config(&doc, true)) {
+        return r;
+    }
+    let checked = (|| -> Result<String, Reply> {
+        let c = put_config(call)?;
+        only(&c, "config", &["encryption_recovery_keys", "custom_ca_certs"])?;
+        let strings = |key: &str| -> Result<Vec<String>, Reply> {
+            match c.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s.clone()),
+                        _ => Err(Reply::from(error(400, &format!("{key} must be a list of strings")))),
+                    })
+                    .collect(),
+                Some(_) => Err(error(400, &format!("{key} must be a list of strings")).into()),
+            }
+        };
+        let keys = strings("encryption_recovery_keys")?;
+        if keys.is_empty() {
+            return Err(error(400, "no encryption key provided").into());
+        }
+        // A GET without ?secrets shows placeholders: sending them back keeps the stored keys.
+        let old = list_of(&doc, "encryption_recovery_keys");
+        let keys: Vec<String> =
+            if keys.iter().all(|k| k == "[redacted]") && keys.len() == old.len() { old } else { keys };
+        for k in &keys {
+            if let Some(problem) = key_problem(k) {
+                return Err(error(400, problem).into());
+            }
+        }
+        let certs = strings("custom_ca_certs")?;
+        for cert in &certs {
+            if !cert.trim_start().starts_with("-----BEGIN CERTIFICATE-----") {
+                return Err(error(400, "custom_ca_certs must be PEM certificates").into());
+            }
+        }
+        let retrieved = matches!(doc.get("retrieved"), Some(Value::Bool(true)));
+        Ok(Object::new()
+            .raw("encryption_recovery_keys", &crate::json::str_array(keys.iter().map(String::as_str)))
+            .raw("custom_ca_certs", &crate::json::str_array(certs.iter().map(String::as_str)))
+            .bool("retrieved", retrieved)
+            .finish())
+    })();
+    let stored_doc = match checked {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Err(r) = store(api, "security", &stored_doc) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "security.update", "");
+    let doc = security_doc(api);
+    sync("{}").header("ETag", etag(&security_config(&doc, true))).into()
+}
+
+pub fn security_retrieved(api: &mut Api, call: &mut Call) -> Reply {
+    let mut doc = security_doc(api);
+    doc.insert("retrieved".into(), Value::Bool(true));
+    if let Err(r) = store(api, "security", &json::to_string(&Value::Object(doc))) {
+        return r;
+    }
+    api.engine.audit.record(call.peer, "security.retrieved", "");
+    sync("{}").into()
+}
+
+/// Nothing on this board is sealed to the TPM (no encrypted volumes), so there is no
+/// binding to renew; the answer says which of the two reasons applies.
+pub fn tpm_rebind(api: &mut Api, _call: &mut Call) -> Reply {
+    match crate::system::hardware::security(&api.engine.root).tpm {
+        None => error(400, "this board has no TPM").into(),
+        Some(_) => error(400, "no encrypted volume is bound to the TPM on this board; nothing to rebind").into(),
+    }
+}
+
+fn drive_json(api: &Api, d: &crate::system::hardware::Drive) -> String {
+    let partitions: Vec<String> = d
+        .partitions
+        .iter()
+        .map(|p| {
+            Object::new()
+                .str("name", &p.name)
+                .num("number", p.number)
+                .num("size_in_bytes", p.size)
+                .num("start_sector", p.start)
+                .finish()
+        })
+        .collect();
+    let mut o = Object::new()
+        .str("id", &d.id)
+        .str("model_family", "")
+        .str("model_name", &d.model)
+        .str("serial_number", &d.serial)
+        .str("bus", &d.bus)
+        .num("capacity_in_bytes", d.size)
+        .bool("boot", false)
+        .bool("multipath", false)
+        .bool("removable", d.removable)
+        .bool("remote", false)
+        .bool("rotational", d.rotational)
+        .bool("mounted", crate::system::hardware::is_mounted(&api.engine.root, d))
+        .raw("partitions", &format!("[{}]", partitions.join(",")));
+    if let Some(pool) = api.engine.member_pool(d) {
+        o = o.str("member_pool", &pool);
+    }
+    o.finish()
+}
+
+pub fn storage(api: &mut Api, _call: &mut Call) -> Reply {
+    let drives = crate::system::hardware::drives(&api.engine.root);
+    let drives: Vec<String> = drives.iter().map(|d| drive_json(api, d)).collect();
+    let pools: Vec<String> = api
+        .engine
+        .pools()
+        .iter()
+        .map(|p| {
+            Object::new()
+                .str("name", &p.name)
+                .str("type", &p.kind)
+                .raw("devices", &crate::json::str_array(p.devices.iter().map(String::as_str)))
+                .bool("managed", true)
+                .str("state", "ONLINE")
+                .str("encryption_key_status", if p.encryption_key.is_some() { "available" } else { "NONE" })
+                .finish()
+        })
+        .collect();
+    let root = crate::system::health::disk(api.engine.root.dir()).ok();
+    let avail = rustix::fs::statvfs(api.engine.root.dir()).map(|s| s.f_bavail * s.f_frsize).unwrap_or(0);
+    let config = Object::new().str("scrub_schedule", &api.engine.scrub_schedule()).finish();
+    let state = Object::new()
+        .raw("drives", &format!("[{}]", drives.join(",")))
+        .raw("pools", &format!("[{}]", pools.join(",")))
+        .raw(
+            "root_partition",
+            &Object::new().num("size_in_bytes", root.map_or(0, |r| r.total)).num("available_in_bytes", avail).finish(),
+        )
+        .finish();
+    resource(&config, &state)
+}
+
+pub fn put_storage(api: &mut Api, call: &mut Call) -> Reply {
+    let current = Object::new().str("scrub_schedule", &api.engine.scrub_schedule()).finish();
+    if let Err(r) = check_if_match(call, &current) {
+        return r;
+    }
+    let c = match put_config(call) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match api.engine.storage_put(&c) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "storage.update", "");
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+/// A small JSON action body as an object.
+fn action_body(call: &mut Call) -> Result<json::Object, Reply> {
+    let text = call.body_text().map_err(|m| Reply::from(error(400, m)))?;
+    match json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(error(400, "the body must be a JSON object").into()),
+    }
+}
+
+pub fn delete_pool(api: &mut Api, call: &mut Call) -> Reply {
+    let name = match action_body(call).and_then(|m| string_field(&m, "name")) {
+        Ok(Some(n)) => n,
+        Ok(None) => return error(400, "name is required").into(),
+        Err(r) => return r,
+    };
+    match api.engine.delete_pool(&name) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "storage.pool.delete", &name);
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn import_key(api: &mut Api, call: &mut Call) -> Reply {
+    let m = match action_body(call) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let (name, key) = match (string_field(&m, "name"), string_field(&m, "encryption_key")) {
+        (Ok(Some(n)), Ok(Some(k))) => (n, k),
+        (Err(r), _) | (_, Err(r)) => return r,
+        _ => return error(400, "name and encryption_key are required").into(),
+    };
+    match api.engine.import_pool_key(&name, &key) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "storage.pool.key", &name);
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `:wipe-drive {"id", "secure_wipe"}`: checked now, done as an operation (202).
+pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Reply {
+    let m = match action_body(call) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Err(r) = only(&m, "wipe", &["id", "secure_wipe"]) {
+        return r;
+    }
+    let id = match string_field(&m, "id") {
+        Ok(Some(id)) => id,
+        Ok(None) => return error(400, "id (the drive) is required").into(),
+        Err(r) => return r,
+    };
+    let secure = match m.get("secure_wipe") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return error(400, "secure_wipe must be true or false").into(),
+    };
+    match api.engine.wipe_job(&id, secure) {
+        Ok(op) => {
+            api.engine.audit.record(call.peer, "storage.wipe", &id);
+            super::plans::accepted(api, op)
+        }
+        Err(e) => engine_error(e),
+    }
+}

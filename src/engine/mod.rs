@@ -18,6 +18,7 @@ pub mod power;
 pub mod reset;
 pub mod restore;
 pub mod settings;
+pub mod storage;
 pub mod token;
 pub mod update;
 

@@ -127,7 +127,7 @@ impl Runner {
             .find(|id| log.get(*id).is_some_and(|op| op.kind == Kind::Backup && op.plan_id == plan_id))
     }
 
-    fn enqueue(&mut self, mut op: Operation) -> Result<u64, Error> {
+    pub fn enqueue(&mut self, mut op: Operation) -> Result<u64, Error> {
         op.status = Status::Pending;
         let id = self.log().create(&mut op).map_err(|e| Error::Io(format!("operation history: {e}")))?;
         self.queue.push_back(id);
@@ -353,6 +353,7 @@ impl Engine {
                 Kind::Backup => run_backup(&ctx, &mut op, plan.as_ref()),
                 Kind::Restore => run_restore(&ctx, &mut op, restore, &restoring),
                 Kind::Forget => run_delete(&ctx, &mut op),
+                Kind::Wipe => run_wipe(&ctx, &mut op),
                 Kind::Check => {}
             }
             ctx.finish(op.id);
@@ -589,6 +590,25 @@ fn run_delete(ctx: &Ctx, op: &mut Operation) {
     match remove_backups(ctx, op, &ids) {
         None => ctx.end(op, Status::Success, ""),
         Some(e) => ctx.end(op, Status::Error, &e),
+    }
+}
+
+fn run_wipe(ctx: &Ctx, op: &mut Operation) {
+    let Some(drive) = crate::system::hardware::drives(&ctx.root).into_iter().find(|d| d.id == op.drive) else {
+        return ctx.end(op, Status::Error, "the drive is gone");
+    };
+    // Checked when queued; checked again now, just before the first write.
+    if crate::system::hardware::is_mounted(&ctx.root, &drive) {
+        return ctx.end(op, Status::Error, "the drive was mounted since the wipe was asked for");
+    }
+    ctx.step(op, "Wiping");
+    match super::storage::wipe_device(&ctx.root.path(&drive.dev_path), op.secure, &ctx.cancel) {
+        Ok(how) => {
+            ctx.log(op, &format!("{} ({} bytes) {how}", drive.id, drive.size));
+            ctx.end(op, Status::Success, "")
+        }
+        Err(_) if ctx.cancel.load(Ordering::Relaxed) => ctx.end(op, Status::UserCancelled, "cancelled"),
+        Err(e) => ctx.end(op, Status::Error, &format!("wiping {}: {e}", drive.id)),
     }
 }
 

@@ -69,6 +69,8 @@ pub enum Kind {
     Restore,
     Forget,
     Check,
+    /// Erasing a drive (`/1.0/system/storage/:wipe-drive`); no plan.
+    Wipe,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
             Kind::Restore => "operationRestore",
             Kind::Forget => "operationForget",
             Kind::Check => "operationCheck",
+            Kind::Wipe => "operationWipe",
         }
     }
 }
@@ -120,6 +123,9 @@ pub struct Operation {
     pub steps: Vec<Step>,
     /// Backups a retention pass removed.
     pub forgotten: Vec<u64>,
+    /// The drive a wipe erases (its id), and whether every block is overwritten.
+    pub drive: String,
+    pub secure: bool,
 }
 
 impl Operation {
@@ -139,6 +145,8 @@ impl Operation {
             artifact: None,
             steps: Vec::new(),
             forgotten: Vec::new(),
+            drive: String::new(),
+            secure: false,
         }
     }
 }
@@ -190,6 +198,9 @@ pub fn to_wire(op: &Operation) -> String {
             member = member.str("deletedMs", &a.deleted_ms.to_string());
         }
     }
+    if op.kind == Kind::Wipe {
+        member = member.str("drive", &op.drive).bool("secureWipe", op.secure);
+    }
     if op.kind == Kind::Forget {
         let ids: Vec<String> = op.forgotten.iter().map(|n| snapshot_id(*n)).collect();
         member = member.raw("forgotten", &crate::json::str_array(ids.iter().map(String::as_str)));
@@ -224,6 +235,9 @@ struct WireMember {
     #[serde(rename = "deletedMs")]
     deleted_ms: Option<String>,
     forgotten: Option<Vec<String>>,
+    drive: Option<String>,
+    #[serde(rename = "secureWipe")]
+    secure: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -261,17 +275,20 @@ struct Wire {
     forget: Option<WireMember>,
     #[serde(rename = "operationCheck")]
     check: Option<WireMember>,
+    #[serde(rename = "operationWipe")]
+    wipe: Option<WireMember>,
     steps: Option<Vec<WireStep>>,
 }
 
 pub fn from_wire(text: &str) -> Option<Operation> {
     let w: Wire = json::from_str(text).ok()?;
     let int = |s: &str| s.parse::<i64>().ok();
-    let (kind, member) = match (w.backup, w.restore, w.forget, w.check) {
-        (Some(m), None, None, None) => (Kind::Backup, m),
-        (None, Some(m), None, None) => (Kind::Restore, m),
-        (None, None, Some(m), None) => (Kind::Forget, m),
-        (None, None, None, Some(m)) => (Kind::Check, m),
+    let (kind, member) = match (w.backup, w.restore, w.forget, w.check, w.wipe) {
+        (Some(m), None, None, None, None) => (Kind::Backup, m),
+        (None, Some(m), None, None, None) => (Kind::Restore, m),
+        (None, None, Some(m), None, None) => (Kind::Forget, m),
+        (None, None, None, Some(m), None) => (Kind::Check, m),
+        (None, None, None, None, Some(m)) => (Kind::Wipe, m),
         _ => return None,
     };
     let artifact = match &member.path {
@@ -310,6 +327,8 @@ pub fn from_wire(text: &str) -> Option<Operation> {
         artifact,
         steps,
         forgotten,
+        drive: member.drive.unwrap_or_default(),
+        secure: member.secure.unwrap_or(false),
     })
 }
 

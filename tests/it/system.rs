@@ -59,14 +59,22 @@ fn network_is_the_jidoteki_settings_seen_the_incus_way() {
     let r = call(&d, "GET", "/1.0/system/network", "");
     assert!(r.header("ETag").is_some());
     let text = r.text();
-    assert!(text.contains(r#""interfaces":[{"name":"eth0","hwaddr":"52:54:00:12:34:56","addresses":["dhcp4"],"routes":[]}]"#), "{text}");
+    assert!(
+        text.contains(
+            r#""interfaces":[{"name":"eth0","hwaddr":"52:54:00:12:34:56","addresses":["dhcp4"],"routes":[]}]"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#""configuration_in_process":false"#), "{text}");
     assert_eq!(hostname(&d), "before.lan");
     // A change without a timeout stands, and the Jidoteki surface sees it.
     let r = call(&d, "PUT", "/1.0/system/network", &STATIC.replace("CONFIRM", ""));
     assert_eq!(r.status, 200, "{}", r.text());
     let settings = d.get(&format!("{ADMIN}/settings?token=owner")).text();
-    assert!(settings.contains(r#""ip_address":"10.0.0.2""#) && settings.contains(r#""netmask":"255.255.255.0""#), "{settings}");
+    assert!(
+        settings.contains(r#""ip_address":"10.0.0.2""#) && settings.contains(r#""netmask":"255.255.255.0""#),
+        "{settings}"
+    );
     let rendered = std::fs::read_to_string(d.options.root.join("etc/steward/network.conf")).unwrap();
     assert!(rendered.contains("hostname=\"after.lan\""), "{rendered}");
     assert!(call(&d, "GET", "/1.0/system/network", "").text().contains(r#""addresses":["10.0.0.2/24"]"#));
@@ -74,8 +82,14 @@ fn network_is_the_jidoteki_settings_seen_the_incus_way() {
     for (body, why) in [
         (r#"{"config":null}"#, "config is required"),
         (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[]}}"#, "no interfaces"),
-        (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","addresses":["10.0.0.9/24"]}]}}"#, "default route"),
-        (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0"}],"confirmation_timeout":"-5s"}}"#, "confirmation_timeout"),
+        (
+            r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","addresses":["10.0.0.9/24"]}]}}"#,
+            "default route",
+        ),
+        (
+            r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0"}],"confirmation_timeout":"-5s"}}"#,
+            "confirmation_timeout",
+        ),
         (r#"{"config":{"dns":{"hostname":"x"},"interfaces":[{"name":"eth0"}]}}"#, "hostname"),
         (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0"}]},"extra":1}"#, "unknown field"),
         ("not json", "JSON object"),
@@ -125,7 +139,9 @@ fn an_unconfirmed_network_change_rolls_back_and_a_confirmed_one_stays() {
 
 #[test]
 fn a_failing_apply_hook_rolls_back_at_once() {
-    let d = daemon_with(Some(board_with_apply(r#"["/bin/sh", "-c", "grep -q after $STEWARD_NETWORK_CONFIG && exit 3; exit 0"]"#)));
+    let d = daemon_with(Some(board_with_apply(
+        r#"["/bin/sh", "-c", "grep -q after $STEWARD_NETWORK_CONFIG && exit 3; exit 0"]"#,
+    )));
     set_before(&d);
     std::thread::sleep(Duration::from_millis(200));
     let r = call(&d, "PUT", "/1.0/system/network", &STATIC.replace("CONFIRM", r#","confirmation_timeout":"10m""#));
@@ -145,7 +161,11 @@ fn config_resources_validate_and_honour_if_match() {
         (
             "/1.0/system/logging",
             r#"{"config":{"syslog":{"address":"192.0.2.10:514","protocol":"tcp"}}}"#,
-            [r#"{"config":{"syslog":{"address":"nowhere"}}}"#, r#"{"config":{"syslog":{"protocol":"carrier-pigeon"}}}"#, r#"{"config":{"loki":{}}}"#],
+            [
+                r#"{"config":{"syslog":{"address":"nowhere"}}}"#,
+                r#"{"config":{"syslog":{"protocol":"carrier-pigeon"}}}"#,
+                r#"{"config":{"loki":{}}}"#,
+            ],
         ),
         (
             "/1.0/system/provider",
@@ -155,7 +175,11 @@ fn config_resources_validate_and_honour_if_match() {
         (
             "/1.0/system/update",
             r#"{"config":{"auto_reboot":true,"channel":"testing","check_frequency":"12h","maintenance_windows":[{"start_day_of_week":"Saturday","start_hour":22,"end_day_of_week":"Sunday","end_hour":6}]}}"#,
-            [r#"{"config":{"check_frequency":"often"}}"#, r#"{"config":{"maintenance_windows":[{"start_day_of_week":"Saturday","start_hour":22}]}}"#, r#"{"config":{"maintenance_windows":[{"start_hour":22,"end_hour":6}]}}"#],
+            [
+                r#"{"config":{"check_frequency":"often"}}"#,
+                r#"{"config":{"maintenance_windows":[{"start_day_of_week":"Saturday","start_hour":22}]}}"#,
+                r#"{"config":{"maintenance_windows":[{"start_hour":22,"end_hour":6}]}}"#,
+            ],
         ),
     ] {
         let got = call(&d, "GET", path, "");
@@ -165,15 +189,22 @@ fn config_resources_validate_and_honour_if_match() {
             let r = call(&d, "PUT", path, b);
             assert_eq!(r.status, 400, "{path} {b}: {}", r.text());
         }
-        let stale = d.connect().send("PUT", path, &[("Authorization", "Bearer owner"), ("If-Match", "\"nope\"")], good.as_bytes());
+        let stale = d.connect().send(
+            "PUT",
+            path,
+            &[("Authorization", "Bearer owner"), ("If-Match", "\"nope\"")],
+            good.as_bytes(),
+        );
         assert_eq!(stale.status, 412, "{path}: {}", stale.text());
         assert_eq!(stale.text(), crate::util::incus_error(412, &s(&stale.json(), &["error"])));
-        let ok = d.connect().send("PUT", path, &[("Authorization", "Bearer owner"), ("If-Match", &etag)], good.as_bytes());
+        let ok =
+            d.connect().send("PUT", path, &[("Authorization", "Bearer owner"), ("If-Match", &etag)], good.as_bytes());
         assert_eq!(ok.status, 200, "{path}: {}", ok.text());
         let after = call(&d, "GET", path, "");
         assert_ne!(after.header("ETag").unwrap(), etag, "{path}");
         // Replaying the old ETag now loses.
-        let replay = d.connect().send("PUT", path, &[("Authorization", "Bearer owner"), ("If-Match", &etag)], good.as_bytes());
+        let replay =
+            d.connect().send("PUT", path, &[("Authorization", "Bearer owner"), ("If-Match", &etag)], good.as_bytes());
         assert_eq!(replay.status, 412, "{path}");
     }
     let provider = call(&d, "GET", "/1.0/system/provider", "").text();
@@ -189,7 +220,10 @@ fn config_resources_validate_and_honour_if_match() {
 fn services_and_debug() {
     let d = daemon_with(None);
     let list = call(&d, "GET", "/1.0/services", "").text();
-    assert!(list.contains(r#""metadata":["/1.0/services/ntpd","/1.0/services/openssh","/1.0/services/steward"]"#), "{list}");
+    assert!(
+        list.contains(r#""metadata":["/1.0/services/ntpd","/1.0/services/openssh","/1.0/services/steward"]"#),
+        "{list}"
+    );
     let sshd = call(&d, "GET", "/1.0/services/openssh", "").text();
     assert!(sshd.contains(r#""config":{"enabled":true},"state":{"running":true}"#), "{sshd}");
     let ntpd = call(&d, "GET", "/1.0/services/ntpd", "").text();
@@ -233,6 +267,16 @@ fn every_incus_endpoint_wants_credentials() {
         ("GET", "/1.0/system/update"),
         ("PUT", "/1.0/system/update"),
         ("POST", "/1.0/system/update/:check"),
+        ("GET", "/1.0/system/resources"),
+        ("GET", "/1.0/system/security"),
+        ("PUT", "/1.0/system/security"),
+        ("POST", "/1.0/system/security/:retrieved"),
+        ("POST", "/1.0/system/security/:tpm-rebind"),
+        ("GET", "/1.0/system/storage"),
+        ("PUT", "/1.0/system/storage"),
+        ("POST", "/1.0/system/storage/:delete-pool"),
+        ("POST", "/1.0/system/storage/:import-encryption-key"),
+        ("POST", "/1.0/system/storage/:wipe-drive"),
         ("GET", "/1.0/services"),
         ("GET", "/1.0/services/openssh"),
         ("PUT", "/1.0/services/openssh"),
@@ -246,5 +290,200 @@ fn every_incus_endpoint_wants_credentials() {
         assert_eq!(r.status, 403, "{method} {path}");
         assert_eq!(r.text(), crate::util::incus_error(403, "not authorized"), "{method} {path}");
     }
+    cleanup(d);
+}
+
+#[test]
+fn resources_and_security_read_the_fixture_machine() {
+    let d = daemon_with(None);
+    let r = call(&d, "GET", "/1.0/system/resources", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let num = |path: &[&str]| match field(&v, path) {
+        Value::Number(miniserde::json::Number::U64(n)) => *n,
+        other => panic!("{path:?} is {other:?}"),
+    };
+    assert_eq!(num(&["metadata", "cpu", "total"]), 4);
+    assert_eq!(num(&["metadata", "memory", "total"]), 1_024_000 * 1024);
+    assert_eq!(num(&["metadata", "storage", "total"]), 2);
+    assert_eq!(num(&["metadata", "network", "total"]), 1);
+    let text = r.text();
+    assert!(text.contains(r#""address":"52:54:00:12:34:56""#) && text.contains("AMD EPYC 7B13"), "{text}");
+
+    let sec = call(&d, "GET", "/1.0/system/security", "");
+    let v = sec.json();
+    let flag = |path: &[&str]| matches!(field(&v, path), Value::Bool(true));
+    assert!(flag(&["metadata", "state", "secure_boot_enabled"]));
+    assert!(flag(&["metadata", "state", "system_state_is_trusted"]));
+    assert_eq!(s(&v, &["metadata", "state", "tpm_status"]), "ok");
+    assert_eq!(s(&v, &["metadata", "state", "tpm_version"]), "2.0");
+    assert_eq!(
+        s(&v, &["metadata", "state", "tpm_pcrs_sha256", "0"]),
+        "0f2d3a2a1adaa479aeeca8f5df76aadc41b862ea4a4a4bbae6e4f7c7e4d4a1f0"
+    );
+    // Recovery keys: policy, redaction, explicit reveal, acknowledgement.
+    for (keys, why) in [
+        ("[]", "no encryption key"),
+        (r#"["short!"]"#, "15 characters"),
+        (r#"["aaaaaaaaaaaaaaaaaaaa"]"#, "symbol"),
+        (r#"["!!!!!!!!!!!!!!!!"]"#, "5 different"),
+    ] {
+        let r =
+            call(&d, "PUT", "/1.0/system/security", &format!(r#"{{"config":{{"encryption_recovery_keys":{keys}}}}}"#));
+        assert_eq!(r.status, 400, "{keys}: {}", r.text());
+        assert!(r.text().contains(why), "{keys}: {}", r.text());
+    }
+    let key = "correct-horse-battery-staple!";
+    let r =
+        call(&d, "PUT", "/1.0/system/security", &format!(r#"{{"config":{{"encryption_recovery_keys":["{key}"]}}}}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = call(&d, "GET", "/1.0/system/security", "").text();
+    assert!(!shown.contains(key) && shown.contains("[redacted]"), "{shown}");
+    assert!(call(&d, "GET", "/1.0/system/security?secrets=1", "").text().contains(key));
+    assert!(shown.contains(r#""encryption_recovery_keys_retrieved":false"#));
+    assert_eq!(call(&d, "POST", "/1.0/system/security/:retrieved", "").status, 200);
+    assert!(
+        call(&d, "GET", "/1.0/system/security", "").text().contains(r#""encryption_recovery_keys_retrieved":true"#)
+    );
+    assert_eq!(call(&d, "POST", "/1.0/system/security/:tpm-rebind", "").status, 400);
+    // The same machine without UEFI or TPM says so plainly.
+    std::fs::remove_dir_all(d.options.root.join("sys/firmware")).unwrap();
+    std::fs::remove_dir_all(d.options.root.join("sys/class/tpm")).unwrap();
+    let bare = call(&d, "GET", "/1.0/system/security", "");
+    assert_eq!(bare.status, 200);
+    let text = bare.text();
+    assert!(text.contains(r#""secure_boot_available":false"#) && text.contains(r#""tpm_status":"absent""#), "{text}");
+    assert!(text.contains(r#""system_state_is_trusted":false"#));
+    let r = call(&d, "POST", "/1.0/system/security/:tpm-rebind", "");
+    assert!(r.status == 400 && r.text().contains("no TPM"), "{}", r.text());
+    cleanup(d);
+}
+
+fn board_with_pools() -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    let text = text.replacen(
+        r#""config": "/etc/steward/storage.conf""#,
+        r#""config": "/etc/steward/storage.conf", "pool_hook": ["/bin/sh", "-c", "echo $STEWARD_POOL_ACTION $STEWARD_POOL_NAME >> $STEWARD_POOL_DEVICES.hook"]"#,
+        1,
+    );
+    let path = temp_dir("board").join("pools.json");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn wait_status(d: &Daemon, id: &str) -> String {
+    for _ in 0..400 {
+        let op = call(d, "GET", &format!("/1.0/operations/{id}"), "").json();
+        let st = s(&op, &["metadata", "status"]);
+        if st != "STATUS_PENDING" && st != "STATUS_INPROGRESS" {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("operation {id} did not end");
+}
+
+#[test]
+fn drives_pools_and_wipes() {
+    let d = daemon_with(Some(board_with_pools()));
+    // The drives' device nodes: sparse files standing in for the disks.
+    let nvme = d.options.root.join("dev/nvme0n1");
+    let f = std::fs::File::create(&nvme).unwrap();
+    f.set_len(128 << 20).unwrap();
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = f;
+    for at in [0u64, 64 << 20, (128 << 20) - 4096] {
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&[0xa5; 4096]).unwrap();
+    }
+    drop(f);
+    std::fs::File::create(d.options.root.join("dev/sda")).unwrap().set_len(64 << 20).unwrap();
+
+    let r = call(&d, "GET", "/1.0/system/storage", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains(r#""config":{"scrub_schedule":"0 4 * * 0"}"#), "{text}");
+    assert!(
+        text.contains(r#"{"id":"/dev/disk/by-id/ata-Samsung_SSD_870_S6PNNS0T123456","model_family":"","model_name":"Samsung SSD 870","serial_number":"S6PNNS0T123456","bus":"sata","capacity_in_bytes":67108864"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""mounted":true,"partitions":[{"name":"sda1","number":1"#), "{text}");
+    assert!(text.contains(r#""id":"/dev/nvme0n1""#) && text.contains(r#""capacity_in_bytes":134217728"#), "{text}");
+
+    // Refusals come before any write.
+    let sda = "/dev/disk/by-id/ata-Samsung_SSD_870_S6PNNS0T123456";
+    for (body, status) in [
+        (format!(r#"{{"id":"{sda}"}}"#), 400),
+        (r#"{"id":"/dev/nope"}"#.to_owned(), 404),
+        (r#"{"secure_wipe":true}"#.to_owned(), 400),
+        (r#"{"id":"/dev/nvme0n1","secure_wipe":"yes"}"#.to_owned(), 400),
+    ] {
+        let r = call(&d, "POST", "/1.0/system/storage/:wipe-drive", &body);
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+    }
+    // A pool claims the nvme drive; a drive in a pool is not wiped.
+    for (body, why) in [
+        (r#"{"config":{"pools":[]}}"#, "scrub_schedule"),
+        (r#"{"config":{"scrub_schedule":"61 * * * *","pools":[]}}"#, "minute"),
+        (
+            r#"{"config":{"scrub_schedule":"0 4 * * 0","pools":[{"name":"tank","type":"zfs-raid1","devices":["/dev/nvme0n1"]}]}}"#,
+            "at least 2",
+        ),
+        (
+            r#"{"config":{"scrub_schedule":"0 4 * * 0","pools":[{"name":"tank","type":"zfs-raid5","devices":["/dev/nvme0n1"]}]}}"#,
+            "type must be",
+        ),
+        (
+            r#"{"config":{"scrub_schedule":"0 4 * * 0","pools":[{"name":"tank","type":"zfs-raid0","devices":["/dev/disk/by-id/ata-Samsung_SSD_870_S6PNNS0T123456"]}]}}"#,
+            "mounted",
+        ),
+    ] {
+        let r = call(&d, "PUT", "/1.0/system/storage", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(why), "{body}: {}", r.text());
+    }
+    let r = call(
+        &d,
+        "PUT",
+        "/1.0/system/storage",
+        r#"{"config":{"scrub_schedule":"0 5 * * 6","pools":[{"name":"tank","type":"zfs-raid0","devices":["/dev/nvme0n1"]}]}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let hook = std::fs::read_to_string(format!("{}.hook", nvme.display())).unwrap();
+    assert_eq!(hook, "create tank\n");
+    let text = call(&d, "GET", "/1.0/system/storage", "").text();
+    assert!(text.contains(r#""member_pool":"tank""#) && text.contains(r#""scrub_schedule":"0 5 * * 6""#), "{text}");
+    let r = call(&d, "POST", "/1.0/system/storage/:wipe-drive", r#"{"id":"/dev/nvme0n1"}"#);
+    assert!(r.status == 400 && r.text().contains("belongs to pool tank"), "{}", r.text());
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    assert_eq!(
+        call(&d, "POST", "/1.0/system/storage/:import-encryption-key", r#"{"name":"tank","encryption_key":"short"}"#)
+            .status,
+        400
+    );
+    let r = call(
+        &d,
+        "POST",
+        "/1.0/system/storage/:import-encryption-key",
+        &format!(r#"{{"name":"tank","encryption_key":"{key}"}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = call(&d, "GET", "/1.0/system/storage", "").text();
+    assert!(text.contains(r#""encryption_key_status":"available""#) && !text.contains(key), "{text}");
+    assert_eq!(call(&d, "POST", "/1.0/system/storage/:delete-pool", r#"{"name":"local"}"#).status, 400);
+    assert_eq!(call(&d, "POST", "/1.0/system/storage/:delete-pool", r#"{"name":"nope"}"#).status, 404);
+    assert_eq!(call(&d, "POST", "/1.0/system/storage/:delete-pool", r#"{"name":"tank"}"#).status, 200);
+
+    // Now the wipe: an operation, and the drive reads back as zeros.
+    let r = call(&d, "POST", "/1.0/system/storage/:wipe-drive", r#"{"id":"/dev/nvme0n1"}"#);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = s(&r.json(), &["metadata", "id"]);
+    assert_eq!(wait_status(&d, &id), "STATUS_SUCCESS");
+    let bytes = std::fs::read(&nvme).unwrap();
+    assert_eq!(bytes.len(), 128 << 20, "the drive keeps its size");
+    assert!(bytes.iter().all(|b| *b == 0), "every byte reads back as zero");
+    let r = call(&d, "POST", "/1.0/system/storage/:wipe-drive", r#"{"id":"/dev/nvme0n1","secure_wipe":true}"#);
+    assert_eq!(wait_status(&d, &s(&r.json(), &["metadata", "id"])), "STATUS_SUCCESS");
+    assert!(call(&d, "GET", &format!("/1.0/operations/{id}/log"), "").text().contains("/dev/nvme0n1"));
     cleanup(d);
 }

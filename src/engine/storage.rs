@@ -1,0 +1,322 @@
+//! Drives and pools for the IncusOS storage endpoints: pools are made by the board's pool
+//! hook and recorded in the data dir; a drive wipe is an operation run on the worker.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+
+use miniserde::json::{self, Value};
+
+use super::{Engine, Error};
+use crate::json::{Object, str_array};
+use crate::store::atomic;
+use crate::store::oplog::{Kind, Operation};
+use crate::system::hardware::{self, Drive};
+
+const POOLS_FILE: &str = "pools.json";
+const STORAGE_CONFIG_FILE: &str = "incus-storage.json";
+pub const DEFAULT_SCRUB: &str = "0 4 * * 0";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub kind: String,
+    /// Drive ids, as `drives` reports them.
+    pub devices: Vec<String>,
+    /// Base64 of the raw key, when one was imported. Never sent back.
+    pub encryption_key: Option<String>,
+}
+
+impl Pool {
+    pub fn to_json(&self, with_secret: bool) -> String {
+        let mut o = Object::new()
+            .str("name", &self.name)
+            .str("type", &self.kind)
+            .raw("devices", &str_array(self.devices.iter().map(String::as_str)));
+        if with_secret && let Some(k) = &self.encryption_key {
+            o = o.str("encryption_key", k);
+        }
+        o.finish()
+    }
+}
+
+fn minimum_devices(kind: &str) -> Option<(usize, bool)> {
+    // (fewest devices, must be even)
+    match kind {
+        "zfs-raid0" => Some((1, false)),
+        "zfs-raid1" => Some((2, false)),
+        "zfs-raid10" => Some((4, true)),
+        "zfs-raidz1" => Some((3, false)),
+        "zfs-raidz2" => Some((4, false)),
+        "zfs-raidz3" => Some((5, false)),
+        _ => None,
+    }
+}
+
+/// Base64 of exactly 32 bytes (a raw pool key).
+fn valid_key(text: &str) -> bool {
+    crate::server::http::base64_decode(text).is_some_and(|k| k.len() == 32)
+}
+
+impl Engine {
+    pub fn pools(&self) -> Vec<Pool> {
+        let Ok(text) = std::fs::read_to_string(self.data.join(POOLS_FILE)) else { return Vec::new() };
+        let Ok(Value::Array(items)) = json::from_str::<Value>(&text) else { return Vec::new() };
+        let mut pools = Vec::new();
+        for item in items.iter() {
+            let Value::Object(m) = item else { continue };
+            let text = |k: &str| match m.get(k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            };
+            let devices = match m.get("devices") {
+                Some(Value::Array(d)) => d
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let (Some(name), Some(kind)) = (text("name"), text("type")) {
+                pools.push(Pool { name, kind, devices, encryption_key: text("encryption_key") });
+            }
+        }
+        pools
+    }
+
+    fn store_pools(&self, pools: &[Pool]) -> Result<(), Error> {
+        let body = format!("[{}]", pools.iter().map(|p| p.to_json(true)).collect::<Vec<_>>().join(","));
+        atomic::write(&self.data.join(POOLS_FILE), body.as_bytes(), 0o600)
+            .map_err(|e| Error::Io(format!("storing the pools: {e}")))
+    }
+
+    pub fn scrub_schedule(&self) -> String {
+        std::fs::read_to_string(self.data.join(STORAGE_CONFIG_FILE))
+            .ok()
+            .and_then(|t| match json::from_str::<Value>(&t) {
+                Ok(Value::Object(m)) => match m.get("scrub_schedule") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or_else(|| DEFAULT_SCRUB.to_owned())
+    }
+
+    /// The drive with this id (`/dev/disk/by-id/…` or `/dev/<name>`).
+    pub fn drive(&self, id: &str) -> Option<Drive> {
+        hardware::drives(&self.root).into_iter().find(|d| d.id == id || d.dev_path == id)
+    }
+
+    fn pool_of(&self, drive: &Drive) -> Option<String> {
+        self.pools()
+            .into_iter()
+            .find(|p| p.devices.iter().any(|d| *d == drive.id || *d == drive.dev_path))
+            .map(|p| p.name)
+    }
+
+    /// The pool a drive belongs to, for the drive list.
+    pub fn member_pool(&self, drive: &Drive) -> Option<String> {
+        self.pool_of(drive)
+    }
+
+    /// Checks a storage PUT completely, then runs the pool hook for each new or changed
+    /// pool, recording each pool once its hook has succeeded.
+    pub fn storage_put(&mut self, config: &json::Object) -> Result<(), Error> {
+        if let Some(k) = config.keys().find(|k| *k != "scrub_schedule" && *k != "pools") {
+            return Err(Error::Invalid(format!("config: unknown field {k:?}")));
+        }
+        let scrub = match config.get("scrub_schedule") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(Error::Invalid("scrub_schedule (a cron expression) is required".into())),
+        };
+        super::cron::Cron::parse(&scrub).map_err(|e| Error::Invalid(format!("scrub_schedule: {e}")))?;
+        let wanted = match config.get("pools") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().cloned().collect(),
+            Some(_) => return Err(Error::Invalid("pools must be a list".into())),
+        };
+        let existing = self.pools();
+        let mut changes = Vec::new();
+        let mut claimed: Vec<String> = Vec::new();
+        for item in &wanted {
+            let Value::Object(m) = item else { return Err(Error::Invalid("a pool must be an object".into())) };
+            if let Some(k) = m.keys().find(|k| !["name", "type", "devices"].contains(&k.as_str())) {
+                return Err(Error::Invalid(format!("pool: unknown field {k:?}")));
+            }
+            let name = match m.get("name") {
+                Some(Value::String(s)) if super::plans::valid_id(s) => s.clone(),
+                _ => return Err(Error::Invalid("a pool needs a name of letters, digits, '-' or '_'".into())),
+            };
+            let kind = match m.get("type") {
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(Error::Invalid(format!("pool {name}: type is required"))),
+            };
+            let (fewest, even) = minimum_devices(&kind).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "pool {name}: type must be zfs-raid0, zfs-raid1, zfs-raid10, zfs-raidz1, zfs-raidz2 or zfs-raidz3"
+                ))
+            })?;
+            let devices: Vec<String> = match m.get("devices") {
+                Some(Value::Array(d)) => d
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s.clone()),
+                        _ => Err(Error::Invalid(format!("pool {name}: devices must be drive ids"))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(Error::Invalid(format!("pool {name}: devices is required"))),
+            };
+            if devices.len() < fewest || (even && devices.len() % 2 != 0) {
+                return Err(Error::Invalid(format!(
+                    "pool {name}: {kind} needs at least {fewest}{} devices",
+                    if even { " (an even number of)" } else { "" }
+                )));
+            }
+            let mut ids = Vec::new();
+            for id in &devices {
+                let drive = self.drive(id).ok_or_else(|| Error::Invalid(format!("pool {name}: no drive {id:?}")))?;
+                if hardware::is_mounted(&self.root, &drive) {
+                    return Err(Error::Invalid(format!("pool {name}: drive {id} is in use (mounted)")));
+                }
+                if let Some(other) = self.pool_of(&drive).filter(|o| *o != name) {
+                    return Err(Error::Invalid(format!("pool {name}: drive {id} belongs to pool {other}")));
+                }
+                if claimed.contains(&drive.id) {
+                    return Err(Error::Invalid(format!("pool {name}: drive {id} is named twice")));
+                }
+                claimed.push(drive.id.clone());
+                ids.push(drive.id);
+            }
+            let before = existing.iter().find(|p| p.name == name);
+            if before.is_some_and(|p| p.kind == kind && p.devices == ids) {
+                continue;
+            }
+            let key = before.and_then(|p| p.encryption_key.clone());
+            changes.push((
+                if before.is_some() { "update" } else { "create" },
+                Pool { name, kind, devices: ids, encryption_key: key },
+            ));
+        }
+        let Some(hook) = self.board.storage.pool_hook.clone().filter(|_| !changes.is_empty()) else {
+            if !changes.is_empty() {
+                return Err(Error::Invalid("this board has no pool backend (storage.pool_hook)".into()));
+            }
+            return self.store_scrub(&scrub);
+        };
+        self.store_scrub(&scrub)?;
+        for (action, pool) in changes {
+            self.run_pool_hook(&hook, action, &pool)?;
+            let mut pools = self.pools();
+            pools.retain(|p| p.name != pool.name);
+            pools.push(pool);
+            self.store_pools(&pools)?;
+        }
+        Ok(())
+    }
+
+    fn store_scrub(&self, scrub: &str) -> Result<(), Error> {
+        let doc = Object::new().str("scrub_schedule", scrub).finish();
+        atomic::write(&self.data.join(STORAGE_CONFIG_FILE), doc.as_bytes(), 0o600)
+            .map_err(|e| Error::Io(format!("storing the storage config: {e}")))
+    }
+
+    fn run_pool_hook(&self, hook: &[String], action: &str, pool: &Pool) -> Result<(), Error> {
+        let devices: Vec<String> = pool
+            .devices
+            .iter()
+            .filter_map(|id| self.drive(id))
+            .map(|d| self.root.path(&d.dev_path).display().to_string())
+            .collect();
+        let status = std::process::Command::new(&hook[0])
+            .args(&hook[1..])
+            .env("STEWARD_POOL_ACTION", action)
+            .env("STEWARD_POOL_NAME", &pool.name)
+            .env("STEWARD_POOL_TYPE", &pool.kind)
+            .env("STEWARD_POOL_DEVICES", devices.join(" "))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .map_err(|e| Error::Io(format!("cannot run the pool hook: {e}")))?;
+        if !status.success() {
+            return Err(Error::Io(format!("the pool hook failed to {action} pool {} ({status})", pool.name)));
+        }
+        Ok(())
+    }
+
+    pub fn delete_pool(&mut self, name: &str) -> Result<(), Error> {
+        if name == "local" {
+            return Err(Error::Invalid("the local pool cannot be deleted".into()));
+        }
+        let pool = self.pools().into_iter().find(|p| p.name == name).ok_or(Error::NotFound("pool"))?;
+        let hook = self.board.storage.pool_hook.clone().ok_or(Error::NotFound("pool"))?;
+        self.run_pool_hook(&hook, "delete", &pool)?;
+        let mut pools = self.pools();
+        pools.retain(|p| p.name != name);
+        self.store_pools(&pools)
+    }
+
+    pub fn import_pool_key(&mut self, name: &str, key: &str) -> Result<(), Error> {
+        if !valid_key(key) {
+            return Err(Error::Invalid("encryption_key must be the base64 of a 32-byte raw key".into()));
+        }
+        let mut pools = self.pools();
+        let pool = pools.iter_mut().find(|p| p.name == name).ok_or(Error::NotFound("pool"))?;
+        pool.encryption_key = Some(key.to_owned());
+        self.store_pools(&pools)
+    }
+
+    /// Queues the wipe of a drive after every check: it exists, is not mounted, is in no pool.
+    pub fn wipe_job(&mut self, id: &str, secure: bool) -> Result<u64, Error> {
+        let drive = self.drive(id).ok_or(Error::NotFound("drive"))?;
+        if drive.read_only {
+            return Err(Error::Invalid(format!("drive {id} is read-only")));
+        }
+        if hardware::is_mounted(&self.root, &drive) {
+            return Err(Error::Invalid(format!("drive {id} is in use (mounted); it is not wiped")));
+        }
+        if let Some(pool) = self.pool_of(&drive) {
+            return Err(Error::Invalid(format!("drive {id} belongs to pool {pool}; delete the pool first")));
+        }
+        let mut op = Operation::new(Kind::Wipe, "", crate::time::unix_millis());
+        op.drive = drive.id.clone();
+        op.secure = secure;
+        let id = self.plans.enqueue(op)?;
+        self.plans_tick(crate::time::unix_millis());
+        Ok(id)
+    }
+}
+
+/// Erases a drive or file-backed drive: the kernel's discard-and-zero (`fallocate`
+/// punch-hole, which on a block device is BLKDISCARD with zeroing, or zero-range, which is
+/// BLKZEROOUT) where the device supports it, else — and always for a secure wipe — writing
+/// zeros over every byte. Returns how it was done.
+pub fn wipe_device(path: &Path, secure: bool, cancel: &std::sync::atomic::AtomicBool) -> std::io::Result<&'static str> {
+    use rustix::fs::FallocateFlags as F;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let size = f.seek(SeekFrom::End(0))?;
+    f.seek(SeekFrom::Start(0))?;
+    if !secure {
+        for (flags, how) in
+            [(F::PUNCH_HOLE | F::KEEP_SIZE, "discarded"), (F::ZERO_RANGE | F::KEEP_SIZE, "zeroed by the device")]
+        {
+            if rustix::fs::fallocate(&f, flags, 0, size).is_ok() {
+                f.sync_all()?;
+                return Ok(how);
+            }
+        }
+    }
+    let zeros = vec![0u8; crate::store::bulk::COPY_BUFFER];
+    let mut left = size;
+    let mut out = crate::store::bulk::EarlyWriteback::new(f);
+    while left > 0 {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        let n = zeros.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        out.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    out.sync()?;
+    Ok("overwritten with zeros")
+}
