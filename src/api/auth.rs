@@ -11,6 +11,8 @@ use crate::server::http::{Head, query_param};
 pub enum Credential {
     Hash(String),
     Token(String),
+    /// A TLS client certificate whose fingerprint is on the trusted list.
+    TrustedCert,
     Absent,
 }
 
@@ -59,6 +61,7 @@ pub enum Verdict {
 pub fn check(tokens: &Tokens, credential: &Credential, head: &Head) -> Verdict {
     match credential {
         Credential::Absent => Verdict::Absent,
+        Credential::TrustedCert => Verdict::Valid,
         Credential::Token(t) if tokens.check_token(t.as_bytes()) => Verdict::Valid,
         Credential::Hash(h) if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) => Verdict::Valid,
         _ => Verdict::Invalid,

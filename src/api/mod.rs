@@ -132,7 +132,12 @@ impl Handler for Api {
         let Some(surface) = Surface::of_path(&head.path) else {
             return Err(Self::surface_error(Some(head), 404, None).into());
         };
-        let credential = auth::from_head(head);
+        let mut credential = auth::from_head(head);
+        if matches!(credential, Credential::Absent)
+            && head.client_cert.as_ref().is_some_and(|fp| self.engine.trusted_clients.contains(fp))
+        {
+            credential = Credential::TrustedCert;
+        }
         let index = match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
             Lookup::Found(index) => index,
             // Which methods a documented path takes is no secret.

@@ -645,12 +645,13 @@ fn list_of(m: &json::Object, key: &str) -> Vec<String> {
 }
 
 /// The config as stored (with the keys) and as shown (keys redacted unless `secrets`).
-fn security_config(doc: &json::Object, secrets: bool) -> String {
+fn security_config(doc: &json::Object, secrets: bool, clients: &[String]) -> String {
     let keys = list_of(doc, "encryption_recovery_keys");
     let shown: Vec<&str> = keys.iter().map(|k| if secrets { k.as_str() } else { "[redacted]" }).collect();
     Object::new()
         .raw("encryption_recovery_keys", &crate::json::str_array(shown))
         .raw("custom_ca_certs", &crate::json::str_array(list_of(doc, "custom_ca_certs").iter().map(String::as_str)))
+        .raw("client_fingerprints", &crate::json::str_array(clients.iter().map(String::as_str)))
         .finish()
 }
 
@@ -692,10 +693,15 @@ pub fn security(api: &mut Api, call: &mut Call) -> Reply {
             "system_state_status",
             if trusted { "Secure Boot is on and a TPM is present" } else { "Secure Boot is off or no TPM is present" },
         );
-    let stored_config = security_config(&doc, true);
-    sync(&Object::new().raw("config", &security_config(&doc, secrets)).raw("state", &state.finish()).finish())
-        .header("ETag", etag(&stored_config))
-        .into()
+    let stored_config = security_config(&doc, true, &api.engine.trusted_clients);
+    sync(
+        &Object::new()
+            .raw("config", &security_config(&doc, secrets, &api.engine.trusted_clients))
+            .raw("state", &state.finish())
+            .finish(),
+    )
+    .header("ETag", etag(&stored_config))
+    .into()
 }
 
 /// A recovery passphrase as IncusOS asks for it: at least 15 characters, a symbol, and five
@@ -717,12 +723,17 @@ fn key_problem(key: &str) -> Option<&'static str> {
 
 pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
     let doc = security_doc(api);
-    if let Err(r) = check_if_match(call, &security_config(&doc, true)) {
+    if let Err(r) = check_if_match(call, &security_config(&doc, true, &api.engine.trusted_clients)) {
         return r;
     }
+    let mut new_clients: Option<Vec<String>> = None;
     let checked = (|| -> Result<String, Reply> {
         let c = put_config(call)?;
-        only(&c, "config", &["encryption_recovery_keys", "custom_ca_certs"])?;
+        only(
+            &c,
+            "config",
+            &["encryption_recovery_keys", "custom_ca_certs", "client_fingerprints", "client_certificates"],
+        )?;
         let strings = |key: &str| -> Result<Vec<String>, Reply> {
             match c.get(key) {
                 None | Some(Value::Null) => Ok(Vec::new()),
@@ -736,12 +747,14 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
                 Some(_) => Err(error(400, &format!("{key} must be a list of strings")).into()),
             }
         };
-        let keys = strings("encryption_recovery_keys")?;
-        if keys.is_empty() {
+        let old = list_of(&doc, "encryption_recovery_keys");
+        // Absent: unchanged; given: the whole list, which cannot be empty.
+        let keys =
+            if c.contains_key("encryption_recovery_keys") { strings("encryption_recovery_keys")? } else { old.clone() };
+        if keys.is_empty() && c.contains_key("encryption_recovery_keys") {
             return Err(error(400, "no encryption key provided").into());
         }
         // A GET without ?secrets shows placeholders: sending them back keeps the stored keys.
-        let old = list_of(&doc, "encryption_recovery_keys");
         let keys: Vec<String> =
             if keys.iter().all(|k| k == "[redacted]") && keys.len() == old.len() { old } else { keys };
         for k in &keys {
@@ -754,6 +767,25 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
             if !cert.trim_start().starts_with("-----BEGIN CERTIFICATE-----") {
                 return Err(error(400, "custom_ca_certs must be PEM certificates").into());
             }
+        }
+        // Trusted TLS clients: left as they are unless either list is given.
+        if c.contains_key("client_fingerprints") || c.contains_key("client_certificates") {
+            let mut clients = Vec::new();
+            for f in strings("client_fingerprints")? {
+                let f = f.to_ascii_lowercase();
+                if !crate::engine::clients::valid(&f) {
+                    return Err(error(400, &format!("{f:?} is not a sha256 fingerprint (64 hex digits)")).into());
+                }
+                clients.push(f);
+            }
+            for pem in strings("client_certificates")? {
+                let f = crate::engine::clients::fingerprint_of_pem(&pem)
+                    .ok_or_else(|| Reply::from(error(400, "client_certificates must be PEM certificates")))?;
+                clients.push(f);
+            }
+            clients.sort();
+            clients.dedup();
+            new_clients = Some(clients);
         }
         let retrieved = matches!(doc.get("retrieved"), Some(Value::Bool(true)));
         Ok(Object::new()
@@ -769,9 +801,16 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
     if let Err(r) = store(api, "security", &stored_doc) {
         return r;
     }
+    if let Some(clients) = new_clients {
+        if let Err(e) = crate::engine::clients::store(&api.engine.data, &clients) {
+            return engine_error(Error::Io(format!("storing the trusted clients: {e}")));
+        }
+        api.engine.audit.record(call.peer, "security.clients", &clients.len().to_string());
+        api.engine.trusted_clients = clients;
+    }
     api.engine.audit.record(call.peer, "security.update", "");
     let doc = security_doc(api);
-    sync("{}").header("ETag", etag(&security_config(&doc, true))).into()
+    sync("{}").header("ETag", etag(&security_config(&doc, true, &api.engine.trusted_clients))).into()
 }
 
 pub fn security_retrieved(api: &mut Api, call: &mut Call) -> Reply {

@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod backup;
 pub mod certs;
+pub mod clients;
 pub mod cron;
 pub mod debug;
 pub mod info;
@@ -48,6 +49,8 @@ pub struct Engine {
     pub plans: planrun::Runner,
     /// Outcomes of network apply hooks, for the request loop to answer (and roll back).
     net_applied: (std::sync::mpsc::Sender<netconfig::Applied>, std::sync::mpsc::Receiver<netconfig::Applied>),
+    /// Fingerprints of the TLS client certificates that stand in for the token.
+    pub trusted_clients: Vec<String>,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -108,6 +111,7 @@ impl Engine {
         let _ = std::fs::remove_file(data.join("jobs/update.pkg"));
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
         let plans = planrun::Runner::open(&data, crate::time::unix_millis())?;
+        let trusted_clients = clients::load(&data);
         // A backup cut short by a stop left a partial file; its operation now reads ERROR.
         for plan in &plans.plans {
             if let Ok(entries) = std::fs::read_dir(root.path(&plan.destination)) {
@@ -135,6 +139,7 @@ impl Engine {
                 health_cache: None,
                 plans,
                 net_applied: std::sync::mpsc::channel(),
+                trusted_clients,
             },
             passphrase,
         ))

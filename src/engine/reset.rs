@@ -7,23 +7,15 @@ use super::{Engine, Error};
 use crate::store::atomic;
 
 /// What steward itself erases, relative to the data dir. Seeds survive unless wiped.
-const ERASED: [&str; 10] = [
-    "token",
-    "first-run-passphrase",
-    "settings.json",
-    "storage.json",
-    "license",
-    "backup",
-    "jobs",
-    "tls",
-    "audit.log",
-    "uploads",
-];
+/// Kept across a reset: the seeds (replaced or wiped as the request says).
+const KEPT: &str = "seeds";
 
 pub struct ResetRequest {
     wipe_existing_seeds: bool,
     seeds: Vec<(String, String)>,
     token: Option<String>,
+    /// Fingerprints of the client certificates the steward seed trusts.
+    clients: Vec<String>,
 }
 
 /// The IncusOS body: `{"allow_tpm_reset_failure":bool,"wipe_existing_seeds":bool,"seeds":{name:{…}}}`.
@@ -31,7 +23,7 @@ pub struct ResetRequest {
 pub fn parse(body: &[u8]) -> Result<ResetRequest, Error> {
     let invalid = |m: &str| Error::Invalid(m.to_owned());
     let text = std::str::from_utf8(body).map_err(|_| invalid("the body is not UTF-8"))?;
-    let mut req = ResetRequest { wipe_existing_seeds: false, seeds: Vec::new(), token: None };
+    let mut req = ResetRequest { wipe_existing_seeds: false, seeds: Vec::new(), token: None, clients: Vec::new() };
     if text.trim().is_empty() {
         return Ok(req);
     }
@@ -62,6 +54,22 @@ pub fn parse(body: &[u8]) -> Result<ResetRequest, Error> {
                             None => {}
                             Some(_) => return Err(invalid("seeds.steward.token must be a string")),
                         }
+                        match fields.get("client_certificates") {
+                            None | Some(Value::Null) => {}
+                            Some(Value::Array(pems)) => {
+                                for pem in pems.iter() {
+                                    let fingerprint = match pem {
+                                        Value::String(p) => super::clients::fingerprint_of_pem(p),
+                                        _ => None,
+                                    };
+                                    let fingerprint = fingerprint.ok_or_else(|| {
+                                        invalid("seeds.steward.client_certificates must be PEM certificates")
+                                    })?;
+                                    req.clients.push(fingerprint);
+                                }
+                            }
+                            Some(_) => return Err(invalid("seeds.steward.client_certificates must be a list")),
+                        }
                     }
                     req.seeds.push((name.clone(), json::to_string(seed)));
                 }
@@ -75,13 +83,21 @@ pub fn parse(body: &[u8]) -> Result<ResetRequest, Error> {
 impl Engine {
     pub fn factory_reset(&mut self, req: ResetRequest) -> Result<(), Error> {
         let io = |what: &str, e: std::io::Error| Error::Io(format!("factory reset, {what}: {e}"));
-        for name in ERASED {
-            let path = self.data.join(name);
+        // Everything steward keeps is in the data dir: all of it goes but the seeds, so
+        // state added later (plans, history, pools...) cannot be forgotten here.
+        let entries = std::fs::read_dir(&self.data).map_err(|e| io("data dir", e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io("data dir", e))?;
+            if entry.file_name() == KEPT {
+                continue;
+            }
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
             let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             match result {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(name, e)),
+                Err(e) => return Err(io(&name, e)),
             }
         }
         let seeds = self.data.join("seeds");
@@ -107,6 +123,15 @@ impl Engine {
             crate::log::info(format_args!("first-run passphrase after the factory reset: {p}"));
         }
         self.tokens = tokens;
+        let wake = self.plans.wake();
+        self.plans = super::planrun::Runner::open(&self.data, crate::time::unix_millis()).map_err(Error::Io)?;
+        if let Some(wake) = wake {
+            self.plans.set_wake(wake);
+        }
+        if !req.clients.is_empty() {
+            super::clients::store(&self.data, &req.clients).map_err(|e| io("trusted clients", e))?;
+        }
+        self.trusted_clients = super::clients::load(&self.data);
         if let Some(slot) = &self.tls {
             let cfg = crate::server::tls::load_or_create(&self.data).map_err(Error::Io)?;
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg;

@@ -328,6 +328,8 @@ impl<A> Conn<A> {
             }
         };
         self.inbuf.drain(..used);
+        let mut head = head;
+        head.client_cert = self.transport.client_cert_sha256();
         self.mark = now;
         self.http10 = head.http10;
         let head_only = head.method == Method::Head;

@@ -65,6 +65,8 @@ pub struct Head {
     pub content_type: Option<String>,
     pub authorization: Option<String>,
     pub if_match: Option<String>,
+    /// sha256 (hex) of the TLS client certificate, when the client presented one.
+    pub client_cert: Option<String>,
 }
 
 impl Head {
@@ -120,6 +122,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         content_type: None,
         authorization: None,
         if_match: None,
+        client_cert: None,
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;

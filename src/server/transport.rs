@@ -49,6 +49,15 @@ impl Transport {
         }
     }
 
+    /// The hex sha256 of the client's certificate (its possession of the key was proven
+    /// in the handshake).
+    pub fn client_cert_sha256(&self) -> Option<String> {
+        let Transport::Tls(_, tls) = self else { return None };
+        let cert = tls.peer_certificates()?.first()?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+        Some(crate::engine::package::to_hex(digest.as_ref()))
+    }
+
     pub fn is_tls(&self) -> bool {
         matches!(self, Transport::Tls(..))
     }

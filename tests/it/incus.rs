@@ -126,7 +126,16 @@ fn factory_reset_erases_state_and_the_seeded_token_works() {
     }
     assert_eq!(d.get("/api/v1/admin/settings?token=owner").status, 200, "nothing erased by a refused reset");
 
-    let body = br#"{"allow_tpm_reset_failure":true,"wipe_existing_seeds":true,"seeds":{"steward":{"token":"seeded"},"network":{"interface":"eth0"}}}"#;
+    let plan = br#"{"id":"p","sources":{"state":true},"destination":{"path":"/srv/b"}}"#;
+    assert_eq!(bearer(&d, "POST", "/1.0/plans", plan).status, 200);
+    let client = rcgen::generate_simple_self_signed(vec!["laptop".to_owned()]).unwrap();
+    let body = format!(
+        r#"{{"allow_tpm_reset_failure":true,"wipe_existing_seeds":true,"seeds":{{"steward":{{"token":"seeded","client_certificates":["{}"]}},"network":{{"interface":"eth0"}}}}}}"#,
+        client.cert.pem().replace('\n', "\\n")
+    );
+    let body = body.as_bytes();
+    let bad_seed = br#"{"seeds":{"steward":{"client_certificates":["not a certificate"]}}}"#;
+    assert_eq!(bearer(&d, "POST", "/1.0/system/:factory-reset", bad_seed).status, 400);
     let r = bearer(&d, "POST", "/1.0/system/:factory-reset", body);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().ends_with(r#""metadata":{}}"#));
@@ -135,9 +144,17 @@ fn factory_reset_erases_state_and_the_seeded_token_works() {
     assert_ne!(std::fs::read(d.data.join("tls/cert.pem")).unwrap(), old_cert, "a new certificate");
     assert!(d.data.join("seeds/network.json").exists());
     assert!(d.stderr().contains("reboot requested"));
-    // After the (simulated) reboot the seeded token still opens the box.
+    assert!(d.get("/1.0/plans?token=seeded").text().contains(r#""metadata":[]"#), "plans erased too");
+    // After the (simulated) reboot the seeded token and client certificate still open the box.
     d.restart();
     assert_eq!(d.get("/api/v1/admin/version?token=seeded").status, 200);
+    let by_cert = d.connect_with_cert(client.cert.der().to_vec(), client.signing_key.serialize_der()).send(
+        "GET",
+        "/1.0",
+        &[],
+        b"",
+    );
+    assert_eq!(by_cert.status, 200);
     cleanup(d);
 }
 

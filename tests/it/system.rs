@@ -487,3 +487,34 @@ fn drives_pools_and_wipes() {
     assert!(call(&d, "GET", &format!("/1.0/operations/{id}/log"), "").text().contains("/dev/nvme0n1"));
     cleanup(d);
 }
+
+#[test]
+fn pinned_client_certificates_stand_in_for_the_token() {
+    let d = daemon_with(None);
+    let trusted = rcgen::generate_simple_self_signed(vec!["admin-laptop".to_owned()]).unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["stranger".to_owned()]).unwrap();
+    let with = |c: &rcgen::CertifiedKey<rcgen::KeyPair>, path: &str| {
+        d.connect_with_cert(c.cert.der().to_vec(), c.signing_key.serialize_der()).send("GET", path, &[], b"")
+    };
+    assert_eq!(with(&trusted, "/1.0/system/security").status, 403, "not trusted yet");
+    let pem = trusted.cert.pem().replace('\n', "\\n");
+    let r = call(&d, "PUT", "/1.0/system/security", &format!(r#"{{"config":{{"client_certificates":["{pem}"]}}}}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let fingerprint = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(trusted.cert.der()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert!(call(&d, "GET", "/1.0/system/security", "").text().contains(&fingerprint));
+    // The trusted certificate needs no token, on every surface; another one gets nothing.
+    assert_eq!(with(&trusted, "/1.0/system/security").status, 200);
+    assert_eq!(with(&trusted, &format!("{ADMIN}/version")).status, 200);
+    assert_eq!(with(&stranger, "/1.0/system/security").status, 403);
+    assert_eq!(with(&stranger, &format!("{ADMIN}/version")).status, 403);
+    // A PUT that leaves the lists out keeps them; an empty list clears them.
+    assert_eq!(call(&d, "PUT", "/1.0/system/security", r#"{"config":{"custom_ca_certs":[]}}"#).status, 200);
+    assert_eq!(with(&trusted, "/1.0").status, 200);
+    assert_eq!(call(&d, "PUT", "/1.0/system/security", r#"{"config":{"client_fingerprints":["xyz"]}}"#).status, 400);
+    assert_eq!(call(&d, "PUT", "/1.0/system/security", r#"{"config":{"client_fingerprints":[]}}"#).status, 200);
+    assert_eq!(with(&trusted, "/1.0").status, 403);
+    cleanup(d);
+}

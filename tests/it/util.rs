@@ -191,6 +191,26 @@ impl Daemon {
         Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
     }
 
+    /// A TLS connection that presents a client certificate (DER) with its key (PKCS#8 DER).
+    pub fn connect_with_cert(&self, cert: Vec<u8>, key: Vec<u8>) -> Client {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let der = CertificateDer::from_pem_file(self.data.join("tls/cert.pem")).unwrap().as_ref().to_vec();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned { der, provider }))
+            .with_client_auth_cert(
+                vec![CertificateDer::from(cert)],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .unwrap();
+        let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
+        Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
+    }
+
     /// One request on a fresh connection.
     pub fn req(&self, method: &str, path: &str) -> Resp {
         self.connect().send(method, path, &[], b"")
