@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::engine::keys::{Keys, Principal};
 use crate::engine::token::Tokens;
 use crate::limits::SETUP_FAILURE_PAUSE;
 use crate::server::form::Form;
@@ -11,12 +12,28 @@ use crate::server::http::{Head, query_param};
 pub enum Credential {
     Hash(String),
     Token(String),
-    /// A TLS client certificate whose fingerprint is on the trusted list.
-    TrustedCert,
+    /// `Authorization: Steward-HMAC key=…, ts=…, nonce=…, sig=…`: replay-resistant.
+    Signed(Signed),
+    /// A TLS client certificate on the trusted list.
+    TrustedCert(Principal),
     Absent,
 }
 
-/// `?hash=` wins over `?token=` (as in the reference implementation); then the bearer header.
+pub struct Signed {
+    pub key: String,
+    pub ts: i64,
+    pub nonce: String,
+    pub sig: String,
+}
+
+/// How far a signed request's timestamp may be from the clock, either way.
+pub const SIGNED_WINDOW_SECS: i64 = 300;
+/// Remembered nonces; more live ones than this and signed requests wait for some to expire.
+const MAX_NONCES: usize = 100_000;
+/// sha256 of nothing: what an empty body's `X-Content-SHA256` is.
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// `?hash=` wins over `?token=` (as in the reference implementation); then the headers.
 pub fn from_head(head: &Head) -> Credential {
     if let Some(h) = query_param(&head.query, "hash") {
         return Credential::Hash(h);
@@ -36,6 +53,19 @@ pub fn from_head(head: &Head) -> Credential {
         {
             return Credential::Token(password.to_owned());
         }
+        if scheme.eq_ignore_ascii_case("steward-hmac") {
+            let mut signed = Signed { key: String::new(), ts: 0, nonce: String::new(), sig: String::new() };
+            for part in value.split(',') {
+                match part.trim().split_once('=') {
+                    Some(("key", v)) => signed.key = v.to_owned(),
+                    Some(("ts", v)) => signed.ts = v.parse().unwrap_or(0),
+                    Some(("nonce", v)) => signed.nonce = v.to_owned(),
+                    Some(("sig", v)) => signed.sig = v.to_ascii_lowercase(),
+                    _ => {}
+                }
+            }
+            return Credential::Signed(signed);
+        }
     }
     Credential::Absent
 }
@@ -52,19 +82,92 @@ pub fn from_form(form: &Form) -> Credential {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Valid,
+    Valid(Principal),
     Invalid,
     Absent,
 }
 
-/// The HMAC message is the method and the raw path as sent (a trailing slash is part of it).
-pub fn check(tokens: &Tokens, credential: &Credential, head: &Head) -> Verdict {
+/// The message a `Steward-HMAC` signature covers.
+pub fn signed_message(head: &Head, ts: i64, nonce: &str) -> String {
+    let body = head.content_sha256.as_deref().unwrap_or(EMPTY_SHA256);
+    format!("{}\n{}\n{}\n{}\n{}\n{}", head.method.as_str(), head.path, head.query, body, ts, nonce)
+}
+
+/// Nonces of signed requests seen within the window, so none is accepted twice.
+#[derive(Default)]
+pub struct Nonces(std::collections::HashMap<String, i64>);
+
+impl Nonces {
+    /// Records the nonce; false if it was already used (or the cache is full of live ones).
+    fn fresh(&mut self, nonce: &str, now: i64) -> bool {
+        if self.0.len() >= MAX_NONCES {
+            self.0.retain(|_, expiry| *expiry > now);
+            if self.0.len() >= MAX_NONCES {
+                return false;
+            }
+        }
+        match self.0.entry(nonce.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(now + 2 * SIGNED_WINDOW_SECS);
+                true
+            }
+        }
+    }
+}
+
+/// What each credential proves. The Jidoteki token and its HMAC are the admin; API keys
+/// work the same two ways with their own secret; a signed request names its key.
+pub fn check(
+    tokens: &Tokens,
+    keys: &Keys,
+    nonces: &mut Nonces,
+    credential: &Credential,
+    head: &Head,
+    now: i64,
+) -> Verdict {
+    let key_principal = |k: &crate::engine::keys::Key| Principal::Key { name: k.name.clone(), caps: k.caps.clone() };
     match credential {
         Credential::Absent => Verdict::Absent,
-        Credential::TrustedCert => Verdict::Valid,
-        Credential::Token(t) if tokens.check_token(t.as_bytes()) => Verdict::Valid,
-        Credential::Hash(h) if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) => Verdict::Valid,
-        _ => Verdict::Invalid,
+        Credential::TrustedCert(p) => Verdict::Valid(p.clone()),
+        Credential::Token(t) if tokens.check_token(t.as_bytes()) => Verdict::Valid(Principal::Admin),
+        Credential::Token(t) => keys.by_secret(t, now).map(key_principal).map_or(Verdict::Invalid, Verdict::Valid),
+        Credential::Hash(h) if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) => {
+            Verdict::Valid(Principal::Admin)
+        }
+        Credential::Hash(h) => {
+            let message = format!("{}{}", head.method.as_str(), head.path);
+            keys.by_hmac(message.as_bytes(), h.as_bytes(), now)
+                .map(key_principal)
+                .map_or(Verdict::Invalid, Verdict::Valid)
+        }
+        Credential::Signed(s) => {
+            let nonce_ok =
+                (8..=128).contains(&s.nonce.len()) && s.nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !nonce_ok || (now - s.ts).abs() > SIGNED_WINDOW_SECS {
+                return Verdict::Invalid;
+            }
+            let message = signed_message(head, s.ts, &s.nonce);
+            let principal = if s.key == "token" {
+                tokens.check_signature(message.as_bytes(), s.sig.as_bytes()).then_some(Principal::Admin)
+            } else {
+                keys.by_name(&s.key)
+                    .filter(|k| !k.expired(now))
+                    .filter(|k| {
+                        let tag = ring::hmac::sign(
+                            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.hash.as_bytes()),
+                            message.as_bytes(),
+                        );
+                        crate::hex::ct_eq(crate::engine::package::to_hex(tag.as_ref()).as_bytes(), s.sig.as_bytes())
+                    })
+                    .map(key_principal)
+            };
+            // Only a request whose signature holds spends its nonce.
+            match principal {
+                Some(p) if nonces.fresh(&s.nonce, now) => Verdict::Valid(p),
+                _ => Verdict::Invalid,
+            }
+        }
     }
 }
 

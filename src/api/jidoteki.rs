@@ -72,12 +72,12 @@ fn json_ok(body: String) -> Reply {
 }
 
 pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
-    let authorized = match call.auth {
-        AuthState::Admin => true,
+    let authorized = match &call.auth {
+        AuthState::Granted(p) => p.allows(crate::engine::keys::Cap::Admin),
         AuthState::Open => !api.engine.tokens.is_set(),
         AuthState::Pending => {
             let credential = call.form.as_ref().map(auth::from_form).unwrap_or(auth::Credential::Absent);
-            auth::check(&api.engine.tokens, &credential, call.head) == auth::Verdict::Valid
+            matches!(api.check(&credential, call.head), auth::Verdict::Valid(p) if p.allows(crate::engine::keys::Cap::Admin))
                 || !api.engine.tokens.is_set()
         }
     };

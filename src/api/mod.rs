@@ -4,6 +4,7 @@ pub mod auth;
 pub mod backrest;
 pub mod incus;
 pub mod jidoteki;
+pub mod keys;
 pub mod plans;
 pub mod records;
 pub mod routes;
@@ -15,6 +16,7 @@ use std::time::Instant;
 use self::auth::{Credential, Throttle, Verdict};
 use self::routes::{Access, Lookup, ROUTES, Route, Surface};
 use crate::engine::Engine;
+use crate::engine::keys::{Cap, Principal};
 use crate::limits::SMALL_FORM_BODY;
 use crate::server::form::{Form, FormError, FormReader, RawSpool, Spool, Spooled};
 use crate::server::http::{Head, Method, Response};
@@ -25,12 +27,14 @@ pub struct Api {
     pub throttle: Throttle,
     /// Lets producer threads (downloads) wake the server loop.
     pub waker: Option<crate::server::stream::Waker>,
+    /// Nonces of signed requests within their window.
+    nonces: auth::Nonces,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthState {
-    /// Valid admin credentials were in the head.
-    Admin,
+    /// Valid credentials were in the head (or the form), acting as this principal.
+    Granted(Principal),
     /// No credentials in the head; they may be in the form body.
     Pending,
     /// `/setup` while no token exists: open to anyone on the network, as documented.
@@ -38,6 +42,8 @@ pub enum AuthState {
 }
 
 pub struct Admission {
+    /// For a signed request: the body digest it claims, and the digest being computed.
+    digest: Option<(String, ring::digest::Context)>,
     route: usize,
     auth: AuthState,
     body: BodyReader,
@@ -77,7 +83,7 @@ impl Call<'_> {
 
 impl Api {
     pub fn new(engine: Engine) -> Api {
-        Api { engine, throttle: Throttle::new(), waker: None }
+        Api { engine, throttle: Throttle::new(), waker: None, nonces: Default::default() }
     }
 
     pub fn route_enabled(&self, route: &Route) -> bool {
@@ -113,14 +119,27 @@ impl Api {
         credential: &Credential,
         access: Access,
         peer: IpAddr,
-    ) -> Result<(), Reply> {
-        match auth::check(&self.engine.tokens, credential, head) {
-            Verdict::Valid if access == Access::Token && self.engine.tokens.first_run_pending() => {
+    ) -> Result<Principal, Reply> {
+        match self.check(credential, head) {
+            Verdict::Valid(Principal::Admin) if access == Access::Token && self.engine.tokens.first_run_pending() => {
                 Err(self.auth_failed(head, peer, "token.firstrun.failed"))
             }
-            Verdict::Valid => Ok(()),
+            Verdict::Valid(p) => Ok(p),
             _ => Err(self.auth_failed(head, peer, "token.authenticate.failed")),
         }
+    }
+
+    pub fn check(&mut self, credential: &Credential, head: &Head) -> Verdict {
+        let now = crate::time::unix_millis() / 1000;
+        auth::check(&self.engine.tokens, &self.engine.keys, &mut self.nonces, credential, head, now)
+    }
+
+    /// The principal may not do what the route does: audited, answered as an auth failure.
+    fn denied(&mut self, head: &Head, peer: IpAddr, principal: &Principal, need: Cap) -> Reply {
+        self.engine.audit.actor = principal.label();
+        let reply = self.auth_failed(head, peer, &format!("capability.denied.{}", need.name()));
+        self.engine.audit.actor = "-".into();
+        reply
     }
 }
 
@@ -134,9 +153,12 @@ impl Handler for Api {
         };
         let mut credential = auth::from_head(head);
         if matches!(credential, Credential::Absent)
-            && head.client_cert.as_ref().is_some_and(|fp| self.engine.trusted_clients.contains(fp))
+            && let Some(client) = head
+                .client_cert
+                .as_ref()
+                .and_then(|fp| self.engine.trusted_clients.iter().find(|c| c.fingerprint == *fp))
         {
-            credential = Credential::TrustedCert;
+            credential = Credential::TrustedCert(client.principal());
         }
         let index = match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
             Lookup::Found(index) => index,
@@ -156,15 +178,28 @@ impl Handler for Api {
         let auth = match (&credential, route.access) {
             (Credential::Absent, Access::Setup) if !self.engine.tokens.is_set() => AuthState::Open,
             (Credential::Absent, _) if takes_form_credentials && !head.expect_continue => AuthState::Pending,
-            (_, Access::Setup) => match auth::check(&self.engine.tokens, &credential, head) {
-                Verdict::Valid => AuthState::Admin,
+            (_, Access::Setup) => match self.check(&credential, head) {
+                Verdict::Valid(p) => AuthState::Granted(p),
                 _ if !self.engine.tokens.is_set() => AuthState::Open,
                 _ => return Err(self.setup_refused(head, peer, now)),
             },
-            (_, Access::Token) => {
-                self.authenticate(head, &credential, Access::Token, peer)?;
-                AuthState::Admin
+            (_, Access::Token) => AuthState::Granted(self.authenticate(head, &credential, Access::Token, peer)?),
+        };
+        if let AuthState::Granted(p) = &auth
+            && !p.allows(route.cap)
+        {
+            let p = p.clone();
+            return Err(self.denied(head, peer, &p, route.cap));
+        }
+        // A signed request's signature covers the body's digest: the body must match it.
+        let digest = match (&credential, &head.content_sha256) {
+            (Credential::Signed(_), Some(claimed)) => {
+                Some((claimed.clone(), ring::digest::Context::new(&ring::digest::SHA256)))
             }
+            (Credential::Signed(_), None) if head.has_body() => {
+                return Err(self.auth_failed(head, peer, "signature.body.undeclared"));
+            }
+            _ => None,
         };
         let body = if route.raw_body {
             BodyReader::Raw(RawSpool::new(self.engine.upload_dir()))
@@ -172,7 +207,7 @@ impl Handler for Api {
             let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
             BodyReader::Form(FormReader::new(head.content_type.as_deref(), spool))
         };
-        Ok(Admission { route: index, auth, body })
+        Ok(Admission { route: index, auth, body, digest })
     }
 
     fn body_limit(&self, admission: &Admission) -> u64 {
@@ -180,6 +215,9 @@ impl Handler for Api {
     }
 
     fn body_chunk(&mut self, admission: &mut Admission, data: &[u8]) {
+        if let Some((_, ctx)) = admission.digest.as_mut() {
+            ctx.update(data);
+        }
         match &mut admission.body {
             BodyReader::Form(f) => f.feed(data),
             BodyReader::Raw(r) => r.feed(data),
@@ -195,16 +233,29 @@ impl Handler for Api {
                 Err(e) => return Self::surface_error(Some(&head), 500, Some(&e)).into(),
             },
         };
+        if let Some((claimed, ctx)) = admission.digest {
+            let actual = crate::engine::package::to_hex(ctx.finish().as_ref());
+            if !crate::hex::ct_eq(actual.as_bytes(), claimed.as_bytes()) {
+                return self.auth_failed(&head, peer, "signature.body.mismatch");
+            }
+        }
         let mut auth = admission.auth;
         if auth == AuthState::Pending && route.access == Access::Token {
             let credential = form.as_ref().map(auth::from_form).unwrap_or(Credential::Absent);
-            if let Err(reply) = self.authenticate(&head, &credential, Access::Token, peer) {
-                return reply;
+            match self.authenticate(&head, &credential, Access::Token, peer) {
+                Ok(p) if !p.allows(route.cap) => return self.denied(&head, peer, &p, route.cap),
+                Ok(p) => auth = AuthState::Granted(p),
+                Err(reply) => return reply,
             }
-            auth = AuthState::Admin;
         }
+        self.engine.audit.actor = match &auth {
+            AuthState::Granted(p) => p.label(),
+            _ => "-".into(),
+        };
         let mut call = Call { head: &head, form, raw, peer, now, auth };
-        (route.handler)(self, &mut call)
+        let reply = (route.handler)(self, &mut call);
+        self.engine.audit.actor = "-".into();
+        reply
     }
 
     fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response {

@@ -1,6 +1,7 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, backrest, incus, jidoteki, plans, records, system};
+use super::{Api, Call, backrest, incus, jidoteki, keys, plans, records, system};
+use crate::engine::keys::Cap;
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
 use crate::server::http::Method;
@@ -64,6 +65,9 @@ pub struct Route {
     pub uploads: bool,
     /// The body is not a form but one file (an archive), spooled to disk as it arrives.
     pub raw_body: bool,
+    /// What an API key or client certificate must be allowed to do to call it (the
+    /// Jidoteki token may do everything).
+    pub cap: Cap,
     #[allow(dead_code)] // documentation data: read by the route-table tests
     pub doc: &'static str,
     pub handler: HandlerFn,
@@ -79,6 +83,7 @@ const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Ro
         body_limit: 0,
         uploads: false,
         raw_body: false,
+        cap: Cap::Read,
         doc,
         handler,
     }
@@ -90,7 +95,13 @@ const fn incus_get(pattern: &'static str, doc: &'static str, handler: HandlerFn)
 
 /// An IncusOS POST action (`:reboot`...); its small JSON body, if any, is ignored.
 const fn incus_post(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { method: Method::Post, surface: Surface::Incus, body_limit: SMALL_FORM_BODY, ..get(pattern, doc, handler) }
+    Route {
+        method: Method::Post,
+        surface: Surface::Incus,
+        body_limit: SMALL_FORM_BODY,
+        cap: Cap::Admin,
+        ..get(pattern, doc, handler)
+    }
 }
 
 /// An IncusOS request whose small JSON body the handler reads.
@@ -100,21 +111,26 @@ const fn incus_json(method: Method, pattern: &'static str, doc: &'static str, ha
 
 /// A Backrest RPC: POST with a small JSON body.
 const fn rpc(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { surface: Surface::Backrest, ..incus_json(Method::Post, pattern, doc, handler) }
+    Route { surface: Surface::Backrest, cap: Cap::BackupsManage, ..incus_json(Method::Post, pattern, doc, handler) }
 }
 
 /// A records request without a body.
 const fn records_get(method: Method, pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { method, surface: Surface::Records, ..get(pattern, doc, handler) }
+    Route { method, surface: Surface::Records, cap: Cap::BackupsView, ..get(pattern, doc, handler) }
 }
 
 const fn records_route(method: Method, pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { surface: Surface::Records, ..incus_json(method, pattern, doc, handler) }
+    Route { surface: Surface::Records, cap: Cap::BackupsManage, ..incus_json(method, pattern, doc, handler) }
 }
 
 /// A form POST with a small body (no file parts spooled).
 const fn post(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { method: Method::Post, body_limit: SMALL_FORM_BODY, ..get(pattern, doc, handler) }
+    Route { method: Method::Post, body_limit: SMALL_FORM_BODY, cap: Cap::Admin, ..get(pattern, doc, handler) }
+}
+
+/// The route needs `cap` rather than its constructor's default.
+const fn needs(cap: Cap, route: Route) -> Route {
+    Route { cap, ..route }
 }
 
 /// The route belongs to the Jidoteki optional endpoint `name`.
@@ -127,20 +143,23 @@ pub static ROUTES: &[Route] = &[
         access: Access::Setup,
         ..post("/setup", "Set the API token (open until the first token is set), or change it", jidoteki::setup)
     },
-    Route {
-        body_limit: MAX_UPDATE_BODY,
-        uploads: true,
-        ..post(
-            "/update",
-            "Upload a signed, encrypted update package; it is applied in the background",
-            jidoteki::post_update,
-        )
-    },
+    needs(
+        Cap::Update,
+        Route {
+            body_limit: MAX_UPDATE_BODY,
+            uploads: true,
+            ..post(
+                "/update",
+                "Upload a signed, encrypted update package; it is applied in the background",
+                jidoteki::post_update,
+            )
+        },
+    ),
     get("/update", "Status, percentage and the last 10 log lines of the update", jidoteki::get_update),
     get("/update/log", "The whole update log (text)", jidoteki::update_log),
-    get("/debug", "Download debug-bundle.tar, encrypted to the vendor's key", jidoteki::debug),
-    get("/logs", "Download logs.tar.gz of the system's logs, made on the fly", jidoteki::logs),
-    get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot),
+    needs(Cap::Admin, get("/debug", "Download debug-bundle.tar, encrypted to the vendor's key", jidoteki::debug)),
+    needs(Cap::Admin, get("/logs", "Download logs.tar.gz of the system's logs, made on the fly", jidoteki::logs)),
+    needs(Cap::Admin, get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot)),
     optional("license", post("/license", "Install a vendor-signed license file", jidoteki::post_license)),
     optional("license", get("/license", "The installed license", jidoteki::get_license)),
     get("/version", "The system version", jidoteki::version),
@@ -149,9 +168,12 @@ pub static ROUTES: &[Route] = &[
     get("/health", "Disk, memory and CPU figures, computed live", jidoteki::health),
     get("/services", "State of the board's services", jidoteki::services),
     get("/endpoints", "The API endpoints available on this system", jidoteki::endpoints),
-    optional(
-        "settings",
-        post("/settings", "Change network (DHCP or static) and application settings", jidoteki::post_settings),
+    needs(
+        Cap::Network,
+        optional(
+            "settings",
+            post("/settings", "Change network (DHCP or static) and application settings", jidoteki::post_settings),
+        ),
     ),
     optional("settings", get("/settings", "The stored network and application settings", jidoteki::get_settings)),
     optional(
@@ -159,25 +181,43 @@ pub static ROUTES: &[Route] = &[
         post("/certs", "Replace the TLS certificate (public, private, optional ca; PEM)", jidoteki::post_certs),
     ),
     optional("certs", get("/certs", "Status and last 10 log lines of the certificate change", jidoteki::get_certs)),
-    optional(
-        "storage",
-        post("/storage", "Change the persistent storage option (applied at the next boot)", jidoteki::post_storage),
+    needs(
+        Cap::StorageDestructive,
+        optional(
+            "storage",
+            post("/storage", "Change the persistent storage option (applied at the next boot)", jidoteki::post_storage),
+        ),
     ),
-    optional(
-        "backup",
-        post("/backup", "START a backup in the background, or STOP (cancel or delete) it", jidoteki::post_backup),
+    needs(
+        Cap::BackupsManage,
+        optional(
+            "backup",
+            post("/backup", "START a backup in the background, or STOP (cancel or delete) it", jidoteki::post_backup),
+        ),
     ),
-    optional("backup", get("/backup", "Status of the backup, with size and sha256 when done", jidoteki::get_backup)),
-    optional("backup", get("/backup/download", "Download backup.tar", jidoteki::backup_download)),
-    optional(
-        "backup",
-        Route {
-            body_limit: MAX_UPDATE_BODY,
-            uploads: true,
-            ..post("/backup/restore", "Restore a backup archive (answers when done)", jidoteki::backup_restore)
-        },
+    needs(
+        Cap::BackupsView,
+        optional(
+            "backup",
+            get("/backup", "Status of the backup, with size and sha256 when done", jidoteki::get_backup),
+        ),
     ),
-    optional("backup", get("/backup/log", "The backup log (text)", jidoteki::backup_log)),
+    needs(
+        Cap::BackupsManage,
+        optional("backup", get("/backup/download", "Download backup.tar", jidoteki::backup_download)),
+    ),
+    needs(
+        Cap::BackupsManage,
+        optional(
+            "backup",
+            Route {
+                body_limit: MAX_UPDATE_BODY,
+                uploads: true,
+                ..post("/backup/restore", "Restore a backup archive (answers when done)", jidoteki::backup_restore)
+            },
+        ),
+    ),
+    needs(Cap::BackupsView, optional("backup", get("/backup/log", "The backup log (text)", jidoteki::backup_log))),
     optional("storage", get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)),
     incus_get("/", "The API versions: [\"/1.0\"]", incus::root),
     incus_get("/1.0", "Hostname, OS name and version, machine id, uptime", incus::environment),
@@ -185,30 +225,46 @@ pub static ROUTES: &[Route] = &[
     incus_get("/1.0/applications", "The board's applications", incus::applications),
     incus_get("/1.0/applications/{name}", "An application's state and configuration", incus::application),
     incus_post("/1.0/applications/{name}/:restart", "Restart the application", incus::app_restart),
-    Route {
-        raw_body: true,
-        ..incus_post("/1.0/applications/{name}/:backup", "Stream a tar.gz of the application's data", incus::app_backup)
-    },
-    Route {
-        body_limit: MAX_UPDATE_BODY,
-        raw_body: true,
-        ..incus_post(
-            "/1.0/applications/{name}/:restore",
-            "Restore the application's data (body: archive)",
-            incus::app_restore,
-        )
-    },
+    needs(
+        Cap::BackupsManage,
+        Route {
+            raw_body: true,
+            ..incus_post(
+                "/1.0/applications/{name}/:backup",
+                "Stream a tar.gz of the application's data",
+                incus::app_backup,
+            )
+        },
+    ),
+    needs(
+        Cap::BackupsManage,
+        Route {
+            body_limit: MAX_UPDATE_BODY,
+            raw_body: true,
+            ..incus_post(
+                "/1.0/applications/{name}/:restore",
+                "Restore the application's data (body: archive)",
+                incus::app_restore,
+            )
+        },
+    ),
     incus_post(
         "/1.0/applications/{name}/:factory-reset",
         "Erase the application's data and restart it",
         incus::app_reset,
     ),
-    incus_post("/1.0/system/:backup", "Stream a tar.gz backup of the system state", incus::system_backup),
-    Route {
-        body_limit: MAX_UPDATE_BODY,
-        raw_body: true,
-        ..incus_post("/1.0/system/:restore", "Restore a backup archive (body), then reboot", incus::system_restore)
-    },
+    needs(
+        Cap::BackupsManage,
+        incus_post("/1.0/system/:backup", "Stream a tar.gz backup of the system state", incus::system_backup),
+    ),
+    needs(
+        Cap::BackupsManage,
+        Route {
+            body_limit: MAX_UPDATE_BODY,
+            raw_body: true,
+            ..incus_post("/1.0/system/:restore", "Restore a backup archive (body), then reboot", incus::system_restore)
+        },
+    ),
     Route {
         raw_body: true,
         ..incus_post(
@@ -223,20 +279,26 @@ pub static ROUTES: &[Route] = &[
         "Network config (the same settings as /api/v1/admin/settings) and state",
         system::network,
     ),
-    incus_json(
-        Method::Put,
-        "/1.0/system/network",
-        "Change the network; confirmation_timeout rolls back unless confirmed",
-        system::put_network,
+    needs(
+        Cap::Network,
+        incus_json(
+            Method::Put,
+            "/1.0/system/network",
+            "Change the network; confirmation_timeout rolls back unless confirmed",
+            system::put_network,
+        ),
     ),
-    incus_post("/1.0/system/network/:confirm", "Keep the pending network change", system::network_confirm),
+    needs(
+        Cap::Network,
+        incus_post("/1.0/system/network/:confirm", "Keep the pending network change", system::network_confirm),
+    ),
     incus_get("/1.0/system/logging", "Remote syslog config", system::logging),
     incus_json(Method::Put, "/1.0/system/logging", "Change the remote syslog config", system::put_logging),
     incus_get("/1.0/system/provider", "Provider config (secrets redacted)", system::provider),
     incus_json(Method::Put, "/1.0/system/provider", "Change the provider config", system::put_provider),
     incus_get("/1.0/system/update", "Update config and state (the update job of /api/v1/admin/update)", system::update),
-    incus_json(Method::Put, "/1.0/system/update", "Change the update config", system::put_update),
-    incus_post("/1.0/system/update/:check", "Check for updates", system::update_check),
+    needs(Cap::Update, incus_json(Method::Put, "/1.0/system/update", "Change the update config", system::put_update)),
+    needs(Cap::Update, incus_post("/1.0/system/update/:check", "Check for updates", system::update_check)),
     incus_get("/1.0/system/resources", "CPU, memory, drives, network interfaces, load", system::resources),
     incus_get(
         "/1.0/system/security",
@@ -256,24 +318,43 @@ pub static ROUTES: &[Route] = &[
     ),
     incus_post("/1.0/system/security/:tpm-rebind", "Renew TPM bindings", system::tpm_rebind),
     incus_get("/1.0/system/storage", "Drives, pools, root partition", system::storage),
-    incus_json(
-        Method::Put,
-        "/1.0/system/storage",
-        "Scrub schedule and pools (through the board's pool hook)",
-        system::put_storage,
+    needs(
+        Cap::StorageDestructive,
+        incus_json(
+            Method::Put,
+            "/1.0/system/storage",
+            "Scrub schedule and pools (through the board's pool hook)",
+            system::put_storage,
+        ),
     ),
-    incus_json(Method::Post, "/1.0/system/storage/:delete-pool", "Delete a pool ({\"name\"})", system::delete_pool),
-    incus_json(
-        Method::Post,
-        "/1.0/system/storage/:import-encryption-key",
-        "Import a pool's raw key ({\"name\", \"encryption_key\"})",
-        system::import_key,
+    needs(
+        Cap::StorageDestructive,
+        incus_json(Method::Post, "/1.0/system/storage/:delete-pool", "Delete a pool ({\"name\"})", system::delete_pool),
     ),
-    incus_json(
-        Method::Post,
-        "/1.0/system/storage/:wipe-drive",
-        "Wipe a drive ({\"id\", \"secure_wipe\"}): 202 with the operation",
-        system::wipe_drive,
+    needs(
+        Cap::StorageDestructive,
+        incus_json(
+            Method::Post,
+            "/1.0/system/storage/:import-encryption-key",
+            "Import a pool's raw key ({\"name\", \"encryption_key\"})",
+            system::import_key,
+        ),
+    ),
+    needs(
+        Cap::StorageDestructive,
+        incus_json(
+            Method::Post,
+            "/1.0/system/storage/:wipe-drive",
+            "Wipe a drive ({\"id\", \"secure_wipe\"}): 202 with the operation",
+            system::wipe_drive,
+        ),
+    ),
+    needs(Cap::Admin, incus_get("/1.0/keys", "API keys (?recursion=1: with capabilities)", keys::list)),
+    incus_json(Method::Post, "/1.0/keys", "Create an API key: the secret is in this answer only", keys::create),
+    needs(Cap::Admin, incus_get("/1.0/keys/{name}", "One API key (never its secret)", keys::show)),
+    needs(
+        Cap::Admin,
+        Route { method: Method::Delete, ..incus_get("/1.0/keys/{name}", "Revoke an API key", keys::revoke) },
     ),
     incus_get("/1.0/services", "The board's services", system::services),
     incus_get("/1.0/services/{name}", "A service: config (enabled) and state (running)", system::service),
@@ -286,24 +367,48 @@ pub static ROUTES: &[Route] = &[
         "Write a message to the console log",
         system::write_message,
     ),
-    incus_get("/1.0/plans", "Backup plans (?recursion=1: with their state)", plans::list),
-    incus_json(Method::Post, "/1.0/plans", "Create a backup plan", plans::create),
-    incus_get("/1.0/plans/{id}", "A plan's config and state: last backup, next run, backups kept", plans::show),
-    incus_json(Method::Put, "/1.0/plans/{id}", "Replace a plan's config (If-Match: its ETag)", plans::replace),
-    Route { method: Method::Delete, ..incus_get("/1.0/plans/{id}", "Delete a plan (its backups stay)", plans::delete) },
-    incus_post("/1.0/plans/{id}/:run", "Queue a backup of the plan now: 202 with the operation", plans::run),
-    incus_get("/1.0/operations", "Plan operations (?plan=, ?status=, ?recursion=1)", plans::operations),
-    incus_get("/1.0/operations/{id}", "One operation", plans::operation),
-    Route {
-        method: Method::Delete,
-        ..incus_get("/1.0/operations/{id}", "Cancel a queued or running operation", plans::cancel)
-    },
-    incus_get("/1.0/operations/{id}/log", "The operation's log (text)", plans::operation_log),
+    needs(Cap::BackupsView, incus_get("/1.0/plans", "Backup plans (?recursion=1: with their state)", plans::list)),
+    needs(Cap::BackupsManage, incus_json(Method::Post, "/1.0/plans", "Create a backup plan", plans::create)),
+    needs(
+        Cap::BackupsView,
+        incus_get("/1.0/plans/{id}", "A plan's config and state: last backup, next run, backups kept", plans::show),
+    ),
+    needs(
+        Cap::BackupsManage,
+        incus_json(Method::Put, "/1.0/plans/{id}", "Replace a plan's config (If-Match: its ETag)", plans::replace),
+    ),
+    needs(
+        Cap::BackupsManage,
+        Route {
+            method: Method::Delete,
+            ..incus_get("/1.0/plans/{id}", "Delete a plan (its backups stay)", plans::delete)
+        },
+    ),
+    needs(
+        Cap::BackupsManage,
+        incus_post("/1.0/plans/{id}/:run", "Queue a backup of the plan now: 202 with the operation", plans::run),
+    ),
+    needs(
+        Cap::BackupsView,
+        incus_get("/1.0/operations", "Plan operations (?plan=, ?status=, ?recursion=1)", plans::operations),
+    ),
+    needs(Cap::BackupsView, incus_get("/1.0/operations/{id}", "One operation", plans::operation)),
+    needs(
+        Cap::BackupsManage,
+        Route {
+            method: Method::Delete,
+            ..incus_get("/1.0/operations/{id}", "Cancel a queued or running operation", plans::cancel)
+        },
+    ),
+    needs(Cap::BackupsView, incus_get("/1.0/operations/{id}/log", "The operation's log (text)", plans::operation_log)),
     rpc("/Backup", "Run a plan's backup now; answers when it has ended ({\"value\": planId})", backrest::backup),
-    rpc(
-        "/GetOperations",
-        "Operation history ({\"selector\": {planId, flowId, ids, snapshotId, modnoGte}, \"lastN\"})",
-        backrest::get_operations,
+    needs(
+        Cap::BackupsView,
+        rpc(
+            "/GetOperations",
+            "Operation history ({\"selector\": {planId, flowId, ids, snapshotId, modnoGte}, \"lastN\"})",
+            backrest::get_operations,
+        ),
     ),
     rpc("/Cancel", "Cancel a queued or running operation ({\"value\": operationId})", backrest::cancel),
     records_get(
@@ -313,11 +418,14 @@ pub static ROUTES: &[Route] = &[
         records::list,
     ),
     records_get(Method::Get, "/v1/containers/{container}/backups/{backup}", "One backup record", records::show),
-    records_get(
-        Method::Delete,
-        "/v1/containers/{container}/backups/{backup}",
-        "Delete the backup: 202 with a job descriptor",
-        records::delete,
+    needs(
+        Cap::BackupsManage,
+        records_get(
+            Method::Delete,
+            "/v1/containers/{container}/backups/{backup}",
+            "Delete the backup: 202 with a job descriptor",
+            records::delete,
+        ),
     ),
     records_route(
         Method::Post,

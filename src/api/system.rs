@@ -645,13 +645,27 @@ fn list_of(m: &json::Object, key: &str) -> Vec<String> {
 }
 
 /// The config as stored (with the keys) and as shown (keys redacted unless `secrets`).
-fn security_config(doc: &json::Object, secrets: bool, clients: &[String]) -> String {
+fn security_config(doc: &json::Object, secrets: bool, clients: &[crate::engine::clients::TrustedClient]) -> String {
     let keys = list_of(doc, "encryption_recovery_keys");
     let shown: Vec<&str> = keys.iter().map(|k| if secrets { k.as_str() } else { "[redacted]" }).collect();
     Object::new()
         .raw("encryption_recovery_keys", &crate::json::str_array(shown))
         .raw("custom_ca_certs", &crate::json::str_array(list_of(doc, "custom_ca_certs").iter().map(String::as_str)))
-        .raw("client_fingerprints", &crate::json::str_array(clients.iter().map(String::as_str)))
+        .raw(
+            "client_certificates",
+            &format!(
+                "[{}]",
+                clients
+                    .iter()
+                    .map(|c| Object::new()
+                        .str("name", &c.name)
+                        .str("fingerprint", &c.fingerprint)
+                        .raw("capabilities", &crate::json::str_array(c.caps.iter().map(|c| c.name())))
+                        .finish())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )
         .finish()
 }
 
@@ -726,7 +740,7 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
     if let Err(r) = check_if_match(call, &security_config(&doc, true, &api.engine.trusted_clients)) {
         return r;
     }
-    let mut new_clients: Option<Vec<String>> = None;
+    let mut new_clients: Option<Vec<crate::engine::clients::TrustedClient>> = None;
     let checked = (|| -> Result<String, Reply> {
         let c = put_config(call)?;
         only(
@@ -768,23 +782,51 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
                 return Err(error(400, "custom_ca_certs must be PEM certificates").into());
             }
         }
-        // Trusted TLS clients: left as they are unless either list is given.
+        // Trusted TLS clients: left as they are unless either list is given. Entries are a
+        // PEM certificate or a fingerprint (an admin), or an object naming one of them with a
+        // name and capabilities.
         if c.contains_key("client_fingerprints") || c.contains_key("client_certificates") {
-            let mut clients = Vec::new();
-            for f in strings("client_fingerprints")? {
-                let f = f.to_ascii_lowercase();
-                if !crate::engine::clients::valid(&f) {
-                    return Err(error(400, &format!("{f:?} is not a sha256 fingerprint (64 hex digits)")).into());
+            use crate::engine::clients::{TrustedClient, fingerprint_of_pem, valid};
+            use crate::engine::keys::Cap;
+            let mut clients: Vec<TrustedClient> = Vec::new();
+            let bad = |m: &str| Reply::from(error(400, m));
+            let entries = [c.get("client_fingerprints"), c.get("client_certificates")];
+            for list in entries.into_iter().flatten() {
+                let Value::Array(items) = list else { return Err(bad("client lists must be lists")) };
+                for item in items.iter() {
+                    let (text, name, caps) = match item {
+                        Value::String(t) => (t.clone(), None, vec![Cap::Admin]),
+                        Value::Object(o) => {
+                            only(o, "client certificate", &["name", "certificate", "fingerprint", "capabilities"])?;
+                            let text = string_field(o, "certificate")?
+                                .or(string_field(o, "fingerprint")?)
+                                .ok_or_else(|| bad("a client needs a certificate or a fingerprint"))?;
+                            let caps = match o.get("capabilities") {
+                                None => vec![Cap::Admin],
+                                v => crate::engine::keys::parse_caps(v).map_err(|m| bad(&m))?,
+                            };
+                            let name = string_field(o, "name")?;
+                            if name.as_ref().is_some_and(|n| !crate::engine::plans::valid_id(n)) {
+                                return Err(bad("a client name is 1-64 letters, digits, '-' or '_'"));
+                            }
+                            (text, name, caps)
+                        }
+                        _ => return Err(bad("client entries are strings or objects")),
+                    };
+                    let fingerprint = if text.trim_start().starts_with("-----BEGIN") {
+                        fingerprint_of_pem(&text).ok_or_else(|| bad("client_certificates must be PEM certificates"))?
+                    } else {
+                        let f = text.trim().to_ascii_lowercase();
+                        if !valid(&f) {
+                            return Err(bad(&format!("{f:?} is not a sha256 fingerprint (64 hex digits)")));
+                        }
+                        f
+                    };
+                    let name = name.unwrap_or_else(|| fingerprint[..12].to_owned());
+                    clients.retain(|c| c.fingerprint != fingerprint);
+                    clients.push(TrustedClient { fingerprint, name, caps });
                 }
-                clients.push(f);
             }
-            for pem in strings("client_certificates")? {
-                let f = crate::engine::clients::fingerprint_of_pem(&pem)
-                    .ok_or_else(|| Reply::from(error(400, "client_certificates must be PEM certificates")))?;
-                clients.push(f);
-            }
-            clients.sort();
-            clients.dedup();
             new_clients = Some(clients);
         }
         let retrieved = matches!(doc.get("retrieved"), Some(Value::Bool(true)));

@@ -1,21 +1,55 @@
-//! TLS client certificates trusted by pinning: the sha256 of each certificate (DER), one
-//! per line in `trusted-clients` in the data dir. A client presenting one of them needs no
-//! token, as IncusOS clients authenticate.
+//! TLS client certificates trusted by pinning: one line per certificate in
+//! `trusted-clients` in the data dir — the sha256 of its DER, a name, its capabilities.
+//! A client presenting one of them needs no token, as IncusOS clients authenticate.
 
 use std::path::Path;
 
+use super::keys::{Cap, Principal};
 use crate::store::atomic;
 
 const FILE: &str = "trusted-clients";
 
-pub fn load(data: &Path) -> Vec<String> {
-    std::fs::read_to_string(data.join(FILE))
-        .map(|t| t.lines().map(|l| l.trim().to_ascii_lowercase()).filter(|l| valid(l)).collect())
-        .unwrap_or_default()
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedClient {
+    pub fingerprint: String,
+    pub name: String,
+    pub caps: Vec<Cap>,
 }
 
-pub fn store(data: &Path, fingerprints: &[String]) -> std::io::Result<()> {
-    let text: String = fingerprints.iter().map(|f| format!("{f}\n")).collect();
+impl TrustedClient {
+    pub fn principal(&self) -> Principal {
+        Principal::Cert { name: self.name.clone(), caps: self.caps.clone() }
+    }
+}
+
+/// Lines are `FINGERPRINT [NAME [CAP,CAP...]]`; a bare fingerprint is an admin.
+pub fn load(data: &Path) -> Vec<TrustedClient> {
+    let Ok(text) = std::fs::read_to_string(data.join(FILE)) else { return Vec::new() };
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let fingerprint = parts.next()?.to_ascii_lowercase();
+            if !valid(&fingerprint) {
+                return None;
+            }
+            let name = parts.next().map(str::to_owned).unwrap_or_else(|| fingerprint[..12].to_owned());
+            let caps = match parts.next() {
+                Some(list) => list.split(',').filter_map(Cap::parse).collect(),
+                None => vec![Cap::Admin],
+            };
+            Some(TrustedClient { fingerprint, name, caps })
+        })
+        .collect()
+}
+
+pub fn store(data: &Path, clients: &[TrustedClient]) -> std::io::Result<()> {
+    let text: String = clients
+        .iter()
+        .map(|c| {
+            let caps: Vec<&str> = c.caps.iter().map(|c| c.name()).collect();
+            format!("{} {} {}\n", c.fingerprint, c.name, caps.join(","))
+        })
+        .collect();
     atomic::write(&data.join(FILE), text.as_bytes(), 0o600)
 }
 

@@ -8,6 +8,7 @@ pub mod cron;
 pub mod debug;
 pub mod info;
 pub mod jobs;
+pub mod keys;
 pub mod license;
 pub mod logs;
 pub mod netconfig;
@@ -49,8 +50,10 @@ pub struct Engine {
     pub plans: planrun::Runner,
     /// Outcomes of network apply hooks, for the request loop to answer (and roll back).
     net_applied: (std::sync::mpsc::Sender<netconfig::Applied>, std::sync::mpsc::Receiver<netconfig::Applied>),
-    /// Fingerprints of the TLS client certificates that stand in for the token.
-    pub trusted_clients: Vec<String>,
+    /// TLS client certificates that stand in for a token, with their capabilities.
+    pub trusted_clients: Vec<clients::TrustedClient>,
+    /// Named API keys with capabilities.
+    pub keys: keys::Keys,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -112,6 +115,7 @@ impl Engine {
         let audit = Audit::open(&data.join("audit.log")).map_err(|e| format!("audit log: {e}"))?;
         let plans = planrun::Runner::open(&data, crate::time::unix_millis())?;
         let trusted_clients = clients::load(&data);
+        let keys_dir = data.clone();
         // A backup cut short by a stop left a partial file; its operation now reads ERROR.
         for plan in &plans.plans {
             if let Ok(entries) = std::fs::read_dir(root.path(&plan.destination)) {
@@ -140,6 +144,7 @@ impl Engine {
                 plans,
                 net_applied: std::sync::mpsc::channel(),
                 trusted_clients,
+                keys: keys::Keys::load(&keys_dir),
             },
             passphrase,
         ))

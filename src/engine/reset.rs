@@ -14,8 +14,8 @@ pub struct ResetRequest {
     wipe_existing_seeds: bool,
     seeds: Vec<(String, String)>,
     token: Option<String>,
-    /// Fingerprints of the client certificates the steward seed trusts.
-    clients: Vec<String>,
+    /// Client certificates the steward seed trusts (as admins).
+    clients: Vec<super::clients::TrustedClient>,
 }
 
 /// The IncusOS body: `{"allow_tpm_reset_failure":bool,"wipe_existing_seeds":bool,"seeds":{name:{…}}}`.
@@ -65,7 +65,12 @@ pub fn parse(body: &[u8]) -> Result<ResetRequest, Error> {
                                     let fingerprint = fingerprint.ok_or_else(|| {
                                         invalid("seeds.steward.client_certificates must be PEM certificates")
                                     })?;
-                                    req.clients.push(fingerprint);
+                                    let name = format!("seed-{}", &fingerprint[..12]);
+                                    req.clients.push(super::clients::TrustedClient {
+                                        fingerprint,
+                                        name,
+                                        caps: vec![super::keys::Cap::Admin],
+                                    });
                                 }
                             }
                             Some(_) => return Err(invalid("seeds.steward.client_certificates must be a list")),
@@ -132,6 +137,7 @@ impl Engine {
             super::clients::store(&self.data, &req.clients).map_err(|e| io("trusted clients", e))?;
         }
         self.trusted_clients = super::clients::load(&self.data);
+        self.keys = super::keys::Keys::load(&self.data);
         if let Some(slot) = &self.tls {
             let cfg = crate::server::tls::load_or_create(&self.data).map_err(Error::Io)?;
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg;

@@ -126,6 +126,14 @@ impl Tokens {
         }
     }
 
+    /// Checks a hex HMAC-SHA256 over `message`, keyed like `?hash=` (sha256 hex of the token).
+    pub fn check_signature(&self, message: &[u8], given: &[u8]) -> bool {
+        let Some(key) = &self.key else { return false };
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(message);
+        hex::ct_eq(&hex::encode32(&mac.finalize().into_bytes().into()), given)
+    }
+
     /// Validates, then replaces the token durably; ends first-run.
     pub fn set(&mut self, new_token: &str) -> Result<(), SetError> {
         validate(new_token).map_err(SetError::Invalid)?;

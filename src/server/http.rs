@@ -67,6 +67,8 @@ pub struct Head {
     pub if_match: Option<String>,
     /// sha256 (hex) of the TLS client certificate, when the client presented one.
     pub client_cert: Option<String>,
+    /// The body's sha256 as a signed request claims it (`X-Content-SHA256`).
+    pub content_sha256: Option<String>,
 }
 
 impl Head {
@@ -123,6 +125,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         authorization: None,
         if_match: None,
         client_cert: None,
+        content_sha256: None,
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
@@ -164,6 +167,8 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
             head.authorization = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("if-match") {
             head.if_match = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("x-content-sha256") {
+            head.content_sha256 = Some(value.to_ascii_lowercase());
         }
     }
     head.framing = match (length, chunked) {

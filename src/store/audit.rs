@@ -12,13 +12,16 @@ use crate::time;
 
 pub struct Audit {
     file: Option<File>,
+    /// Who the request being handled acts as (`token`, `key:NAME`, `cert:NAME`), logged in
+    /// the last column; `-` before authentication.
+    pub actor: String,
 }
 
 impl Audit {
     pub fn open(path: &Path) -> std::io::Result<Audit> {
         use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-        Ok(Audit { file: Some(file) })
+        Ok(Audit { file: Some(file), actor: "-".into() })
     }
 
     /// Records one event. A write failure is reported on stderr but never fails the request:
@@ -36,6 +39,8 @@ impl Audit {
         line.push('\t');
         // Targets come from the wire (paths); keep the log one line per event.
         line.extend(target.chars().map(|c| if c.is_control() { '?' } else { c }));
+        line.push('\t');
+        line.push_str(&self.actor);
         line.push('\n');
         if let Err(e) = file.write_all(line.as_bytes()) {
             crate::log::warn(format_args!("audit log write failed: {e}"));
