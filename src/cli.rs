@@ -18,6 +18,37 @@ pub enum Command {
     PackUpdate(PackUpdate),
     SignLicense(SignLicense),
     OpenDebug(OpenDebug),
+    Routes(Routes),
+    Sign(Sign),
+}
+
+/// Print the route table: method, path, the capability an API key needs, and the doc line.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "routes")]
+pub struct Routes {}
+
+/// Print the headers of a replay-resistant signed request (Authorization: Steward-HMAC).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "sign")]
+pub struct Sign {
+    /// the API key's name, or "token" for the admin token
+    #[argh(option)]
+    pub key: String,
+    /// the key's secret (or the admin token)
+    #[argh(option)]
+    pub secret: String,
+    /// HTTP method, e.g. GET or POST
+    #[argh(option)]
+    pub method: String,
+    /// request path, e.g. /1.0/system/update
+    #[argh(option)]
+    pub path: String,
+    /// query string without the '?', if any
+    #[argh(option, default = "String::new()")]
+    pub query: String,
+    /// file holding the exact request body, if any
+    #[argh(option)]
+    pub body_file: Option<String>,
 }
 
 /// Vendor tool: decrypt a debug-bundle.tar downloaded from GET /debug.

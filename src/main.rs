@@ -29,6 +29,19 @@ fn main() -> ExitCode {
         Command::PackUpdate(args) => pack_update(args),
         Command::SignLicense(args) => sign_license(args),
         Command::OpenDebug(args) => open_debug(args),
+        Command::Routes(_) => {
+            let mut out = std::io::stdout().lock();
+            for r in api::routes::ROUTES {
+                // A closed pipe (`| head`) just ends the listing.
+                if writeln!(out, "{} {}{} {} {}", r.method.as_str(), r.surface.prefix(), r.pattern, r.cap.name(), r.doc)
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Command::Sign(args) => sign(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,6 +60,30 @@ fn hash(args: cli::Hash) -> Result<(), String> {
     let key = engine::token::sha256_hex(args.token.as_bytes());
     let mac = engine::token::hmac_hex(&key, &method, &args.path);
     println!("{}", String::from_utf8_lossy(&mac));
+    Ok(())
+}
+
+fn sign(args: cli::Sign) -> Result<(), String> {
+    use ring::rand::SecureRandom;
+    let body = match &args.body_file {
+        Some(f) => std::fs::read(f).map_err(|e| format!("{f}: {e}"))?,
+        None => Vec::new(),
+    };
+    let digest = engine::package::to_hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
+    let mut raw = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| "no randomness")?;
+    let nonce = engine::package::to_hex(&raw);
+    let ts = time::unix_millis() / 1000;
+    let message =
+        format!("{}\n{}\n{}\n{digest}\n{ts}\n{nonce}", args.method.to_ascii_uppercase(), args.path, args.query);
+    let key = engine::token::sha256_hex(args.secret.as_bytes());
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), message.as_bytes());
+    println!(
+        "Authorization: Steward-HMAC key={}, ts={ts}, nonce={nonce}, sig={}",
+        args.key,
+        engine::package::to_hex(tag.as_ref())
+    );
+    println!("X-Content-SHA256: {digest}");
     Ok(())
 }
 

@@ -674,6 +674,10 @@ fn security_config(doc: &json::Object, secrets: bool, clients: &[crate::engine::
 pub fn security(api: &mut Api, call: &mut Call) -> Reply {
     let secrets =
         crate::server::http::query_param(&call.head.query, "secrets").is_some_and(|v| v == "1" || v == "true");
+    // Reading the keys themselves is an admin's business, not a monitor's.
+    if secrets && !matches!(&call.auth, super::AuthState::Granted(p) if p.allows(crate::engine::keys::Cap::Admin)) {
+        return error(403, "not authorized").into();
+    }
     let doc = security_doc(api);
     if secrets {
         api.engine.audit.record(call.peer, "security.secrets.read", "");

@@ -220,6 +220,10 @@ impl Engine {
 
     /// Cancels queued or running work. Finished work cannot be cancelled.
     pub fn op_cancel(&mut self, id: u64) -> Result<(), Error> {
+        // The worker may have finished it a moment before the loop heard so.
+        if self.plans.log().get(id).is_some_and(|op| op.status.finished()) {
+            return Err(Error::Conflict("the operation has already finished".into()));
+        }
         if let Some((running, cancel)) = &self.plans.running
             && *running == id
         {

@@ -1,5 +1,6 @@
 //! Black-box tests: the real binary on 127.0.0.1:0, spoken to over HTTPS.
 
+mod access;
 mod auth;
 mod backup;
 mod certs;
