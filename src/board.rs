@@ -189,8 +189,11 @@ impl Board {
         if self.update.slots.len() != 2 {
             return Err("update.slots must name exactly two slots (A and B)".into());
         }
-        for key in [&self.update.signing_public_key, &self.update.encryption_key] {
-            crate::engine::package::parse_hex(key, 32).map_err(|e| format!("update keys: {e}"))?;
+        for (field, key) in [
+            ("update.signing_public_key", &self.update.signing_public_key),
+            ("update.encryption_key", &self.update.encryption_key),
+        ] {
+            crate::engine::package::parse_hex(key, 32).map_err(|e| format!("{field}: {e}"))?;
         }
         if self.storage.pool_hook.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("storage.pool_hook: empty command".into());

@@ -20,6 +20,19 @@ pub enum Command {
     OpenDebug(OpenDebug),
     Routes(Routes),
     Sign(Sign),
+    Check(Check),
+}
+
+/// Check a board profile against the system it will run on: files, directories, hooks, keys.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct Check {
+    /// board name (compiled in) or path to a profile file
+    #[argh(option)]
+    pub board: String,
+    /// the system's root directory (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
 }
 
 /// Print the route table: method, path, the capability an API key needs, and the doc line.

@@ -2,6 +2,7 @@
 
 mod api;
 mod board;
+mod boardcheck;
 mod cli;
 mod engine;
 mod hex;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Sign(args) => sign(args),
+        Command::Check(args) => check(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,6 +63,21 @@ fn hash(args: cli::Hash) -> Result<(), String> {
     let mac = engine::token::hmac_hex(&key, &method, &args.path);
     println!("{}", String::from_utf8_lossy(&mac));
     Ok(())
+}
+
+fn check(args: cli::Check) -> Result<(), String> {
+    let board = board::Board::load(&args.board)?;
+    let problems = boardcheck::check(&board, &system::Root::new(&args.root));
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    match problems.len() {
+        0 => {
+            println!("board {}: no problems found under {}", board.name, args.root);
+            Ok(())
+        }
+        n => Err(format!("board {}: {n} problem(s)", board.name)),
+    }
 }
 
 fn sign(args: cli::Sign) -> Result<(), String> {

@@ -3,6 +3,7 @@
 mod access;
 mod auth;
 mod backup;
+mod boards;
 mod certs;
 mod http;
 mod incus;

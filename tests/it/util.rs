@@ -28,6 +28,11 @@ pub fn fixture_root() -> PathBuf {
 
 /// A private copy of the fixture root, for tests that make the daemon write below `--root`.
 pub fn fixture_root_copy() -> PathBuf {
+    root_copy_of(&fixture_root())
+}
+
+/// A private copy of any fixture tree (symlinks and modes kept).
+pub fn root_copy_of(from: &Path) -> PathBuf {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
@@ -45,7 +50,7 @@ pub fn fixture_root_copy() -> PathBuf {
         }
     }
     let dir = temp_dir("root");
-    copy(&fixture_root(), &dir);
+    copy(from, &dir);
     dir
 }
 
