@@ -5,6 +5,7 @@ pub mod backrest;
 pub mod incus;
 pub mod jidoteki;
 pub mod keys;
+pub mod metrics;
 pub mod plans;
 pub mod records;
 pub mod routes;
@@ -29,6 +30,7 @@ pub struct Api {
     pub waker: Option<crate::server::stream::Waker>,
     /// Nonces of signed requests within their window.
     nonces: auth::Nonces,
+    pub metrics: metrics::Metrics,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub enum AuthState {
 }
 
 pub struct Admission {
+    /// When the head arrived, for the latency histogram.
+    started: Instant,
     /// For a signed request: the body digest it claims, and the digest being computed.
     digest: Option<(String, ring::digest::Context)>,
     route: usize,
@@ -83,7 +87,7 @@ impl Call<'_> {
 
 impl Api {
     pub fn new(engine: Engine) -> Api {
-        Api { engine, throttle: Throttle::new(), waker: None, nonces: Default::default() }
+        Api { engine, throttle: Throttle::new(), waker: None, nonces: Default::default(), metrics: Default::default() }
     }
 
     pub fn route_enabled(&self, route: &Route) -> bool {
@@ -143,10 +147,9 @@ impl Api {
     }
 }
 
-impl Handler for Api {
-    type Admission = Admission;
-
-    fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
+impl Api {
+    /// Routing and authentication from the head alone.
+    fn admit_head(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
         self.engine.reload_if_restored();
         let Some(surface) = Surface::of_path(&head.path) else {
             return Err(Self::surface_error(Some(head), 404, None).into());
@@ -207,7 +210,20 @@ impl Handler for Api {
             let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
             BodyReader::Form(FormReader::new(head.content_type.as_deref(), spool))
         };
-        Ok(Admission { route: index, auth, body, digest })
+        Ok(Admission { route: index, auth, body, digest, started: now })
+    }
+}
+
+impl Handler for Api {
+    type Admission = Admission;
+
+    fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
+        let result = self.admit_head(head, peer, now);
+        if let Err(reply) = &result {
+            let route = routes::lookup_index(head);
+            self.metrics.observe(route, reply.response.status, now.elapsed());
+        }
+        result
     }
 
     fn body_limit(&self, admission: &Admission) -> u64 {
@@ -255,6 +271,8 @@ impl Handler for Api {
         let mut call = Call { head: &head, form, raw, peer, now, auth };
         let reply = (route.handler)(self, &mut call);
         self.engine.audit.actor = "-".into();
+        let status = if reply.pending.is_some() { 0 } else { reply.response.status };
+        self.metrics.observe(Some(admission.route), status, admission.started.elapsed());
         reply
     }
 
@@ -262,7 +280,8 @@ impl Handler for Api {
         Self::surface_error(head, status, Some(message))
     }
 
-    fn tick(&mut self, now: Instant) -> Option<Instant> {
+    fn tick(&mut self, now: Instant, open_connections: usize) -> Option<Instant> {
+        self.metrics.open_connections = open_connections;
         let now_ms = crate::time::unix_millis();
         let plans = self.engine.plans_tick(now_ms);
         let network = self.engine.network_tick(now_ms);

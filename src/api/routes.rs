@@ -1,6 +1,6 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, backrest, incus, jidoteki, keys, plans, records, system};
+use super::{Api, Call, backrest, incus, jidoteki, keys, metrics, plans, records, system};
 use crate::engine::keys::Cap;
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
@@ -30,7 +30,7 @@ impl Surface {
         let under = |p: &str| path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/');
         if under("/api/v1/admin") {
             Some(Surface::Jidoteki)
-        } else if path == "/" || under("/1.0") {
+        } else if path == "/" || under("/1.0") || path == "/metrics" {
             Some(Surface::Incus)
         } else if under("/v1.Backrest") {
             Some(Surface::Backrest)
@@ -356,6 +356,7 @@ pub static ROUTES: &[Route] = &[
         Cap::Admin,
         Route { method: Method::Delete, ..incus_get("/1.0/keys/{name}", "Revoke an API key", keys::revoke) },
     ),
+    incus_get("/metrics", "Prometheus metrics: requests, latency, connections, jobs, plans, memory", metrics::metrics),
     incus_get("/1.0/services", "The board's services", system::services),
     incus_get("/1.0/services/{name}", "A service: config (enabled) and state (running)", system::service),
     incus_json(Method::Put, "/1.0/services/{name}", "Enable or disable a service", system::put_service),
@@ -470,6 +471,15 @@ pub fn lookup(surface: Surface, path: &str, method: Method, enabled: impl Fn(&Ro
         }
     }
     if allowed.is_empty() { Lookup::NotFound } else { Lookup::WrongMethod(allowed) }
+}
+
+/// The route a request head names, if any (for counting requests refused before handling).
+pub fn lookup_index(head: &crate::server::http::Head) -> Option<usize> {
+    let surface = Surface::of_path(&head.path)?;
+    match lookup(surface, &head.path, head.method, |_| true) {
+        Lookup::Found(i) => Some(i),
+        _ => None,
+    }
 }
 
 fn pattern_matches(pattern: &str, path: &str) -> bool {

@@ -56,9 +56,9 @@ pub trait Handler {
     /// request was for, when its head got that far.
     fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response;
 
-    /// Work the loop drives besides requests (schedules), called on every turn; returns
-    /// when it next needs a turn.
-    fn tick(&mut self, _now: Instant) -> Option<Instant> {
+    /// Work the loop drives besides requests (schedules), called on every turn with the
+    /// number of open connections; returns when it next needs a turn.
+    fn tick(&mut self, _now: Instant, _open_connections: usize) -> Option<Instant> {
         None
     }
 }
@@ -105,7 +105,7 @@ impl Server {
         let mut ready: Vec<usize> = Vec::with_capacity(256);
         loop {
             let now = Instant::now();
-            let wanted = handler.tick(now);
+            let wanted = handler.tick(now, slots.len() - free.len());
             let timeout = slots
                 .iter()
                 .flatten()

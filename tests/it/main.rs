@@ -10,6 +10,7 @@ mod incus;
 mod info;
 mod license;
 mod logs;
+mod metrics;
 mod plans;
 mod settings;
 mod system;
