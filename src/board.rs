@@ -21,6 +21,16 @@ pub struct Board {
     pub backup: BackupProfile,
     /// Applications with the IncusOS shared application API.
     pub applications: Vec<Application>,
+    /// Who steward becomes once its port and state are open, when started as root.
+    pub run_as: Option<RunAs>,
+}
+
+/// The user (name or number) and the only capabilities (`CAP_SYS_BOOT`...) kept.
+#[derive(Deserialize, Debug, Clone)]
+pub struct RunAs {
+    pub user: String,
+    pub group: Option<String>,
+    pub capabilities: Vec<String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -194,6 +204,11 @@ impl Board {
             ("update.encryption_key", &self.update.encryption_key),
         ] {
             crate::engine::package::parse_hex(key, 32).map_err(|e| format!("{field}: {e}"))?;
+        }
+        if let Some(r) = &self.run_as {
+            if let Some(c) = r.capabilities.iter().find(|c| crate::system::privilege::parse_capability(c).is_none()) {
+                return Err(format!("run_as.capabilities: unknown capability {c:?}"));
+            }
         }
         if self.storage.pool_hook.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("storage.pool_hook: empty command".into());

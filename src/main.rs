@@ -211,6 +211,10 @@ fn serve(args: cli::Serve) -> Result<(), String> {
     let mut engine = engine;
     engine.tls = tls.clone();
     engine.apply_token_seed();
+    if let Some(run_as) = engine.board.run_as.clone() {
+        let how = system::privilege::drop_to(&run_as.user, run_as.group.as_deref(), &run_as.capabilities, &data)?;
+        log::info(format_args!("{how}"));
+    }
     let mut api = api::Api::new(engine);
     api.waker = Some(server.waker());
     let waker = server.waker();

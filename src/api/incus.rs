@@ -249,12 +249,18 @@ pub fn app_reset(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
+    if let Err(why) = api.engine.power_ready() {
+        return error(500, &why).into();
+    }
     let what = api.engine.reboot();
     api.engine.audit.record(call.peer, "system.reboot", what);
     sync("{}").into()
 }
 
 pub fn poweroff(api: &mut Api, call: &mut Call) -> Reply {
+    if let Err(why) = api.engine.power_ready() {
+        return error(500, &why).into();
+    }
     let what = api.engine.poweroff();
     api.engine.audit.record(call.peer, "system.poweroff", what);
     sync("{}").into()

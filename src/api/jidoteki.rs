@@ -368,6 +368,9 @@ pub fn backup_log(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
+    if let Err(why) = api.engine.power_ready() {
+        return status(500, Some(&why)).into();
+    }
     let what = api.engine.reboot_after_backup();
     api.engine.audit.record(call.peer, "reboot.get", what);
     Response::json(202, r#"{"Status":"202 Accepted"}"#).into()

@@ -16,6 +16,17 @@ enum Action {
 }
 
 impl Engine {
+    /// Whether the board's power method can work with this process's privileges: the
+    /// missing capability or command, named, if not.
+    pub fn power_ready(&self) -> Result<(), String> {
+        match self.board.power.method.as_str() {
+            "syscall" if !crate::system::privilege::holds(rustix::thread::CapabilitySet::SYS_BOOT) => {
+                Err("rebooting needs CAP_SYS_BOOT, which steward does not hold (board run_as.capabilities)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Schedules a reboot; returns what will happen, for the audit log.
     pub fn reboot(&mut self) -> &'static str {
         schedule(self.board.power.clone(), Action::Reboot)

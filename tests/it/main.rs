@@ -12,6 +12,7 @@ mod license;
 mod logs;
 mod metrics;
 mod plans;
+mod privilege;
 mod settings;
 mod system;
 mod update;
