@@ -34,7 +34,8 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout().lock();
             for r in api::routes::ROUTES {
                 // A closed pipe (`| head`) just ends the listing.
-                if writeln!(out, "{} {}{} {} {}", r.method.as_str(), r.surface.prefix(), r.pattern, r.cap.name(), r.doc)
+                let need = if r.access == api::routes::Access::Public { "public" } else { r.cap.name() };
+                if writeln!(out, "{} {}{} {} {}", r.method.as_str(), r.surface.prefix(), r.pattern, need, r.doc)
                     .is_err()
                 {
                     break;

@@ -52,7 +52,11 @@ fn urls(paths: &[&str]) -> String {
     json::str_array(paths.iter().copied())
 }
 
-pub fn root(_api: &mut Api, _call: &mut Call) -> Reply {
+/// The IncusOS API list; a browser asking for HTML gets the dashboard instead.
+pub fn root(_api: &mut Api, call: &mut Call) -> Reply {
+    if call.head.accept.as_deref().is_some_and(|a| a.contains("text/html")) {
+        return super::dashboard::index();
+    }
     sync(&urls(&["/1.0"])).into()
 }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod backrest;
+pub mod dashboard;
 pub mod incus;
 pub mod jidoteki;
 pub mod keys;
@@ -179,6 +180,7 @@ impl Api {
         let route = &ROUTES[index];
         let takes_form_credentials = head.method == Method::Post && route.body_limit <= SMALL_FORM_BODY;
         let auth = match (&credential, route.access) {
+            (_, Access::Public) => AuthState::Open,
             (Credential::Absent, Access::Setup) if !self.engine.tokens.is_set() => AuthState::Open,
             (Credential::Absent, _) if takes_form_credentials && !head.expect_continue => AuthState::Pending,
             (_, Access::Setup) => match self.check(&credential, head) {

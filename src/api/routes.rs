@@ -1,6 +1,6 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, backrest, incus, jidoteki, keys, metrics, plans, records, system};
+use super::{Api, Call, backrest, dashboard, incus, jidoteki, keys, metrics, plans, records, system};
 use crate::engine::keys::Cap;
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
@@ -30,7 +30,7 @@ impl Surface {
         let under = |p: &str| path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/');
         if under("/api/v1/admin") {
             Some(Surface::Jidoteki)
-        } else if path == "/" || under("/1.0") || path == "/metrics" {
+        } else if path == "/" || under("/1.0") || path == "/metrics" || under("/ui") {
             Some(Surface::Incus)
         } else if under("/v1.Backrest") {
             Some(Surface::Backrest)
@@ -48,6 +48,9 @@ pub enum Access {
     Token,
     /// `/setup`: open while no token exists, else like `Token`, with failures paused.
     Setup,
+    /// No credentials needed: the API versions and the dashboard's static assets, which
+    /// hold nothing of the box's.
+    Public,
 }
 
 pub type HandlerFn = fn(&mut Api, &mut Call) -> Reply;
@@ -219,7 +222,11 @@ pub static ROUTES: &[Route] = &[
     ),
     needs(Cap::BackupsView, optional("backup", get("/backup/log", "The backup log (text)", jidoteki::backup_log))),
     optional("storage", get("/storage", "The stored storage settings and the options offered", jidoteki::get_storage)),
-    incus_get("/", "The API versions: [\"/1.0\"]", incus::root),
+    Route {
+        access: Access::Public,
+        ..incus_get("/", "The API versions: [\"/1.0\"] (a browser gets the dashboard)", incus::root)
+    },
+    Route { access: Access::Public, ..incus_get("/ui/{file}", "The dashboard's assets", dashboard::asset) },
     incus_get("/1.0", "Hostname, OS name and version, machine id, uptime", incus::environment),
     incus_get("/1.0/system", "The system endpoints", incus::system_index),
     incus_get("/1.0/applications", "The board's applications", incus::applications),

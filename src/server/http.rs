@@ -69,6 +69,7 @@ pub struct Head {
     pub client_cert: Option<String>,
     /// The body's sha256 as a signed request claims it (`X-Content-SHA256`).
     pub content_sha256: Option<String>,
+    pub accept: Option<String>,
 }
 
 impl Head {
@@ -126,6 +127,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         if_match: None,
         client_cert: None,
         content_sha256: None,
+        accept: None,
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
@@ -167,6 +169,8 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
             head.authorization = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("if-match") {
             head.if_match = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("accept") {
+            head.accept = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("x-content-sha256") {
             head.content_sha256 = Some(value.to_ascii_lowercase());
         }
