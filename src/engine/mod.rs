@@ -109,6 +109,15 @@ impl Engine {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        // A temp file left by a write a crash cut short: the real file is whole (old or new).
+        if let Ok(entries) = std::fs::read_dir(&data) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let jobs = jobs::Jobs::open(data.join("jobs")).map_err(|e| format!("jobs dir: {e}"))?;
         // No job runs at start, so a package left by an interrupted update is garbage.
         let _ = std::fs::remove_file(data.join("jobs/update.pkg"));

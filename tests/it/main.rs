@@ -5,6 +5,7 @@ mod auth;
 mod backup;
 mod boards;
 mod certs;
+mod crash;
 mod http;
 mod incus;
 mod info;

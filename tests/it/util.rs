@@ -303,6 +303,20 @@ impl Client {
         self.read_response().expect("response")
     }
 
+    /// Like `send`, for a server that may die mid-request: `None` instead of a panic.
+    pub fn try_send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<Resp> {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
+        for (n, v) in headers {
+            raw.push_str(&format!("{n}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes).ok()?;
+        self.stream.flush().ok()?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_response())).ok().flatten()
+    }
+
     pub fn write_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
         self.stream.flush().expect("flush");
