@@ -1,18 +1,8 @@
 //! steward: one small daemon to administer an appliance over HTTPS.
 
-mod api;
-mod board;
-mod boardcheck;
 mod cli;
-mod engine;
-mod hex;
-mod json;
-mod limits;
-mod log;
-mod server;
-mod store;
-mod system;
-mod time;
+
+use steward::{api, board, boardcheck, engine, log, server, store, system, time};
 
 use std::io::Write;
 use std::net::TcpListener;

@@ -19,7 +19,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"STWUPD\x00\x01";
+pub const MAGIC: &[u8; 8] = b"STWUPD\x00\x01";
 const CHUNK: usize = 64 * 1024;
 const TAG: usize = 16;
 const MAX_MANIFEST: usize = 1024 * 1024;

@@ -249,10 +249,28 @@ fn target_of(plan: &Plan, name: &Path) -> Result<Target, String> {
 /// First pass: the manifest comes first, every entry is a regular file or directory with a
 /// path this board backs up. Returns the entries' targets in archive order.
 fn check(plan: &Plan, archive: &Path) -> Result<Vec<Option<Target>>, String> {
-    let mut tar = open_archive(archive)?;
+    let free = rustix::fs::statvfs(&plan.data).map(|s| s.f_bavail * s.f_frsize).unwrap_or(u64::MAX);
+    check_entries(plan, open_archive(archive)?, free)
+}
+
+/// The first pass over an archive read from anywhere (the fuzz target feeds it bytes): how
+/// many entries pass, or why it is refused. Nothing is written.
+pub fn validate(reader: impl Read, board: &str, app_paths: &[&str], with_state: bool) -> Result<usize, String> {
+    let plan = Plan {
+        data: PathBuf::new(),
+        root: Root::new(""),
+        app_paths: app_paths.iter().map(|p| (*p).to_owned()).collect(),
+        restored: Arc::new(AtomicBool::new(false)),
+        with_state,
+        tls: None,
+        board: board.to_owned(),
+    };
+    check_entries(&plan, tar::Archive::new(reader), u64::MAX).map(|t| t.len())
+}
+
+fn check_entries<R: Read>(plan: &Plan, mut tar: tar::Archive<R>, free: u64) -> Result<Vec<Option<Target>>, String> {
     let mut targets = Vec::new();
     let mut total: u64 = 0;
-    let free = rustix::fs::statvfs(&plan.data).map(|s| s.f_bavail * s.f_frsize).unwrap_or(u64::MAX);
     for (i, entry) in tar.entries().map_err(|e| bad(e.to_string()))?.enumerate() {
         if i >= MAX_RESTORE_ENTRIES {
             return Err(bad(format!("more than {MAX_RESTORE_ENTRIES} entries")));

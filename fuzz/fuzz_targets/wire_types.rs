@@ -1,0 +1,20 @@
+#![no_main]
+//! The JSON the daemon reads from clients and from its own files: operations, plans, board
+//! profiles, IncusOS network config, factory-reset requests, key capabilities.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = steward::engine::reset::parse(data);
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Some(op) = steward::store::oplog::from_wire(text) {
+        // What it reads back it writes the same way.
+        let again = steward::store::oplog::to_wire(&op);
+        assert_eq!(steward::store::oplog::from_wire(&again), Some(op));
+    }
+    let _ = steward::engine::plans::Plan::parse(text, &[], &["/var/lib/app".to_owned()], 0);
+    let _ = steward::board::Board::parse(text);
+    if let Ok(v) = miniserde::json::from_str::<miniserde::json::Value>(text) {
+        let _ = steward::engine::netconfig::from_incus(&v);
+        let _ = steward::engine::keys::parse_caps(Some(&v));
+    }
+});
