@@ -6,6 +6,7 @@ mod backup;
 mod boards;
 mod certs;
 mod crash;
+mod hostile;
 mod http;
 mod incus;
 mod info;

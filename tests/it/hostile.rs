@@ -1,0 +1,106 @@
+//! Hostile clients on loopback: many idle connections, a huge header line, pipelining, TLS
+//! garbage and a stalled handshake. The daemon keeps answering everyone else throughout.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::util::{ADMIN, Daemon};
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn five_hundred_idle_connections_do_not_slow_health() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let idle: Vec<TcpStream> = (0..500).map(|_| TcpStream::connect(("127.0.0.1", d.port)).unwrap()).collect();
+    let mut times = Vec::new();
+    let mut client = d.connect();
+    for _ in 0..100 {
+        let t = Instant::now();
+        let r = client.send("GET", &format!("{ADMIN}/health?token=owner"), &[], b"");
+        times.push(t.elapsed());
+        assert_eq!(r.status, 200);
+    }
+    times.sort();
+    let p99 = times[98];
+    assert!(p99 <= Duration::from_millis(100), "p99 {p99:?} with 500 idle connections");
+    drop(idle);
+}
+
+#[test]
+fn a_one_mib_header_line_is_431_and_costs_nothing() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let before = rss_kib(d.pid());
+    let mut c = d.connect();
+    let mut raw = b"GET /api/v1/admin/version?token=owner HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    raw.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+    raw.extend_from_slice(b"\r\n\r\n");
+    // The server may stop reading and answer before all of it is sent.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.write_raw(&raw)));
+    let status = c.read_status_line();
+    assert_eq!(status, Some(431));
+    assert!(rss_kib(d.pid()) < before + 1024, "RSS {before} -> {} KiB", rss_kib(d.pid()));
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let mut c = d.connect();
+    let mut raw = Vec::new();
+    for path in ["version", "build", "nope"] {
+        raw.extend_from_slice(format!("GET {ADMIN}/{path}?token=owner HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    c.write_raw(&raw);
+    let statuses: Vec<u16> = (0..3).map(|_| c.read_response().expect("an answer").status).collect();
+    assert_eq!(statuses, [200, 200, 404]);
+}
+
+#[test]
+fn tls_garbage_and_a_stalled_handshake_are_dropped() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let mut garbage = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    garbage.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    garbage.write_all(b"\x16\x03\x01\x00\x05hello this is not TLS at all\r\n\r\n").unwrap();
+    let mut buf = [0u8; 256];
+    // An alert or a close, and then nothing more: the connection is over.
+    let mut total = 0;
+    loop {
+        match garbage.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("the garbage connection was left open: {e}"),
+        }
+        assert!(total < 4096, "more than an alert came back");
+    }
+    // A client that connects and says nothing is cut off after the handshake timeout (10 s).
+    let mut stalled = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    stalled.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let t = Instant::now();
+    // At most a TLS alert, then the close.
+    let mut got = 0;
+    while let Ok(n) = stalled.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got += n;
+        assert!(got < 64, "more than an alert came back");
+    }
+    assert!(t.elapsed() >= Duration::from_secs(8) && t.elapsed() < Duration::from_secs(14), "{:?}", t.elapsed());
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+}
