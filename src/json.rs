@@ -104,3 +104,34 @@ mod tests {
         assert_eq!(str_array(["x", "y"]), r#"["x","y"]"#);
     }
 }
+
+/// A JSON list of strings: absent or null is empty; anything else is refused, naming `what`.
+pub fn string_list(v: Option<&miniserde::json::Value>, what: &str) -> Result<Vec<String>, String> {
+    use miniserde::json::Value;
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(format!("{what} must be a list of strings")),
+            })
+            .collect(),
+        Some(_) => Err(format!("{what} must be a list of strings")),
+    }
+}
+
+/// The strings of a stored list, skipping anything else (for files steward wrote itself).
+pub fn strings_in(v: Option<&miniserde::json::Value>) -> Vec<String> {
+    use miniserde::json::Value;
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}

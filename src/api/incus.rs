@@ -34,6 +34,21 @@ pub fn error(code: u16, message: &str) -> Response {
     Response::json(code, body)
 }
 
+/// An engine refusal in the IncusOS envelope; only the machine's own failures are 500s.
+pub fn engine_error(e: crate::engine::Error) -> Reply {
+    use crate::engine::Error;
+    match e {
+        Error::NotFound(what) => error(404, &format!("{what} not found")),
+        Error::Invalid(m) => error(400, &m),
+        Error::Conflict(m) => error(409, &m),
+        Error::Io(m) => {
+            crate::log::warn(format_args!("{m}"));
+            error(500, &m)
+        }
+    }
+    .into()
+}
+
 /// IncusOS's own wording for the codes it uses without a specific message.
 pub fn default_message(code: u16) -> &'static str {
     match code {

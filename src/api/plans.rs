@@ -2,27 +2,13 @@
 //! ETag / If-Match), `:run` answering 202 with the queued operation, and `/1.0/operations`
 //! to poll or cancel it. A plan's `state` is the per-plan summary a monitor polls.
 
-use super::incus::{error, sync};
+use super::incus::{engine_error, error, sync};
 use super::{Api, Call};
-use crate::engine::Error;
 use crate::engine::plans::Plan;
 use crate::json::Object;
 use crate::server::Reply;
 use crate::server::http::{Response, query_param};
 use crate::store::oplog::{self, Kind, Status};
-
-fn engine_error(e: Error) -> Reply {
-    match e {
-        Error::NotFound(what) => error(404, &format!("{what} not found")),
-        Error::Invalid(m) => error(400, &m),
-        Error::Conflict(m) => error(409, &m),
-        Error::Io(m) => {
-            crate::log::warn(format_args!("{m}"));
-            error(500, &m)
-        }
-    }
-    .into()
-}
 
 fn etag(plan: &Plan) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, plan.to_json(true).as_bytes());

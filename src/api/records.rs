@@ -58,6 +58,13 @@ fn container(api: &Api, call: &Call) -> Result<String, Reply> {
     }
 }
 
+/// The container and the backup record the path names.
+fn container_record(api: &Api, call: &Call) -> Result<(String, Operation), Reply> {
+    let container = container(api, call)?;
+    let op = record(api, call, &container)?;
+    Ok((container, op))
+}
+
 /// The backup record named in the path, if it holds that container.
 fn record(api: &Api, call: &Call, container: &str) -> Result<Operation, Reply> {
     oplog::parse_snapshot_id(&call.segment(4))
@@ -171,12 +178,8 @@ pub fn list(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn show(api: &mut Api, call: &mut Call) -> Reply {
-    let container = match container(api, call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let op = match record(api, call, &container) {
-        Ok(op) => op,
+    let (container, op) = match container_record(api, call) {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let hub = hub_id(api);
@@ -252,12 +255,8 @@ fn descriptor(api: &Api, op_id: u64, action: &str) -> Reply {
 
 /// `POST .../backups/{id}/tasks {"action":"restore","contents":{"instance_id":…}}`.
 pub fn task(api: &mut Api, call: &mut Call) -> Reply {
-    let container = match container(api, call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let op = match record(api, call, &container) {
-        Ok(op) => op,
+    let (_, op) = match container_record(api, call) {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let text = match call.body_text() {
@@ -294,12 +293,8 @@ pub fn task(api: &mut Api, call: &mut Call) -> Reply {
 }
 
 pub fn delete(api: &mut Api, call: &mut Call) -> Reply {
-    let container = match container(api, call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let op = match record(api, call, &container) {
-        Ok(op) => op,
+    let (_, op) = match container_record(api, call) {
+        Ok(found) => found,
         Err(r) => return r,
     };
     match api.engine.backup_delete_job(op.id) {
@@ -313,12 +308,8 @@ pub fn delete(api: &mut Api, call: &mut Call) -> Reply {
 
 /// One log per backup or restore run of this backup.
 pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
-    let container = match container(api, call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let op = match record(api, call, &container) {
-        Ok(op) => op,
+    let (container, op) = match container_record(api, call) {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let hub = hub_id(api);

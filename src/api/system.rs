@@ -4,25 +4,12 @@
 
 use miniserde::json::{self, Number, Value};
 
-use super::incus::{error, sync};
+use super::incus::{engine_error, error, sync};
 use super::{Api, Call};
 use crate::engine::Error;
 use crate::json::Object;
 use crate::server::Reply;
 use crate::store::atomic;
-
-fn engine_error(e: Error) -> Reply {
-    match e {
-        Error::NotFound(what) => error(404, &format!("{what} not found")),
-        Error::Invalid(m) => error(400, &m),
-        Error::Conflict(m) => error(409, &m),
-        Error::Io(m) => {
-            crate::log::warn(format_args!("{m}"));
-            error(500, &m)
-        }
-    }
-    .into()
-}
 
 pub fn etag(config: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, config.as_bytes());
@@ -632,16 +619,7 @@ fn security_doc(api: &Api) -> json::Object {
 }
 
 fn list_of(m: &json::Object, key: &str) -> Vec<String> {
-    match m.get(key) {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    crate::json::strings_in(m.get(key))
 }
 
 /// The config as stored (with the keys) and as shown (keys redacted unless `secrets`).

@@ -55,17 +55,7 @@ fn netmask_to_prefix(mask: &str) -> Option<u32> {
 }
 
 fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, Error> {
-    match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(Error::Invalid(format!("{what} must be a list of strings"))),
-            })
-            .collect(),
-        Some(_) => Err(Error::Invalid(format!("{what} must be a list of strings"))),
-    }
+    crate::json::string_list(v, what).map_err(Error::Invalid)
 }
 
 fn object<'a>(v: Option<&'a Value>, what: &str) -> Result<Option<&'a json::Object>, Error> {

@@ -71,17 +71,7 @@ fn count(m: &json::Object, key: &str, max: u64) -> Result<Option<u32>, String> {
 }
 
 fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
-    match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(format!("{what} must be a list of strings")),
-            })
-            .collect(),
-        Some(_) => Err(format!("{what} must be a list of strings")),
-    }
+    crate::json::string_list(v, what)
 }
 
 pub fn valid_id(id: &str) -> bool {

@@ -68,16 +68,7 @@ impl Engine {
                 Some(Value::String(s)) => Some(s.clone()),
                 _ => None,
             };
-            let devices = match m.get("devices") {
-                Some(Value::Array(d)) => d
-                    .iter()
-                    .filter_map(|v| match v {
-                        Value::String(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let devices = crate::json::strings_in(m.get("devices"));
             if let (Some(name), Some(kind)) = (text("name"), text("type")) {
                 pools.push(Pool { name, kind, devices, encryption_key: text("encryption_key") });
             }

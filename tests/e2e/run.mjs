@@ -208,10 +208,18 @@ async function main() {
       await page.click("#setup-submit");
       await page.waitForSelector('body[data-screen="status"]');
     }],
-    ["sign out, a wrong token is refused in the API's words, then sign in", async () => {
+    ["sign out; setup is closed now; a wrong token is refused in the API's words; sign in", async () => {
       await page.click("#signout");
       await page.waitForSelector("#screen-signin:not([hidden])");
       assert((await page.evaluate(() => sessionStorage.length)) === 0, "token left in session storage after sign-out");
+      await page.click("#goto-setup");
+      await page.fill("#setup-token", "someone-else");
+      await page.fill("#setup-token2", "someone-else");
+      await page.click("#setup-submit");
+      await page.waitForSelector("#setup-exists:not([hidden])"); // the API pauses 2 s first
+      assert((await text("#setup-msg")) === "Authentication error", "setup error: " + (await text("#setup-msg")));
+      await page.click("#setup-exists a");
+      await page.waitForSelector("#screen-signin:not([hidden])");
       await page.fill("#signin-token", "not-the-token");
       await page.click("#signin-submit");
       await page.waitForSelector("#signin-msg:not([hidden])");
@@ -248,7 +256,7 @@ async function main() {
       await page.waitForSelector("#update-msg:has-text('version 1.3.0')");
       await screenshot("update");
     }],
-    ["network: the API's validation message, then change the hostname and confirm", async () => {
+    ["network: the API's validation message; change the hostname and confirm; an unconfirmed change rolls back", async () => {
       await go("network");
       await page.waitForSelector('#screen-network[data-loaded="1"]');
       assert((await page.inputValue("#net-interface")) === "eth0", "interface not filled from the API");
@@ -275,8 +283,17 @@ async function main() {
       const settings = await (await api.get(base + "/api/v1/admin/settings", { headers: auth })).json();
       assert(settings.network.hostname === "e2e-box.lan", "hostname on the box: " + JSON.stringify(settings));
       await screenshot("network");
+      // Unconfirmed, the change rolls back when the countdown ends.
+      await page.fill("#net-hostname", "never-confirmed");
+      await page.fill("#net-timeout", "2");
+      await page.click("#net-submit");
+      await page.waitForSelector("#net-confirm-panel:not([hidden])");
+      await page.waitForSelector("#net-result:has-text('Not confirmed in time')", { timeout: 20_000 });
+      const back = await (await api.get(base + "/api/v1/admin/settings", { headers: auth })).json();
+      assert(back.network.hostname === "e2e-box.lan", "not rolled back: " + JSON.stringify(back));
+      assert((await page.inputValue("#net-hostname")) === "e2e-box.lan", "the form does not show the rolled-back hostname");
     }],
-    ["backup: start, watch it finish, download it", async () => {
+    ["backup: start, watch it finish, download it, restore it", async () => {
       await go("backup");
       await page.waitForSelector('#screen-backup[data-loaded="1"]');
       await page.click("#backup-start");
@@ -290,6 +307,15 @@ async function main() {
       assert(sha256(file) === sum, "the downloaded backup does not match the sha256 the API gave");
       await page.waitForSelector("#backup-msg:has-text('Saved backup.tar')");
       await screenshot("backup");
+      // Restore what was just downloaded: upload with progress, after a confirmation.
+      await page.setInputFiles("#restore-file", file);
+      await page.click("#restore-submit");
+      await page.waitForSelector("#confirm-dialog[open]");
+      await page.click("#confirm-ok");
+      await page.waitForSelector('#restore-msg[data-kind="ok"]:not([hidden])', { timeout: 30_000 });
+      assert((await text("#restore-msg")) === "Restored (200 OK)", "restore: " + (await text("#restore-msg")));
+      assert((await page.getAttribute("#restore-progress", "data-value")) === "100", "restore upload bar not at 100");
+      await screenshot("backup-restored");
     }],
     ["plans and operations list a plan's last result", async () => {
       const plan = {
@@ -316,10 +342,10 @@ async function main() {
       await screenshot("certs");
       await go("license");
       await page.waitForSelector("#license-none:not([hidden])");
-      assert((await text("#license-none")) === "404 Not Found", "license: " + (await text("#license-none")));
+      assert((await text("#license-none")) === "No license installed (404 Not Found)", "license: " + (await text("#license-none")));
       await screenshot("license");
       await go("storage");
-      await page.waitForSelector("#storage-type option");
+      await page.waitForSelector("#storage-type option[value=nfs]", { state: "attached" });
       await page.selectOption("#storage-type", "nfs");
       await page.click("#storage-submit");
       await page.waitForSelector('#storage-msg[data-kind="error"]:not([hidden])');
@@ -341,19 +367,29 @@ async function main() {
       await page.waitForSelector("#reboot-msg:has-text('Not rebooted')");
     }],
     ["phone width: one column", async () => {
-      const phone = await context.newPage();
-      phone.on("pageerror", (e) => problems.push("page error (phone): " + e.message));
-      await phone.setViewportSize({ width: 390, height: 844 });
-      await phone.goto(base + "/#/status");
-      await phone.waitForSelector('#screen-status[data-loaded="1"]');
-      const width = await phone.evaluate(() => document.documentElement.scrollWidth);
-      assert(width <= 390, `the page is ${width} px wide on a 390 px screen`);
-      assert(await phone.isHidden("#nav"), "navigation not folded on a phone");
-      await screenshot("status-phone", phone);
-      await phone.click("#nav-toggle");
-      await phone.waitForSelector("#nav:visible");
-      await screenshot("nav-phone", phone);
-      await phone.close();
+      // Same tab (the token is in this tab's session storage), at a phone's size.
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        assert(await page.isHidden("#nav"), "navigation not folded on a phone");
+        await page.click("#nav-toggle");
+        await go("status");
+        await page.waitForSelector('#gauge-disk[data-value]:not([data-value=""])');
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert(width <= 390, `the page is ${width} px wide on a 390 px screen`);
+        assert(await page.isHidden("#nav"), "navigation stays open after choosing a screen");
+        const [sys, svc] = await Promise.all(
+          ["#screen-status .grid > .card:nth-child(1)", "#screen-status .grid > .card:nth-child(2)"].map((s) => page.locator(s).boundingBox()),
+        );
+        assert(sys && svc && svc.y >= sys.y + sys.height && Math.abs(svc.x - sys.x) < 2, "status cards are not in one column");
+        await screenshot("status-phone");
+        await page.click("#nav-toggle");
+        await page.waitForSelector("#nav:visible");
+        await screenshot("nav-phone");
+        await go("network");
+        await screenshot("network-phone");
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 860 });
+      }
     }],
     ["sign out", async () => {
       await page.click("#signout");
