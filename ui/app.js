@@ -141,6 +141,7 @@
         }
       };
       at(0);
+      if (bar && bar.parentElement.classList.contains("progress-row")) bar.parentElement.hidden = false;
       if (label) label.textContent = "Uploading…";
       x.upload.addEventListener("progress", (e) => {
         if (!e.lengthComputable) return;
@@ -259,6 +260,8 @@
     if (location.hash !== "#/" + name) history.replaceState(null, "", "#/" + name);
     document.body.dataset.signedIn = token ? "1" : "0";
     document.body.dataset.screen = name;
+    const link = document.querySelector(`[data-nav="${name}"]`);
+    document.title = "steward · " + (link ? link.textContent : name === "setup" ? "first run" : "sign in");
     document.body.dataset.nav = "closed";
     $("nav-toggle").setAttribute("aria-expanded", "false");
     for (const s of document.querySelectorAll(".screen")) s.hidden = s.dataset.screen !== name;
@@ -281,10 +284,17 @@
     loadTop();
   }
 
+  /** The configured hostname (Jidoteki settings), else what the system reports. */
+  function hostnameOf(settings, env) {
+    const n = settings && settings.ok && settings.data && settings.data.network;
+    return (n && n.hostname) || (env && env.hostname) || "";
+  }
+  const envOf = (r) => r.ok && r.data && r.data.metadata && r.data.metadata.environment;
+
   async function loadTop() {
-    const r = await api("GET", "/1.0");
-    const env = r.ok && r.data && r.data.metadata && r.data.metadata.environment;
-    $("top-host").textContent = env ? [env.hostname, env.os_version && "v" + env.os_version].filter(Boolean).join(" · ") : "";
+    const [r, st] = await Promise.all([api("GET", "/1.0"), api("GET", ADMIN + "/settings")]);
+    const env = envOf(r);
+    $("top-host").textContent = env ? [hostnameOf(st, env), env.os_version && "v" + env.os_version].filter(Boolean).join(" · ") : "";
   }
 
   // sign-in and setup
@@ -322,6 +332,7 @@
       say(prefix + "-msg", "Saving…", "info");
       const r = await api("POST", ADMIN + "/setup", { form: formOf({ newtoken: a }), noAuth: !withAuth });
       $(prefix + "-submit").disabled = false;
+      if (prefix === "setup") $("setup-exists").hidden = r.status !== 403;
       if (!r.ok) {
         say(prefix + "-msg", r.error);
         return;
@@ -349,6 +360,9 @@
     location.reload();
   });
 
+  $("nav").addEventListener("click", (e) => {
+    if (e.target.closest("a")) document.body.dataset.nav = "closed";
+  });
   $("nav-toggle").addEventListener("click", () => {
     const open = document.body.dataset.nav !== "open";
     document.body.dataset.nav = open ? "open" : "closed";
@@ -384,12 +398,13 @@
   }
 
   async function loadStatus() {
-    const [v, b, s, c, env] = await Promise.all([
+    const [v, b, s, c, env, st] = await Promise.all([
       api("GET", ADMIN + "/version"),
       api("GET", ADMIN + "/build"),
       api("GET", ADMIN + "/services"),
       api("GET", ADMIN + "/changelog"),
       api("GET", "/1.0"),
+      api("GET", ADMIN + "/settings"),
       refreshHealth(),
     ]);
     $("status-version").textContent = v.ok && v.data ? v.data.version : v.error;
@@ -400,8 +415,8 @@
     } else {
       $("status-build").textContent = b.error;
     }
-    const e = env.ok && env.data && env.data.metadata && env.data.metadata.environment;
-    $("status-hostname").textContent = e ? e.hostname || "(not set)" : env.error;
+    const e = envOf(env);
+    $("status-hostname").textContent = e ? hostnameOf(st, e) || "(not set)" : env.error;
     const list = $("services-list");
     list.replaceChildren();
     if (s.ok && s.data && Array.isArray(s.data.services)) {
@@ -434,6 +449,7 @@
     say("update-error", err);
   }
 
+  let updateSent = false;
   async function pollUpdate() {
     const r = await api("GET", ADMIN + "/update");
     if (!r.ok) {
@@ -445,7 +461,8 @@
       setTimer("update", pollUpdate, 700);
     } else {
       $("update-submit").disabled = false;
-      if (r.data && r.data.status === "success") {
+      if (r.data && r.data.status === "success" && updateSent) {
+        updateSent = false;
         const v = await api("GET", ADMIN + "/version");
         if (v.ok && v.data) say("update-msg", `The system now reports version ${v.data.version}.`, "ok");
         loadTop();
@@ -468,6 +485,7 @@
       return;
     }
     say("update-msg", (r.data && r.data.Status) || "Accepted", "info");
+    updateSent = true;
     pollUpdate();
   });
 
@@ -508,13 +526,24 @@
     const md = r.data.metadata || {};
     netConfig = md.config || {};
     if (keepForm !== true) fillNetwork(netConfig);
-    $("net-state").textContent = JSON.stringify(md.state || {}, null, 2);
     const st = md.state || {};
+    renderNetState(st);
     if (st.configuration_in_process && st.confirmation_deadline && !netDeadline) {
       startCountdown(Date.parse(st.confirmation_deadline));
     }
     $("screen-network").dataset.loaded = "1";
     return md;
+  }
+
+  function renderNetState(st) {
+    const dl = $("net-state");
+    dl.replaceChildren();
+    for (const [name, i] of Object.entries(st.interfaces || {})) {
+      const bits = [i.state, i.type, i.hwaddr, i.mtu && "MTU " + i.mtu, i.speed && i.speed + " Mb/s"].filter(Boolean);
+      dl.append(el("dt", {}, name), el("dd", { data: { iface: name, state: i.state || "" } }, bits.join(", ")));
+    }
+    const pending = st.configuration_in_process ? "yes" + (st.confirmation_deadline ? ", until " + fmtTime(st.confirmation_deadline) : "") : "no";
+    dl.append(el("dt", {}, "Change waiting for confirmation"), el("dd", { id: "net-pending" }, pending));
   }
 
   function startCountdown(deadline) {
@@ -640,7 +669,7 @@
   async function loadLicense() {
     const r = await api("GET", ADMIN + "/license");
     renderLicense(r.ok ? r.data : null);
-    say("license-none", r.ok ? "" : r.error, r.status === 404 ? "info" : "error");
+    say("license-none", r.ok ? "" : r.status === 404 ? `No license installed (${r.error})` : r.error, r.status === 404 ? "info" : "error");
   }
   $("license-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -679,7 +708,9 @@
           .filter(([k]) => k !== "password")
           .map(([k, v]) => `${k}: ${v}`)
           .join(", ")
-      : r.error;
+      : r.status === 404
+        ? `No storage setting stored yet (${r.error})`
+        : r.error;
     const sel = $("storage-type");
     sel.replaceChildren(...options.map((o) => el("option", { value: o }, o)));
     if (cur) {
@@ -770,8 +801,7 @@
           el("td", {}, schedule(c.schedule)),
           el("td", { class: "mono" }, (c.destination && c.destination.path) || ""),
           el("td", { data: { label: "result" } }, result, lb && lb.error ? el("div", { class: "msg", data: { kind: "error" } }, lb.error) : null),
-          el("td", {}, lb ? `${fmtTime(lb.started)} (${fmtMs(lb.duration_ms)})` : ""),
-          el("td", {}, lb && lb.size !== undefined ? fmtBytes(lb.size) : ""),
+          el("td", {}, lb ? `${fmtTime(lb.started)} (${[fmtMs(lb.duration_ms), lb.size ? fmtBytes(lb.size) : ""].filter(Boolean).join(", ")})` : ""),
           el("td", {}, fmtTime(s.next_run)),
           el("td", {}, s.backups !== undefined ? `${s.backups} (${fmtBytes(s.backups_size)})` : ""),
           el("td", {}, el("button", { type: "button", class: "ghost small", data: { run: c.id }, onclick: runPlan }, "Run now")),

@@ -468,6 +468,8 @@ pub fn services(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn endpoints(api: &mut Api, _call: &mut Call) -> Reply {
-    let paths = super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
+    let mut paths = super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
+    // The API's own description, as the Jidoteki list ends with it.
+    paths.push("/docs".to_owned());
     json_ok(Object::new().raw("endpoints", &json::str_array(paths.iter().map(String::as_str))).finish())
 }

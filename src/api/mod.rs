@@ -7,6 +7,7 @@ pub mod incus;
 pub mod jidoteki;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod plans;
 pub mod records;
 pub mod routes;

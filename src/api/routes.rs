@@ -1,6 +1,6 @@
 //! The route table: data that drives dispatch, `/endpoints`, and the auth-coverage test.
 
-use super::{Api, Call, backrest, dashboard, incus, jidoteki, keys, metrics, plans, records, system};
+use super::{Api, Call, backrest, dashboard, incus, jidoteki, keys, metrics, openapi, plans, records, system};
 use crate::engine::keys::Cap;
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
 use crate::server::Reply;
@@ -30,7 +30,7 @@ impl Surface {
         let under = |p: &str| path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/');
         if under("/api/v1/admin") {
             Some(Surface::Jidoteki)
-        } else if path == "/" || under("/1.0") || path == "/metrics" || under("/ui") {
+        } else if path == "/" || under("/1.0") || path == "/metrics" || path == "/docs" || under("/ui") {
             Some(Surface::Incus)
         } else if under("/v1.Backrest") {
             Some(Surface::Backrest)
@@ -363,6 +363,14 @@ pub static ROUTES: &[Route] = &[
         Cap::Admin,
         Route { method: Method::Delete, ..incus_get("/1.0/keys/{name}", "Revoke an API key", keys::revoke) },
     ),
+    Route {
+        access: Access::Public,
+        ..incus_get(
+            "/docs",
+            "The OpenAPI 3 description of every endpoint (generated from the route table)",
+            openapi::docs,
+        )
+    },
     incus_get("/metrics", "Prometheus metrics: requests, latency, connections, jobs, plans, memory", metrics::metrics),
     incus_get("/1.0/services", "The board's services", system::services),
     incus_get("/1.0/services/{name}", "A service: config (enabled) and state (running)", system::service),

@@ -262,9 +262,12 @@ impl Response {
         if !cache_set {
             out.extend_from_slice(b"Cache-Control: no-store\r\n");
         }
-        out.extend_from_slice(
-            b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n",
-        );
+        out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n");
+        // A response with its own policy (the dashboard) keeps only that one: a browser
+        // enforces every policy it is sent.
+        if !self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-security-policy")) {
+            out.extend_from_slice(b"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n");
+        }
         if tls {
             out.extend_from_slice(b"Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n");
         }
