@@ -104,3 +104,51 @@ fn tls_garbage_and_a_stalled_handshake_are_dropped() {
     assert!(t.elapsed() >= Duration::from_secs(8) && t.elapsed() < Duration::from_secs(14), "{:?}", t.elapsed());
     assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
 }
+
+#[test]
+fn over_the_connection_cap_a_client_gets_503_and_the_rest_are_refused_at_accept() {
+    let d = Daemon::start();
+    d.setup("owner");
+    // 768 idle connections fill the cap (they sit in the TLS handshake).
+    let idle: Vec<TcpStream> = (0..768).map(|_| TcpStream::connect(("127.0.0.1", d.port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = d.connect().send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"");
+    assert_eq!(r.status, 503, "{}", r.text());
+    drop(idle);
+    let mut served = false;
+    for _ in 0..50 {
+        if d.get(&format!("{ADMIN}/version?token=owner")).status == 200 {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(served, "served again once the idle connections went");
+}
+
+#[test]
+fn a_client_that_stops_reading_a_download_is_dropped_and_others_are_served() {
+    let d = Daemon::with(crate::util::Options { root: crate::util::fixture_root_copy(), ..Default::default() });
+    d.setup("owner");
+    // A debug bundle or logs archive is small; a streamed system backup of a large sparse
+    // file is not: it cannot fit in the socket buffers.
+    let big = std::fs::File::create(d.options.root.join("var/lib/app/big.img")).unwrap();
+    big.set_len(256 << 20).unwrap();
+    let mut stuck = d.connect();
+    stuck.write_raw(
+        b"POST /1.0/system/:backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\nContent-Length: 0\r\n\r\n",
+    );
+    // It never reads. Meanwhile others are answered promptly.
+    for _ in 0..20 {
+        let t = Instant::now();
+        assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // After the write-stall timeout (30 s) the stuck client is dropped: reading now drains
+    // what was buffered and then meets the end.
+    std::thread::sleep(Duration::from_secs(33));
+    let drained = stuck.drain_until_closed(64 << 20);
+    assert!(drained.is_some(), "the stalled download was not dropped (it kept streaming)");
+    crate::util::cleanup(d);
+}

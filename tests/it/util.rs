@@ -431,6 +431,21 @@ impl Client {
     pub fn is_closed(&mut self) -> bool {
         !self.fill()
     }
+
+    /// Reads whatever is buffered until the peer closes: `Some(bytes)` if it closed within
+    /// `limit` bytes, `None` if it kept sending (it had not dropped the connection).
+    pub fn drain_until_closed(&mut self, limit: usize) -> Option<usize> {
+        let mut total = self.pending.len();
+        self.pending.clear();
+        while total <= limit {
+            if !self.fill() {
+                return Some(total);
+            }
+            total += self.pending.len();
+            self.pending.clear();
+        }
+        None
+    }
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {
