@@ -305,10 +305,17 @@ pub fn from_wire(text: &str) -> Option<Operation> {
     for s in w.steps.unwrap_or_default() {
         steps.push(Step { caption: s.caption, started_ms: int(&s.started_ms)?, completed_ms: int(&s.completed_ms)? });
     }
+    // Each kind reads only its own fields, as `to_wire` writes only those.
     let mut forgotten = Vec::new();
-    for f in member.forgotten.unwrap_or_default() {
-        forgotten.push(parse_snapshot_id(&f)?);
+    if kind == Kind::Forget {
+        for f in member.forgotten.unwrap_or_default() {
+            forgotten.push(parse_snapshot_id(&f)?);
+        }
     }
+    let (drive, secure) = match kind {
+        Kind::Wipe => (member.drive.unwrap_or_default(), member.secure.unwrap_or(false)),
+        _ => (String::new(), false),
+    };
     Some(Operation {
         id: w.id.parse().ok()?,
         modno: w.modno.parse().ok()?,
@@ -327,8 +334,8 @@ pub fn from_wire(text: &str) -> Option<Operation> {
         artifact,
         steps,
         forgotten,
-        drive: member.drive.unwrap_or_default(),
-        secure: member.secure.unwrap_or(false),
+        drive,
+        secure,
     })
 }
 
@@ -698,6 +705,16 @@ mod tests {
         let wire = to_wire(&op);
         assert!(wire.contains(r#""id":"7""#) && wire.contains(r#""status":"STATUS_WARNING""#), "{wire}");
         assert_eq!(from_wire(&wire), Some(op));
+    }
+
+    /// Found by the wire_types fuzz target: a backup record carrying a forget's field read
+    /// back into something `to_wire` would not write again.
+    #[test]
+    fn fields_of_another_kind_are_ignored() {
+        let text = r#"{"id":"7","modno":"9","flowId":"6","repoId":"local","planId":"ip","status":"STATUS_SUCCESS","unixTimeStartMs":"6","operationBackup":{"forgotten":["000000000000000000000000"],"drive":"/dev/sda"}}"#;
+        let op = from_wire(text).unwrap();
+        assert!(op.forgotten.is_empty() && op.drive.is_empty());
+        assert_eq!(from_wire(&to_wire(&op)), Some(op));
     }
 
     #[test]
