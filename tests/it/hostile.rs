@@ -35,6 +35,7 @@ fn five_hundred_idle_connections_do_not_slow_health() {
     }
     times.sort();
     let p99 = times[98];
+    eprintln!("health with 500 idle connections: p50 {:?}, p99 {p99:?}", times[49]);
     assert!(p99 <= Duration::from_millis(100), "p99 {p99:?} with 500 idle connections");
     drop(idle);
 }
