@@ -3,8 +3,7 @@
 
 use super::Engine;
 use super::jobs::{AlreadyRunning, Kind};
-use crate::server::tls::{self, CERT_FILE, KEY_FILE};
-use crate::store::atomic;
+use crate::server::tls;
 
 impl Engine {
     pub fn start_certs(
@@ -28,12 +27,11 @@ impl Engine {
                 Err(e) => return p.fail(None, &e),
             };
             p.log("The private key matches the certificate");
-            // Key first: a crash in between leaves the old certificate with a key that
-            // does not match it, which the next start reports instead of serving.
-            for (file, bytes, mode) in [(KEY_FILE, &key, 0o600), (CERT_FILE, &chain, 0o644)] {
-                if let Err(e) = atomic::write(&data.join(file), bytes, mode) {
-                    return p.fail(None, &format!("cannot store {file}: {e}"));
-                }
+            // The pair is staged whole first, then swapped in; a stop in between is finished
+            // at the next start (tls::load_or_create), so the box never holds a key and a
+            // certificate that do not belong together.
+            if let Err(e) = tls::stage_pair(&data, &key, &chain).and_then(|()| tls::swap_staged(&data)) {
+                return p.fail(None, &format!("cannot store the certificate: {e}"));
             }
             match &slot {
                 Some(slot) => {

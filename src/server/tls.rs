@@ -20,6 +20,7 @@ pub const KEY_FILE: &str = "tls/key.pem";
 /// data dir has none. The key is written before the certificate, so a crash in between
 /// leaves no certificate without its key.
 pub fn load_or_create(data: &Path) -> Result<Arc<ServerConfig>, String> {
+    finish_or_drop_staged(data).map_err(|e| format!("finishing a certificate change: {e}"))?;
     let cert_path = data.join(CERT_FILE);
     let key_path = data.join(KEY_FILE);
     if !cert_path.exists() {
@@ -40,6 +41,44 @@ pub fn load_or_create(data: &Path) -> Result<Arc<ServerConfig>, String> {
     let cert_pem = std::fs::read(&cert_path).map_err(|e| format!("reading {}: {e}", cert_path.display()))?;
     let key_pem = std::fs::read(&key_path).map_err(|e| format!("reading {}: {e}", key_path.display()))?;
     from_pem(&cert_pem, &key_pem)
+}
+
+const STAGED: &str = "tls/staged";
+const STAGED_DONE: &str = "complete";
+
+/// Writes a new key and certificate beside the current ones, then marks them complete.
+pub fn stage_pair(data: &Path, key: &[u8], chain: &[u8]) -> std::io::Result<()> {
+    let dir = data.join(STAGED);
+    let _ = std::fs::remove_dir_all(&dir);
+    atomic::ensure_private_dir(&dir)?;
+    atomic::write(&dir.join("key.pem"), key, 0o600)?;
+    atomic::write(&dir.join("cert.pem"), chain, 0o644)?;
+    atomic::write(&dir.join(STAGED_DONE), b"", 0o600)
+}
+
+/// Moves a complete staged pair into place (each rename can run again after a crash).
+pub fn swap_staged(data: &Path) -> std::io::Result<()> {
+    let dir = data.join(STAGED);
+    for (staged, live) in [("key.pem", KEY_FILE), ("cert.pem", CERT_FILE)] {
+        let from = dir.join(staged);
+        if from.exists() {
+            std::fs::rename(&from, data.join(live))?;
+        }
+    }
+    atomic::sync_dir(&data.join("tls"))?;
+    std::fs::remove_dir_all(&dir)
+}
+
+/// At start: a staged pair marked complete is swapped in; an incomplete one is dropped.
+fn finish_or_drop_staged(data: &Path) -> std::io::Result<()> {
+    let dir = data.join(STAGED);
+    if dir.join(STAGED_DONE).exists() {
+        swap_staged(data)
+    } else if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+    } else {
+        Ok(())
+    }
 }
 
 /// A server configuration from PEM text: a certificate chain (leaf first) and its key

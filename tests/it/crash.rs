@@ -1,5 +1,5 @@
 //! Crash-safety: the daemon is killed (SIGKILL) at random moments while it writes its state
-//! — token, settings, plans, IncusOS config, keys — and restarted each time; every file must
+//! — token, settings, plans, IncusOS config, keys, the TLS certificate — and restarted each time; every file must
 //! parse and hold the old value or the new one, never a mix, and the daemon must come back.
 //! `STEWARD_KILLS` sets the number of kills (default 60; the figure in docs is from 500).
 
@@ -48,8 +48,18 @@ fn killed_while_writing_every_file_is_old_or_new() {
     let window_us = (t.elapsed().as_micros() as u64 * 2).max(500);
     let mut torn_checks = 0u32;
     let (mut token_rounds, mut token_landed) = (0u32, 0u32);
+    let mut cert_swaps = 0u32;
+    // Two certificates to swap between: a kill must never leave a key and a certificate
+    // that do not belong together (the box would not come back).
+    let pairs: Vec<(String, String)> = (0..2)
+        .map(|_| {
+            let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+            (c.cert.pem(), c.signing_key.serialize_pem())
+        })
+        .collect();
     for round in 0..kills {
-        let kind = round % 5;
+        let kind = round % 6;
+        let (cert, key) = pairs[(round / 6 % 2) as usize].clone();
         let next_token = format!("token-{}", round + 1);
         let auth = format!("Bearer {token}");
         // The write, from another thread: the kill may cut it anywhere.
@@ -90,14 +100,28 @@ fn killed_while_writing_every_file_is_old_or_new() {
                         let body = format!(r#"{{"config":{{"syslog":{{"address":"{body_host}:514"}}}}}}"#);
                         let _ = c.try_send("PUT", "/1.0/system/logging", &[("Authorization", &auth)], body.as_bytes());
                     }
-                    _ => {
+                    4 => {
                         let body = format!(r#"{{"name":"k{round}","capabilities":["read"]}}"#);
                         let _ = c.try_send("POST", "/1.0/keys", &[("Authorization", &auth)], body.as_bytes());
+                    }
+                    _ => {
+                        let (ct, form) =
+                            crate::util::multipart(&[("public", cert.as_bytes()), ("private", key.as_bytes())]);
+                        let _ = c.try_send(
+                            "POST",
+                            "/api/v1/admin/certs",
+                            &[("Authorization", &auth), ("Content-Type", &ct)],
+                            &form,
+                        );
+                        // The swap happens on the job's worker: give it a moment to be cut there.
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                 }
             }
         });
-        std::thread::sleep(Duration::from_micros(rng.next(window_us)));
+        // A certificate change is a job after its 202: its writes come later.
+        let window = if kind == 5 { window_us * 20 } else { window_us };
+        std::thread::sleep(Duration::from_micros(rng.next(window)));
         d.restart();
         let _ = writer.join();
         // Which token holds now tells whether the setup got through.
@@ -109,6 +133,10 @@ fn killed_while_writing_every_file_is_old_or_new() {
             }
         }
         assert_eq!(d.get(&format!("{ADMIN}/version?token={token}")).status, 200, "round {round}: the box answers");
+        let served = std::fs::read_to_string(d.data.join("tls/cert.pem")).unwrap();
+        if pairs.iter().any(|(c, _)| c.trim() == served.trim()) {
+            cert_swaps += 1;
+        }
         let hex = std::fs::read_to_string(d.data.join("token")).unwrap();
         assert!(
             hex.trim().len() == 64 && hex.trim().bytes().all(|b| b.is_ascii_hexdigit()),
@@ -130,7 +158,9 @@ fn killed_while_writing_every_file_is_old_or_new() {
     }
     assert!(torn_checks > 0, "the rounds wrote files to check");
     // Both outcomes must occur, or the kills were not landing among the writes.
-    eprintln!("{kills} kills: {token_landed} of {token_rounds} token changes landed, none torn");
+    eprintln!(
+        "{kills} kills: {token_landed} of {token_rounds} token changes landed, a swapped certificate served after {cert_swaps} restarts, none torn"
+    );
     assert!(token_rounds < 5 || (token_landed > 0 && token_landed < token_rounds), "{token_landed} of {token_rounds}");
     cleanup(d);
 }
