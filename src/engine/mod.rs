@@ -54,6 +54,8 @@ pub struct Engine {
     pub trusted_clients: Vec<clients::TrustedClient>,
     /// Named API keys with capabilities.
     pub keys: keys::Keys,
+    /// When a pending network change rolls back: `None` until read from disk.
+    net_deadline: Option<Option<i64>>,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -154,6 +156,7 @@ impl Engine {
                 net_applied: std::sync::mpsc::channel(),
                 trusted_clients,
                 keys: keys::Keys::load(&keys_dir),
+                net_deadline: None,
             },
             passphrase,
         ))

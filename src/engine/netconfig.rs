@@ -268,6 +268,7 @@ impl Engine {
             Some(p) => doc.str("previous", p),
             None => doc.raw("previous", "null"),
         };
+        self.net_deadline = None;
         atomic::write(&self.data.join(PENDING_FILE), doc.finish().as_bytes(), 0o600)
             .map_err(|e| Error::Io(format!("storing the pending network change: {e}")))?;
         if let Err(e) = self.store_network(network) {
@@ -303,6 +304,7 @@ impl Engine {
         if self.network_pending().is_none() {
             return Err(Error::Invalid("no network change is waiting for confirmation".into()));
         }
+        self.net_deadline = None;
         atomic::remove(&self.data.join(PENDING_FILE)).map_err(|e| Error::Io(format!("confirming: {e}")))
     }
 
@@ -319,6 +321,7 @@ impl Engine {
                 atomic::remove(&self.data.join(SETTINGS_FILE)).map_err(|e| Error::Io(e.to_string()))?;
             }
         }
+        self.net_deadline = None;
         atomic::remove(&self.data.join(PENDING_FILE)).map_err(|e| Error::Io(format!("rollback: {e}")))
     }
 
@@ -330,6 +333,7 @@ impl Engine {
                 Ok(()) => {
                     if self.network_pending().is_some_and(|p| p.auto_confirm) {
                         let _ = atomic::remove(&self.data.join(PENDING_FILE));
+                        self.net_deadline = None;
                     }
                     respond(Ok(()));
                 }
@@ -343,9 +347,17 @@ impl Engine {
                 }
             }
         }
-        let p = self.network_pending()?;
-        if p.deadline_ms > now_ms {
-            return Some(p.deadline_ms);
+        // The loop asks on every turn: the deadline is read from disk only after it changed.
+        let deadline = match self.net_deadline {
+            Some(known) => known,
+            None => {
+                let read = self.network_pending().map(|p| p.deadline_ms);
+                self.net_deadline = Some(read);
+                read
+            }
+        }?;
+        if deadline > now_ms {
+            return Some(deadline);
         }
         if let Err(e) = self.network_rollback().and_then(|()| self.reapply_stored()) {
             crate::log::warn(format_args!("network rollback: {}", e.message()));
