@@ -15,6 +15,11 @@ pub fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// RFC 3339 of a Unix time in milliseconds (times before 1970 read as 1970).
+pub fn rfc3339_ms(ms: i64) -> String {
+    rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64))
+}
+
 pub fn unix_millis() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_millis() as i64,

@@ -9,14 +9,10 @@ use crate::json::Object;
 use crate::server::Reply;
 use crate::server::http::{Response, query_param};
 use crate::store::oplog::{self, Kind, Status};
+use crate::time::rfc3339_ms;
 
 fn etag(plan: &Plan) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, plan.to_json(true).as_bytes());
-    format!("\"{}\"", crate::engine::package::to_hex(&d.as_ref()[..12]))
-}
-
-fn ms_time(ms: i64) -> String {
-    crate::time::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64))
+    super::system::etag(&plan.to_json(true))
 }
 
 /// The monitoring summary: the last backup's outcome, the next run, what is kept.
@@ -29,9 +25,9 @@ fn plan_state(api: &Api, plan: &Plan) -> String {
             let mut last = Object::new()
                 .str("operation_id", &op.id.to_string())
                 .str("status", &op.status.wire()[7..])
-                .str("started", &ms_time(op.start_ms));
+                .str("started", &rfc3339_ms(op.start_ms));
             if op.end_ms != 0 {
-                last = last.str("ended", &ms_time(op.end_ms)).num("duration_ms", op.end_ms - op.start_ms);
+                last = last.str("ended", &rfc3339_ms(op.end_ms)).num("duration_ms", op.end_ms - op.start_ms);
             }
             last = last.str("error", &op.message);
             if let Some(a) = &op.artifact {
@@ -50,7 +46,7 @@ fn plan_state(api: &Api, plan: &Plan) -> String {
         .collect();
     drop(log);
     o = match runner.next_run_ms(plan) {
-        Some(ms) => o.str("next_run", &ms_time(ms)),
+        Some(ms) => o.str("next_run", &rfc3339_ms(ms)),
         None => o.raw("next_run", "null"),
     };
     o.num("backups", live.len()).num("backups_size", live.iter().sum::<u64>()).finish()
@@ -112,11 +108,8 @@ pub fn show(api: &mut Api, call: &mut Call) -> Reply {
 pub fn replace(api: &mut Api, call: &mut Call) -> Reply {
     let id = call.segment(2);
     let Some(current) = api.engine.plans.plan(&id) else { return error(404, "plan not found").into() };
-    if let Some(want) = &call.head.if_match
-        && want.trim() != "*"
-        && !want.split(',').any(|t| t.trim() == etag(current))
-    {
-        return error(412, "the plan changed since it was read (ETag mismatch)").into();
+    if let Err(r) = super::system::check_if_match(call, &current.to_json(true), "plan") {
+        return r;
     }
     let text = match plan_text(call) {
         Ok(t) => t,

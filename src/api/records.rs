@@ -13,6 +13,7 @@ use crate::json::Object;
 use crate::server::Reply;
 use crate::server::http::Response;
 use crate::store::oplog::{self, Kind, Operation, Selector, Status};
+use crate::time::rfc3339_ms;
 
 /// The platform's general error response.
 pub fn error(status: u16, title: &str) -> Response {
@@ -39,13 +40,14 @@ fn engine_error(e: Error) -> Reply {
     .into()
 }
 
-fn time(ms: i64) -> String {
-    crate::time::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64))
-}
-
+/// The appliance's id: its machine id (only that file is read, not the whole environment).
 fn hub_id(api: &Api) -> String {
-    let id = api.engine.environment().machine_id;
-    if id.is_empty() { "local".to_owned() } else { id }
+    let id =
+        api.engine.root.read_limited("/etc/machine-id", 4096).map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    match id {
+        Ok(id) if !id.is_empty() => id,
+        _ => "local".to_owned(),
+    }
 }
 
 /// The container named in the path: an application of the board, or steward itself.
@@ -83,9 +85,10 @@ fn record_json(api: &Api, op: &Operation, container: &str, hub: &str) -> String 
         (Some(_), _) if api.engine.plans.deleting.contains_key(&op.id) => ("deleting", op.end_ms),
         _ => ("live", op.end_ms),
     };
-    let mut state = Object::new().str("current", current).str("changed", &time(changed));
+    let mut state = Object::new().str("current", current).str("changed", &rfc3339_ms(changed));
     if op.status == Status::Warning {
-        state = state.raw("error", &Object::new().str("message", &op.message).str("time", &time(op.end_ms)).finish());
+        state =
+            state.raw("error", &Object::new().str("message", &op.message).str("time", &rfc3339_ms(op.end_ms)).finish());
     }
     let a = op.artifact.clone().unwrap_or_default();
     let file = a.path.rsplit('/').next().unwrap_or("").to_owned();
@@ -96,9 +99,10 @@ fn record_json(api: &Api, op: &Operation, container: &str, hub: &str) -> String 
         .num("size", a.size)
         .str("sha256", &a.sha256)
         .finish();
-    let mut events = Object::new().str("created", &time(op.start_ms)).str("updated", &time(op.end_ms.max(op.start_ms)));
+    let mut events =
+        Object::new().str("created", &rfc3339_ms(op.start_ms)).str("updated", &rfc3339_ms(op.end_ms.max(op.start_ms)));
     if a.deleted_ms != 0 {
-        events = events.str("deleted", &time(a.deleted_ms));
+        events = events.str("deleted", &rfc3339_ms(a.deleted_ms));
     }
     Object::new()
         .str("id", &oplog::snapshot_id(op.id))
@@ -121,7 +125,7 @@ fn integrations(api: &Api, plan_ids: &[String], hub: &str) -> String {
         for (k, _) in &plan.auth {
             auth = auth.str(k, "[redacted]");
         }
-        let created = time(plan.created_ms);
+        let created = rfc3339_ms(plan.created_ms);
         let integration = Object::new()
             .str("id", &plan.id)
             .str("name", &format!("{} destination of plan {}", plan.vendor, plan.id))
@@ -201,9 +205,9 @@ fn job_json(api: &Api, op: &Operation, action: &str) -> String {
     for caption in planned {
         let mut s = Object::new().str("caption", caption).str("description", "");
         if let Some(done) = op.steps.iter().find(|s| s.caption == *caption) {
-            s = s.str("started", &time(done.started_ms));
+            s = s.str("started", &rfc3339_ms(done.started_ms));
             if done.completed_ms != 0 {
-                s = s.str("completed", &time(done.completed_ms));
+                s = s.str("completed", &rfc3339_ms(done.completed_ms));
             }
         }
         steps.push(s.finish());
@@ -224,22 +228,22 @@ fn job_json(api: &Api, op: &Operation, action: &str) -> String {
         Status::Success | Status::Warning => "completed",
         _ => "error",
     };
-    let mut state = Object::new().str("current", current).str("changed", &time(op.end_ms.max(op.start_ms)));
+    let mut state = Object::new().str("current", current).str("changed", &rfc3339_ms(op.end_ms.max(op.start_ms)));
     if matches!(op.status, Status::Error | Status::SystemCancelled | Status::UserCancelled) {
         state = state.raw("error", &Object::new().str("message", &op.message).finish());
     }
-    let mut events = Object::new().str("queued", &time(op.start_ms));
+    let mut events = Object::new().str("queued", &rfc3339_ms(op.start_ms));
     if let Some(first) = op.steps.first() {
-        events = events.str("started", &time(first.started_ms));
+        events = events.str("started", &rfc3339_ms(first.started_ms));
     }
     if op.end_ms != 0 {
-        events = events.str("completed", &time(op.end_ms));
+        events = events.str("completed", &rfc3339_ms(op.end_ms));
     }
     Object::new()
         .str("id", &op.id.to_string())
         .bool("accepted", true)
         .str("queue", "backups")
-        .str("schedule", &time(op.start_ms))
+        .str("schedule", &rfc3339_ms(op.start_ms))
         .raw("parallel", &Object::new().str("sub_queue", "").bool("tasks", false).finish())
         .raw("tasks", &format!("[{task}]"))
         .raw("state", &state.finish())
@@ -341,8 +345,9 @@ pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
             };
             o = o.raw("error", &Object::new().str("message", &run.message).str("message_internal", kind).finish());
         }
-        let events =
-            Object::new().str("created", &time(run.start_ms)).str("updated", &time(run.end_ms.max(run.start_ms)));
+        let events = Object::new()
+            .str("created", &rfc3339_ms(run.start_ms))
+            .str("updated", &rfc3339_ms(run.end_ms.max(run.start_ms)));
         items.push(o.raw("events", &events.finish()).finish());
     }
     Response::json(200, Object::new().raw("data", &format!("[{}]", items.join(","))).finish()).into()

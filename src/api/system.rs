@@ -22,10 +22,10 @@ fn resource(config: &str, state: &str) -> Reply {
 }
 
 /// 412 when the client's `If-Match` names another version of the config.
-fn check_if_match(call: &Call, current: &str) -> Result<(), Reply> {
+pub fn check_if_match(call: &Call, current: &str, what: &str) -> Result<(), Reply> {
     match &call.head.if_match {
         Some(want) if want.trim() != "*" && !want.split(',').any(|t| t.trim() == etag(current)) => {
-            Err(error(412, "the configuration changed since it was read (ETag mismatch)").into())
+            Err(error(412, &format!("the {what} changed since it was read (ETag mismatch)")).into())
         }
         _ => Ok(()),
     }
@@ -130,8 +130,7 @@ pub fn network(api: &mut Api, _call: &mut Call) -> Reply {
         .raw("interfaces", &Object::new().raw(&iface, &st.finish()).finish())
         .bool("configuration_in_process", pending.as_ref().is_some_and(|p| !p.auto_confirm));
     if let Some(p) = pending.filter(|p| !p.auto_confirm) {
-        let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(p.deadline_ms.max(0) as u64);
-        state = state.str("confirmation_deadline", &crate::time::rfc3339(deadline));
+        state = state.str("confirmation_deadline", &crate::time::rfc3339_ms(p.deadline_ms));
     }
     resource(&config, &state.finish())
 }
@@ -140,7 +139,7 @@ pub fn put_network(api: &mut Api, call: &mut Call) -> Reply {
     let iface = configured_iface(api);
     let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
     let current = crate::engine::netconfig::to_incus(api.engine.network_settings().as_deref(), &hwaddr);
-    if let Err(r) = check_if_match(call, &current) {
+    if let Err(r) = check_if_match(call, &current, "configuration") {
         return r;
     }
     let config = match put_config(call) {
@@ -187,7 +186,7 @@ pub fn logging(api: &mut Api, _call: &mut Call) -> Reply {
 }
 
 pub fn put_logging(api: &mut Api, call: &mut Call) -> Reply {
-    if let Err(r) = check_if_match(call, &stored(api, "logging", LOGGING_DEFAULT)) {
+    if let Err(r) = check_if_match(call, &stored(api, "logging", LOGGING_DEFAULT), "configuration") {
         return r;
     }
     let checked = (|| -> Result<String, Reply> {
@@ -252,7 +251,7 @@ fn redact_provider(config: &str) -> String {
 }
 
 pub fn put_provider(api: &mut Api, call: &mut Call) -> Reply {
-    if let Err(r) = check_if_match(call, &stored(api, "provider", PROVIDER_DEFAULT)) {
+    if let Err(r) = check_if_match(call, &stored(api, "provider", PROVIDER_DEFAULT), "configuration") {
         return r;
     }
     let checked = (|| -> Result<String, Reply> {
@@ -325,7 +324,7 @@ fn small_int(m: &json::Object, key: &str, max: u64) -> Result<u64, Reply> {
 }
 
 pub fn put_update(api: &mut Api, call: &mut Call) -> Reply {
-    if let Err(r) = check_if_match(call, &stored(api, "update", UPDATE_DEFAULT)) {
+    if let Err(r) = check_if_match(call, &stored(api, "update", UPDATE_DEFAULT), "configuration") {
         return r;
     }
     let checked = (|| -> Result<String, Reply> {
@@ -465,7 +464,7 @@ pub fn put_service(api: &mut Api, call: &mut Call) -> Reply {
         Ok(n) => n,
         Err(r) => return r,
     };
-    if let Err(r) = check_if_match(call, &service_config(api, &name)) {
+    if let Err(r) = check_if_match(call, &service_config(api, &name), "configuration") {
         return r;
     }
     let c = match put_config(call) {
@@ -719,7 +718,7 @@ fn key_problem(key: &str) -> Option<&'static str> {
 
 pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
     let doc = security_doc(api);
-    if let Err(r) = check_if_match(call, &security_config(&doc, true, &api.engine.trusted_clients)) {
+    if let Err(r) = check_if_match(call, &security_config(&doc, true, &api.engine.trusted_clients), "configuration") {
         return r;
     }
     let mut new_clients: Option<Vec<crate::engine::clients::TrustedClient>> = None;
@@ -923,7 +922,7 @@ pub fn storage(api: &mut Api, _call: &mut Call) -> Reply {
 
 pub fn put_storage(api: &mut Api, call: &mut Call) -> Reply {
     let current = Object::new().str("scrub_schedule", &api.engine.scrub_schedule()).finish();
-    if let Err(r) = check_if_match(call, &current) {
+    if let Err(r) = check_if_match(call, &current, "configuration") {
         return r;
     }
     let c = match put_config(call) {

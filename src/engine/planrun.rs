@@ -471,8 +471,7 @@ impl Ctx {
 }
 
 fn stamp(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    crate::time::rfc3339(t).replace(['-', ':'], "")
+    crate::time::rfc3339_ms(ms).replace(['-', ':'], "")
 }
 
 fn run_backup(ctx: &Ctx, op: &mut Operation, plan: Option<&Plan>) {

@@ -34,16 +34,9 @@ enum Target {
 }
 
 impl Engine {
+    /// A whole-system restore: steward's state and the board's backup paths.
     pub fn restore_plan(&self) -> Plan {
-        Plan {
-            data: self.data.clone(),
-            root: self.root.clone(),
-            app_paths: self.board.backup.paths.iter().map(|p| p.trim_start_matches('/').to_owned()).collect(),
-            restored: self.restored.clone(),
-            with_state: true,
-            tls: self.tls.clone(),
-            board: self.board.name.clone(),
-        }
+        self.selective_restore_plan(true, &[])
     }
 
     /// A restore limited to one application's paths.
