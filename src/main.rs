@@ -85,11 +85,11 @@ fn sign(args: cli::Sign) -> Result<(), String> {
     let message =
         format!("{}\n{}\n{}\n{digest}\n{ts}\n{nonce}", args.method.to_ascii_uppercase(), args.path, args.query);
     let key = engine::token::sha256_hex(args.secret.as_bytes());
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), message.as_bytes());
+    let tag = engine::token::hmac_parts_hex(&key, &[message.as_bytes()]);
     println!(
         "Authorization: Steward-HMAC key={}, ts={ts}, nonce={nonce}, sig={}",
         args.key,
-        engine::package::to_hex(tag.as_ref())
+        String::from_utf8_lossy(&tag)
     );
     println!("X-Content-SHA256: {digest}");
     Ok(())

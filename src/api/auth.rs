@@ -135,12 +135,10 @@ pub fn check(
         Credential::Hash(h) if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) => {
             Verdict::Valid(Principal::Admin)
         }
-        Credential::Hash(h) => {
-            let message = format!("{}{}", head.method.as_str(), head.path);
-            keys.by_hmac(message.as_bytes(), h.as_bytes(), now)
-                .map(key_principal)
-                .map_or(Verdict::Invalid, Verdict::Valid)
-        }
+        Credential::Hash(h) => keys
+            .by_hmac(&[head.method.as_str().as_bytes(), head.path.as_bytes()], h.as_bytes(), now)
+            .map(key_principal)
+            .map_or(Verdict::Invalid, Verdict::Valid),
         Credential::Signed(s) => {
             let nonce_ok =
                 (8..=128).contains(&s.nonce.len()) && s.nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -153,13 +151,7 @@ pub fn check(
             } else {
                 keys.by_name(&s.key)
                     .filter(|k| !k.expired(now))
-                    .filter(|k| {
-                        let tag = ring::hmac::sign(
-                            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.hash.as_bytes()),
-                            message.as_bytes(),
-                        );
-                        crate::hex::ct_eq(crate::engine::package::to_hex(tag.as_ref()).as_bytes(), s.sig.as_bytes())
-                    })
+                    .filter(|k| k.signs(&[message.as_bytes()], s.sig.as_bytes()))
                     .map(key_principal)
             };
             // Only a request whose signature holds spends its nonce.

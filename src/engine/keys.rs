@@ -98,6 +98,11 @@ pub struct Key {
 }
 
 impl Key {
+    /// Whether `given` is this key's hex HMAC of the parts (constant time).
+    pub fn signs(&self, parts: &[&[u8]], given: &[u8]) -> bool {
+        crate::hex::ct_eq(&super::token::hmac_parts_hex(self.hash.as_bytes(), parts), given)
+    }
+
     pub fn expired(&self, now: i64) -> bool {
         self.expires != 0 && now >= self.expires
     }
@@ -138,10 +143,6 @@ pub fn parse_caps(v: Option<&Value>) -> Result<Vec<Cap>, String> {
         return Err("a key needs at least one capability".into());
     }
     Ok(caps)
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    crate::engine::package::to_hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
 }
 
 impl Keys {
@@ -202,7 +203,13 @@ impl Keys {
         let mut raw = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw).map_err(|_| "no randomness")?;
         let secret = format!("stw_{}", crate::engine::package::to_hex(&raw));
-        self.list.push(Key { name: name.to_owned(), hash: sha256_hex(secret.as_bytes()), caps, created: now, expires });
+        self.list.push(Key {
+            name: name.to_owned(),
+            hash: String::from_utf8_lossy(&super::token::sha256_hex(secret.as_bytes())).into_owned(),
+            caps,
+            created: now,
+            expires,
+        });
         if let Err(e) = self.store() {
             self.list.pop();
             return Err(format!("storing the key: {e}"));
@@ -222,10 +229,10 @@ impl Keys {
 
     /// The live key whose secret this is (every key is compared, in constant time each).
     pub fn by_secret(&self, secret: &str, now: i64) -> Option<&Key> {
-        let hash = sha256_hex(secret.as_bytes());
+        let hash = super::token::sha256_hex(secret.as_bytes());
         let mut found = None;
         for k in &self.list {
-            if crate::hex::ct_eq(hash.as_bytes(), k.hash.as_bytes()) {
+            if crate::hex::ct_eq(&hash, k.hash.as_bytes()) {
                 found = Some(k);
             }
         }
@@ -233,12 +240,10 @@ impl Keys {
     }
 
     /// The live key whose Jidoteki-style `?hash=` (HMAC of method + path) this is.
-    pub fn by_hmac(&self, message: &[u8], given: &[u8], now: i64) -> Option<&Key> {
+    pub fn by_hmac(&self, parts: &[&[u8]], given: &[u8], now: i64) -> Option<&Key> {
         let mut found = None;
         for k in &self.list {
-            let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.hash.as_bytes()), message);
-            let hex = crate::engine::package::to_hex(tag.as_ref());
-            if crate::hex::ct_eq(hex.as_bytes(), given) {
+            if k.signs(parts, given) {
                 found = Some(k);
             }
         }

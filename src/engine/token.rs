@@ -54,9 +54,16 @@ pub fn sha256_hex(data: &[u8]) -> [u8; 64] {
 
 /// The Jidoteki HMAC: key = hex(sha256(token)) as ASCII, message = METHOD + path.
 pub fn hmac_hex(key_hex: &[u8], method: &str, path: &str) -> [u8; 64] {
+    hmac_parts_hex(key_hex, &[method.as_bytes(), path.as_bytes()])
+}
+
+/// Hex HMAC-SHA256 of the concatenated parts, keyed like every steward HMAC (`?hash=`, API
+/// keys, signed requests): by the hex sha256 of the secret, as ASCII.
+pub fn hmac_parts_hex(key_hex: &[u8], parts: &[&[u8]]) -> [u8; 64] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key_hex).expect("HMAC takes any key length");
-    mac.update(method.as_bytes());
-    mac.update(path.as_bytes());
+    for part in parts {
+        mac.update(part);
+    }
     hex::encode32(&mac.finalize().into_bytes().into())
 }
 
@@ -129,9 +136,7 @@ impl Tokens {
     /// Checks a hex HMAC-SHA256 over `message`, keyed like `?hash=` (sha256 hex of the token).
     pub fn check_signature(&self, message: &[u8], given: &[u8]) -> bool {
         let Some(key) = &self.key else { return false };
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(message);
-        hex::ct_eq(&hex::encode32(&mac.finalize().into_bytes().into()), given)
+        hex::ct_eq(&hmac_parts_hex(key, &[message]), given)
     }
 
     /// Validates, then replaces the token durably; ends first-run.
