@@ -378,6 +378,8 @@ pub struct OpLog {
 }
 
 const META: &str = "M";
+/// What a line adds to its record: a tab, 16 hex digits of checksum, a newline.
+const RECORD_OVERHEAD: u64 = 18;
 /// Below this the journal is never worth rewriting.
 const COMPACT_FLOOR: u64 = 64 * 1024;
 
@@ -415,7 +417,7 @@ impl OpLog {
             skipped: 0,
         };
         let mut reader = io::BufReader::with_capacity(64 * 1024, log.file.try_clone()?);
-        let (mut offset, mut raw) = (0u64, Vec::new());
+        let (mut offset, mut raw, mut meta_bytes) = (0u64, Vec::new(), 0u64);
         loop {
             raw.clear();
             let n = reader.read_until(b'\n', &mut raw)?;
@@ -430,6 +432,7 @@ impl OpLog {
                 continue;
             };
             if let Some(meta) = record.strip_prefix(META) {
+                meta_bytes += n as u64;
                 let mut it = meta.split_whitespace().map(str::parse::<u64>);
                 if let (Some(Ok(n)), Some(Ok(m))) = (it.next(), it.next()) {
                     log.next_id = log.next_id.max(n);
@@ -448,7 +451,9 @@ impl OpLog {
             }
         }
         drop(reader);
+        let loaded = log.entries.len();
         log.entries.retain(|_, e| e.status != Status::Pending);
+        let dropped = log.entries.len() != loaded;
         let mut settled = BTreeMap::new();
         let interrupted: Vec<u64> =
             log.entries.iter().filter(|(_, e)| e.status == Status::InProgress).map(|(id, _)| *id).collect();
@@ -462,7 +467,15 @@ impl OpLog {
                 settled.insert(id, op);
             }
         }
-        log.rewrite(|_| true, settled)?;
+        if log.skipped == 0 && !dropped && settled.is_empty() {
+            // Nothing to mend: the journal is used as it is (a rewrite at every start would
+            // read and write it all, wearing flash for nothing), compacted only if bloated.
+            log.len = offset;
+            log.live_bytes = meta_bytes + log.entries.values().map(|e| u64::from(e.len) + RECORD_OVERHEAD).sum::<u64>();
+            log.compact_if_needed()?;
+        } else {
+            log.rewrite(|_| true, settled)?;
+        }
         Ok(log)
     }
 
@@ -569,7 +582,7 @@ impl OpLog {
         let previous = self.entries.insert(op.id, entry);
         self.live_bytes += record.len() as u64;
         if let Some(p) = previous {
-            self.live_bytes -= u64::from(p.len) + 18;
+            self.live_bytes -= u64::from(p.len) + RECORD_OVERHEAD;
         }
         self.compact_if_needed()
     }
@@ -768,6 +781,28 @@ mod tests {
         assert_eq!(all(Selector { snapshot: Some(b1), ..Default::default() }), vec![b1]);
         assert_eq!(all(Selector { modno_gte: Some(mark), ..Default::default() }), vec![b1]);
         assert_eq!(log.select(&Selector::default(), Some(2)), vec![b1, f]);
+    }
+
+    #[test]
+    fn a_clean_journal_is_used_as_it_is() {
+        use std::os::unix::fs::MetadataExt;
+        let path = temp("clean");
+        let mut log = OpLog::open(&path, 0).unwrap();
+        let a = backup(&mut log, "a", Status::Success);
+        let mut op = log.get(a).unwrap();
+        op.message = "touched".into();
+        log.put(&mut op).unwrap();
+        let sizes = log.sizes();
+        drop(log);
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        let mut log = OpLog::open(&path, 0).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "not rewritten");
+        assert_eq!(log.sizes(), sizes, "the same accounting as before the restart");
+        assert_eq!(log.get(a).unwrap().message, "touched");
+        let b = backup(&mut log, "b", Status::Success);
+        drop(log);
+        let log = OpLog::open(&path, 0).unwrap();
+        assert_eq!(log.select(&Selector::default(), None), vec![a, b]);
     }
 
     #[test]
