@@ -2,15 +2,16 @@
 //! process ends up with exactly those (read from /proc/PID/status), still serves, and a
 //! feature whose capability it lacks says which one.
 
-use crate::util::{ADMIN, Daemon, Options, cleanup, fixture_root_copy, temp_dir};
+use crate::util::{ADMIN, Daemon, Options, cleanup, fixture_root_copy};
 
 fn board(run_as: &str, power: &str) -> String {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
-    let text = text.replacen(r#""power": { "method": "none" }"#, power, 1);
-    let text = text.replacen(r#""name": "dev","#, &format!(r#""name": "dev", "run_as": {run_as},"#), 1);
-    let path = temp_dir("board").join("run-as.json");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    crate::util::dev_board_with(
+        "run-as",
+        &[
+            (r#""power": { "method": "none" }"#, power),
+            (r#""name": "dev","#, &format!(r#""name": "dev", "run_as": {run_as},"#)),
+        ],
+    )
 }
 
 fn status_field(pid: u32, field: &str) -> String {

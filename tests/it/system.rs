@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use miniserde::json::Value;
 
-use crate::util::{ADMIN, Daemon, Options, Resp, cleanup, field, fixture_root_copy, temp_dir};
+use crate::util::{ADMIN, Daemon, Options, Resp, cleanup, field, fixture_root_copy};
 
 fn daemon_with(board: Option<String>) -> Daemon {
     let d = Daemon::with(Options { board, root: fixture_root_copy(), plain: false });
@@ -26,16 +26,13 @@ fn s(v: &Value, path: &[&str]) -> String {
 
 /// The dev board with a network apply hook.
 fn board_with_apply(hook: &str) -> String {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
-    let text = text.replacen(
-        r#""network": { "config": "/etc/steward/network.conf" }"#,
-        &format!(r#""network": {{ "config": "/etc/steward/network.conf", "apply": {hook} }}"#),
-        1,
-    );
-    assert!(text.contains("apply"));
-    let path = temp_dir("board").join("apply.json");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    crate::util::dev_board_with(
+        "apply",
+        &[(
+            r#""network": { "config": "/etc/steward/network.conf" }"#,
+            &format!(r#""network": {{ "config": "/etc/steward/network.conf", "apply": {hook} }}"#),
+        )],
+    )
 }
 
 const STATIC: &str = r#"{"config":{"dns":{"hostname":"after.lan","nameservers":["10.0.0.53"]},
@@ -368,15 +365,13 @@ fn resources_and_security_read_the_fixture_machine() {
 }
 
 fn board_with_pools() -> String {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
-    let text = text.replacen(
-        r#""config": "/etc/steward/storage.conf""#,
-        r#""config": "/etc/steward/storage.conf", "pool_hook": ["/bin/sh", "-c", "echo $STEWARD_POOL_ACTION $STEWARD_POOL_NAME >> $STEWARD_POOL_DEVICES.hook"]"#,
-        1,
-    );
-    let path = temp_dir("board").join("pools.json");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    crate::util::dev_board_with(
+        "pools",
+        &[(
+            r#""config": "/etc/steward/storage.conf""#,
+            r#""config": "/etc/steward/storage.conf", "pool_hook": ["/bin/sh", "-c", "echo $STEWARD_POOL_ACTION $STEWARD_POOL_NAME >> $STEWARD_POOL_DEVICES.hook"]"#,
+        )],
+    )
 }
 
 fn wait_status(d: &Daemon, id: &str) -> String {

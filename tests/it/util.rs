@@ -26,6 +26,19 @@ pub fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/root")
 }
 
+/// The dev board profile with each `(from, to)` replaced once (each must apply), written to a
+/// temp file; its path.
+pub fn dev_board_with(name: &str, replacements: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev.json")).unwrap();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "board/dev.json has no {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let path = temp_dir("board").join(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
 /// A private copy of the fixture root, for tests that make the daemon write below `--root`.
 pub fn fixture_root_copy() -> PathBuf {
     root_copy_of(&fixture_root())
@@ -185,34 +198,23 @@ impl Daemon {
     }
 
     pub fn connect(&self) -> Client {
+        self.open(None)
+    }
+
+    /// A TLS connection that presents a client certificate (DER) with its key (PKCS#8 DER).
+    pub fn connect_with_cert(&self, cert: Vec<u8>, key: Vec<u8>) -> Client {
+        self.open(Some((cert, key)))
+    }
+
+    fn open(&self, client_cert: Option<(Vec<u8>, Vec<u8>)>) -> Client {
         let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         tcp.set_nodelay(true).unwrap();
         if self.options.plain {
             return Client { stream: Box::new(tcp), pending: Vec::new() };
         }
-        let config = client_config(&self.data.join("tls/cert.pem"));
+        let config = client_config(&self.data.join("tls/cert.pem"), client_cert);
         let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
-        Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
-    }
-
-    /// A TLS connection that presents a client certificate (DER) with its key (PKCS#8 DER).
-    pub fn connect_with_cert(&self, cert: Vec<u8>, key: Vec<u8>) -> Client {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let der = CertificateDer::from_pem_file(self.data.join("tls/cert.pem")).unwrap().as_ref().to_vec();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { der, provider }))
-            .with_client_auth_cert(
-                vec![CertificateDer::from(cert)],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
-            )
-            .unwrap();
-        let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap()).unwrap();
         Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
     }
 
@@ -482,15 +484,24 @@ struct Pinned {
     provider: Arc<CryptoProvider>,
 }
 
-fn client_config(cert_path: &Path) -> Arc<ClientConfig> {
+/// Trusts only the server certificate in the data dir; optionally presents a client one.
+fn client_config(cert_path: &Path, client_cert: Option<(Vec<u8>, Vec<u8>)>) -> Arc<ClientConfig> {
     let der = CertificateDer::from_pem_file(cert_path).expect("server certificate").as_ref().to_vec();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider.clone())
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned { der, provider }))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(Pinned { der, provider }));
+    let config = match client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from(cert)],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .unwrap(),
+    };
     Arc::new(config)
 }
 
