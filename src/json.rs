@@ -1,9 +1,16 @@
 //! A small JSON writer for bodies whose keys are not fixed (optional keys must be absent, not
 //! `null`, which miniserde cannot express) and the one escaping routine everything shares.
 
+use std::fmt::Write as _;
+
 /// Appends `s` to `out` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    escape_into(out, s);
+    out.push('"');
+}
+
+fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -12,17 +19,30 @@ pub fn push_str(out: &mut String, s: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
-/// Builds one JSON object, keys in insertion order.
+/// Escapes whatever a `Display` writes, so a formatted value becomes a JSON string without
+/// an intermediate `String`.
+struct Escaping<'a>(&'a mut String);
+
+impl std::fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// Builds one JSON object, keys in insertion order. Nested objects are written into the same
+/// buffer, so a whole answer costs one allocation when its size is known ahead.
 pub struct Object {
     buf: String,
+    /// Where this object's `{` is in `buf` (nested objects share their parent's buffer).
+    start: usize,
 }
 
 impl Default for Object {
@@ -33,11 +53,18 @@ impl Default for Object {
 
 impl Object {
     pub fn new() -> Object {
-        Object { buf: String::from("{") }
+        // Most answers are a few hundred bytes; starting there saves the doubling steps.
+        Object::with_capacity(256)
+    }
+
+    pub fn with_capacity(capacity: usize) -> Object {
+        let mut buf = String::with_capacity(capacity.max(2));
+        buf.push('{');
+        Object { buf, start: 0 }
     }
 
     fn key(&mut self, key: &str) {
-        if self.buf.len() > 1 {
+        if self.buf.len() > self.start + 1 {
             self.buf.push(',');
         }
         push_str(&mut self.buf, key);
@@ -50,9 +77,18 @@ impl Object {
         self
     }
 
+    /// A string value from anything `Display`, formatted straight into the answer.
+    pub fn display(mut self, key: &str, value: impl std::fmt::Display) -> Object {
+        self.key(key);
+        self.buf.push('"');
+        let _ = write!(Escaping(&mut self.buf), "{value}");
+        self.buf.push('"');
+        self
+    }
+
     pub fn num(mut self, key: &str, value: impl std::fmt::Display) -> Object {
         self.key(key);
-        self.buf.push_str(&value.to_string());
+        let _ = write!(self.buf, "{value}");
         self
     }
 
@@ -64,6 +100,17 @@ impl Object {
     pub fn raw(mut self, key: &str, value: &str) -> Object {
         self.key(key);
         self.buf.push_str(value);
+        self
+    }
+
+    /// A nested object built by `build` in this object's buffer.
+    pub fn object(mut self, key: &str, build: impl FnOnce(Object) -> Object) -> Object {
+        self.key(key);
+        let start = self.buf.len();
+        self.buf.push('{');
+        let mut inner = build(Object { buf: std::mem::take(&mut self.buf), start });
+        inner.buf.push('}');
+        self.buf = inner.buf;
         self
     }
 
@@ -102,6 +149,16 @@ mod tests {
         let o = Object::new().str("Status", "403 Forbidden").bool("First-Run", true).num("n", 2).finish();
         assert_eq!(o, r#"{"Status":"403 Forbidden","First-Run":true,"n":2}"#);
         assert_eq!(str_array(["x", "y"]), r#"["x","y"]"#);
+    }
+
+    #[test]
+    fn nests_objects_and_formats_values_in_one_buffer() {
+        let o = Object::with_capacity(64)
+            .object("a", |o| o.num("x", 1).display("y", format_args!("{}M", 5)))
+            .object("empty", |o| o)
+            .display("q", "say \"hi\"\n")
+            .finish();
+        assert_eq!(o, r#"{"a":{"x":1,"y":"5M"},"empty":{},"q":"say \"hi\"\n"}"#);
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod board;
 pub mod boardcheck;
+pub mod daemon;
 pub mod engine;
 pub mod hex;
 pub mod json;

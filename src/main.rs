@@ -2,10 +2,9 @@
 
 mod cli;
 
-use steward::{api, board, boardcheck, engine, log, server, store, system, time};
+use steward::{api, board, boardcheck, daemon, engine, store, system, time};
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -177,58 +176,16 @@ fn open_debug(args: cli::OpenDebug) -> Result<(), String> {
 }
 
 fn serve(args: cli::Serve) -> Result<(), String> {
-    let board = board::Board::load(&args.board)?;
-    let root = system::Root::new(&args.root);
-    if !root.dir().is_dir() {
-        return Err(format!("--root {} is not a directory", args.root));
-    }
-    let data = PathBuf::from(&args.data);
-    let (engine, passphrase) = engine::Engine::open(board, root, data.clone())?;
-    if let Some(passphrase) = passphrase {
-        // The console is where an operator looks on first boot; the file is for later.
-        log::info(format_args!(
-            "first-run passphrase: {passphrase} (also in {}); set your own token with POST /api/v1/admin/setup",
-            data.join("first-run-passphrase").display()
-        ));
-    }
-    let tls = match args.plain_http {
-        true => None,
-        false => Some(std::sync::Arc::new(std::sync::Mutex::new(server::tls::load_or_create(&data)?))),
-    };
-    raise_fd_limit();
-    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut server = server::Server::new(listener, tls.clone()).map_err(|e| format!("server setup: {e}"))?;
-    let mut engine = engine;
-    engine.tls = tls.clone();
-    engine.apply_token_seed();
-    if let Some(run_as) = engine.board.run_as.clone() {
-        let how = system::privilege::drop_to(&run_as.user, run_as.group.as_deref(), &run_as.capabilities, &data)?;
-        log::info(format_args!("{how}"));
-    }
-    let mut api = api::Api::new(engine);
-    api.waker = Some(server.waker());
-    let waker = server.waker();
-    api.engine.plans.set_wake(std::sync::Arc::new(move || waker.wake()));
-    log::info(format_args!("board {}, data {}, root {}", api.engine.board.name, data.display(), args.root));
+    let mut daemon = daemon::assemble(&daemon::Options {
+        board: &args.board,
+        root: &args.root,
+        data: &args.data,
+        listen: &args.listen,
+        plain_http: args.plain_http,
+    })?;
     {
         let mut out = std::io::stdout().lock();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        writeln!(out, "listening on {scheme}://{addr}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+        writeln!(out, "listening on {}", daemon.url()).and_then(|()| out.flush()).map_err(|e| e.to_string())?;
     }
-    server.run(&mut api).map_err(|e| format!("server stopped: {e}"))
-}
-
-/// Idle keep-alive clients each hold a descriptor; the default soft limit (often 1024) is
-/// too close to the connection cap.
-fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if let Some(max) = limit.maximum {
-        let wanted = max.min(8192);
-        if limit.current.is_some_and(|c| c < wanted) {
-            limit.current = Some(wanted);
-            let _ = setrlimit(Resource::Nofile, limit);
-        }
-    }
+    daemon.run()
 }

@@ -62,20 +62,26 @@ fn parts(t: SystemTime) -> Parts {
 }
 
 /// `Sun, 22 Nov 2026 21:24:23 GMT` (RFC 9110 IMF-fixdate).
-pub fn http_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let p = parts(t);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[p.weekday],
-        p.day,
-        MONTHS[p.month as usize - 1],
-        p.year,
-        p.hour,
-        p.minute,
-        p.second
-    )
+/// Written straight into a response head, without a `String` of its own.
+pub struct HttpDate(pub SystemTime);
+
+impl std::fmt::Display for HttpDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let p = parts(self.0);
+        write!(
+            f,
+            "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+            DAYS[p.weekday],
+            p.day,
+            MONTHS[p.month as usize - 1],
+            p.year,
+            p.hour,
+            p.minute,
+            p.second
+        )
+    }
 }
 
 /// `2026-11-22T21:24:23Z`.
@@ -95,11 +101,11 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(http_date(at(0)), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(HttpDate(at(0)).to_string(), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
         // 2000-02-29 12:34:56 UTC: a leap day in a century leap year.
         assert_eq!(rfc3339(at(951_827_696)), "2000-02-29T12:34:56Z");
-        assert_eq!(http_date(at(951_827_696)), "Tue, 29 Feb 2000 12:34:56 GMT");
-        assert_eq!(http_date(at(1_795_382_663)), "Sun, 22 Nov 2026 21:24:23 GMT");
+        assert_eq!(HttpDate(at(951_827_696)).to_string(), "Tue, 29 Feb 2000 12:34:56 GMT");
+        assert_eq!(HttpDate(at(1_795_382_663)).to_string(), "Sun, 22 Nov 2026 21:24:23 GMT");
     }
 }

@@ -7,11 +7,13 @@ use crate::engine::keys::{Keys, Principal};
 use crate::engine::token::Tokens;
 use crate::limits::SETUP_FAILURE_PAUSE;
 use crate::server::form::Form;
+use std::borrow::Cow;
+
 use crate::server::http::{Head, query_param};
 
-pub enum Credential {
-    Hash(String),
-    Token(String),
+pub enum Credential<'a> {
+    Hash(Cow<'a, str>),
+    Token(Cow<'a, str>),
     /// `Authorization: Steward-HMAC key=…, ts=…, nonce=…, sig=…`: replay-resistant.
     Signed(Signed),
     /// A TLS client certificate on the trusted list.
@@ -34,16 +36,16 @@ const MAX_NONCES: usize = 100_000;
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// `?hash=` wins over `?token=` (as in the reference implementation); then the headers.
-pub fn from_head(head: &Head) -> Credential {
-    if let Some(h) = query_param(&head.query, "hash") {
+pub fn from_head(head: &Head) -> Credential<'_> {
+    if let Some(h) = query_param(head.query(), "hash") {
         return Credential::Hash(h);
     }
-    if let Some(t) = query_param(&head.query, "token") {
+    if let Some(t) = query_param(head.query(), "token") {
         return Credential::Token(t);
     }
-    if let Some((scheme, value)) = head.authorization.as_deref().and_then(|v| v.split_once(' ')) {
+    if let Some((scheme, value)) = head.authorization().and_then(|v| v.split_once(' ')) {
         if scheme.eq_ignore_ascii_case("bearer") {
-            return Credential::Token(value.trim().to_owned());
+            return Credential::Token(Cow::Borrowed(value.trim()));
         }
         // Backrest's documented scripts use `curl -u user:password`: the password is the
         // token, whatever the user name.
@@ -51,7 +53,7 @@ pub fn from_head(head: &Head) -> Credential {
             && let Some(pair) = crate::server::http::base64_decode(value.trim())
             && let Some((_, password)) = String::from_utf8_lossy(&pair).split_once(':')
         {
-            return Credential::Token(password.to_owned());
+            return Credential::Token(Cow::Owned(password.to_owned()));
         }
         if scheme.eq_ignore_ascii_case("steward-hmac") {
             let mut signed = Signed { key: String::new(), ts: 0, nonce: String::new(), sig: String::new() };
@@ -70,12 +72,12 @@ pub fn from_head(head: &Head) -> Credential {
     Credential::Absent
 }
 
-pub fn from_form(form: &Form) -> Credential {
+pub fn from_form(form: &Form) -> Credential<'_> {
     if let Some(h) = form.text("hash") {
-        return Credential::Hash(h.to_owned());
+        return Credential::Hash(Cow::Borrowed(h));
     }
     if let Some(t) = form.text("token") {
-        return Credential::Token(t.to_owned());
+        return Credential::Token(Cow::Borrowed(t));
     }
     Credential::Absent
 }
@@ -89,8 +91,8 @@ pub enum Verdict {
 
 /// The message a `Steward-HMAC` signature covers.
 pub fn signed_message(head: &Head, ts: i64, nonce: &str) -> String {
-    let body = head.content_sha256.as_deref().unwrap_or(EMPTY_SHA256);
-    format!("{}\n{}\n{}\n{}\n{}\n{}", head.method.as_str(), head.path, head.query, body, ts, nonce)
+    let body = head.content_sha256().unwrap_or(EMPTY_SHA256);
+    format!("{}\n{}\n{}\n{}\n{}\n{}", head.method.as_str(), head.path(), head.query(), body, ts, nonce)
 }
 
 /// Nonces of signed requests seen within the window, so none is accepted twice.
@@ -132,11 +134,11 @@ pub fn check(
         Credential::TrustedCert(p) => Verdict::Valid(p.clone()),
         Credential::Token(t) if tokens.check_token(t.as_bytes()) => Verdict::Valid(Principal::Admin),
         Credential::Token(t) => keys.by_secret(t, now).map(key_principal).map_or(Verdict::Invalid, Verdict::Valid),
-        Credential::Hash(h) if tokens.check_hash(head.method.as_str(), &head.path, h.as_bytes()) => {
+        Credential::Hash(h) if tokens.check_hash(head.method.as_str(), head.path(), h.as_bytes()) => {
             Verdict::Valid(Principal::Admin)
         }
         Credential::Hash(h) => keys
-            .by_hmac(&[head.method.as_str().as_bytes(), head.path.as_bytes()], h.as_bytes(), now)
+            .by_hmac(&[head.method.as_str().as_bytes(), head.path().as_bytes()], h.as_bytes(), now)
             .map(key_principal)
             .map_or(Verdict::Invalid, Verdict::Valid),
         Credential::Signed(s) => {

@@ -69,7 +69,7 @@ fn urls(paths: &[&str]) -> String {
 
 /// The IncusOS API list; a browser asking for HTML gets the dashboard instead.
 pub fn root(_api: &mut Api, call: &mut Call) -> Reply {
-    if call.head.accept.as_deref().is_some_and(|a| a.contains("text/html")) {
+    if call.head.accept().is_some_and(|a| a.contains("text/html")) {
         return super::dashboard::index();
     }
     sync(&urls(&["/1.0"])).into()
@@ -122,7 +122,7 @@ const SKIPPABLE: [&str; 3] = ["encryption-recovery-keys", "local-data-encryption
 pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
     // steward keeps none of the three skippable items (no LUKS, no ZFS keys, no MAC
     // pinning): each is accepted and has nothing to skip. Unknown items are refused.
-    if let Some(skip) = crate::server::http::query_param(&call.head.query, "skip") {
+    if let Some(skip) = crate::server::http::query_param(call.head.query(), "skip") {
         if let Some(bad) = skip.split(',').map(str::trim).find(|s| !s.is_empty() && !SKIPPABLE.contains(s)) {
             return error(400, &format!("unknown skip item {bad:?} (supported: {})", SKIPPABLE.join(", "))).into();
         }
@@ -177,7 +177,7 @@ pub fn applications(api: &mut Api, _call: &mut Call) -> Reply {
 
 /// The `{name}` segment of `/1.0/applications/{name}[/:action]`, if the board has it.
 fn app_of(api: &Api, call: &Call) -> Result<crate::board::Application, Reply> {
-    let name = call.head.path.split('/').nth(3).unwrap_or("");
+    let name = call.head.path().split('/').nth(3).unwrap_or("");
     api.engine.application(name).ok_or_else(|| error(404, "not found").into())
 }
 

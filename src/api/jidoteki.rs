@@ -21,7 +21,7 @@ pub fn status(code: u16, message: Option<&str>) -> Response {
     }
     let response = Response::json(code, body.finish());
     match message {
-        Some(m) if code >= 400 => response.header("Error-Message", m),
+        Some(m) if code >= 400 => response.header("Error-Message", m.to_owned()),
         _ => response,
     }
 }
@@ -95,7 +95,7 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
     };
     match api.engine.tokens.set(new_token) {
         Ok(()) => {
-            api.engine.audit.record(call.peer, "token.update.success", &call.head.path);
+            api.engine.audit.record(call.peer, "token.update.success", call.head.path());
             status(200, None).into()
         }
         Err(SetError::Invalid(e)) => bad_request(e.message()),
@@ -199,7 +199,7 @@ pub fn post_update(api: &mut Api, call: &mut Call) -> Reply {
 fn update_error(message: &str, code: &str) -> Reply {
     let body =
         Object::new().str("Status", "400 Bad Request").str("Error-Message", message).str("Error-Code", code).finish();
-    Response::json(400, body).header("Error-Message", message).into()
+    Response::json(400, body).header("Error-Message", message.to_owned()).into()
 }
 
 /// `{"status":…,"percentage":…,"log":…}` (+ error fields), or `{"status":null,"log":null}`.
@@ -323,7 +323,7 @@ pub fn get_backup(api: &mut Api, _call: &mut Call) -> Reply {
     if state.status == crate::engine::jobs::Status::Success {
         match api.engine.backup_result() {
             Some(done) => {
-                body = body.str("filesize", &human_size(done.filesize)).str("sha256", &done.sha256);
+                body = body.display("filesize", human_size(done.filesize)).str("sha256", &done.sha256);
             }
             None => return status(404, None).into(),
         }
@@ -436,22 +436,24 @@ pub fn health(api: &mut Api, call: &mut Call) -> Reply {
         }
         Err(e) => return engine_error(e),
     };
-    let disk = Object::new()
-        .str("used", &human_size(h.disk.used))
-        .str("total", &human_size(h.disk.total))
-        .num("percentage", h.disk.percentage())
+    let [load1, load5, load15] = &h.cpu.load;
+    let body = Object::with_capacity(192)
+        .object("disk", |o| {
+            o.display("used", human_size(h.disk.used))
+                .display("total", human_size(h.disk.total))
+                .num("percentage", h.disk.percentage())
+        })
+        .object("memory", |o| {
+            o.display("used", mebibytes(h.memory.used))
+                .display("total", mebibytes(h.memory.total))
+                .num("percentage", h.memory.percentage())
+        })
+        .object("cpu", |o| {
+            o.num("num", h.cpu.num)
+                .display("load", format_args!("{load1}, {load5}, {load15}"))
+                .num("cpu5min", h.cpu.cpu5min())
+        })
         .finish();
-    let memory = Object::new()
-        .str("used", &mebibytes(h.memory.used))
-        .str("total", &mebibytes(h.memory.total))
-        .num("percentage", h.memory.percentage())
-        .finish();
-    let cpu = Object::new()
-        .num("num", h.cpu.num)
-        .str("load", &h.cpu.load.join(", "))
-        .num("cpu5min", h.cpu.cpu5min())
-        .finish();
-    let body = Object::new().raw("disk", &disk).raw("memory", &memory).raw("cpu", &cpu).finish();
     Response::json(200, body).header("Cache-Control", "no-cache").into()
 }
 

@@ -9,7 +9,7 @@ use crate::json::Object;
 use crate::server::Reply;
 
 pub fn list(api: &mut Api, call: &mut Call) -> Reply {
-    let recursion = crate::server::http::query_param(&call.head.query, "recursion").is_some_and(|r| r == "1");
+    let recursion = crate::server::http::query_param(call.head.query(), "recursion").is_some_and(|r| r == "1");
     let items: Vec<String> = if recursion {
         api.engine.keys.list.iter().map(|k| k.to_json()).collect()
     } else {

@@ -74,8 +74,8 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// Path segment `n` (0 is the first after the leading slash), percent-decoded.
     pub fn segment(&self, n: usize) -> String {
-        let raw = self.head.path.split('/').nth(n + 1).unwrap_or("");
-        crate::server::http::percent_decode(raw).unwrap_or_default()
+        let raw = self.head.path().split('/').nth(n + 1).unwrap_or("");
+        crate::server::http::percent_decode(raw).map(std::borrow::Cow::into_owned).unwrap_or_default()
     }
 
     /// The spooled body of a raw-body route as text (empty when there was none).
@@ -97,8 +97,8 @@ impl Api {
     }
 
     fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
-        self.engine.audit.record(peer, action, &head.path);
-        match Surface::of_path(&head.path) {
+        self.engine.audit.record(peer, action, head.path());
+        match Surface::of_path(head.path()) {
             Some(Surface::Incus) => incus::error(403, "not authorized").into(),
             Some(Surface::Backrest) => backrest::error("unauthenticated", "a valid token is required").into(),
             Some(Surface::Records) => records::error(401, "a valid token is required").into(),
@@ -108,7 +108,7 @@ impl Api {
 
     /// A status-only error in the dialect of the surface `head` is for.
     fn surface_error(head: Option<&Head>, status: u16, message: Option<&str>) -> Response {
-        match head.and_then(|h| Surface::of_path(&h.path)) {
+        match head.and_then(|h| Surface::of_path(h.path())) {
             Some(Surface::Incus) => incus::error(status, message.unwrap_or(incus::default_message(status))),
             Some(Surface::Backrest) => {
                 backrest::for_status(status, message.unwrap_or(crate::server::http::reason(status)))
@@ -153,7 +153,7 @@ impl Api {
     /// Routing and authentication from the head alone.
     fn admit_head(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
         self.engine.reload_if_restored();
-        let Some(surface) = Surface::of_path(&head.path) else {
+        let Some(surface) = Surface::of_path(head.path()) else {
             return Err(Self::surface_error(Some(head), 404, None).into());
         };
         let mut credential = auth::from_head(head);
@@ -165,7 +165,7 @@ impl Api {
         {
             credential = Credential::TrustedCert(client.principal());
         }
-        let index = match routes::lookup(surface, &head.path, head.method, |r| self.route_enabled(r)) {
+        let index = match routes::lookup(surface, head.path(), head.method, |r| self.route_enabled(r)) {
             Lookup::Found(index) => index,
             // Which methods a documented path takes is no secret.
             Lookup::WrongMethod(allowed) => {
@@ -198,9 +198,9 @@ impl Api {
             return Err(self.denied(head, peer, &p, route.cap));
         }
         // A signed request's signature covers the body's digest: the body must match it.
-        let digest = match (&credential, &head.content_sha256) {
+        let digest = match (&credential, head.content_sha256()) {
             (Credential::Signed(_), Some(claimed)) => {
-                Some((claimed.clone(), ring::digest::Context::new(&ring::digest::SHA256)))
+                Some((claimed.to_owned(), ring::digest::Context::new(&ring::digest::SHA256)))
             }
             (Credential::Signed(_), None) if head.has_body() => {
                 return Err(self.auth_failed(head, peer, "signature.body.undeclared"));
@@ -211,7 +211,7 @@ impl Api {
             BodyReader::Raw(RawSpool::new(self.engine.upload_dir()))
         } else {
             let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
-            BodyReader::Form(FormReader::new(head.content_type.as_deref(), spool))
+            BodyReader::Form(FormReader::new(head.content_type(), spool))
         };
         Ok(Admission { route: index, auth, body, digest, started: now })
     }
@@ -338,7 +338,7 @@ impl Api {
     /// A failed `/setup` by someone without the token: audited, and answered after the
     /// shared pause.
     pub fn setup_refused(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Reply {
-        self.engine.audit.record(peer, "token.setup.failed", &head.path);
+        self.engine.audit.record(peer, "token.setup.failed", head.path());
         let mut response = jidoteki::auth_error(&self.engine);
         // The client may still be sending a body we will not read.
         response.close |= head.has_body();

@@ -57,7 +57,7 @@ fn plan_object(api: &Api, plan: &Plan) -> String {
 }
 
 pub fn list(api: &mut Api, call: &mut Call) -> Reply {
-    let recursion = query_param(&call.head.query, "recursion").is_some_and(|r| r == "1");
+    let recursion = query_param(call.head.query(), "recursion").is_some_and(|r| r == "1");
     let plans = &api.engine.plans.plans;
     let body = if recursion {
         format!("[{}]", plans.iter().map(|p| plan_object(api, p)).collect::<Vec<_>>().join(","))
@@ -166,8 +166,11 @@ fn op_id(call: &Call) -> Option<u64> {
 }
 
 pub fn operations(api: &mut Api, call: &mut Call) -> Reply {
-    let sel = oplog::Selector { plan_id: query_param(&call.head.query, "plan"), ..Default::default() };
-    let status = query_param(&call.head.query, "status");
+    let sel = oplog::Selector {
+        plan_id: query_param(call.head.query(), "plan").map(std::borrow::Cow::into_owned),
+        ..Default::default()
+    };
+    let status = query_param(call.head.query(), "status");
     let status =
         match status.as_deref().map(Status::from_wire) {
             Some(None) => return error(
@@ -178,7 +181,7 @@ pub fn operations(api: &mut Api, call: &mut Call) -> Reply {
             Some(Some(s)) => Some(s),
             None => None,
         };
-    let recursion = query_param(&call.head.query, "recursion").is_some_and(|r| r == "1");
+    let recursion = query_param(call.head.query(), "recursion").is_some_and(|r| r == "1");
     let log = api.engine.plans.log();
     let mut items = Vec::new();
     for id in log.select(&sel, None) {

@@ -490,8 +490,8 @@ pub fn lookup(surface: Surface, path: &str, method: Method, enabled: impl Fn(&Ro
 
 /// The route a request head names, if any (for counting requests refused before handling).
 pub fn lookup_index(head: &crate::server::http::Head) -> Option<usize> {
-    let surface = Surface::of_path(&head.path)?;
-    match lookup(surface, &head.path, head.method, |_| true) {
+    let surface = Surface::of_path(head.path())?;
+    match lookup(surface, head.path(), head.method, |_| true) {
         Lookup::Found(i) => Some(i),
         _ => None,
     }

@@ -23,7 +23,7 @@ fn resource(config: &str, state: &str) -> Reply {
 
 /// 412 when the client's `If-Match` names another version of the config.
 pub fn check_if_match(call: &Call, current: &str, what: &str) -> Result<(), Reply> {
-    match &call.head.if_match {
+    match call.head.if_match() {
         Some(want) if want.trim() != "*" && !want.split(',').any(|t| t.trim() == etag(current)) => {
             Err(error(412, &format!("the {what} changed since it was read (ETag mismatch)")).into())
         }
@@ -479,17 +479,17 @@ pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
     use crate::server::http::query_param;
     const MAX_ENTRIES: usize = 1000;
     const TAIL_BYTES: u64 = 256 * 1024;
-    let entries = match query_param(&call.head.query, "entries").as_deref() {
+    let entries = match query_param(call.head.query(), "entries").as_deref() {
         None | Some("") => 100,
         Some(n) => match n.parse::<usize>() {
             Ok(n) if (1..=MAX_ENTRIES).contains(&n) => n,
             _ => return error(400, &format!("entries must be from 1 to {MAX_ENTRIES}")).into(),
         },
     };
-    if let Some(b) = query_param(&call.head.query, "boot").filter(|b| !matches!(b.as_str(), "" | "0" | "-0")) {
+    if let Some(b) = query_param(call.head.query(), "boot").filter(|b| !matches!(b.as_ref(), "" | "0" | "-0")) {
         return error(400, &format!("boot {b:?}: only the current boot (0) is kept on this board")).into();
     }
-    let unit = query_param(&call.head.query, "unit").filter(|u| !u.is_empty());
+    let unit = query_param(call.head.query(), "unit").filter(|u| !u.is_empty());
     let mut files: Vec<(std::time::SystemTime, String, std::path::PathBuf)> = Vec::new();
     for dir in &api.engine.board.logs {
         let Ok(list) = std::fs::read_dir(api.engine.root.path(dir)) else { continue };
@@ -627,7 +627,7 @@ fn security_config(doc: &json::Object, secrets: bool, clients: &[crate::engine::
 /// says so (`secure_boot_available`, `tpm_status: "absent"`) rather than failing.
 pub fn security(api: &mut Api, call: &mut Call) -> Reply {
     let secrets =
-        crate::server::http::query_param(&call.head.query, "secrets").is_some_and(|v| v == "1" || v == "true");
+        crate::server::http::query_param(call.head.query(), "secrets").is_some_and(|v| v == "1" || v == "true");
     // Reading the keys themselves is an admin's business, not a monitor's.
     if secrets && !matches!(&call.auth, super::AuthState::Granted(p) if p.allows(crate::engine::keys::Cap::Admin)) {
         return error(403, "not authorized").into();

@@ -50,9 +50,13 @@ impl Engine {
     /// First line of the version file; an empty file counts as missing.
     pub fn version(&self) -> Result<String, Error> {
         let bytes = self.info_file(&self.board.info.version, "version")?;
-        let text = String::from_utf8_lossy(&bytes);
+        let mut text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        // Cut down to the first line in place: no second string per request.
         let line = text.lines().next().unwrap_or("").trim();
-        if line.is_empty() { Err(Error::NotFound("version")) } else { Ok(line.to_owned()) }
+        let (start, len) = (line.as_ptr() as usize - text.as_ptr() as usize, line.len());
+        text.truncate(start + len);
+        text.drain(..start);
+        if text.is_empty() { Err(Error::NotFound("version")) } else { Ok(text) }
     }
 
     pub fn changelog(&self) -> Result<Vec<u8>, Error> {
@@ -69,15 +73,13 @@ impl Engine {
         }
     }
 
-    pub fn health(&mut self, now: Instant) -> Result<Health, Error> {
-        if let Some((at, cached)) = &self.health_cache {
-            if now.saturating_duration_since(*at) < HEALTH_MAX_AGE {
-                return Ok(cached.clone());
-            }
+    pub fn health(&mut self, now: Instant) -> Result<&Health, Error> {
+        let fresh =
+            self.health_cache.as_ref().is_some_and(|(at, _)| now.saturating_duration_since(*at) < HEALTH_MAX_AGE);
+        if !fresh {
+            self.health_cache = Some((now, self.read_health()?));
         }
-        let fresh = self.read_health()?;
-        self.health_cache = Some((now, fresh.clone()));
-        Ok(fresh)
+        Ok(&self.health_cache.as_ref().expect("just filled").1)
     }
 
     fn read_health(&self) -> Result<Health, Error> {

@@ -76,11 +76,11 @@ impl Principal {
     }
 
     /// How the audit log names it.
-    pub fn label(&self) -> String {
+    pub fn label(&self) -> std::borrow::Cow<'static, str> {
         match self {
             Principal::Admin => "token".into(),
-            Principal::Key { name, .. } => format!("key:{name}"),
-            Principal::Cert { name, .. } => format!("cert:{name}"),
+            Principal::Key { name, .. } => format!("key:{name}").into(),
+            Principal::Cert { name, .. } => format!("cert:{name}").into(),
         }
     }
 }

@@ -224,8 +224,8 @@ impl FormReader {
                 for pair in text.split('&').filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     let bad = || FormError::Malformed("bad percent-encoding in form".into());
-                    let name = percent_decode(k).ok_or_else(bad)?;
-                    let value = percent_decode(v).ok_or_else(bad)?;
+                    let name = percent_decode(k).ok_or_else(bad)?.into_owned();
+                    let value = percent_decode(v).ok_or_else(bad)?.into_owned();
                     fields.push(Field { name, data: value.into_bytes(), file: None });
                 }
                 Ok(Form { fields })

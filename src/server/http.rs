@@ -1,6 +1,7 @@
 //! HTTP/1.1 request heads and responses: parsing with httparse, serialising with CRLF only.
 
 use crate::limits::{MAX_HEAD_BYTES, MAX_HEADERS};
+use std::borrow::Cow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -53,30 +54,80 @@ pub enum Framing {
 #[derive(Debug, Clone)]
 pub struct Head {
     pub method: Method,
-    /// Raw path as sent, without the query; what the Jidoteki HMAC is computed over.
-    pub path: String,
-    /// Raw query string without the '?'.
-    pub query: String,
+    /// The request target as sent (path, then `?` and the query if there is one), then the
+    /// values of the headers kept below: one string for all of them, one allocation a request.
+    text: String,
+    /// Where the path ends and where the target ends in `text`.
+    path_end: usize,
+    target_end: usize,
     /// HTTP/1.0 clients cannot take chunked bodies.
     pub http10: bool,
     pub framing: Framing,
     pub expect_continue: bool,
     pub keep_alive: bool,
-    pub content_type: Option<String>,
-    pub authorization: Option<String>,
-    pub if_match: Option<String>,
+    content_type: Option<Span>,
+    authorization: Option<Span>,
+    if_match: Option<Span>,
+    /// The body's sha256 as a signed request claims it (`X-Content-SHA256`), lowercased.
+    content_sha256: Option<Span>,
+    accept: Option<Span>,
     /// sha256 (hex) of the TLS client certificate, when the client presented one.
     pub client_cert: Option<String>,
-    /// The body's sha256 as a signed request claims it (`X-Content-SHA256`).
-    pub content_sha256: Option<String>,
-    pub accept: Option<String>,
 }
 
+/// Where a header value sits in `Head::text`.
+#[derive(Debug, Clone, Copy)]
+struct Span(u32, u32);
+
 impl Head {
+    /// Raw path as sent, without the query; what the Jidoteki HMAC is computed over.
+    pub fn path(&self) -> &str {
+        &self.text[..self.path_end]
+    }
+
+    /// Raw query string without the '?'.
+    pub fn query(&self) -> &str {
+        self.text.get(self.path_end + 1..self.target_end).unwrap_or("")
+    }
+
+    fn value(&self, span: Option<Span>) -> Option<&str> {
+        span.map(|Span(from, to)| &self.text[from as usize..to as usize])
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.value(self.content_type)
+    }
+
+    pub fn authorization(&self) -> Option<&str> {
+        self.value(self.authorization)
+    }
+
+    pub fn if_match(&self) -> Option<&str> {
+        self.value(self.if_match)
+    }
+
+    pub fn content_sha256(&self) -> Option<&str> {
+        self.value(self.content_sha256)
+    }
+
+    pub fn accept(&self) -> Option<&str> {
+        self.value(self.accept)
+    }
+
     pub fn has_body(&self) -> bool {
         !matches!(self.framing, Framing::None | Framing::Length(0))
     }
+
+    /// Appends a kept header's value to `text`.
+    fn keep(&mut self, value: &str) -> Option<Span> {
+        let from = self.text.len() as u32;
+        self.text.push_str(value);
+        Some(Span(from, self.text.len() as u32))
+    }
 }
+
+/// Headers whose values a `Head` keeps.
+const KEPT: [&str; 5] = ["content-type", "authorization", "if-match", "accept", "x-content-sha256"];
 
 /// Why a head was refused before routing.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,12 +163,17 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     if !target.starts_with('/') {
         return Err(HeadError::Bad("request target must be an absolute path"));
     }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path_end = target.find('?').unwrap_or(target.len());
     let http10 = req.version == Some(0);
+    let kept: usize =
+        req.headers.iter().filter(|h| KEPT.iter().any(|k| h.name.eq_ignore_ascii_case(k))).map(|h| h.value.len()).sum();
+    let mut text = String::with_capacity(target.len() + kept);
+    text.push_str(target);
     let mut head = Head {
         method: Method::parse(req.method.unwrap_or("")),
-        path: path.to_owned(),
-        query: query.to_owned(),
+        text,
+        path_end,
+        target_end: target.len(),
         http10,
         framing: Framing::None,
         expect_continue: false,
@@ -164,15 +220,18 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
                 }
             }
         } else if name.eq_ignore_ascii_case("content-type") {
-            head.content_type = Some(value.to_owned());
+            head.content_type = head.keep(value);
         } else if name.eq_ignore_ascii_case("authorization") {
-            head.authorization = Some(value.to_owned());
+            head.authorization = head.keep(value);
         } else if name.eq_ignore_ascii_case("if-match") {
-            head.if_match = Some(value.to_owned());
+            head.if_match = head.keep(value);
         } else if name.eq_ignore_ascii_case("accept") {
-            head.accept = Some(value.to_owned());
+            head.accept = head.keep(value);
         } else if name.eq_ignore_ascii_case("x-content-sha256") {
-            head.content_sha256 = Some(value.to_ascii_lowercase());
+            head.content_sha256 = head.keep(value);
+            if let Some(Span(from, to)) = head.content_sha256 {
+                head.text[from as usize..to as usize].make_ascii_lowercase();
+            }
         }
     }
     head.framing = match (length, chunked) {
@@ -188,7 +247,8 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub headers: Vec<(&'static str, String)>,
+    /// Values are mostly fixed strings: a `Cow` spares them an allocation each.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Vec<u8>,
     /// A body produced elsewhere, sent instead of `body`: with chunked framing, or raw when
     /// its length is known (`stream_len`).
@@ -231,7 +291,7 @@ impl Response {
         Response::new(status, "application/json", body)
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Response {
         self.headers.push((name, value.into()));
         self
     }
@@ -241,7 +301,7 @@ impl Response {
         use std::io::Write;
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         out.extend_from_slice(b"Server: steward\r\n");
-        let _ = write!(out, "Date: {}\r\n", crate::time::http_date(std::time::SystemTime::now()));
+        let _ = write!(out, "Date: {}\r\n", crate::time::HttpDate(std::time::SystemTime::now()));
         if !self.content_type.is_empty() {
             let _ = write!(out, "Content-Type: {}\r\n", self.content_type);
         }
@@ -255,9 +315,11 @@ impl Response {
         let mut cache_set = false;
         for (name, value) in &self.headers {
             cache_set |= name.eq_ignore_ascii_case("cache-control");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
             // Header values come from our own code, but a CR or LF must never split a header.
-            let clean: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-            let _ = write!(out, "{name}: {clean}\r\n");
+            out.extend(value.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+            out.extend_from_slice(b"\r\n");
         }
         if !cache_set {
             out.extend_from_slice(b"Cache-Control: no-store\r\n");
@@ -311,7 +373,11 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 /// Decodes `%XX` escapes; '+' is kept as '+' (tokens may hold it and never hold spaces).
-pub fn percent_decode(s: &str) -> Option<String> {
+/// Borrows when there is nothing to decode, as with every token steward hands out.
+pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains('%') {
+        return Some(Cow::Borrowed(s));
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -326,11 +392,11 @@ pub fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
-/// The first value of `name` in a query string, decoded. An undecodable value counts as absent.
-pub fn query_param(query: &str, name: &str) -> Option<String> {
+/// The first value of `name` in a raw query string, decoded.
+pub fn query_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(v)).flatten()
@@ -373,11 +439,11 @@ mod tests {
     fn reads_the_fields_we_use() {
         let h = parse("POST /api/v1/admin/setup/?token=a%21b HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-Continue\r\nConnection: close\r\nAuthorization: Bearer x\r\n\r\n").unwrap();
         assert_eq!(h.method, Method::Post);
-        assert_eq!(h.path, "/api/v1/admin/setup/");
-        assert_eq!(query_param(&h.query, "token").as_deref(), Some("a!b"));
+        assert_eq!(h.path(), "/api/v1/admin/setup/");
+        assert_eq!(query_param(h.query(), "token").as_deref(), Some("a!b"));
         assert_eq!(h.framing, Framing::Length(12));
         assert!(h.expect_continue && !h.keep_alive);
-        assert_eq!(h.authorization.as_deref(), Some("Bearer x"));
+        assert_eq!(h.authorization(), Some("Bearer x"));
         let h10 = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
         assert!(!h10.keep_alive && !h10.expect_continue);
     }

@@ -14,7 +14,7 @@ pub struct Audit {
     file: Option<File>,
     /// Who the request being handled acts as (`token`, `key:NAME`, `cert:NAME`), logged in
     /// the last column; `-` before authentication.
-    pub actor: String,
+    pub actor: std::borrow::Cow<'static, str>,
 }
 
 impl Audit {

@@ -101,30 +101,45 @@ fn parse_cpu_list(list: &str) -> Option<u32> {
 }
 
 /// `df -h` style: binary units, one decimal below 10, rounded up ("3.4G", "234G").
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
-    if bytes < 1024 {
-        return format!("{bytes}");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if value < 10.0 {
-        let tenths = (value * 10.0).ceil();
-        if tenths < 100.0 {
-            return format!("{:.1}{}", tenths / 10.0, UNITS[unit]);
+pub fn human_size(bytes: u64) -> HumanSize {
+    HumanSize(bytes)
+}
+
+pub struct HumanSize(u64);
+
+impl std::fmt::Display for HumanSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+        let bytes = self.0;
+        if bytes < 1024 {
+            return write!(f, "{bytes}");
         }
-        return format!("10{}", UNITS[unit]);
+        let mut value = bytes as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit < UNITS.len() - 1 {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if value < 10.0 {
+            let tenths = (value * 10.0).ceil();
+            if tenths < 100.0 {
+                return write!(f, "{:.1}{}", tenths / 10.0, UNITS[unit]);
+            }
+            return write!(f, "10{}", UNITS[unit]);
+        }
+        write!(f, "{}{}", value.ceil() as u64, UNITS[unit])
     }
-    format!("{}{}", value.ceil() as u64, UNITS[unit])
 }
 
 /// `free -m` style: whole MiB ("260M").
-pub fn mebibytes(bytes: u64) -> String {
-    format!("{}M", bytes / (1024 * 1024))
+pub fn mebibytes(bytes: u64) -> impl std::fmt::Display {
+    struct Mebibytes(u64);
+    impl std::fmt::Display for Mebibytes {
+        fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "{}M", self.0 / (1024 * 1024))
+        }
+    }
+    Mebibytes(bytes)
 }
 
 fn bad_data(msg: &str) -> std::io::Error {
@@ -137,12 +152,12 @@ mod tests {
 
     #[test]
     fn sizes_read_like_df() {
-        assert_eq!(human_size(512), "512");
-        assert_eq!(human_size(3_650_722_201), "3.4G");
-        assert_eq!(human_size(234 * 1024 * 1024 * 1024), "234G");
-        assert_eq!(human_size(128 * 1024), "128K");
-        assert_eq!(human_size(1024 * 1024 * 10 - 1), "10M");
-        assert_eq!(mebibytes(1000 * 1024 * 1024 + 5), "1000M");
+        assert_eq!(human_size(512).to_string(), "512");
+        assert_eq!(human_size(3_650_722_201).to_string(), "3.4G");
+        assert_eq!(human_size(234 * 1024 * 1024 * 1024).to_string(), "234G");
+        assert_eq!(human_size(128 * 1024).to_string(), "128K");
+        assert_eq!(human_size(1024 * 1024 * 10 - 1).to_string(), "10M");
+        assert_eq!(mebibytes(1000 * 1024 * 1024 + 5).to_string(), "1000M");
     }
 
     #[test]

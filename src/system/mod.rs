@@ -18,7 +18,12 @@ impl Root {
 
     /// `abs` is an absolute system path such as `/proc/meminfo`.
     pub fn path(&self, abs: &str) -> PathBuf {
-        self.0.join(abs.trim_start_matches('/'))
+        let rel = abs.trim_start_matches('/');
+        // Sized up front: `join` would grow the buffer once more on the request path.
+        let mut path = PathBuf::with_capacity(self.0.as_os_str().len() + 1 + rel.len());
+        path.push(&self.0);
+        path.push(rel);
+        path
     }
 
     pub fn dir(&self) -> &Path {

@@ -207,15 +207,7 @@ impl Daemon {
     }
 
     fn open(&self, client_cert: Option<(Vec<u8>, Vec<u8>)>) -> Client {
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        if self.options.plain {
-            return Client { stream: Box::new(tcp), pending: Vec::new() };
-        }
-        let config = client_config(&self.data.join("tls/cert.pem"), client_cert);
-        let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
-        Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
+        connect_to(self.port, &self.data, self.options.plain, client_cert)
     }
 
     /// One request on a fresh connection.
@@ -258,6 +250,20 @@ impl Drop for Daemon {
         let _ = std::fs::remove_dir_all(&self.data);
         let _ = std::fs::remove_file(&self.stderr_path);
     }
+}
+
+/// A connection to a daemon on 127.0.0.1:`port` whose data dir is `data`: TLS trusting only
+/// the certificate there (optionally presenting a client one), or plain HTTP.
+pub fn connect_to(port: u16, data: &Path, plain: bool, client_cert: Option<(Vec<u8>, Vec<u8>)>) -> Client {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    if plain {
+        return Client { stream: Box::new(tcp), pending: Vec::new() };
+    }
+    let config = client_config(&data.join("tls/cert.pem"), client_cert);
+    let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+    Client { stream: Box::new(StreamOwned::new(conn, tcp)), pending: Vec::new() }
 }
 
 pub trait Stream: Read + Write + Send {}
