@@ -63,6 +63,10 @@ pub trait Handler {
     }
 }
 
+/// After this long without a connection, the code pages the last requests mapped are given
+/// back (see `system::pages`): an admin API is idle nearly all the time.
+const IDLE_RELEASE: Duration = Duration::from_secs(60);
+
 const LISTENER_KEY: u64 = u64::MAX;
 const WAKE_KEY: u64 = u64::MAX - 1;
 
@@ -103,14 +107,25 @@ impl Server {
         let mut generation: u32 = 0;
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         let mut ready: Vec<usize> = Vec::with_capacity(256);
+        release_pages("start-up");
+        // When the last connection was seen, if pages were mapped since the last release.
+        let mut busy_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            let wanted = handler.tick(now, slots.len() - free.len());
+            let open = slots.len() - free.len();
+            if open > 0 {
+                busy_at = Some(now);
+            } else if busy_at.is_some_and(|at| now >= at + IDLE_RELEASE) {
+                release_pages("");
+                busy_at = None;
+            }
+            let wanted = handler.tick(now, open);
             let timeout = slots
                 .iter()
                 .flatten()
                 .map(|s| s.conn.deadline())
                 .chain(wanted)
+                .chain(busy_at.map(|at| at + IDLE_RELEASE))
                 .min()
                 .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
             let timespec = timeout.map(|t| rustix::time::Timespec {
@@ -258,4 +273,16 @@ fn interest<A>(conn: &Conn<A>) -> epoll::EventFlags {
         flags |= epoll::EventFlags::OUT;
     }
     flags
+}
+
+/// Gives back the executable's pages mapped so far; says so in the log when `why` names the
+/// occasion (start-up), quietly otherwise.
+fn release_pages(why: &str) {
+    match crate::system::pages::release() {
+        Ok(r) if !why.is_empty() => {
+            crate::log::info(format_args!("{why}: gave back {} KiB of code pages ({} mappings)", r.kib, r.mappings))
+        }
+        Ok(_) => {}
+        Err(e) => crate::log::warn(format_args!("cannot give back code pages: {e}")),
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod hardware;
 pub mod health;
+pub mod pages;
 pub mod privilege;
 pub mod services;
 

@@ -124,3 +124,38 @@ fn endpoints_list_what_is_served() {
     }
     assert_eq!(d.req("DELETE", &format!("{ADMIN}/nothing?token=owner")).status, 404);
 }
+
+/// Start-up gives back the code pages it mapped (system::pages): the daemon says how much,
+/// then holds less of its executable than that, and answers as before.
+#[test]
+fn start_up_gives_back_its_code_pages() {
+    let d = Daemon::start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let line = loop {
+        if let Some(l) = d.stderr().lines().find(|l| l.contains("start-up: gave back")) {
+            break l.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no release in {}", d.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let kib: u64 = line.split("gave back ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    // Under qemu-user the emulator owns the mappings; only a native run can be measured.
+    if std::env::var("STEWARD_RUNNER").is_ok_and(|r| !r.is_empty()) {
+        return;
+    }
+    assert!(kib > 0, "{line}");
+    // The executable's own resident pages, read-only ones (what was given back) and all.
+    let exe = std::fs::read_link(format!("/proc/{}/exe", d.pid())).unwrap();
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", d.pid())).unwrap();
+    let (mut ours, mut resident) = (false, 0u64);
+    for l in smaps.lines() {
+        if l.split_ascii_whitespace().next().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+            ours = l.ends_with(exe.to_str().unwrap());
+        } else if let Some(v) = l.strip_prefix("Rss:").filter(|_| ours) {
+            resident += v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap();
+        }
+    }
+    assert!(resident < kib, "{resident} KiB of the executable resident after giving back {kib} KiB");
+    d.setup("owner");
+    assert_eq!(authed(&d, "version").text(), r#"{"version":"1.2.3"}"#);
+}
