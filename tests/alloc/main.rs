@@ -12,7 +12,7 @@ mod util;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use util::{ADMIN, Client};
 
@@ -22,12 +22,15 @@ struct Counting;
 // Which daemon's counters this thread's allocations go to (0: none). The tests run at once,
 // each with its own daemon, so each has its own counters.
 thread_local!(static COUNTED: Cell<usize> = const { Cell::new(0) });
-static ALLOCATIONS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
-static BYTES: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+static ALLOCATIONS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static BYTES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+/// Bytes allocated and not yet freed by the daemon's thread.
+static LIVE: [AtomicI64; 4] = [const { AtomicI64::new(0) }; 4];
 
 static TRACING: AtomicBool = AtomicBool::new(false);
 
 fn note(size: usize) {
+    note_live(size as i64);
     let daemon = COUNTED.try_with(Cell::get).unwrap_or(0);
     if daemon != 0 {
         if TRACING.load(Ordering::Relaxed) {
@@ -35,6 +38,13 @@ fn note(size: usize) {
         }
         ALLOCATIONS[daemon].fetch_add(1, Ordering::Relaxed);
         BYTES[daemon].fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+fn note_live(delta: i64) {
+    let daemon = COUNTED.try_with(Cell::get).unwrap_or(0);
+    if daemon != 0 {
+        LIVE[daemon].fetch_add(delta, Ordering::Relaxed);
     }
 }
 
@@ -63,9 +73,11 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(new_size);
+        note_live(-(layout.size() as i64));
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_live(-(layout.size() as i64));
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -82,6 +94,10 @@ fn counters(plain_http: bool) -> usize {
 }
 
 fn start(plain_http: bool) -> (u16, std::path::PathBuf) {
+    start_counted(plain_http, counters(plain_http))
+}
+
+fn start_counted(plain_http: bool, counted: usize) -> (u16, std::path::PathBuf) {
     let data = util::temp_dir("alloc-data");
     let root = util::fixture_root_copy();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -96,7 +112,7 @@ fn start(plain_http: bool) -> (u16, std::path::PathBuf) {
         })
         .expect("assemble the daemon");
         tx.send(daemon.addr.port()).unwrap();
-        COUNTED.with(|c| c.set(counters(plain_http)));
+        COUNTED.with(|c| c.set(counted));
         daemon.run().expect("serve");
     });
     let port = rx.recv().expect("daemon started");
@@ -196,4 +212,25 @@ fn hot_path_allocations_over_tls() {
 #[test]
 fn hot_path_allocations_over_plain_http() {
     measure(true);
+}
+
+/// What an idle keep-alive TLS connection keeps on the heap after its first request: 100 of
+/// them must fit the 6 MiB budget with the daemon's own 2 MiB.
+#[test]
+fn idle_keep_alive_connections_hold_little() {
+    const DAEMON: usize = 3;
+    let (port, data) = start_counted(false, DAEMON);
+    let path = format!("{ADMIN}/health?token={TOKEN}");
+    let mut warm = util::connect_to(port, &data, false, None);
+    assert_eq!(warm.send("GET", &path, &[], b"").status, 200);
+    let before = LIVE[DAEMON].load(Ordering::SeqCst);
+    let mut clients: Vec<Client> = (0..100).map(|_| util::connect_to(port, &data, false, None)).collect();
+    for c in &mut clients {
+        assert_eq!(c.send("GET", &path, &[], b"").status, 200);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let per_connection = (LIVE[DAEMON].load(Ordering::SeqCst) - before) / 100;
+    println!("an idle keep-alive TLS connection holds {per_connection} bytes of heap");
+    assert!(per_connection <= 40 * 1024, "{per_connection} bytes per idle connection");
+    drop(clients);
 }
