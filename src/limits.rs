@@ -14,6 +14,9 @@ pub const MAX_HEADERS: usize = 48;
 /// `OVERFLOW_CONNECTIONS` more of them at a time) and is closed. Sized so that 500 idle
 /// keep-alive clients do not lock an administrator out.
 pub const MAX_CONNECTIONS: usize = 768;
+/// Streamed downloads (logs, debug bundles, backups) produced at once, each on its own
+/// thread: with the request thread, threads stay at three. One more is answered 503.
+pub const MAX_STREAMS: usize = 2;
 
 /// Connections accepted only to be told 503; past this the socket is closed at once.
 pub const OVERFLOW_CONNECTIONS: usize = 32;

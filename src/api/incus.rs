@@ -107,7 +107,9 @@ pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
 
 pub fn system_backup(api: &mut Api, call: &mut Call) -> Reply {
     let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    let (writer, rx) = crate::server::stream::channel(waker);
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else {
+        return error(503, crate::server::stream::BUSY).header("Retry-After", "5").into();
+    };
     if let Err(e) = api.engine.stream_backup(writer, |w| w.finish()) {
         return error(500, &e).into();
     }
@@ -229,7 +231,9 @@ pub fn app_backup(api: &mut Api, call: &mut Call) -> Reply {
         Err(r) => return r,
     };
     let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    let (writer, rx) = crate::server::stream::channel(waker);
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else {
+        return error(503, crate::server::stream::BUSY).header("Retry-After", "5").into();
+    };
     if let Err(e) = api.engine.stream_app_backup(&app, complete, writer, |w| w.finish()) {
         return error(500, &e).into();
     }

@@ -265,9 +265,14 @@ pub fn get_certs(api: &mut Api, _call: &mut Call) -> Reply {
     job_status(api, Kind::Certs, false)
 }
 
+/// Every streamed download is being produced already (see `limits::MAX_STREAMS`).
+fn busy() -> Reply {
+    status(503, Some(crate::server::stream::BUSY)).header("Retry-After", "5").into()
+}
+
 pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
     let Some(waker) = api.waker.clone() else { return status(404, None).into() };
-    let (writer, rx) = crate::server::stream::channel(waker);
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
     api.engine.stream_logs(writer, |w| w.finish());
     api.engine.audit.record(call.peer, "logs.get", "");
     Response::streamed("application/octet-stream", rx)
@@ -277,7 +282,7 @@ pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
 
 pub fn debug(api: &mut Api, call: &mut Call) -> Reply {
     let Some(waker) = api.waker.clone() else { return status(404, None).into() };
-    let (writer, rx) = crate::server::stream::channel(waker);
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
     if let Err(e) = api.engine.stream_debug(writer, |w| w.finish()) {
         crate::log::warn(format_args!("{e}"));
         return bad_request("Unable to create the debug bundle");
@@ -337,7 +342,7 @@ pub fn backup_download(api: &mut Api, call: &mut Call) -> Reply {
         return status(404, None).into();
     };
     let Ok(len) = file.metadata().map(|m| m.len()) else { return status(404, None).into() };
-    let (writer, rx) = crate::server::stream::channel(waker);
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
     crate::server::stream::send_file(file, writer);
     api.engine.audit.record(call.peer, "backup.download", "");
     Response::streamed_sized("application/x-tar", rx, len)

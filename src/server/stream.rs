@@ -6,6 +6,9 @@
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::limits::MAX_STREAMS;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Chunks in flight per stream: memory per stream is bounded by this × `CHUNK`.
@@ -33,11 +36,27 @@ pub struct ChunkWriter {
     tx: SyncSender<Chunk>,
     buf: Vec<u8>,
     waker: Waker,
+    /// Still counted in `PRODUCING`.
+    counted: bool,
 }
 
-pub fn channel(waker: Waker) -> (ChunkWriter, Receiver<Chunk>) {
+/// Streams whose producer is still running (their `ChunkWriter` is alive).
+static PRODUCING: AtomicUsize = AtomicUsize::new(0);
+
+/// `MAX_STREAMS` streams are being produced already.
+#[derive(Debug)]
+pub struct Busy;
+
+/// What a surface says when `channel` is `Busy`.
+pub const BUSY: &str = "another download is being prepared; try again shortly";
+
+/// A new stream, unless `MAX_STREAMS` are being produced (each producer is a thread).
+pub fn channel(waker: Waker) -> Result<(ChunkWriter, Receiver<Chunk>), Busy> {
+    PRODUCING
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_STREAMS).then_some(n + 1))
+        .map_err(|_| Busy)?;
     let (tx, rx) = sync_channel(DEPTH);
-    (ChunkWriter { tx, buf: Vec::with_capacity(CHUNK), waker }, rx)
+    Ok((ChunkWriter { tx, buf: Vec::with_capacity(CHUNK), waker, counted: true }, rx))
 }
 
 impl ChunkWriter {
@@ -51,9 +70,17 @@ impl ChunkWriter {
         Ok(())
     }
 
+    fn uncount(&mut self) {
+        if std::mem::replace(&mut self.counted, false) {
+            PRODUCING.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Ships what is buffered and marks the body complete.
     pub fn finish(mut self) -> io::Result<()> {
         self.ship()?;
+        // The slot is free before the client can see the end and ask for the next download.
+        self.uncount();
         self.tx.send(Chunk::End).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))?;
         self.waker.wake();
         Ok(())
@@ -79,6 +106,7 @@ impl Drop for ChunkWriter {
     fn drop(&mut self) {
         // Without `finish`, the receiver sees the channel close without `End`: a failure.
         self.waker.wake();
+        self.uncount();
     }
 }
 

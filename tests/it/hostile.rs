@@ -172,3 +172,56 @@ fn a_client_that_stops_reading_a_download_is_dropped_and_others_are_served() {
     assert!(drained.is_some(), "the stalled download was not dropped (it kept streaming)");
     crate::util::cleanup(d);
 }
+
+/// Each streamed download has a producer thread; two at once is the limit, so threads stay
+/// at three (the request thread and two producers). A third is told to come back later, on
+/// either surface, and once a producer ends another download starts.
+#[test]
+fn streamed_downloads_are_two_at_once_and_a_third_is_told_to_retry() {
+    let d = Daemon::with(crate::util::Options { root: crate::util::fixture_root_copy(), ..Default::default() });
+    d.setup("owner");
+    // Incompressible bytes: the archive cannot fit in the socket buffers, so a producer
+    // whose client does not read stays blocked, alive.
+    let mut noise = vec![0u8; 32 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(d.options.root.join("var/lib/app/noise.bin"), &noise).unwrap();
+    let request =
+        b"POST /1.0/system/:backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\nContent-Length: 0\r\n\r\n";
+    let mut stuck: Vec<crate::util::Client> = (0..2).map(|_| d.connect()).collect();
+    for c in &mut stuck {
+        c.write_raw(request);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let r = d.connect().send("POST", "/1.0/system/:backup", &[("Authorization", "Bearer owner")], b"");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("Retry-After"), Some("5"));
+    assert!(r.text().contains("another download"), "{}", r.text());
+    let r = d.get(&format!("{ADMIN}/logs?token=owner"));
+    assert_eq!(r.status, 503);
+    assert!(r.header("Error-Message").is_some_and(|m| m.contains("another download")));
+    if std::env::var("STEWARD_RUNNER").map_or(true, |r| r.is_empty()) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+        let threads: u32 = status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap();
+        assert!(threads <= 3, "{threads} threads with two downloads held open");
+    }
+    // One client goes: its producer meets the closed stream and ends, and a download can start.
+    drop(stuck.pop());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = d.get(&format!("{ADMIN}/logs?token=owner"));
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(Instant::now() < deadline, "no download slot came free");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
+    crate::util::cleanup(d);
+}
