@@ -46,6 +46,10 @@ pub const WORKER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The TLS handshake must finish this soon.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After an answer that ends the connection (a 413 to an upload still on its way, say), what
+/// the client goes on sending is read and dropped for at most this long: closing with unread
+/// bytes sends a reset, and a reset can destroy the answer before the client reads it.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pause before a failed unauthenticated `/setup` is answered. The pauses queue up across
 /// all connections, so parallel guessing is no faster than serial guessing.

@@ -8,8 +8,8 @@ use super::http::{self, Head, HeadError, Method, Response};
 use super::transport::Transport;
 use super::{Handler, Reply};
 use crate::limits::{
-    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK, WORKER_TIMEOUT,
-    WRITE_STALL_TIMEOUT,
+    BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK,
+    WORKER_TIMEOUT, WRITE_STALL_TIMEOUT,
 };
 
 enum Phase<A> {
@@ -33,6 +33,11 @@ enum Phase<A> {
         head_only: bool,
     },
     Writing,
+    /// The answer is out and our side is shut: the client's remaining bytes are dropped until
+    /// it stops sending (or `LINGER_TIMEOUT`), so it sees the answer, not a reset.
+    Lingering {
+        until: Instant,
+    },
 }
 
 pub struct Conn<A> {
@@ -106,7 +111,7 @@ impl<A> Conn<A> {
 
     /// Whether the loop should wait for readability (else only writability or time).
     pub fn wants_read(&self) -> bool {
-        matches!(self.phase, Phase::Head | Phase::Body { .. }) && !self.peer_done
+        matches!(self.phase, Phase::Head | Phase::Body { .. } | Phase::Lingering { .. }) && !self.peer_done
     }
 
     pub fn wants_write(&self) -> bool {
@@ -124,6 +129,7 @@ impl<A> Conn<A> {
             // Bounded by the worker, not by the client: a restore takes what it takes.
             Phase::Awaiting { .. } => self.mark + WORKER_TIMEOUT,
             Phase::Writing => self.mark + WRITE_STALL_TIMEOUT,
+            Phase::Lingering { until } => *until,
         }
     }
 
@@ -134,7 +140,9 @@ impl<A> Conn<A> {
             let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
             match self.step(handler, now) {
                 Ok(Next::Drop) | Err(()) => {
-                    self.transport.close();
+                    if self.phase_id() != 5 {
+                        self.transport.close();
+                    }
                     return Next::Drop;
                 }
                 Ok(Next::Keep) => {}
@@ -157,6 +165,7 @@ impl<A> Conn<A> {
             Phase::Paused { .. } => 2,
             Phase::Writing => 3,
             Phase::Awaiting { .. } => 4,
+            Phase::Lingering { .. } => 5,
         }
     }
 
@@ -170,6 +179,8 @@ impl<A> Conn<A> {
                 Next::Drop
             }
             Phase::Paused { .. } => Next::Keep,
+            // Already closed on our side.
+            Phase::Lingering { .. } => Next::Drop,
             _ => {
                 let _ = now;
                 self.transport.close();
@@ -233,6 +244,10 @@ impl<A> Conn<A> {
                 }
                 Ok(Next::Keep)
             }
+            5 => match self.transport.discard_input() {
+                Ok(false) => Ok(Next::Keep),
+                Ok(true) | Err(_) => Ok(Next::Drop),
+            },
             2 => {
                 let due = matches!(&self.phase, Phase::Paused { until, .. } if now >= *until);
                 if due {
@@ -279,7 +294,12 @@ impl<A> Conn<A> {
                     return Ok(Next::Keep);
                 }
                 if self.close_after_write {
-                    return Ok(Next::Drop);
+                    if self.peer_done {
+                        return Ok(Next::Drop);
+                    }
+                    self.transport.close();
+                    self.phase = Phase::Lingering { until: now + LINGER_TIMEOUT };
+                    return Ok(Next::Keep);
                 }
                 self.phase = Phase::Head;
                 self.mark = now;

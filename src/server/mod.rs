@@ -107,7 +107,7 @@ impl Server {
         let mut generation: u32 = 0;
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         let mut ready: Vec<usize> = Vec::with_capacity(256);
-        release_pages("start-up");
+        release_pages(Some("start-up"));
         // When the last connection was seen, if pages were mapped since the last release.
         let mut busy_at: Option<Instant> = None;
         loop {
@@ -116,7 +116,7 @@ impl Server {
             if open > 0 {
                 busy_at = Some(now);
             } else if busy_at.is_some_and(|at| now >= at + IDLE_RELEASE) {
-                release_pages("");
+                release_pages(None);
                 busy_at = None;
             }
             let wanted = handler.tick(now, open);
@@ -275,14 +275,14 @@ fn interest<A>(conn: &Conn<A>) -> epoll::EventFlags {
     flags
 }
 
-/// Gives back the executable's pages mapped so far; says so in the log when `why` names the
-/// occasion (start-up), quietly otherwise.
-fn release_pages(why: &str) {
-    match crate::system::pages::release() {
-        Ok(r) if !why.is_empty() => {
+/// Gives back the executable's pages mapped so far; says so in the log when `occasion` is
+/// named (start-up), quietly otherwise (every idle minute would be a log line).
+fn release_pages(occasion: Option<&str>) {
+    match (crate::system::pages::release(), occasion) {
+        (Ok(r), Some(why)) => {
             crate::log::info(format_args!("{why}: gave back {} KiB of code pages ({} mappings)", r.kib, r.mappings))
         }
-        Ok(_) => {}
-        Err(e) => crate::log::warn(format_args!("cannot give back code pages: {e}")),
+        (Ok(_), None) => {}
+        (Err(e), _) => crate::log::warn(format_args!("cannot give back code pages: {e}")),
     }
 }

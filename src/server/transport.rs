@@ -168,6 +168,25 @@ impl Transport {
     }
 
     /// Best-effort orderly close: TLS close_notify, then FIN.
+    /// After `close`: reads and drops what the peer still sends, raw (TLS records need no
+    /// decrypting to be thrown away); true once the peer has finished. At most 1 MiB a call,
+    /// so a fast sender cannot hold the loop.
+    pub fn discard_input(&mut self) -> io::Result<bool> {
+        let mut sock = self.socket();
+        READ_SCRATCH.with_borrow_mut(|scratch| {
+            for _ in 0..(1 << 20) / READ_CHUNK {
+                match sock.read(scratch) {
+                    Ok(0) => return Ok(true),
+                    Ok(_) => {}
+                    Err(e) if would_block(&e) => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(false)
+        })
+    }
+
     pub fn close(&mut self) {
         if let Transport::Tls(_, tls) = self {
             tls.send_close_notify();

@@ -81,6 +81,31 @@ fn oversize_body_is_413_before_it_is_sent() {
     assert_eq!(c.read_response().unwrap().status, 413);
 }
 
+/// A client that sends its whole body anyway (as most do) reads the 413 instead of meeting
+/// a reset: the server drops what follows its answer for a while before it closes.
+#[test]
+fn a_client_that_keeps_sending_after_a_413_still_reads_it() {
+    let d = Daemon::start();
+    d.setup("owner");
+    for c in [d.connect(), Daemon::with(Options { plain: true, ..Options::default() }).connect()] {
+        let mut c = c;
+        let body = vec![b'z'; 16 << 20];
+        c.write_raw(
+            format!(
+                "POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        // 16 MiB do not fit in the socket buffers: without the server reading, this write
+        // would block, and with the connection closed under it, it would fail.
+        c.write_raw(&body);
+        let r = c.read_response().expect("the answer, not a reset");
+        assert_eq!(r.status, 413, "{}", r.text());
+        assert!(c.is_closed());
+    }
+}
+
 #[test]
 fn malformed_requests_get_400_not_silence() {
     let d = Daemon::start();
