@@ -51,11 +51,10 @@ impl Engine {
     pub fn version(&self) -> Result<String, Error> {
         let bytes = self.info_file(&self.board.info.version, "version")?;
         let mut text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        // Cut down to the first line in place: no second string per request.
-        let line = text.lines().next().unwrap_or("").trim();
-        let (start, len) = (line.as_ptr() as usize - text.as_ptr() as usize, line.len());
-        text.truncate(start + len);
-        text.drain(..start);
+        // Cut down to the first line, trimmed, in place: no second string per request.
+        text.truncate(text.find('\n').unwrap_or(text.len()));
+        text.truncate(text.trim_end().len());
+        text.drain(..text.len() - text.trim_start().len());
         if text.is_empty() { Err(Error::NotFound("version")) } else { Ok(text) }
     }
 

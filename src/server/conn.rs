@@ -140,7 +140,8 @@ impl<A> Conn<A> {
             let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
             match self.step(handler, now) {
                 Ok(Next::Drop) | Err(()) => {
-                    if self.phase_id() != 5 {
+                    // A lingering connection closed its side already.
+                    if !matches!(self.phase, Phase::Lingering { .. }) {
                         self.transport.close();
                     }
                     return Next::Drop;

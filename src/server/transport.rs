@@ -167,7 +167,6 @@ impl Transport {
         matches!(self, Transport::Tls(_, tls) if tls.wants_write())
     }
 
-    /// Best-effort orderly close: TLS close_notify, then FIN.
     /// After `close`: reads and drops what the peer still sends, raw (TLS records need no
     /// decrypting to be thrown away); true once the peer has finished. At most 1 MiB a call,
     /// so a fast sender cannot hold the loop.
@@ -187,6 +186,7 @@ impl Transport {
         })
     }
 
+    /// Best-effort orderly close: TLS close_notify, then FIN.
     pub fn close(&mut self) {
         if let Transport::Tls(_, tls) = self {
             tls.send_close_notify();

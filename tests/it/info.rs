@@ -51,6 +51,10 @@ fn missing_or_broken_info_files_are_404() {
     assert_eq!(authed(&d, "health").status, 404);
     std::fs::write(root.join("etc/steward/version"), "2.0.0\nsecond line\n").unwrap();
     assert_eq!(authed(&d, "version").text(), r#"{"version":"2.0.0"}"#);
+    std::fs::write(root.join("etc/steward/version"), " \t2.0.1 \r\nsecond line\n").unwrap();
+    assert_eq!(authed(&d, "version").text(), r#"{"version":"2.0.1"}"#);
+    std::fs::write(root.join("etc/steward/version"), "  \r\n2.0.2\n").unwrap();
+    assert_eq!(authed(&d, "version").status, 404, "a blank first line is no version");
     drop(d);
     let _ = std::fs::remove_dir_all(root);
 }
