@@ -166,6 +166,10 @@ fn sanitize(s: &str) -> String {
 
 /// A debug command's combined output and exit status, bounded in time and size.
 fn run(argv: &[String]) -> String {
+    run_within(argv, COMMAND_TIMEOUT)
+}
+
+fn run_within(argv: &[String], limit: Duration) -> String {
     let mut child = match Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
@@ -177,24 +181,42 @@ fn run(argv: &[String]) -> String {
         Err(e) => return format!("$ {}\ncannot run: {e}\n", argv.join(" ")),
     };
     let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = (&mut stdout).take(MAX_COMMAND_OUTPUT).read_to_end(&mut out);
-        out
-    });
-    let started = Instant::now();
+    // Read here, between looks at the child, rather than on a thread of its own: a debug
+    // bundle is already a producer thread, and the output is what bounds the wait.
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut pipe_open = true;
+    let mut exit: Option<String> = None;
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s.to_string(),
-            Ok(None) if started.elapsed() < COMMAND_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
+        if pipe_open {
+            let mut fds = [rustix::event::PollFd::new(&stdout, rustix::event::PollFlags::IN)];
+            let wait = rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 };
+            if rustix::event::poll(&mut fds, Some(&wait)).unwrap_or(0) > 0 {
+                let mut chunk = [0u8; 8192];
+                match stdout.read(&mut chunk) {
+                    // Past the limit the rest is read and dropped, so the command can finish.
+                    Ok(n) if n > 0 => out.extend_from_slice(&chunk[..n.min(MAX_COMMAND_OUTPUT as usize - out.len())]),
+                    _ => pipe_open = false,
+                }
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if exit.is_none() {
+            exit = child.try_wait().ok().flatten().map(|s| s.to_string());
+        }
+        match &exit {
+            Some(s) if !pipe_open => break s.clone(),
+            // Something the command left behind may hold the pipe: the time limit ends that too.
+            Some(s) if Instant::now() >= deadline => break s.clone(),
+            None if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break "killed after the time limit".to_owned();
             }
+            _ => {}
         }
     };
-    let out = reader.join().unwrap_or_default();
     format!("$ {}\n{}\n[{status}]\n", argv.join(" "), String::from_utf8_lossy(&out))
 }
 
@@ -232,4 +254,50 @@ pub fn open(bundle: &Path, secret: [u8; 32], out_dir: &Path) -> Result<(), Strin
         }
     }
     Err("not a debug bundle (no debug.tar.gz.enc)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn a_command_gives_its_output_and_status() {
+        let text = run(&argv(&["sh", "-c", "echo hello; echo not-kept >&2; exit 3"]));
+        assert!(text.starts_with("$ sh -c"), "{text}");
+        assert!(text.contains("\nhello\n"), "{text}");
+        // stderr is not collected: only the command line names it.
+        assert_eq!(text.matches("not-kept").count(), 1, "{text}");
+        assert!(text.trim_end().ends_with("[exit status: 3]"), "{text}");
+    }
+
+    #[test]
+    fn output_past_the_limit_is_dropped_and_the_command_still_finishes() {
+        let text = run(&argv(&["sh", "-c", "head -c 6000000 /dev/zero | tr '\\0' x; echo; exit 0"]));
+        // Between the command line and the status line.
+        let output = text.split_once('\n').and_then(|(_, rest)| rest.rsplit_once("\n[")).map_or("", |(out, _)| out);
+        let xs = output.bytes().filter(|b| *b == b'x').count();
+        assert_eq!(xs as u64, MAX_COMMAND_OUTPUT);
+        assert!(text.trim_end().ends_with("[exit status: 0]"), "{}", &text[text.len() - 40..]);
+    }
+
+    #[test]
+    fn a_command_past_its_time_is_killed_and_one_whose_child_holds_the_pipe_is_left() {
+        let t = Instant::now();
+        let text = run_within(&argv(&["sh", "-c", "echo started; sleep 30"]), Duration::from_millis(300));
+        assert!(text.contains("\nstarted\n") && text.contains("[killed after the time limit]"), "{text}");
+        // The command exits at once, but what it started keeps stdout open.
+        let text = run_within(&argv(&["sh", "-c", "sleep 30 & echo started"]), Duration::from_millis(300));
+        assert!(text.contains("\nstarted\n") && text.contains("[exit status: 0]"), "{text}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_missing_command_says_so() {
+        let text = run(&argv(&["/nonexistent/steward-debug-command"]));
+        assert!(text.contains("cannot run"), "{text}");
+    }
 }
