@@ -55,14 +55,14 @@ fn label(out: &mut String, value: &str) {
     }
 }
 
-fn rss_bytes() -> u64 {
-    // The process's own, not the board's: /proc/self is read directly, not under --root.
+/// A figure of the process's own /proc/self/status (not the board's: not read under --root).
+fn own_status(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
 }
 
 pub fn metrics(api: &mut Api, _call: &mut Call) -> Reply {
@@ -168,6 +168,13 @@ pub fn metrics(api: &mut Api, _call: &mut Call) -> Reply {
     help(&mut out, "steward_plan_last_backup_duration_seconds", "gauge", "How long the plan's last backup took.");
     out.push_str(&durations);
     help(&mut out, "steward_process_resident_memory_bytes", "gauge", "Resident memory of the steward process.");
-    let _ = writeln!(out, "steward_process_resident_memory_bytes {}", rss_bytes());
+    let _ = writeln!(out, "steward_process_resident_memory_bytes {}", own_status("VmRSS:") * 1024);
+    help(
+        &mut out,
+        "steward_process_threads",
+        "gauge",
+        "Threads of the steward process (the request thread and its workers).",
+    );
+    let _ = writeln!(out, "steward_process_threads {}", own_status("Threads:"));
     Response::new(200, "text/plain; version=0.0.4; charset=utf-8", out).into()
 }
