@@ -64,8 +64,9 @@ pub trait Handler {
 }
 
 /// After this long without a connection, the code pages the last requests mapped are given
-/// back (see `system::pages`): an admin API is idle nearly all the time.
-const IDLE_RELEASE: Duration = Duration::from_secs(60);
+/// back (see `system::pages`): an admin API is idle nearly all the time, and mapping them
+/// again costs the next request about a hundred page faults (docs/BENCHMARKS.md).
+const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
 const LISTENER_KEY: u64 = u64::MAX;
 const WAKE_KEY: u64 = u64::MAX - 1;

@@ -130,7 +130,8 @@ fn endpoints_list_what_is_served() {
 }
 
 /// Start-up gives back the code pages it mapped (system::pages): the daemon says how much,
-/// then holds less of its executable than that, and answers as before.
+/// then holds less of its executable than that, and answers as before; after requests it
+/// gives back what they mapped once no connection is left for five seconds.
 #[test]
 fn start_up_gives_back_its_code_pages() {
     let d = Daemon::start();
@@ -148,9 +149,23 @@ fn start_up_gives_back_its_code_pages() {
         return;
     }
     assert!(kib > 0, "{line}");
-    // The executable's own resident pages, read-only ones (what was given back) and all.
-    let exe = std::fs::read_link(format!("/proc/{}/exe", d.pid())).unwrap();
-    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", d.pid())).unwrap();
+    let resident = executable_resident_kib(d.pid());
+    assert!(resident < kib, "{resident} KiB of the executable resident after giving back {kib} KiB");
+    // Requests map code again; five seconds without a connection give it back.
+    d.setup("owner");
+    assert_eq!(authed(&d, "version").text(), r#"{"version":"1.2.3"}"#);
+    let busy = executable_resident_kib(d.pid());
+    assert!(busy > resident, "{busy} KiB after requests, {resident} KiB before");
+    std::thread::sleep(std::time::Duration::from_millis(6500));
+    let idle = executable_resident_kib(d.pid());
+    assert!(idle < busy, "{idle} KiB of the executable resident after 6.5 s idle, {busy} KiB busy");
+    assert_eq!(authed(&d, "version").text(), r#"{"version":"1.2.3"}"#);
+}
+
+/// The resident KiB of a process's mappings of its own executable.
+fn executable_resident_kib(pid: u32) -> u64 {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
     let (mut ours, mut resident) = (false, 0u64);
     for l in smaps.lines() {
         if l.split_ascii_whitespace().next().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
@@ -159,7 +174,5 @@ fn start_up_gives_back_its_code_pages() {
             resident += v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap();
         }
     }
-    assert!(resident < kib, "{resident} KiB of the executable resident after giving back {kib} KiB");
-    d.setup("owner");
-    assert_eq!(authed(&d, "version").text(), r#"{"version":"1.2.3"}"#);
+    resident
 }
