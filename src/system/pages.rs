@@ -22,7 +22,8 @@ pub struct Released {
 
 /// One mapping of /proc/self/smaps, as far as `release` needs it.
 #[derive(Debug, PartialEq, Eq)]
-struct Mapping {
+struct Mapping<'a> {
+    path: &'a str,
     start: usize,
     end: usize,
     writable: bool,
@@ -39,10 +40,14 @@ struct Mapping {
 pub fn release() -> io::Result<Released> {
     let exe = rustix::fs::stat("/proc/self/exe")?;
     let dev = (rustix::fs::major(exe.st_dev), rustix::fs::minor(exe.st_dev));
+    // Overlay and btrfs mounts show other device numbers in the maps than stat does; the
+    // path (with " (deleted)" once an update replaced the file) names the executable too.
+    let exe_path = std::fs::read_link("/proc/self/exe").ok().and_then(|p| p.to_str().map(str::to_owned));
     let smaps = std::fs::read_to_string("/proc/self/smaps")?;
     let mut released = Released::default();
     for m in parse_smaps(&smaps) {
-        if m.writable || !m.private || m.anonymous_kib != 0 || m.dev != dev || m.inode != exe.st_ino || m.rss_kib == 0 {
+        let ours = (m.dev == dev && m.inode == exe.st_ino) || exe_path.as_deref().is_some_and(|p| p == m.path);
+        if !ours || m.writable || !m.private || m.anonymous_kib != 0 || m.rss_kib == 0 {
             continue;
         }
         // SAFETY: the range is a whole private, read-only mapping of this executable file with
@@ -60,7 +65,7 @@ pub fn release() -> io::Result<Released> {
     Ok(released)
 }
 
-fn parse_smaps(text: &str) -> Vec<Mapping> {
+fn parse_smaps(text: &str) -> Vec<Mapping<'_>> {
     let mut out: Vec<Mapping> = Vec::new();
     for line in text.lines() {
         if let Some(m) = parse_header(line) {
@@ -80,17 +85,23 @@ fn parse_smaps(text: &str) -> Vec<Mapping> {
 }
 
 /// `7f00-7f10 r-xp 000c9000 fe:00 5333946   /path` → a mapping (counters still zero).
-fn parse_header(line: &str) -> Option<Mapping> {
-    let mut fields = line.split_ascii_whitespace();
-    let (start, end) = fields.next()?.split_once('-')?;
-    let perms = fields.next()?.as_bytes();
-    let _offset = fields.next()?;
-    let (major, minor) = fields.next()?.split_once(':')?;
-    let inode = fields.next()?.parse().ok()?;
+fn parse_header(line: &str) -> Option<Mapping<'_>> {
+    let mut rest = line;
+    let mut field = || {
+        let (word, after) = rest.trim_start().split_once(' ').unwrap_or((rest.trim_start(), ""));
+        rest = after;
+        word
+    };
+    let (start, end) = field().split_once('-')?;
+    let perms = field().as_bytes();
+    let _offset = field();
+    let (major, minor) = field().split_once(':')?;
+    let inode = field().parse().ok()?;
     if perms.len() != 4 {
         return None;
     }
     Some(Mapping {
+        path: rest.trim(),
         start: usize::from_str_radix(start, 16).ok()?,
         end: usize::from_str_radix(end, 16).ok()?,
         writable: perms[1] == b'w',
@@ -134,11 +145,21 @@ Rss:                   4 kB
         assert_eq!((text.start, text.end), (0x7fbff14ca000, 0x7fbff1662000));
         assert!(!text.writable && text.private);
         assert_eq!((text.dev, text.inode, text.rss_kib, text.anonymous_kib), ((0xfe, 0), 5333946, 1464, 0));
+        assert_eq!(text.path, "/usr/bin/steward");
+        assert_eq!(maps[0].path, "[heap]");
         // Relocated read-only data has copied pages: never a candidate.
         assert_eq!(maps[3].anonymous_kib, 68);
         // A mapping whose Anonymous line is missing counts as copied.
         assert_eq!(maps[4].anonymous_kib, u64::MAX);
         assert!(maps[0].writable);
+    }
+
+    #[test]
+    fn reads_paths_with_spaces_and_anonymous_mappings() {
+        let m = parse_header("7f00-7f10 r-xp 00000000 08:01 42     /opt/my app/steward (deleted)").unwrap();
+        assert_eq!(m.path, "/opt/my app/steward (deleted)");
+        let m = parse_header("7f00-7f10 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!((m.path, m.inode), ("", 0));
     }
 
     #[test]
