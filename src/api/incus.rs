@@ -105,11 +105,14 @@ pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
     .into()
 }
 
+/// Every streamed download is being produced already (see `limits::MAX_STREAMS`).
+fn busy() -> Reply {
+    error(503, crate::server::stream::BUSY).header("Retry-After", "5").into()
+}
+
 pub fn system_backup(api: &mut Api, call: &mut Call) -> Reply {
     let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else {
-        return error(503, crate::server::stream::BUSY).header("Retry-After", "5").into();
-    };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
     if let Err(e) = api.engine.stream_backup(writer, |w| w.finish()) {
         return error(500, &e).into();
     }
@@ -231,9 +234,7 @@ pub fn app_backup(api: &mut Api, call: &mut Call) -> Reply {
         Err(r) => return r,
     };
     let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else {
-        return error(503, crate::server::stream::BUSY).header("Retry-After", "5").into();
-    };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
     if let Err(e) = api.engine.stream_app_backup(&app, complete, writer, |w| w.finish()) {
         return error(500, &e).into();
     }

@@ -276,14 +276,14 @@ fn interest<A>(conn: &Conn<A>) -> epoll::EventFlags {
     flags
 }
 
-/// Gives back the executable's pages mapped so far; says so in the log when `occasion` is
-/// named (start-up), quietly otherwise (every idle minute would be a log line).
+/// Gives back the executable's pages mapped so far. Only the start-up one is logged, failure
+/// included: every idle spell after a request would otherwise be a log line.
 fn release_pages(occasion: Option<&str>) {
     match (crate::system::pages::release(), occasion) {
         (Ok(r), Some(why)) => {
             crate::log::info(format_args!("{why}: gave back {} KiB of code pages ({} mappings)", r.kib, r.mappings))
         }
-        (Ok(_), None) => {}
-        (Err(e), _) => crate::log::warn(format_args!("cannot give back code pages: {e}")),
+        (Err(e), Some(why)) => crate::log::warn(format_args!("{why}: cannot give back code pages: {e}")),
+        (_, None) => {}
     }
 }

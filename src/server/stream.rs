@@ -7,9 +7,9 @@ use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::limits::MAX_STREAMS;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Chunks in flight per stream: memory per stream is bounded by this × `CHUNK`.
 const DEPTH: usize = 4;
