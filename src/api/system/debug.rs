@@ -1,0 +1,114 @@
+//! `/1.0/debug`: the board's log files, and messages to the console.
+
+use super::*;
+
+pub fn debug_index(_api: &mut Api, _call: &mut Call) -> Reply {
+    sync(r#"["/1.0/debug/log"]"#).into()
+}
+
+/// The last lines of the board's log files as journal-like records, oldest first.
+/// `unit` picks a file by name (without extension), `entries` bounds the answer (default
+/// 100, at most 1,000), `boot` takes the current boot (`0`, `-0` or empty) only.
+pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
+    use crate::server::http::query_param;
+    const MAX_ENTRIES: usize = 1000;
+    const TAIL_BYTES: u64 = 256 * 1024;
+    let entries = match query_param(call.head.query(), "entries").as_deref() {
+        None | Some("") => 100,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_ENTRIES).contains(&n) => n,
+            _ => return error(400, &format!("entries must be from 1 to {MAX_ENTRIES}")).into(),
+        },
+    };
+    if let Some(b) = query_param(call.head.query(), "boot").filter(|b| !matches!(b.as_ref(), "" | "0" | "-0")) {
+        return error(400, &format!("boot {b:?}: only the current boot (0) is kept on this board")).into();
+    }
+    let unit = query_param(call.head.query(), "unit").filter(|u| !u.is_empty());
+    let mut files: Vec<(std::time::SystemTime, String, std::path::PathBuf)> = Vec::new();
+    for dir in &api.engine.board.logs {
+        let Ok(list) = std::fs::read_dir(api.engine.root.path(dir)) else { continue };
+        for entry in list.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.split('.').next().unwrap_or(&name).to_owned();
+            if unit.as_ref().is_some_and(|u| *u != stem) {
+                continue;
+            }
+            files.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), stem, entry.path()));
+        }
+    }
+    files.sort();
+    let mut records: Vec<String> = Vec::new();
+    for (modified, stem, path) in files {
+        let Ok(mut f) = std::fs::File::open(&path) else { continue };
+        use std::io::{Read, Seek, SeekFrom};
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let start = len.saturating_sub(TAIL_BYTES);
+        if f.seek(SeekFrom::Start(start)).is_err() {
+            continue;
+        }
+        let mut text = Vec::new();
+        let _ = f.take(TAIL_BYTES).read_to_end(&mut text);
+        let text = String::from_utf8_lossy(&text);
+        let mut lines: Vec<&str> = text.lines().collect();
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0); // cut mid-line
+        }
+        let stamp = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0).to_string();
+        for line in lines.into_iter().filter(|l| !l.is_empty()) {
+            records.push(
+                Object::new()
+                    .str("MESSAGE", line)
+                    .str("PRIORITY", "6")
+                    .str("_SYSTEMD_UNIT", &stem)
+                    .str("__REALTIME_TIMESTAMP", &stamp)
+                    .finish(),
+            );
+        }
+        if records.len() > entries * 4 {
+            records.drain(..records.len() - entries);
+        }
+    }
+    let skip = records.len().saturating_sub(entries);
+    sync(&format!("[{}]", records[skip..].join(","))).into()
+}
+
+/// Writes an operator's message to steward's log (the console and journal on a board).
+pub fn write_message(api: &mut Api, call: &mut Call) -> Reply {
+    let text = match call.body_text() {
+        Ok(t) => t,
+        Err(m) => return error(400, m).into(),
+    };
+    let Ok(Value::Object(m)) = json::from_str::<Value>(&text) else {
+        return error(400, "the body must be a JSON object with level and message").into();
+    };
+    let level = match m.get("level") {
+        None | Some(Value::Null) => "INFO".to_owned(),
+        Some(Value::String(l)) if ["DEBUG", "INFO", "WARN", "ERROR"].contains(&l.to_ascii_uppercase().as_str()) => {
+            l.to_ascii_uppercase()
+        }
+        Some(Value::Number(n)) => match n {
+            Number::I64(-4) => "DEBUG".into(),
+            Number::U64(0) => "INFO".into(),
+            Number::U64(4) => "WARN".into(),
+            Number::U64(8) => "ERROR".into(),
+            _ => return error(400, "level must be DEBUG, INFO, WARN or ERROR").into(),
+        },
+        Some(_) => return error(400, "level must be DEBUG, INFO, WARN or ERROR").into(),
+    };
+    let message = match m.get("message") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => return error(400, "message is required").into(),
+    };
+    let clean: String = message.chars().take(4096).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if level == "WARN" || level == "ERROR" {
+        crate::log::warn(format_args!("operator message [{level}]: {clean}"));
+    } else {
+        crate::log::info(format_args!("operator message [{level}]: {clean}"));
+    }
+    api.engine.audit.record(call.peer, "debug.message", &level);
+    sync("{}").into()
+}

@@ -1,0 +1,89 @@
+//! IncusOS `/1.0/system/*` configuration resources: `{"config": …, "state": …}` objects where
+//! GET returns both with an ETag, PUT replaces `config` (ignoring `state`) after checking it
+//! completely and honouring `If-Match`. Network changes can be confirmed or rolled back.
+//! One file per resource; what they share (ETag, If-Match, the PUT body, stored configs) is
+//! here.
+
+use miniserde::json::{self, Number, Value};
+
+use super::incus::{engine_error, error, sync};
+use super::{Api, Call};
+use crate::engine::Error;
+use crate::json::Object;
+use crate::server::Reply;
+use crate::store::atomic;
+
+mod configs;
+mod debug;
+mod network;
+mod security;
+mod services;
+mod storage;
+
+pub use configs::*;
+pub use debug::*;
+pub use network::*;
+pub use security::*;
+pub use services::*;
+pub use storage::*;
+
+pub fn etag(config: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, config.as_bytes());
+    format!("\"{}\"", crate::engine::package::to_hex(&d.as_ref()[..12]))
+}
+
+/// `{"config":…,"state":…}` with the config's ETag.
+fn resource(config: &str, state: &str) -> Reply {
+    sync(&Object::new().raw("config", config).raw("state", state).finish()).header("ETag", etag(config)).into()
+}
+
+/// 412 when the client's `If-Match` names another version of the config.
+pub fn check_if_match(call: &Call, current: &str, what: &str) -> Result<(), Reply> {
+    match call.head.if_match() {
+        Some(want) if want.trim() != "*" && !want.split(',').any(|t| t.trim() == etag(current)) => {
+            Err(error(412, &format!("the {what} changed since it was read (ETag mismatch)")).into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The PUT body's `config` object (a `state` next to it is ignored).
+fn put_config(call: &mut Call) -> Result<json::Object, Reply> {
+    let text = call.body_text().map_err(|m| Reply::from(error(400, m)))?;
+    let Ok(Value::Object(mut body)) = json::from_str::<Value>(&text) else {
+        return Err(error(400, "the body must be a JSON object with a config").into());
+    };
+    if let Some(k) = body.keys().find(|k| *k != "config" && *k != "state") {
+        return Err(error(400, &format!("unknown field {k:?}")).into());
+    }
+    match body.remove("config") {
+        Some(Value::Object(c)) => Ok(c),
+        Some(Value::Null) | None => Err(error(400, "config is required").into()),
+        Some(_) => Err(error(400, "config must be an object").into()),
+    }
+}
+
+fn only(m: &json::Object, what: &str, known: &[&str]) -> Result<(), Reply> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(error(400, &format!("{what}: unknown field {k:?}")).into()),
+        None => Ok(()),
+    }
+}
+
+fn string_field(m: &json::Object, key: &str) -> Result<Option<String>, Reply> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(error(400, &format!("{key} must be a string")).into()),
+    }
+}
+
+/// A config document kept in the data dir (`incus-<name>.json`), or its default.
+fn stored(api: &Api, name: &str, default: &str) -> String {
+    std::fs::read_to_string(api.engine.data.join(format!("incus-{name}.json"))).unwrap_or_else(|_| default.to_owned())
+}
+
+fn store(api: &Api, name: &str, config: &str) -> Result<(), Reply> {
+    atomic::write(&api.engine.data.join(format!("incus-{name}.json")), config.as_bytes(), 0o600)
+        .map_err(|e| engine_error(Error::Io(format!("storing {name}: {e}"))))
+}

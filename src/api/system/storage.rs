@@ -1,0 +1,157 @@
+//! `/1.0/system/storage`: drives and pools, and the destructive actions on them.
+
+use super::*;
+
+fn drive_json(api: &Api, d: &crate::system::hardware::Drive) -> String {
+    let partitions: Vec<String> = d
+        .partitions
+        .iter()
+        .map(|p| {
+            Object::new()
+                .str("name", &p.name)
+                .num("number", p.number)
+                .num("size_in_bytes", p.size)
+                .num("start_sector", p.start)
+                .finish()
+        })
+        .collect();
+    let mut o = Object::new()
+        .str("id", &d.id)
+        .str("model_family", "")
+        .str("model_name", &d.model)
+        .str("serial_number", &d.serial)
+        .str("bus", &d.bus)
+        .num("capacity_in_bytes", d.size)
+        .bool("boot", false)
+        .bool("multipath", false)
+        .bool("removable", d.removable)
+        .bool("remote", false)
+        .bool("rotational", d.rotational)
+        .bool("mounted", crate::system::hardware::is_mounted(&api.engine.root, d))
+        .raw("partitions", &format!("[{}]", partitions.join(",")));
+    if let Some(pool) = api.engine.member_pool(d) {
+        o = o.str("member_pool", &pool);
+    }
+    o.finish()
+}
+
+pub fn storage(api: &mut Api, _call: &mut Call) -> Reply {
+    let drives = crate::system::hardware::drives(&api.engine.root);
+    let drives: Vec<String> = drives.iter().map(|d| drive_json(api, d)).collect();
+    let pools: Vec<String> = api
+        .engine
+        .pools()
+        .iter()
+        .map(|p| {
+            Object::new()
+                .str("name", &p.name)
+                .str("type", &p.kind)
+                .raw("devices", &crate::json::str_array(p.devices.iter().map(String::as_str)))
+                .bool("managed", true)
+                .str("state", "ONLINE")
+                .str("encryption_key_status", if p.encryption_key.is_some() { "available" } else { "NONE" })
+                .finish()
+        })
+        .collect();
+    let root = crate::system::health::disk(api.engine.root.dir()).ok();
+    let avail = rustix::fs::statvfs(api.engine.root.dir()).map(|s| s.f_bavail * s.f_frsize).unwrap_or(0);
+    let config = Object::new().str("scrub_schedule", &api.engine.scrub_schedule()).finish();
+    let state = Object::new()
+        .raw("drives", &format!("[{}]", drives.join(",")))
+        .raw("pools", &format!("[{}]", pools.join(",")))
+        .raw(
+            "root_partition",
+            &Object::new().num("size_in_bytes", root.map_or(0, |r| r.total)).num("available_in_bytes", avail).finish(),
+        )
+        .finish();
+    resource(&config, &state)
+}
+
+pub fn put_storage(api: &mut Api, call: &mut Call) -> Reply {
+    let current = Object::new().str("scrub_schedule", &api.engine.scrub_schedule()).finish();
+    if let Err(r) = check_if_match(call, &current, "configuration") {
+        return r;
+    }
+    let c = match put_config(call) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match api.engine.storage_put(&c) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "storage.update", "");
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+/// A small JSON action body as an object.
+fn action_body(call: &mut Call) -> Result<json::Object, Reply> {
+    let text = call.body_text().map_err(|m| Reply::from(error(400, m)))?;
+    match json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(error(400, "the body must be a JSON object").into()),
+    }
+}
+
+pub fn delete_pool(api: &mut Api, call: &mut Call) -> Reply {
+    let name = match action_body(call).and_then(|m| string_field(&m, "name")) {
+        Ok(Some(n)) => n,
+        Ok(None) => return error(400, "name is required").into(),
+        Err(r) => return r,
+    };
+    match api.engine.delete_pool(&name) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "storage.pool.delete", &name);
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn import_key(api: &mut Api, call: &mut Call) -> Reply {
+    let m = match action_body(call) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let (name, key) = match (string_field(&m, "name"), string_field(&m, "encryption_key")) {
+        (Ok(Some(n)), Ok(Some(k))) => (n, k),
+        (Err(r), _) | (_, Err(r)) => return r,
+        _ => return error(400, "name and encryption_key are required").into(),
+    };
+    match api.engine.import_pool_key(&name, &key) {
+        Ok(()) => {
+            api.engine.audit.record(call.peer, "storage.pool.key", &name);
+            sync("{}").into()
+        }
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `:wipe-drive {"id", "secure_wipe"}`: checked now, done as an operation (202).
+pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Reply {
+    let m = match action_body(call) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Err(r) = only(&m, "wipe", &["id", "secure_wipe"]) {
+        return r;
+    }
+    let id = match string_field(&m, "id") {
+        Ok(Some(id)) => id,
+        Ok(None) => return error(400, "id (the drive) is required").into(),
+        Err(r) => return r,
+    };
+    let secure = match m.get("secure_wipe") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return error(400, "secure_wipe must be true or false").into(),
+    };
+    match api.engine.wipe_job(&id, secure) {
+        Ok(op) => {
+            api.engine.audit.record(call.peer, "storage.wipe", &id);
+            crate::api::plans::accepted(api, op)
+        }
+        Err(e) => engine_error(e),
+    }
+}
