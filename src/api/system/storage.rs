@@ -100,9 +100,15 @@ pub fn delete_pool(api: &mut Api, call: &mut Call) -> Reply {
         Ok(None) => return error(400, "name is required").into(),
         Err(r) => return r,
     };
-    match api.engine.delete_pool(&name) {
+    let result = api.engine.delete_pool(&name);
+    audited(api, call, result, "storage.pool.delete", &name)
+}
+
+/// A pool action's answer: audited and an empty sync answer when it went through.
+fn audited(api: &mut Api, call: &Call, result: Result<(), Error>, action: &str, pool: &str) -> Reply {
+    match result {
         Ok(()) => {
-            api.engine.audit.record(call.peer, "storage.pool.delete", &name);
+            api.engine.audit.record(call.peer, action, pool);
             sync("{}").into()
         }
         Err(e) => engine_error(e),
@@ -119,13 +125,8 @@ pub fn import_key(api: &mut Api, call: &mut Call) -> Reply {
         (Err(r), _) | (_, Err(r)) => return r,
         _ => return error(400, "name and encryption_key are required").into(),
     };
-    match api.engine.import_pool_key(&name, &key) {
-        Ok(()) => {
-            api.engine.audit.record(call.peer, "storage.pool.key", &name);
-            sync("{}").into()
-        }
-        Err(e) => engine_error(e),
-    }
+    let result = api.engine.import_pool_key(&name, &key);
+    audited(api, call, result, "storage.pool.key", &name)
 }
 
 /// `:wipe-drive {"id", "secure_wipe"}`: checked now, done as an operation (202).
