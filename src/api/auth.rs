@@ -128,7 +128,7 @@ pub fn check(
     head: &Head,
     now: i64,
 ) -> Verdict {
-    let key_principal = |k: &crate::engine::keys::Key| Principal::Key { name: k.name.clone(), caps: k.caps.clone() };
+    let key_principal = crate::engine::keys::Key::principal;
     match credential {
         Credential::Absent => Verdict::Absent,
         Credential::TrustedCert(p) => Verdict::Valid(p.clone()),

@@ -142,9 +142,9 @@ impl Api {
 
     /// The principal may not do what the route does: audited, answered as an auth failure.
     fn denied(&mut self, head: &Head, peer: IpAddr, principal: &Principal, need: Cap) -> Reply {
-        self.engine.audit.actor = principal.label();
+        self.engine.audit.actor = principal.actor();
         let reply = self.auth_failed(head, peer, &format!("capability.denied.{}", need.name()));
-        self.engine.audit.actor = "-".into();
+        self.engine.audit.actor = crate::store::audit::Actor::Nobody;
         reply
     }
 }
@@ -268,12 +268,12 @@ impl Handler for Api {
             }
         }
         self.engine.audit.actor = match &auth {
-            AuthState::Granted(p) => p.label(),
-            _ => "-".into(),
+            AuthState::Granted(p) => p.actor(),
+            _ => crate::store::audit::Actor::Nobody,
         };
         let mut call = Call { head: &head, form, raw, peer, now, auth };
         let reply = (route.handler)(self, &mut call);
-        self.engine.audit.actor = "-".into();
+        self.engine.audit.actor = crate::store::audit::Actor::Nobody;
         let status = if reply.pending.is_some() { 0 } else { reply.response.status };
         self.metrics.observe(Some(admission.route), status, admission.started.elapsed());
         reply

@@ -12,8 +12,8 @@ const FILE: &str = "trusted-clients";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedClient {
     pub fingerprint: String,
-    pub name: String,
-    pub caps: Vec<Cap>,
+    pub name: std::sync::Arc<str>,
+    pub caps: std::sync::Arc<[Cap]>,
 }
 
 impl TrustedClient {
@@ -32,10 +32,10 @@ pub fn load(data: &Path) -> Vec<TrustedClient> {
             if !valid(&fingerprint) {
                 return None;
             }
-            let name = parts.next().map(str::to_owned).unwrap_or_else(|| fingerprint[..12].to_owned());
+            let name = parts.next().unwrap_or(&fingerprint[..12]).into();
             let caps = match parts.next() {
                 Some(list) => list.split(',').filter_map(Cap::parse).collect(),
-                None => vec![Cap::Admin],
+                None => [Cap::Admin].into(),
             };
             Some(TrustedClient { fingerprint, name, caps })
         })

@@ -2,6 +2,9 @@
 //! can read health and backup results without holding the key that can reflash the box.
 //! Stored as the sha256 of the secret (the secret is shown once, at creation).
 
+use std::sync::Arc;
+
+pub use crate::store::audit::Actor;
 use std::path::{Path, PathBuf};
 
 use miniserde::json::{self, Number, Value};
@@ -50,18 +53,19 @@ impl Cap {
     }
 }
 
-/// Who a request acts as.
+/// Who a request acts as. Names and capabilities are shared with the key or certificate
+/// they come from, so authenticating a request copies no string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
     /// The Jidoteki token (or its HMAC): everything.
     Admin,
     Key {
-        name: String,
-        caps: Vec<Cap>,
+        name: Arc<str>,
+        caps: Arc<[Cap]>,
     },
     Cert {
-        name: String,
-        caps: Vec<Cap>,
+        name: Arc<str>,
+        caps: Arc<[Cap]>,
     },
 }
 
@@ -76,28 +80,32 @@ impl Principal {
     }
 
     /// How the audit log names it.
-    pub fn label(&self) -> std::borrow::Cow<'static, str> {
+    pub fn actor(&self) -> Actor {
         match self {
-            Principal::Admin => "token".into(),
-            Principal::Key { name, .. } => format!("key:{name}").into(),
-            Principal::Cert { name, .. } => format!("cert:{name}").into(),
+            Principal::Admin => Actor::Token,
+            Principal::Key { name, .. } => Actor::Key(name.clone()),
+            Principal::Cert { name, .. } => Actor::Cert(name.clone()),
         }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
-    pub name: String,
+    pub name: Arc<str>,
     /// Lowercase hex sha256 of the secret: also the HMAC key of `?hash=` for this key, as the
     /// Jidoteki scheme keys its HMAC with sha256(token).
     pub hash: String,
-    pub caps: Vec<Cap>,
+    pub caps: Arc<[Cap]>,
     pub created: i64,
     /// Unix seconds; 0 for none.
     pub expires: i64,
 }
 
 impl Key {
+    pub fn principal(&self) -> Principal {
+        Principal::Key { name: self.name.clone(), caps: self.caps.clone() }
+    }
+
     /// Whether `given` is this key's hex HMAC of the parts (constant time).
     pub fn signs(&self, parts: &[&[u8]], given: &[u8]) -> bool {
         crate::hex::ct_eq(&super::token::hmac_parts_hex(self.hash.as_bytes(), parts), given)
@@ -165,7 +173,13 @@ impl Keys {
                 if let (Some(name), Some(hash), Ok(caps)) =
                     (text("name"), text("hash"), parse_caps(m.get("capabilities")))
                 {
-                    list.push(Key { name, hash, caps, created: int("created"), expires: int("expires") });
+                    list.push(Key {
+                        name: name.into(),
+                        hash,
+                        caps: caps.into(),
+                        created: int("created"),
+                        expires: int("expires"),
+                    });
                 }
             }
         }
@@ -194,7 +208,7 @@ impl Keys {
         if !crate::engine::plans::valid_id(name) {
             return Err("name must be 1-64 letters, digits, '-' or '_'".into());
         }
-        if self.list.iter().any(|k| k.name == name) {
+        if self.list.iter().any(|k| &*k.name == name) {
             return Err(format!("a key named {name:?} exists"));
         }
         if expires != 0 && expires <= now {
@@ -204,9 +218,9 @@ impl Keys {
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw).map_err(|_| "no randomness")?;
         let secret = format!("stw_{}", crate::engine::package::to_hex(&raw));
         self.list.push(Key {
-            name: name.to_owned(),
+            name: name.into(),
             hash: String::from_utf8_lossy(&super::token::sha256_hex(secret.as_bytes())).into_owned(),
-            caps,
+            caps: caps.into(),
             created: now,
             expires,
         });
@@ -219,7 +233,7 @@ impl Keys {
 
     pub fn revoke(&mut self, name: &str) -> Result<bool, String> {
         let before = self.list.len();
-        self.list.retain(|k| k.name != name);
+        self.list.retain(|k| &*k.name != name);
         if self.list.len() == before {
             return Ok(false);
         }
@@ -251,7 +265,7 @@ impl Keys {
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Key> {
-        self.list.iter().find(|k| k.name == name)
+        self.list.iter().find(|k| &*k.name == name)
     }
 }
 
@@ -270,7 +284,7 @@ mod tests {
         assert!(keys.create("bad name", vec![Cap::Read], 0, 100).is_err());
         assert!(keys.create("past", vec![Cap::Read], 50, 100).is_err());
         let keys = Keys::load(&dir);
-        assert_eq!(keys.by_secret(&secret, 150).map(|k| k.name.as_str()), Some("monitor"));
+        assert_eq!(keys.by_secret(&secret, 150).map(|k| &*k.name), Some("monitor"));
         assert!(keys.by_secret(&short, 150).is_some());
         assert!(keys.by_secret(&short, 200).is_none(), "expired");
         assert!(keys.by_secret("stw_nope", 150).is_none());

@@ -68,8 +68,8 @@ pub fn parse(body: &[u8]) -> Result<ResetRequest, Error> {
                                     let name = format!("seed-{}", &fingerprint[..12]);
                                     req.clients.push(super::clients::TrustedClient {
                                         fingerprint,
-                                        name,
-                                        caps: vec![super::keys::Cap::Admin],
+                                        name: name.into(),
+                                        caps: [super::keys::Cap::Admin].into(),
                                     });
                                 }
                             }

@@ -4,6 +4,7 @@
 //! `2026-11-22T21:48:55Z<TAB>127.0.0.1<TAB>token.update.success<TAB>/api/v1/admin/setup`
 
 use std::fs::{File, OpenOptions};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
@@ -12,16 +13,37 @@ use crate::time;
 
 pub struct Audit {
     file: Option<File>,
-    /// Who the request being handled acts as (`token`, `key:NAME`, `cert:NAME`), logged in
-    /// the last column; `-` before authentication.
-    pub actor: std::borrow::Cow<'static, str>,
+    /// Who the request being handled acts as, logged in the last column.
+    pub actor: Actor,
+}
+
+/// Who an audited action was done as: `-` before authentication, `token`, `key:NAME`,
+/// `cert:NAME`. The names are shared with the key or certificate, not copied per request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Actor {
+    #[default]
+    Nobody,
+    Token,
+    Key(std::sync::Arc<str>),
+    Cert(std::sync::Arc<str>),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Actor::Nobody => f.write_str("-"),
+            Actor::Token => f.write_str("token"),
+            Actor::Key(name) => write!(f, "key:{name}"),
+            Actor::Cert(name) => write!(f, "cert:{name}"),
+        }
+    }
 }
 
 impl Audit {
     pub fn open(path: &Path) -> std::io::Result<Audit> {
         use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-        Ok(Audit { file: Some(file), actor: "-".into() })
+        Ok(Audit { file: Some(file), actor: Actor::Nobody })
     }
 
     /// Records one event. A write failure is reported on stderr but never fails the request:
@@ -40,8 +62,7 @@ impl Audit {
         // Targets come from the wire (paths); keep the log one line per event.
         line.extend(target.chars().map(|c| if c.is_control() { '?' } else { c }));
         line.push('\t');
-        line.push_str(&self.actor);
-        line.push('\n');
+        let _ = writeln!(line, "{}", self.actor);
         if let Err(e) = file.write_all(line.as_bytes()) {
             crate::log::warn(format_args!("audit log write failed: {e}"));
         }

@@ -166,6 +166,19 @@ fn measure(plain_http: bool) {
     let padded: Vec<(&str, &str)> = padding.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let padding_bytes: u64 = padding.iter().map(|(n, v)| (n.len() + v.len() + 4) as u64).sum();
     let bearer = format!("Bearer {TOKEN}");
+    // A scoped API key that may only read, as a monitoring script would use.
+    let created = client.send(
+        "POST",
+        &format!("/1.0/keys?token={TOKEN}"),
+        &[("Content-Type", "application/json")],
+        br#"{"name":"monitor","capabilities":["read"]}"#,
+    );
+    assert_eq!(created.status, 200, "{}", created.text());
+    let key_secret = match util::field(&created.json(), &["metadata", "secret"]) {
+        miniserde::json::Value::String(s) => s.clone(),
+        other => panic!("no secret in {other:?}"),
+    };
+    let key_bearer = format!("Bearer {key_secret}");
     let scheme = if plain_http { "http" } else { "https" };
     for what in ["health", "version"] {
         let path = format!("{ADMIN}/{what}");
@@ -173,6 +186,7 @@ fn measure(plain_http: bool) {
             ("?token=", format!("{path}?token={TOKEN}"), vec![]),
             ("?hash=", format!("{path}?hash={}", hash_for(&path)), vec![]),
             ("bearer", path.clone(), vec![("Authorization", bearer.as_str())]),
+            ("API key (read)", path.clone(), vec![("Authorization", key_bearer.as_str())]),
             ("?token= +40 headers", format!("{path}?token={TOKEN}"), padded.clone()),
         ];
         let mut base: Option<Figure> = None;

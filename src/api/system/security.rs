@@ -205,7 +205,7 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
                     };
                     let name = name.unwrap_or_else(|| fingerprint[..12].to_owned());
                     clients.retain(|c| c.fingerprint != fingerprint);
-                    clients.push(TrustedClient { fingerprint, name, caps });
+                    clients.push(TrustedClient { fingerprint, name: name.into(), caps: caps.into() });
                 }
             }
             new_clients = Some(clients);
