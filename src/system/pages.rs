@@ -54,7 +54,9 @@ pub fn release() -> io::Result<Released> {
         // no anonymous (copied-on-write) page: every page holds exactly the file's bytes, and
         // nothing in steward writes to it or changes its protection. MADV_DONTNEED on such a
         // mapping only unmaps the pages; the next access maps the same bytes from the file
-        // again, so no value anyone can read changes.
+        // again (the kernel refuses writes to a file being executed, ETXTBSY, and an update
+        // replaces it by rename, leaving this inode as it is), so no value anyone can read
+        // changes.
         let result =
             unsafe { rustix::mm::madvise(m.start as *mut _, m.end - m.start, rustix::mm::Advice::LinuxDontNeed) };
         if result.is_ok() {
