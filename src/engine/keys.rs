@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-pub use crate::store::audit::Actor;
+use crate::store::audit::Actor;
 use std::path::{Path, PathBuf};
 
 use miniserde::json::{self, Number, Value};

@@ -3,8 +3,8 @@
 //! Line format (tab-separated, so targets with commas or spaces need no quoting):
 //! `2026-11-22T21:48:55Z<TAB>127.0.0.1<TAB>token.update.success<TAB>/api/v1/admin/setup`
 
-use std::fs::{File, OpenOptions};
 use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
