@@ -65,12 +65,8 @@ pub struct Head {
     pub framing: Framing,
     pub expect_continue: bool,
     pub keep_alive: bool,
-    content_type: Option<Span>,
-    authorization: Option<Span>,
-    if_match: Option<Span>,
-    /// The body's sha256 as a signed request claims it (`X-Content-SHA256`), lowercased.
-    content_sha256: Option<Span>,
-    accept: Option<Span>,
+    /// Where each of the `KEPT` headers' values is in `text` (the last one sent wins).
+    kept: [Option<Span>; KEPT.len()],
     /// sha256 (hex) of the TLS client certificate, when the client presented one.
     pub client_cert: Option<String>,
 }
@@ -95,23 +91,24 @@ impl Head {
     }
 
     pub fn content_type(&self) -> Option<&str> {
-        self.value(self.content_type)
+        self.value(self.kept[CONTENT_TYPE])
     }
 
     pub fn authorization(&self) -> Option<&str> {
-        self.value(self.authorization)
+        self.value(self.kept[AUTHORIZATION])
     }
 
     pub fn if_match(&self) -> Option<&str> {
-        self.value(self.if_match)
+        self.value(self.kept[IF_MATCH])
     }
 
+    /// The body's sha256 as a signed request claims it (`X-Content-SHA256`), lowercased.
     pub fn content_sha256(&self) -> Option<&str> {
-        self.value(self.content_sha256)
+        self.value(self.kept[CONTENT_SHA256])
     }
 
     pub fn accept(&self) -> Option<&str> {
-        self.value(self.accept)
+        self.value(self.kept[ACCEPT])
     }
 
     pub fn has_body(&self) -> bool {
@@ -119,15 +116,25 @@ impl Head {
     }
 
     /// Appends a kept header's value to `text`.
-    fn keep(&mut self, value: &str) -> Option<Span> {
+    fn keep(&mut self, value: &str) -> Span {
         let from = self.text.len() as u32;
         self.text.push_str(value);
-        Some(Span(from, self.text.len() as u32))
+        Span(from, self.text.len() as u32)
     }
 }
 
-/// Headers whose values a `Head` keeps.
+/// Headers whose values a `Head` keeps, in the order of `Head::kept`.
 const KEPT: [&str; 5] = ["content-type", "authorization", "if-match", "accept", "x-content-sha256"];
+const CONTENT_TYPE: usize = 0;
+const AUTHORIZATION: usize = 1;
+const IF_MATCH: usize = 2;
+const ACCEPT: usize = 3;
+const CONTENT_SHA256: usize = 4;
+
+/// Which of the `KEPT` headers `name` is.
+fn kept_slot(name: &str) -> Option<usize> {
+    KEPT.iter().position(|k| name.eq_ignore_ascii_case(k))
+}
 
 /// Why a head was refused before routing.
 #[derive(Debug, PartialEq, Eq)]
@@ -165,8 +172,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     }
     let path_end = target.find('?').unwrap_or(target.len());
     let http10 = req.version == Some(0);
-    let kept: usize =
-        req.headers.iter().filter(|h| KEPT.iter().any(|k| h.name.eq_ignore_ascii_case(k))).map(|h| h.value.len()).sum();
+    let kept: usize = req.headers.iter().filter(|h| kept_slot(h.name).is_some()).map(|h| h.value.len()).sum();
     let mut text = String::with_capacity(target.len() + kept);
     text.push_str(target);
     let mut head = Head {
@@ -178,12 +184,8 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         framing: Framing::None,
         expect_continue: false,
         keep_alive: !http10,
-        content_type: None,
-        authorization: None,
-        if_match: None,
+        kept: [None; KEPT.len()],
         client_cert: None,
-        content_sha256: None,
-        accept: None,
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
@@ -219,19 +221,12 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
                     head.keep_alive = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case("content-type") {
-            head.content_type = head.keep(value);
-        } else if name.eq_ignore_ascii_case("authorization") {
-            head.authorization = head.keep(value);
-        } else if name.eq_ignore_ascii_case("if-match") {
-            head.if_match = head.keep(value);
-        } else if name.eq_ignore_ascii_case("accept") {
-            head.accept = head.keep(value);
-        } else if name.eq_ignore_ascii_case("x-content-sha256") {
-            head.content_sha256 = head.keep(value);
-            if let Some(Span(from, to)) = head.content_sha256 {
+        } else if let Some(slot) = kept_slot(name) {
+            let Span(from, to) = head.keep(value);
+            if slot == CONTENT_SHA256 {
                 head.text[from as usize..to as usize].make_ascii_lowercase();
             }
+            head.kept[slot] = Some(Span(from, to));
         }
     }
     head.framing = match (length, chunked) {
