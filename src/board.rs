@@ -46,11 +46,40 @@ pub struct Application {
     pub version_file: Option<String>,
 }
 
-/// What a backup holds besides steward's own state: application data directories below
-/// `--root`.
+/// What a backup holds besides steward's own state (application data directories below
+/// `--root`), where plans may write backups, and the commands plans may run.
 #[derive(Deserialize, Debug, Clone)]
 pub struct BackupProfile {
     pub paths: Vec<String>,
+    /// Directories (below `--root`) a plan's destination must lie in: a destination is a
+    /// place steward writes to, so the board says where that may be. Without any, plans
+    /// cannot be created.
+    pub destinations: Option<Vec<String>>,
+    /// Commands a plan may run after a backup, by name (`"hooks":{"on_failure":"notify"}`),
+    /// whatever the plan's author may do. A plan may also give an argument list of its own,
+    /// but only with the `admin` capability: that runs any program as steward.
+    pub hooks: Option<Vec<NamedHook>>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct NamedHook {
+    pub name: String,
+    /// argv, no shell; STEWARD_PLAN, STEWARD_STATUS, STEWARD_BACKUP... in its environment.
+    pub command: Vec<String>,
+}
+
+impl BackupProfile {
+    pub fn destinations(&self) -> &[String] {
+        self.destinations.as_deref().unwrap_or(&[])
+    }
+
+    pub fn hook(&self, name: &str) -> Option<&NamedHook> {
+        self.hooks.as_deref().unwrap_or(&[]).iter().find(|h| h.name == name)
+    }
+
+    pub fn hook_names(&self) -> Vec<&str> {
+        self.hooks.as_deref().unwrap_or(&[]).iter().map(|h| h.name.as_str()).collect()
+    }
 }
 
 /// The debug bundle: encrypted to the vendor's X25519 public key (hex, from keygen's
@@ -239,6 +268,20 @@ impl Board {
         }
         if self.backup.paths.iter().any(|p| !p.starts_with('/') || p.split('/').any(|s| s == "..")) {
             return Err("backup.paths must be absolute paths below --root".into());
+        }
+        for d in self.backup.destinations() {
+            if !d.starts_with('/') || d.split('/').any(|s| s == "..") || d.trim_end_matches('/').is_empty() {
+                return Err(format!("backup.destinations: {d:?} must be an absolute directory below --root, not /"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for h in self.backup.hooks.as_deref().unwrap_or(&[]) {
+            if h.command.first().is_none_or(|c| !c.starts_with('/')) {
+                return Err(format!("backup.hooks: {:?} needs a command whose first item is an absolute path", h.name));
+            }
+            if !crate::engine::plans::valid_id(&h.name) || !names.insert(h.name.as_str()) {
+                return Err(format!("backup.hooks: {:?} must be a unique name of letters, digits, - or _", h.name));
+            }
         }
         match (self.power.method.as_str(), &self.power.command) {
             ("none" | "syscall", None) => {}

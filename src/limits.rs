@@ -76,3 +76,12 @@ pub const HEALTH_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// How long a profile's service status command may run.
 pub const SERVICE_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Largest GNU long-name / long-link or PAX extension entry read from an archive (the tar
+/// crate reads these whole): a path is at most 4 KiB on Linux, and PAX records for one
+/// entry are a few hundred bytes. Larger is refused before anything is read.
+pub const MAX_TAR_EXTENSION: u64 = 64 * 1024;
+
+/// Largest backup index (`steward-index.json`, one line per entry) read whole: 20,000
+/// entries of a few hundred bytes each.
+pub const MAX_BACKUP_INDEX: u64 = 8 * 1024 * 1024;

@@ -55,6 +55,7 @@ fn engine_error(e: Error) -> Reply {
         Error::NotFound(what) => error("not_found", &format!("{what} not found")),
         Error::Invalid(m) => error("invalid_argument", &m),
         Error::Conflict(m) => error("failed_precondition", &m),
+        Error::Forbidden(m) => error("permission_denied", &m),
         Error::Io(m) => error("internal", &m),
     }
     .into()

@@ -41,6 +41,7 @@ pub fn engine_error(e: crate::engine::Error) -> Reply {
         Error::NotFound(what) => error(404, &format!("{what} not found")),
         Error::Invalid(m) => error(400, &m),
         Error::Conflict(m) => error(409, &m),
+        Error::Forbidden(m) => error(403, &m),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
             error(500, &m)
@@ -136,18 +137,21 @@ pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
         return error(400, "the request body must be the backup archive").into();
     };
     api.engine.audit.record(call.peer, "system.restore", "");
-    let plan = api.engine.restore_plan();
+    let plan = api.engine.restore_plan(&call.principal());
     let power = api.engine.board.power.clone();
     // IncusOS reboots after a restore; so does steward, by the board's power method.
     let busy = error(409, "a restore is already running");
     api.restore_in_background(plan, archive, busy, restore_answer, move || crate::engine::power::reboot_with(power))
 }
 
-/// `{}` on success, the error envelope (400) with the reason otherwise.
-fn restore_answer(result: Result<(), &str>) -> Response {
+/// `{}` on success, the error envelope with the reason otherwise.
+fn restore_answer(result: Result<(), &crate::engine::Error>) -> Response {
+    use crate::engine::Error;
     match result {
         Ok(()) => sync("{}"),
-        Err(m) => error(400, m),
+        Err(Error::Forbidden(m)) => error(403, m),
+        Err(Error::Io(m)) => error(500, m),
+        Err(e) => error(400, &e.message()),
     }
 }
 

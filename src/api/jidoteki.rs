@@ -60,6 +60,7 @@ fn engine_error(e: Error) -> Reply {
         Error::NotFound(_) => status(404, None).into(),
         Error::Invalid(m) => bad_request(&m),
         Error::Conflict(m) => status(409, Some(&m)).into(),
+        Error::Forbidden(m) => status(403, Some(&m)).into(),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
             status(500, Some(&m)).into()
@@ -360,10 +361,12 @@ pub fn backup_restore(api: &mut Api, call: &mut Call) -> Reply {
         return bad_request("Missing parameter: archive");
     };
     api.engine.audit.record(call.peer, "backup.restore", "");
-    let plan = api.engine.restore_plan();
-    let answer = |result: Result<(), &str>| match result {
+    let plan = api.engine.restore_plan(&call.principal());
+    let answer = |result: Result<(), &Error>| match result {
         Ok(()) => status(200, None),
-        Err(m) => status(400, Some(m)),
+        Err(Error::Forbidden(m)) => status(403, Some(m)),
+        Err(Error::Io(m)) => status(500, Some(m)),
+        Err(e) => status(400, Some(&e.message())),
     };
     api.restore_in_background(plan, archive, status(400, Some("A restore is already running")), answer, || {})
 }
@@ -398,7 +401,9 @@ pub fn post_license(api: &mut Api, call: &mut Call) -> Reply {
             json_ok(json)
         }
         Err(LicenseError::Invalid(m)) => status(404, Some(m)).into(),
-        Err(LicenseError::Store(Error::Io(m) | Error::Invalid(m) | Error::Conflict(m))) => bad_request(&m),
+        Err(LicenseError::Store(Error::Io(m) | Error::Invalid(m) | Error::Conflict(m) | Error::Forbidden(m))) => {
+            bad_request(&m)
+        }
         Err(LicenseError::Store(Error::NotFound(what))) => bad_request(what),
     }
 }

@@ -78,6 +78,14 @@ impl Call<'_> {
         crate::server::http::percent_decode(raw).map(std::borrow::Cow::into_owned).unwrap_or_default()
     }
 
+    /// Who the request acts as: what its effects are bounded by.
+    pub fn principal(&self) -> Principal {
+        match &self.auth {
+            AuthState::Granted(p) => p.clone(),
+            AuthState::Pending | AuthState::Open => Principal::nobody(),
+        }
+    }
+
     /// The spooled body of a raw-body route as text (empty when there was none).
     pub fn body_text(&mut self) -> Result<String, &'static str> {
         match self.raw.take() {
@@ -305,11 +313,14 @@ impl Api {
         plan: crate::engine::restore::Plan,
         archive: Spooled,
         busy: Response,
-        answer: fn(Result<(), &str>) -> Response,
+        answer: fn(Result<(), &crate::engine::Error>) -> Response,
         after: impl FnOnce() + Send + 'static,
     ) -> Reply {
+        use crate::engine::Error;
         use std::sync::atomic::Ordering;
-        let Some(waker) = self.waker.clone() else { return answer(Err("restore is unavailable")).into() };
+        let Some(waker) = self.waker.clone() else {
+            return answer(Err(&Error::Io("restore is unavailable".into()))).into();
+        };
         if self.engine.restoring.swap(true, Ordering::AcqRel) {
             return busy.into();
         }
@@ -318,21 +329,22 @@ impl Api {
         let spawned = std::thread::Builder::new().name("restore".into()).spawn(move || {
             let result = crate::engine::restore::run(&plan, &archive.path);
             drop(archive);
-            if let Err(m) = &result {
-                crate::log::warn(format_args!("restore: {m}"));
+            if let Err(e) = &result {
+                crate::log::warn(format_args!("restore: {}", e.message()));
             }
             if result.is_ok() {
                 after();
             }
             restoring.store(false, Ordering::Release);
-            let _ = tx.send(answer(result.as_ref().map(|_| ()).map_err(String::as_str)));
+            let _ = tx.send(answer(result.as_ref().map(|_| ())));
             waker.wake();
         });
         if spawned.is_err() {
             self.engine.restoring.store(false, Ordering::Release);
-            return answer(Err("cannot start the restore")).into();
+            return answer(Err(&Error::Io("cannot start the restore".into()))).into();
         }
-        Reply { response: answer(Err("the restore stopped unexpectedly")), not_before: None, pending: Some(rx) }
+        let stopped = Error::Io("the restore stopped unexpectedly".into());
+        Reply { response: answer(Err(&stopped)), not_before: None, pending: Some(rx) }
     }
 
     /// A failed `/setup` by someone without the token: audited, and answered after the

@@ -87,7 +87,7 @@ pub fn create(api: &mut Api, call: &mut Call) -> Reply {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match api.engine.plan_put(&text, None) {
+    match api.engine.plan_put(&text, None, &call.principal()) {
         Ok(plan) => {
             api.engine.audit.record(call.peer, "plan.create", &plan.id);
             let body = plan_object(api, &plan);
@@ -115,7 +115,7 @@ pub fn replace(api: &mut Api, call: &mut Call) -> Reply {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match api.engine.plan_put(&text, Some(&id)) {
+    match api.engine.plan_put(&text, Some(&id), &call.principal()) {
         Ok(plan) => {
             api.engine.audit.record(call.peer, "plan.update", &plan.id);
             sync(&plan_object(api, &plan)).header("ETag", etag(&plan)).into()

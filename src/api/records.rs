@@ -35,6 +35,7 @@ fn engine_error(e: Error) -> Reply {
         Error::NotFound(what) => error(404, &format!("{what} not found")),
         Error::Invalid(m) => error(400, &m),
         Error::Conflict(m) => error(409, &m),
+        Error::Forbidden(m) => error(403, &m),
         Error::Io(m) => error(500, &m),
     }
     .into()
@@ -287,7 +288,7 @@ pub fn task(api: &mut Api, call: &mut Call) -> Reply {
         },
         Some(_) => return error(400, "contents must be an object").into(),
     }
-    match api.engine.backup_restore_job(op.id) {
+    match api.engine.backup_restore_job(op.id, &call.principal()) {
         Ok(job) => {
             api.engine.audit.record(call.peer, "backup.restore", &oplog::snapshot_id(op.id));
             descriptor(api, job, "restore")

@@ -3,7 +3,10 @@
 //!
 //! Layout: `steward-backup.json` first (format, steward version, board, created time, every
 //! entry with its size), then `steward/…` (token hash, settings, storage, license, TLS
-//! certificate and key) and the application paths without their leading `/`.
+//! certificate and key) and the application paths without their leading `/`, and last
+//! `steward-index.json`: every entry before it with its type, size and sha256, known only
+//! once the data has been written. A restore refuses an archive that differs from its
+//! index in any way, so a truncated or corrupted archive is never taken for a whole one.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,25 @@ pub struct Manifest {
 struct Entry {
     path: String,
     size: u64,
+}
+
+/// The archive's last entry.
+pub const INDEX_NAME: &str = "steward-index.json";
+pub const MANIFEST_NAME: &str = "steward-backup.json";
+
+#[derive(Serialize)]
+struct Index {
+    format: u32,
+    entries: Vec<IndexEntry>,
+}
+
+#[derive(Serialize)]
+struct IndexEntry {
+    path: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    size: u64,
+    sha256: String,
 }
 
 pub struct Done {
@@ -272,10 +294,12 @@ fn walk(dir: &Path, name: &str, out: &mut Vec<(String, PathBuf, u64)>) -> io::Re
     Ok(())
 }
 
-/// Hashes what passes through and stops when the backup is cancelled.
+/// Hashes what passes through (the whole archive, and the entry being written for the
+/// index) and stops when the backup is cancelled.
 struct Tee<W: Write> {
     out: W,
     hash: ring::digest::Context,
+    entry: Option<ring::digest::Context>,
     written: u64,
     cancel: Arc<AtomicBool>,
 }
@@ -287,6 +311,9 @@ impl<W: Write> Write for Tee<W> {
         }
         let n = self.out.write(data)?;
         self.hash.update(&data[..n]);
+        if let Some(entry) = &mut self.entry {
+            entry.update(&data[..n]);
+        }
         self.written += n as u64;
         Ok(n)
     }
@@ -316,14 +343,28 @@ fn archive_to<W: Write>(
     sources: &[(String, PathBuf, u64)],
     cancel: &Arc<AtomicBool>,
 ) -> io::Result<(W, Done)> {
-    let tee = Tee { out, hash: ring::digest::Context::new(&ring::digest::SHA256), written: 0, cancel: cancel.clone() };
+    let sha256 = || ring::digest::Context::new(&ring::digest::SHA256);
+    let tee = Tee { out, hash: sha256(), entry: None, written: 0, cancel: cancel.clone() };
     let mut tar = tar::Builder::new(tee);
     let manifest = json::to_string(manifest);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(manifest.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(crate::time::unix_seconds(std::time::SystemTime::now()).max(0) as u64);
-    tar.append_data(&mut header, "steward-backup.json", manifest.as_bytes())?;
+    let now = crate::time::unix_seconds(std::time::SystemTime::now()).max(0) as u64;
+    let small_file = |len: usize| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(len as u64);
+        header.set_mode(0o644);
+        header.set_mtime(now);
+        header
+    };
+    tar.append_data(&mut small_file(manifest.len()), MANIFEST_NAME, manifest.as_bytes())?;
+    let mut index = Index {
+        format: 1,
+        entries: vec![IndexEntry {
+            path: MANIFEST_NAME.into(),
+            kind: "file",
+            size: manifest.len() as u64,
+            sha256: super::package::to_hex(ring::digest::digest(&ring::digest::SHA256, manifest.as_bytes()).as_ref()),
+        }],
+    };
     let mut buf = vec![0u8; bulk::COPY_BUFFER];
     for (name, path, size) in sources {
         let mut f = std::fs::File::open(path)?;
@@ -339,11 +380,21 @@ fn archive_to<W: Write>(
         // The header goes through the tar crate (long names, checksum); the data is copied
         // here in large reads, which the crate's 8 KiB copy loop would split 32 times over.
         tar.append_data(&mut header, name, io::empty())?;
+        tar.get_mut().entry = Some(sha256());
         bulk::copy_exact(&mut f, tar.get_mut(), *size, &mut buf)
             .map_err(|e| io::Error::other(format!("{name}: {e} (it shrank while the backup ran)")))?;
+        let digest = tar.get_mut().entry.take().map(|c| c.finish()).expect("set above");
+        index.entries.push(IndexEntry {
+            path: name.clone(),
+            kind: "file",
+            size: *size,
+            sha256: super::package::to_hex(digest.as_ref()),
+        });
         let pad = (512 - (*size % 512) as usize) % 512;
         tar.get_mut().write_all(&[0u8; 512][..pad])?;
     }
+    let index = json::to_string(&index);
+    tar.append_data(&mut small_file(index.len()), INDEX_NAME, index.as_bytes())?;
     let Tee { out, hash, written, .. } = tar.into_inner()?;
     Ok((out, Done { filesize: written, sha256: super::package::to_hex(hash.finish().as_ref()) }))
 }

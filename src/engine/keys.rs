@@ -70,6 +70,12 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// A request that carried no credentials (a public route, first-run `/setup`): it may
+    /// do nothing that needs a capability.
+    pub fn nobody() -> Principal {
+        Principal::Key { name: Arc::from(""), caps: Arc::from([]) }
+    }
+
     pub fn allows(&self, need: Cap) -> bool {
         match self {
             Principal::Admin => true,

@@ -21,6 +21,7 @@ pub mod reset;
 pub mod restore;
 pub mod settings;
 pub mod storage;
+pub mod targuard;
 pub mod token;
 pub mod update;
 
@@ -69,6 +70,9 @@ pub enum Error {
     Invalid(String),
     /// The request clashes with the current state (a name taken, work already finished).
     Conflict(String),
+    /// The acting principal's capabilities do not cover an effect the request would have
+    /// (a command to run, steward's own state to restore); the text names the capability.
+    Forbidden(String),
     /// The machine failed us (I/O); not the client's fault.
     Io(String),
 }
@@ -78,7 +82,7 @@ impl Error {
     pub fn message(&self) -> String {
         match self {
             Error::NotFound(what) => format!("{what} not found"),
-            Error::Invalid(m) | Error::Conflict(m) | Error::Io(m) => m.clone(),
+            Error::Invalid(m) | Error::Conflict(m) | Error::Forbidden(m) | Error::Io(m) => m.clone(),
         }
     }
 }

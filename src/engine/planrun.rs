@@ -136,10 +136,33 @@ impl Runner {
 }
 
 impl Engine {
-    pub fn plan_put(&mut self, text: &str, replacing: Option<&str>) -> Result<Plan, Error> {
+    /// Creates or replaces a plan for `by`. A hook of the plan's own (an argument list) runs
+    /// any program as steward, so it needs `admin` — unless the plan already had that very
+    /// hook, which an admin set: a `backups-manage` client may send a GET's config back
+    /// with only the schedule changed.
+    pub fn plan_put(
+        &mut self,
+        text: &str,
+        replacing: Option<&str>,
+        by: &super::keys::Principal,
+    ) -> Result<Plan, Error> {
         let now = crate::time::unix_millis();
-        let mut plan = plans::Plan::parse(text, &self.board.applications, &self.board.backup.paths, now)
-            .map_err(Error::Invalid)?;
+        let mut plan =
+            plans::Plan::parse(text, &self.board.applications, &self.board.backup, now).map_err(Error::Invalid)?;
+        if !by.allows(super::keys::Cap::Admin) {
+            let current = replacing.and_then(|id| self.plans.plan(id));
+            for (what, hook, before) in [
+                ("on_success", &plan.on_success, current.map(|p| &p.on_success)),
+                ("on_failure", &plan.on_failure, current.map(|p| &p.on_failure)),
+            ] {
+                if matches!(hook, plans::Hook::Command(_)) && before != Some(hook) {
+                    return Err(Error::Forbidden(format!(
+                        "hooks.{what}: a command of the plan's own runs any program, which needs the admin capability;                          name one of the board's hooks instead ({})",
+                        self.board.backup.hook_names().join(", ")
+                    )));
+                }
+            }
+        }
         let runner = &mut self.plans;
         match replacing {
             Some(id) => {
@@ -184,9 +207,18 @@ impl Engine {
         Ok(op)
     }
 
-    /// Queues a restore of a live backup; the restore's operation id.
-    pub fn backup_restore_job(&mut self, backup: u64) -> Result<u64, Error> {
+    /// Queues a restore of a live backup; the restore's operation id. A backup holding
+    /// steward's own state restores it too, which only `admin` may do (checked here, when
+    /// the principal is known; the worker runs what was allowed).
+    pub fn backup_restore_job(&mut self, backup: u64, by: &super::keys::Principal) -> Result<u64, Error> {
         let b = self.live_backup(backup)?;
+        let holds_state = b.artifact.as_ref().is_some_and(|a| a.containers.iter().any(|c| c == STATE_CONTAINER));
+        if holds_state && !by.allows(super::keys::Cap::Admin) {
+            return Err(Error::Forbidden(
+                "this backup holds steward's own state (token, TLS key, settings); restoring it needs the admin capability"
+                    .into(),
+            ));
+        }
         let mut op = Operation::new(Kind::Restore, &b.plan_id, crate::time::unix_millis());
         op.snapshot = Some(backup);
         op.flow_id = b.flow_id;
@@ -378,7 +410,7 @@ impl Engine {
         let artifact = backup.artifact?;
         let state = artifact.containers.iter().any(|c| c == STATE_CONTAINER);
         let apps: Vec<String> = artifact.containers.iter().filter(|c| *c != STATE_CONTAINER).cloned().collect();
-        Some((self.selective_restore_plan(state, &apps), artifact))
+        Some((self.selective_restore_plan(state, &apps, &super::keys::Principal::Admin), artifact))
     }
 
     /// Trims the history (and the logs of what was trimmed).
@@ -448,7 +480,14 @@ impl Ctx {
     }
 
     fn hook(&self, plan: &Plan, op: &Operation, succeeded: bool, path: &str) -> Result<(), String> {
-        let argv = if succeeded { &plan.on_success } else { &plan.on_failure };
+        let argv = match if succeeded { &plan.on_success } else { &plan.on_failure } {
+            plans::Hook::None => return Ok(()),
+            plans::Hook::Command(argv) => argv,
+            plans::Hook::Named(name) => match self.board.backup.hook(name) {
+                Some(h) => &h.command,
+                None => return Err(format!("the board has no hook named {name:?} any more")),
+            },
+        };
         let Some((program, args)) = argv.split_first() else { return Ok(()) };
         let mut cmd = std::process::Command::new(program);
         cmd.args(args)
@@ -489,6 +528,7 @@ fn run_backup(ctx: &Ctx, op: &mut Operation, plan: Option<&Plan>) {
     containers.extend(plan.applications.iter().cloned());
     ctx.step(op, "Archiving");
     let result = (|| -> Result<(u64, String), String> {
+        plans::destination_allowed(plan, &ctx.board.backup)?;
         std::fs::create_dir_all(&dest).map_err(|e| format!("destination {}: {e}", plan.destination))?;
         let sources = super::backup::sources(&ctx.data, &ctx.root, &ctx.board, plan.state, &plan.applications)
             .map_err(|e| format!("reading what to back up: {e}"))?;
@@ -642,7 +682,7 @@ fn run_restore(
     restoring.store(false, Ordering::Release);
     match result {
         Ok(()) => ctx.end(op, Status::Success, ""),
-        Err(e) => ctx.end(op, Status::Error, &e),
+        Err(e) => ctx.end(op, Status::Error, &e.message()),
     }
 }
 
@@ -694,9 +734,9 @@ mod tests {
     #[test]
     fn a_one_minute_cron_runs_on_schedule_and_retention_keeps_the_newest() {
         let (mut e, dir) = engine("cron");
-        let plan = r#"{"id":"minutely","sources":{"state":true},"destination":{"path":"/backups"},
+        let plan = r#"{"id":"minutely","sources":{"state":true},"destination":{"path":"/srv/backups"},
             "schedule":{"cron":"* * * * *"},"retention":{"keep_last_n":1}}"#;
-        let created = e.plan_put(plan, None).unwrap().created_ms;
+        let created = e.plan_put(plan, None, &crate::engine::keys::Principal::Admin).unwrap().created_ms;
         let minute = (created / 60_000 + 1) * 60_000;
         assert_eq!(e.plans_tick(created), Some(minute), "the first run is at the next minute");
         settle(&mut e, minute - 1);
@@ -730,9 +770,9 @@ mod tests {
     #[test]
     fn a_run_missed_while_off_runs_once_at_start() {
         let (mut e, dir) = engine("missed");
-        let plan = r#"{"id":"minutely","sources":{"state":true},"destination":{"path":"/backups"},
+        let plan = r#"{"id":"minutely","sources":{"state":true},"destination":{"path":"/srv/backups"},
             "schedule":{"every_hours":1}}"#;
-        let created = e.plan_put(plan, None).unwrap().created_ms;
+        let created = e.plan_put(plan, None, &crate::engine::keys::Principal::Admin).unwrap().created_ms;
         // Three hours later: three slots were missed, one backup is made.
         let later = created + 3 * 3_600_000 + 5;
         settle(&mut e, later);
@@ -753,25 +793,25 @@ mod tests {
             )
         };
         let plan = format!(
-            r#"{{"id":"p","sources":{{"state":true}},"destination":{{"path":"/backups","auth":{{"secret":"s"}}}},
+            r#"{{"id":"p","sources":{{"state":true}},"destination":{{"path":"/srv/backups","auth":{{"secret":"s"}}}},
             "hooks":{{"on_success":{},"on_failure":{}}}}}"#,
             hook("ok"),
             hook("failed")
         );
-        e.plan_put(&plan, None).unwrap();
+        e.plan_put(&plan, None, &crate::engine::keys::Principal::Admin).unwrap();
         e.plan_run("p").unwrap();
         settle(&mut e, crate::time::unix_millis());
         // A destination that cannot be created fails the next backup.
-        std::fs::write(dir.join("root/backups-file"), "").unwrap();
-        let broken = plan.replace("\"/backups\"", "\"/backups-file/x\"");
-        e.plan_put(&broken, Some("p")).unwrap();
+        std::fs::write(dir.join("root/srv/backups/blocker"), "").unwrap();
+        let broken = plan.replace("\"/srv/backups\"", "\"/srv/backups/blocker/x\"");
+        e.plan_put(&broken, Some("p"), &crate::engine::keys::Principal::Admin).unwrap();
         e.plan_run("p").unwrap();
         settle(&mut e, crate::time::unix_millis());
         let heard = std::fs::read_to_string(&out).unwrap();
         assert_eq!(heard, "ok p STATUS_SUCCESS s\nfailed p STATUS_ERROR s\n");
         // A failing success hook turns the backup into a warning, not a failure.
         let failing = plan.replace(&hook("ok"), r#"["/bin/false"]"#);
-        e.plan_put(&failing, Some("p")).unwrap();
+        e.plan_put(&failing, Some("p"), &crate::engine::keys::Principal::Admin).unwrap();
         let id = e.plan_run("p").unwrap();
         settle(&mut e, crate::time::unix_millis());
         let op = e.plans.log().get(id).unwrap();

@@ -40,9 +40,57 @@ pub struct Plan {
     pub auth: Vec<(String, String)>,
     pub schedule: Schedule,
     pub retention: Retention,
-    pub on_success: Vec<String>,
-    pub on_failure: Vec<String>,
+    pub on_success: Hook,
+    pub on_failure: Hook,
     pub created_ms: i64,
+}
+
+/// What runs after a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Hook {
+    #[default]
+    None,
+    /// One of the board's `backup.hooks`, by name: the board vouches for it, so any plan
+    /// author may use it.
+    Named(String),
+    /// An argument list of the plan's own: it runs any program as steward, so only `admin`
+    /// may set one.
+    Command(Vec<String>),
+}
+
+impl Hook {
+    fn parse(v: Option<&Value>, what: &str, board: &crate::board::BackupProfile) -> Result<Hook, String> {
+        match v {
+            None | Some(Value::Null) => Ok(Hook::None),
+            Some(Value::String(name)) => match board.hook(name) {
+                Some(_) => Ok(Hook::Named(name.clone())),
+                None => Err(format!(
+                    "{what}: this board has no hook named {name:?} (it has: {})",
+                    board.hook_names().join(", ")
+                )),
+            },
+            v => {
+                let argv = strings(v, what)?;
+                match argv.first() {
+                    None => Ok(Hook::None),
+                    Some(c) if c.starts_with('/') => Ok(Hook::Command(argv)),
+                    Some(_) => Err("a hook is an argument list whose first item is an absolute path".into()),
+                }
+            }
+        }
+    }
+
+    fn to_json(&self) -> String {
+        match self {
+            Hook::None => "[]".into(),
+            Hook::Named(name) => {
+                let mut out = String::new();
+                crate::json::push_str(&mut out, name);
+                out
+            }
+            Hook::Command(argv) => str_array(argv.iter().map(String::as_str)),
+        }
+    }
 }
 
 const AUTH_KEYS: [&str; 8] =
@@ -78,8 +126,9 @@ pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A destination is an absolute, plain path below `--root`, outside what is backed up.
-fn check_destination(dest: &str, backed_up: &[String]) -> Result<(), String> {
+/// A destination is an absolute, plain path below `--root`, inside one of the board's
+/// destination roots, and outside what is backed up.
+fn check_destination(dest: &str, backed_up: &[String], roots: &[String]) -> Result<(), String> {
     let p = Path::new(dest);
     if !p.is_absolute() || !p.components().skip(1).all(|c| matches!(c, Component::Normal(_))) || dest.len() > 1024 {
         return Err(format!("destination.path {dest:?} must be an absolute path without '..'"));
@@ -93,18 +142,29 @@ fn check_destination(dest: &str, backed_up: &[String]) -> Result<(), String> {
             return Err(format!("destination.path {dest:?} overlaps {}, which the plan backs up", b.display()));
         }
     }
+    if roots.is_empty() {
+        return Err("this board declares no backup destinations (backup.destinations in its profile)".into());
+    }
+    if !roots.iter().any(|r| p.starts_with(r)) {
+        return Err(format!(
+            "destination.path {dest:?} must be below one of the board's destinations: {}",
+            roots.join(", ")
+        ));
+    }
     Ok(())
 }
 
 impl Plan {
     /// A plan from its JSON form, checked completely; `apps` are the board's applications
-    /// and `state_paths` what a state backup holds besides steward's files.
+    /// and `backup` says what a state backup holds besides steward's files, where backups
+    /// may go and which hooks exist.
     pub fn parse(
         text: &str,
         apps: &[crate::board::Application],
-        state_paths: &[String],
+        backup: &crate::board::BackupProfile,
         now_ms: i64,
     ) -> Result<Plan, String> {
+        let state_paths = &backup.paths;
         let v: Value = json::from_str(text).map_err(|_| "the body is not valid JSON".to_owned())?;
         let m = want_object(&v, "the plan")?;
         only_keys(m, "plan", &["id", "sources", "destination", "schedule", "retention", "hooks"])?;
@@ -140,7 +200,7 @@ impl Plan {
         for a in apps.iter().filter(|a| applications.contains(&a.name)) {
             backed_up.extend(a.paths.iter().cloned());
         }
-        check_destination(&destination, &backed_up)?;
+        check_destination(&destination, &backed_up, backup.destinations())?;
         let vendor = match dest.get("vendor") {
             None | Some(Value::Null) => "local".to_owned(),
             Some(Value::String(s)) if s == "local" || s == "nfs" => s.clone(),
@@ -199,17 +259,12 @@ impl Plan {
                 ret
             }
         };
-        let (mut on_success, mut on_failure) = (Vec::new(), Vec::new());
+        let (mut on_success, mut on_failure) = (Hook::None, Hook::None);
         if let Some(h) = m.get("hooks").filter(|h| !matches!(h, Value::Null)) {
             let h = want_object(h, "hooks")?;
             only_keys(h, "hooks", &["on_success", "on_failure"])?;
-            on_success = strings(h.get("on_success"), "hooks.on_success")?;
-            on_failure = strings(h.get("on_failure"), "hooks.on_failure")?;
-            for hook in [&on_success, &on_failure] {
-                if hook.first().is_some_and(|c| !c.starts_with('/')) {
-                    return Err("a hook is an argument list whose first item is an absolute path".into());
-                }
-            }
+            on_success = Hook::parse(h.get("on_success"), "hooks.on_success", backup)?;
+            on_failure = Hook::parse(h.get("on_failure"), "hooks.on_failure", backup)?;
         }
         Ok(Plan {
             id,
@@ -272,8 +327,8 @@ impl Plan {
             .raw(
                 "hooks",
                 &Object::new()
-                    .raw("on_success", &str_array(self.on_success.iter().map(String::as_str)))
-                    .raw("on_failure", &str_array(self.on_failure.iter().map(String::as_str)))
+                    .raw("on_success", &self.on_success.to_json())
+                    .raw("on_failure", &self.on_failure.to_json())
                     .finish(),
             );
         if with_secrets {
@@ -358,8 +413,9 @@ fn strip_created(m: &json::Object) -> Value {
     Value::Object(m)
 }
 
-/// Stored plans are re-checked for shape only: one naming an application the board no
-/// longer has is still loaded as it was (its runs will say what is missing).
+/// Stored plans are re-checked for shape only: one naming an application, a destination
+/// root or a hook the board no longer has is still loaded as it was (its runs check those
+/// against the board, and say what is missing).
 fn parse_stored(m: &json::Object, created: i64) -> Result<Plan, String> {
     let apps: Vec<String> = match m.get("sources") {
         Some(Value::Object(s)) => strings(s.get("applications"), "sources.applications")?,
@@ -375,7 +431,34 @@ fn parse_stored(m: &json::Object, created: i64) -> Result<Plan, String> {
             version_file: None,
         })
         .collect();
-    Plan::parse(&json::to_string(&strip_created(m)), &fake, &[], created)
+    let named: Vec<crate::board::NamedHook> = match m.get("hooks") {
+        Some(Value::Object(h)) => h
+            .values()
+            .filter_map(|v| match v {
+                Value::String(name) => Some(crate::board::NamedHook { name: name.clone(), command: vec!["/".into()] }),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let anything =
+        crate::board::BackupProfile { paths: Vec::new(), destinations: Some(vec!["/".into()]), hooks: Some(named) };
+    Plan::parse(&json::to_string(&strip_created(m)), &fake, &anything, created)
+}
+
+/// Whether the plan's destination lies in one of the board's destination roots now (a
+/// stored plan is re-checked before every run: the profile may have changed).
+pub fn destination_allowed(plan: &Plan, backup: &crate::board::BackupProfile) -> Result<(), String> {
+    let p = Path::new(&plan.destination);
+    if backup.destinations().iter().any(|r| p.starts_with(r)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "destination {} is not below any of the board's backup destinations ({})",
+            plan.destination,
+            backup.destinations().join(", ")
+        ))
+    }
 }
 
 pub fn store(path: &Path, plans: &[Plan]) -> std::io::Result<()> {
@@ -404,8 +487,16 @@ mod tests {
         }]
     }
 
+    fn profile() -> crate::board::BackupProfile {
+        crate::board::BackupProfile {
+            paths: vec!["/var/lib/app".into()],
+            destinations: Some(vec!["/srv".into(), "/b".into()]),
+            hooks: Some(vec![crate::board::NamedHook { name: "notify".into(), command: vec!["/bin/true".into()] }]),
+        }
+    }
+
     fn parse(text: &str) -> Result<Plan, String> {
-        Plan::parse(text, &apps(), &["/var/lib/app".into()], 5)
+        Plan::parse(text, &apps(), &profile(), 5)
     }
 
     const GOOD: &str = r#"{"id":"nightly","sources":{"state":true,"applications":["app"]},
@@ -460,14 +551,34 @@ mod tests {
                 "unknown field",
             ),
             (
-                r#"{"id":"a","sources":{"state":true},"destination":{"path":"/b"},"hooks":{"on_success":["notify"]}}"#,
+                r#"{"id":"a","sources":{"state":true},"destination":{"path":"/b"},"hooks":{"on_success":"nope"}}"#,
+                "no hook named",
+            ),
+            (
+                r#"{"id":"a","sources":{"state":true},"destination":{"path":"/b"},"hooks":{"on_success":["sh"]}}"#,
                 "absolute path",
             ),
+            (r#"{"id":"a","sources":{"state":true},"destination":{"path":"/etc/cron.d"}}"#, "board's destinations"),
+            (r#"{"id":"a","sources":{"state":true},"destination":{"path":"/srvx"}}"#, "board's destinations"),
         ];
         for (text, why) in cases {
             let err = parse(text).unwrap_err();
             assert!(err.contains(why), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn hooks_are_a_board_name_or_an_argv_and_round_trip() {
+        let named = parse(r#"{"id":"a","sources":{"state":true},"destination":{"path":"/srv/x"},"hooks":{"on_success":"notify","on_failure":["/bin/echo","x"]}}"#).unwrap();
+        assert_eq!(named.on_success, Hook::Named("notify".into()));
+        assert_eq!(named.on_failure, Hook::Command(vec!["/bin/echo".into(), "x".into()]));
+        let json = named.to_json(false);
+        assert!(json.contains(r#""hooks":{"on_success":"notify","on_failure":["/bin/echo","x"]}"#), "{json}");
+        let dir = std::env::temp_dir().join(format!("steward-plans-hooks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        store(&dir.join("plans.json"), std::slice::from_ref(&named)).unwrap();
+        assert_eq!(load(&dir.join("plans.json")).unwrap(), vec![named]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub fn hmac_parts_hex(key_hex: &[u8], parts: &[&[u8]]) -> [u8; 64] {
     hex::encode32(&mac.finalize().into_bytes().into())
 }
 
+/// The stored token file's form: the lowercase hex sha256 of the token, one line. Applied at
+/// start and to a restored token before it replaces the live one.
+pub fn check_stored_hash(bytes: &[u8]) -> Result<[u8; 64], &'static str> {
+    let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if line.len() != 64 || !hex::is_lower_hex(line) {
+        return Err("is not a token hash");
+    }
+    let mut key = [0u8; 64];
+    key.copy_from_slice(line);
+    Ok(key)
+}
+
 impl Tokens {
     /// Loads the stored token. With first-run on and no token yet, generates a passphrase,
     /// makes it the token and returns it so the caller can show it on the console.
@@ -79,15 +91,12 @@ impl Tokens {
         };
         match std::fs::read(&tokens.token_path) {
             Ok(bytes) => {
-                let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-                if line.len() != 64 || !hex::is_lower_hex(line) {
-                    return Err(io::Error::new(
+                let key = check_stored_hash(&bytes).map_err(|e| {
+                    io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{} is not a token hash; remove it to run setup again", tokens.token_path.display()),
-                    ));
-                }
-                let mut key = [0u8; 64];
-                key.copy_from_slice(line);
+                        format!("{} {e}; remove it to run setup again", tokens.token_path.display()),
+                    )
+                })?;
                 tokens.key = Some(key);
                 tokens.first_run_pending =
                     std::fs::metadata(&tokens.first_run_path).map(|m| m.len() > 0).unwrap_or(false);

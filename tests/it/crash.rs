@@ -70,8 +70,9 @@ fn killed_while_writing_every_file_is_old_or_new() {
             let next_token = next_token.clone();
             move || {
                 let mut c = conn;
-                let plan =
-                    format!(r#"{{"id":"p","sources":{{"state":true}},"destination":{{"path":"/srv/{body_host}"}}}}"#);
+                let plan = format!(
+                    r#"{{"id":"p","sources":{{"state":true}},"destination":{{"path":"/srv/backups/{body_host}"}}}}"#
+                );
                 match kind {
                     0 => {
                         let (ct, form) = crate::util::multipart(&[("newtoken", next_token.as_bytes())]);

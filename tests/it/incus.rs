@@ -126,7 +126,7 @@ fn factory_reset_erases_state_and_the_seeded_token_works() {
     }
     assert_eq!(d.get("/api/v1/admin/settings?token=owner").status, 200, "nothing erased by a refused reset");
 
-    let plan = br#"{"id":"p","sources":{"state":true},"destination":{"path":"/srv/b"}}"#;
+    let plan = br#"{"id":"p","sources":{"state":true},"destination":{"path":"/srv/backups/b"}}"#;
     assert_eq!(bearer(&d, "POST", "/1.0/plans", plan).status, 200);
     let client = rcgen::generate_simple_self_signed(vec!["laptop".to_owned()]).unwrap();
     let body = format!(

@@ -121,7 +121,7 @@ fn metrics_parse_and_move_with_traffic() {
     assert_eq!(value(&after, r#"steward_job_running{kind="backup"}"#), 0.0);
 
     // A plan's last backup shows up once it has run.
-    let plan = br#"{"id":"nightly","sources":{"state":true},"destination":{"path":"/srv/b"}}"#;
+    let plan = br#"{"id":"nightly","sources":{"state":true},"destination":{"path":"/srv/backups/b"}}"#;
     let r = d.connect().send("POST", "/1.0/plans", &[("Authorization", "Bearer owner")], plan);
     assert_eq!(r.status, 200, "{}", r.text());
     let r = d.connect().send(

@@ -67,16 +67,19 @@ fn plans_are_validated_stored_and_guarded_by_etags() {
     let bad = [
         ("not json", "not valid JSON"),
         (r#"{"id":"x"}"#, "sources is required"),
-        (r#"{"id":"../x","sources":{"state":true},"destination":{"path":"/b"}}"#, "id must be"),
-        (r#"{"id":"x","sources":{"applications":["nope"]},"destination":{"path":"/b"}}"#, "no application"),
+        (r#"{"id":"../x","sources":{"state":true},"destination":{"path":"/srv/backups/b"}}"#, "id must be"),
+        (r#"{"id":"x","sources":{"applications":["nope"]},"destination":{"path":"/srv/backups/b"}}"#, "no application"),
         (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b/../../etc"}}"#, "without '..'"),
         (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/var/lib/app/in"}}"#, "overlaps"),
-        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b"},"schedule":{"cron":"* * *"}}"#, "5 fields"),
         (
-            r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b"},"retention":{"keep_last_n":0}}"#,
+            r#"{"id":"x","sources":{"state":true},"destination":{"path":"/srv/backups/b"},"schedule":{"cron":"* * *"}}"#,
+            "5 fields",
+        ),
+        (
+            r#"{"id":"x","sources":{"state":true},"destination":{"path":"/srv/backups/b"},"retention":{"keep_last_n":0}}"#,
             "at least one",
         ),
-        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/b"},"extra":1}"#, "unknown field"),
+        (r#"{"id":"x","sources":{"state":true},"destination":{"path":"/srv/backups/b"},"extra":1}"#, "unknown field"),
     ];
     for (body, why) in bad {
         let r = call(&d, "POST", "/1.0/plans", body);
