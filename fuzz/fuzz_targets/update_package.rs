@@ -1,11 +1,14 @@
 #![no_main]
 //! The update package reader behind its encryption: the fuzzed bytes are sealed with the
 //! dev transit key, so the reader sees them as a genuine package body (length, manifest,
-//! signature, payload) and must refuse anything not signed by the dev signing key.
+//! signature, payload) and must refuse anything not signed by the dev signing key. The
+//! fuzzed bytes are also read as a bundle payload is once its signature holds: through the
+//! tar header guard and the tar crate, which must never allocate what a header declares.
 use std::io::{Read, Write};
 
 use libfuzzer_sys::fuzz_target;
 use steward::engine::package::{Encryptor, MAGIC, open, parse_hex};
+use steward::engine::targuard::TarGuard;
 
 fuzz_target!(|data: &[u8]| {
     let key: [u8; 32] = parse_hex("7ee195979da33effa651b883091ed902ceda07e2a54328c4dfa56bc6f226da99", 32)
@@ -22,6 +25,14 @@ fuzz_target!(|data: &[u8]| {
             if n == 0 {
                 break;
             }
+        }
+    }
+    let mut bundle = tar::Archive::new(TarGuard::new(data));
+    if let Ok(entries) = bundle.entries() {
+        for entry in entries.take(64) {
+            let Ok(mut entry) = entry else { break };
+            let _ = entry.path();
+            let _ = std::io::copy(&mut entry, &mut std::io::sink());
         }
     }
 });

@@ -205,9 +205,18 @@ pub static ROUTES: &[Route] = &[
             get("/backup", "Status of the backup, with size and sha256 when done", jidoteki::get_backup),
         ),
     ),
+    // The archive holds steward's own state: the token hash is the HMAC key of `?hash=`,
+    // and the TLS key is the box's identity. Reading it is an admin power.
     needs(
-        Cap::BackupsManage,
-        optional("backup", get("/backup/download", "Download backup.tar", jidoteki::backup_download)),
+        Cap::Admin,
+        optional(
+            "backup",
+            get(
+                "/backup/download",
+                "Download backup.tar (it holds the token hash and TLS key)",
+                jidoteki::backup_download,
+            ),
+        ),
     ),
     needs(
         Cap::BackupsManage,
@@ -260,9 +269,14 @@ pub static ROUTES: &[Route] = &[
         "Erase the application's data and restart it",
         incus::app_reset,
     ),
+    // Admin for the same reason as /backup/download.
     needs(
-        Cap::BackupsManage,
-        incus_post("/1.0/system/:backup", "Stream a tar.gz backup of the system state", incus::system_backup),
+        Cap::Admin,
+        incus_post(
+            "/1.0/system/:backup",
+            "Stream a tar.gz backup of the system state (it holds the token hash and TLS key)",
+            incus::system_backup,
+        ),
     ),
     needs(
         Cap::BackupsManage,

@@ -329,7 +329,10 @@ pub fn write_archive(
     sources: &[(String, PathBuf, u64)],
     cancel: &Arc<AtomicBool>,
 ) -> io::Result<Done> {
-    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(tmp)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // It holds the token hash and the TLS key: readable by steward only, wherever it is.
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(tmp)?;
+    std::fs::set_permissions(tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let out = io::BufWriter::with_capacity(bulk::COPY_BUFFER, bulk::EarlyWriteback::new(file));
     let (out, done) = archive_to(out, manifest, sources, cancel)?;
     out.into_inner().map_err(|e| e.into_error())?.sync()?;

@@ -222,7 +222,8 @@ fn run_within(argv: &[String], limit: Duration) -> String {
 
 /// Vendor side: decrypts a bundle into `out_dir`.
 pub fn open(bundle: &Path, secret: [u8; 32], out_dir: &Path) -> Result<(), String> {
-    let mut archive = tar::Archive::new(std::fs::File::open(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?);
+    let file = std::fs::File::open(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    let mut archive = tar::Archive::new(super::targuard::TarGuard::new(file));
     let mut header: Option<BundleHeader> = None;
     let secret = StaticSecret::from(secret);
     let vendor = PublicKey::from(&secret).to_bytes();
@@ -244,7 +245,7 @@ pub fn open(bundle: &Path, secret: [u8; 32], out_dir: &Path) -> Result<(), Strin
                 let shared = secret.diffie_hellman(&PublicKey::from(ephemeral));
                 let key = derive(shared.as_bytes(), &ephemeral, &vendor);
                 let dec = Decryptor::new(entry, &key, MAGIC).map_err(|e| e.to_string())?;
-                let mut inner = tar::Archive::new(flate2::read::GzDecoder::new(dec));
+                let mut inner = tar::Archive::new(super::targuard::TarGuard::new(flate2::read::GzDecoder::new(dec)));
                 std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
                 // unpack refuses absolute paths and `..`.
                 inner.unpack(out_dir).map_err(|e| format!("cannot decrypt or unpack the bundle: {e}"))?;

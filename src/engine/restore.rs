@@ -607,6 +607,5 @@ fn stage(archive: &Path, checked: &Checked, staging: &Path, app_staging: &[PathB
     if entries.next().is_some() {
         return Err(bad("the archive changed while it was restored"));
     }
-    drop(entries);
     finish_archive(tar)
 }

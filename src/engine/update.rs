@@ -253,7 +253,8 @@ fn install_bundle(plan: &Plan, p: &Progress, manifest: &Manifest) -> Result<(), 
     std::fs::create_dir_all(&staging).map_err(|e| fail("E1002", format!("Error creating the staging dir: {e}")))?;
     let result = (|| {
         let (_, payload) = open_package(plan)?;
-        let mut tar = tar::Archive::new(payload);
+        // The guard refuses a long-name or PAX entry too large before the tar crate reads it.
+        let mut tar = tar::Archive::new(super::targuard::TarGuard::new(payload));
         let entries = tar.entries().map_err(|e| fail("E1005", format!("the bundle is not a tar archive: {e}")))?;
         for entry in entries {
             let mut entry = entry.map_err(read_err)?;
