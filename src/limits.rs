@@ -85,3 +85,9 @@ pub const MAX_TAR_EXTENSION: u64 = 64 * 1024;
 /// Largest backup index (`steward-index.json`, one line per entry) read whole: 20,000
 /// entries of a few hundred bytes each.
 pub const MAX_BACKUP_INDEX: u64 = 8 * 1024 * 1024;
+
+/// Bytes one connection may move (read or written) in one turn of the loop before the
+/// other ready connections get theirs: a 1 GiB upload then costs `/health` at most a
+/// quarter of a megabyte of copying (well under a millisecond) per turn, and the upload
+/// loses only the cost of one more epoll_wait per 256 KiB.
+pub const TURN_BUDGET: u64 = 256 * 1024;

@@ -71,6 +71,9 @@ pub struct Route {
     /// What an API key or client certificate must be allowed to do to call it (the
     /// Jidoteki token may do everything).
     pub cap: Cap,
+    /// A GET route that HEAD may also ask: false where the GET has effects or starts a
+    /// producer (a reboot, a download), which HEAD must never do (RFC 9110 §9.3.2).
+    pub head: bool,
     #[allow(dead_code)] // documentation data: read by the route-table tests
     pub doc: &'static str,
     pub handler: HandlerFn,
@@ -87,9 +90,15 @@ const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Ro
         uploads: false,
         raw_body: false,
         cap: Cap::Read,
+        head: true,
         doc,
         handler,
     }
+}
+
+/// A GET that HEAD may not stand in for (it has effects, or streams a download).
+const fn no_head(route: Route) -> Route {
+    Route { head: false, ..route }
 }
 
 const fn incus_get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
@@ -160,9 +169,15 @@ pub static ROUTES: &[Route] = &[
     ),
     get("/update", "Status, percentage and the last 10 log lines of the update", jidoteki::get_update),
     get("/update/log", "The whole update log (text)", jidoteki::update_log),
-    needs(Cap::Admin, get("/debug", "Download debug-bundle.tar, encrypted to the vendor's key", jidoteki::debug)),
-    needs(Cap::Admin, get("/logs", "Download logs.tar.gz of the system's logs, made on the fly", jidoteki::logs)),
-    needs(Cap::Admin, get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot)),
+    needs(
+        Cap::Admin,
+        no_head(get("/debug", "Download debug-bundle.tar, encrypted to the vendor's key", jidoteki::debug)),
+    ),
+    needs(
+        Cap::Admin,
+        no_head(get("/logs", "Download logs.tar.gz of the system's logs, made on the fly", jidoteki::logs)),
+    ),
+    needs(Cap::Admin, no_head(get("/reboot", "Reboot the system (answers 202 first)", jidoteki::reboot))),
     optional("license", post("/license", "Install a vendor-signed license file", jidoteki::post_license)),
     optional("license", get("/license", "The installed license", jidoteki::get_license)),
     get("/version", "The system version", jidoteki::version),
@@ -211,11 +226,11 @@ pub static ROUTES: &[Route] = &[
         Cap::Admin,
         optional(
             "backup",
-            get(
+            no_head(get(
                 "/backup/download",
                 "Download backup.tar (it holds the token hash and TLS key)",
                 jidoteki::backup_download,
-            ),
+            )),
         ),
     ),
     needs(
@@ -491,11 +506,11 @@ pub fn lookup(surface: Surface, path: &str, method: Method, enabled: impl Fn(&Ro
         if route.surface != surface || !enabled(route) || !pattern_matches(route.pattern, rest) {
             continue;
         }
-        if route.method == wanted {
+        if route.method == wanted && (method != Method::Head || route.head) {
             return Lookup::Found(index);
         }
         allowed.push(route.method);
-        if route.method == Method::Get {
+        if route.method == Method::Get && route.head {
             allowed.push(Method::Head);
         }
     }
@@ -564,6 +579,20 @@ mod tests {
         }
         assert!(Surface::of_path("/api/v1/adminx").is_none());
         assert_eq!(Surface::of_path("/api/v1/admin/x"), Some(Surface::Jidoteki));
+    }
+
+    #[test]
+    fn head_never_reaches_a_get_with_effects() {
+        let all = |_: &Route| true;
+        for path in
+            ["/api/v1/admin/reboot", "/api/v1/admin/debug", "/api/v1/admin/logs", "/api/v1/admin/backup/download"]
+        {
+            match lookup(Surface::Jidoteki, path, Method::Head, all) {
+                Lookup::WrongMethod(m) => assert_eq!(m, vec![Method::Get], "{path}"),
+                _ => panic!("HEAD {path} must be 405"),
+            }
+            assert!(matches!(lookup(Surface::Jidoteki, path, Method::Get, all), Lookup::Found(_)));
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::transport::Transport;
 use super::{Handler, Reply};
 use crate::limits::{
     BODY_STALL_TIMEOUT, HANDSHAKE_TIMEOUT, HEAD_TIMEOUT, IDLE_TIMEOUT, LINGER_TIMEOUT, MAX_HEAD_BYTES, READ_CHUNK,
-    WORKER_TIMEOUT, WRITE_STALL_TIMEOUT,
+    TURN_BUDGET, WORKER_TIMEOUT, WRITE_STALL_TIMEOUT,
 };
 
 enum Phase<A> {
@@ -64,6 +64,9 @@ pub struct Conn<A> {
     stream_chunked: bool,
     /// The request being answered is HTTP/1.0.
     http10: bool,
+    /// The last turn stopped at `TURN_BUDGET` with work left: drive it again next turn
+    /// even if epoll says nothing (TLS may hold decrypted bytes the socket no longer shows).
+    yielded: bool,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -92,7 +95,13 @@ impl<A> Conn<A> {
             stream: None,
             stream_chunked: false,
             http10: false,
+            yielded: false,
         }
+    }
+
+    /// Stopped at its turn's budget with more to do.
+    pub fn yielded(&self) -> bool {
+        self.yielded
     }
 
     /// The socket hung up or failed; a paused answer has nobody left to hear it.
@@ -135,6 +144,8 @@ impl<A> Conn<A> {
 
     /// Runs the state machine as far as the socket allows.
     pub fn drive<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
+        let start = self.moved;
+        self.yielded = false;
         loop {
             // Lengths alone can repeat (a chunk consumed, another read) while work is done.
             let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
@@ -150,6 +161,11 @@ impl<A> Conn<A> {
             }
             let after = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
             if before == after {
+                break;
+            }
+            // One connection's upload or download must not hold up every other client.
+            if self.moved - start >= TURN_BUDGET {
+                self.yielded = true;
                 break;
             }
         }

@@ -166,20 +166,21 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     if used > MAX_HEAD_BYTES {
         return Err(HeadError::TooLarge);
     }
-    let target = req.path.ok_or(HeadError::Bad("missing request target"))?;
-    if !target.starts_with('/') {
-        return Err(HeadError::Bad("request target must be an absolute path"));
-    }
-    let path_end = target.find('?').unwrap_or(target.len());
+    let (slash, target) = origin_form(req.path.ok_or(HeadError::Bad("missing request target"))?)?;
+    let slash = usize::from(slash);
+    let path_end = slash + target.find('?').unwrap_or(target.len());
     let http10 = req.version == Some(0);
     let kept: usize = req.headers.iter().filter(|h| kept_slot(h.name).is_some()).map(|h| h.value.len()).sum();
-    let mut text = String::with_capacity(target.len() + kept);
+    let mut text = String::with_capacity(slash + target.len() + kept);
+    if slash == 1 {
+        text.push('/');
+    }
     text.push_str(target);
     let mut head = Head {
         method: Method::parse(req.method.unwrap_or("")),
         text,
         path_end,
-        target_end: target.len(),
+        target_end: slash + target.len(),
         http10,
         framing: Framing::None,
         expect_continue: false,
@@ -189,10 +190,17 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
+    let mut hosts = 0;
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(h.value).map_err(|_| HeadError::Bad("header value is not UTF-8"))?.trim();
+        // RFC 9112 §5.1: optional white space is SP and HTAB only; anything else stays in
+        // the value, so `Content-Length: \u{a0}13` is not a length.
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| HeadError::Bad("header value is not UTF-8"))?
+            .trim_matches([' ', '\t']);
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case("content-length") {
             if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || value.len() > 19 {
                 return Err(HeadError::Bad("invalid Content-Length"));
             }
@@ -202,7 +210,11 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = value.rsplit(',').next().unwrap_or("").trim();
+            // §6.1: an HTTP/1.0 recipient cannot know the coding; the framing is faulty.
+            if http10 {
+                return Err(HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            let last = value.rsplit(',').next().unwrap_or("").trim_matches([' ', '\t']);
             if !last.eq_ignore_ascii_case("chunked") || value.contains(',') {
                 return Err(HeadError::NotImplemented("only the chunked transfer coding is supported"));
             }
@@ -214,7 +226,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
                 return Err(HeadError::Expectation);
             }
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
+            for token in value.split(',').map(|t| t.trim_matches([' ', '\t'])) {
                 if token.eq_ignore_ascii_case("close") {
                     head.keep_alive = false;
                 } else if token.eq_ignore_ascii_case("keep-alive") && http10 {
@@ -229,6 +241,10 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
             head.kept[slot] = Some(Span(from, to));
         }
     }
+    // §3.2: exactly one Host in an HTTP/1.1 request (an HTTP/1.0 one may have none).
+    if hosts > 1 || (hosts == 0 && !http10) {
+        return Err(HeadError::Bad(if hosts > 1 { "more than one Host header" } else { "missing Host header" }));
+    }
     head.framing = match (length, chunked) {
         // Both at once is how requests get smuggled past proxies: refuse it.
         (Some(_), true) => return Err(HeadError::Bad("both Content-Length and Transfer-Encoding")),
@@ -237,6 +253,30 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
         (None, false) => Framing::None,
     };
     Ok((head, used))
+}
+
+/// The request target as a path: origin form (`/path?query`) as it is, absolute form
+/// (`https://host/path?query`, RFC 9112 §3.2.2) with its scheme and authority dropped.
+/// Returns whether a `/` goes before the text returned (an empty absolute path).
+fn origin_form(target: &str) -> Result<(bool, &str), HeadError> {
+    if target.starts_with('/') {
+        return Ok((false, target));
+    }
+    let scheme_end = target.find("://").ok_or(HeadError::Bad("request target must be an absolute path"))?;
+    let scheme = &target[..scheme_end];
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(HeadError::Bad("request target must be an absolute path"));
+    }
+    let rest = &target[scheme_end + 3..];
+    let path_at = rest.find(['/', '?']).unwrap_or(rest.len());
+    if path_at == 0 {
+        return Err(HeadError::Bad("absolute request target without an authority"));
+    }
+    // An empty path is "/" (§3.2.4): `https://box?x=1` is `/?x=1`.
+    match &rest[path_at..] {
+        "" => Ok((true, "")),
+        p => Ok((!p.starts_with('/'), p)),
+    }
 }
 
 pub struct Response {
@@ -312,8 +352,9 @@ impl Response {
             cache_set |= name.eq_ignore_ascii_case("cache-control");
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            // Header values come from our own code, but a CR or LF must never split a header.
-            out.extend(value.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+            // Values may quote a request (an unknown settings key in Error-Message): no
+            // control character (CR, LF, NUL...) may reach the wire, only HTAB and text.
+            out.extend(value.bytes().filter(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f)));
             out.extend_from_slice(b"\r\n");
         }
         if !cache_set {
@@ -410,29 +451,29 @@ mod tests {
     fn refuses_bad_heads_first() {
         assert_eq!(parse("GET /x HTTP/1.1\r\n").unwrap_err(), HeadError::Partial);
         assert!(matches!(parse("GET x HTTP/1.1\r\n\r\n"), Err(HeadError::Bad(_))));
-        assert!(matches!(parse("GET /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), Err(HeadError::Bad(_))));
+        assert!(matches!(parse("GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), Err(HeadError::Bad(_))));
         assert!(matches!(
-            parse("GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            parse("GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
             Err(HeadError::Bad(_))
         ));
         assert!(matches!(
-            parse("POST /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            parse("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Err(HeadError::Bad(_))
         ));
         assert!(matches!(
-            parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            parse("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Err(HeadError::NotImplemented(_))
         ));
-        assert_eq!(parse("POST /x HTTP/1.1\r\nExpect: tea\r\n\r\n").unwrap_err(), HeadError::Expectation);
+        assert_eq!(parse("POST /x HTTP/1.1\r\nHost: h\r\nExpect: tea\r\n\r\n").unwrap_err(), HeadError::Expectation);
         let big = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX_HEAD_BYTES));
         assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
         let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-{i}: 1\r\n")).collect();
-        assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+        assert_eq!(parse(&format!("GET / HTTP/1.1\r\nHost: h\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
     }
 
     #[test]
     fn reads_the_fields_we_use() {
-        let h = parse("POST /api/v1/admin/setup/?token=a%21b HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-Continue\r\nConnection: close\r\nAuthorization: Bearer x\r\n\r\n").unwrap();
+        let h = parse("POST /api/v1/admin/setup/?token=a%21b HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nExpect: 100-Continue\r\nConnection: close\r\nAuthorization: Bearer x\r\n\r\n").unwrap();
         assert_eq!(h.method, Method::Post);
         assert_eq!(h.path(), "/api/v1/admin/setup/");
         assert_eq!(query_param(h.query(), "token").as_deref(), Some("a!b"));
@@ -441,6 +482,35 @@ mod tests {
         assert_eq!(h.authorization(), Some("Bearer x"));
         let h10 = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
         assert!(!h10.keep_alive && !h10.expect_continue);
+    }
+
+    #[test]
+    fn rfc9112_host_absolute_form_te_in_http10_and_whitespace() {
+        // §3.2: one Host in HTTP/1.1; none needed in HTTP/1.0.
+        assert_eq!(parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(), HeadError::Bad("missing Host header"));
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
+            HeadError::Bad("more than one Host header")
+        );
+        assert!(parse("GET / HTTP/1.0\r\n\r\n").is_ok());
+        // §3.2.2: the absolute form is the origin form after its authority.
+        let h = parse("GET https://box:8443/api/v1/admin/version?token=t HTTP/1.1\r\nHost: box\r\n\r\n").unwrap();
+        assert_eq!((h.path(), h.query()), ("/api/v1/admin/version", "token=t"));
+        let h = parse("GET HTTP://box?x=1 HTTP/1.1\r\nHost: box\r\n\r\n").unwrap();
+        assert_eq!((h.path(), h.query()), ("/", "x=1"));
+        for bad in ["GET ftp://box/x HTTP/1.1", "GET https:///x HTTP/1.1", "GET box/x HTTP/1.1", "GET * HTTP/1.1"] {
+            assert!(matches!(parse(&format!("{bad}\r\nHost: box\r\n\r\n")), Err(HeadError::Bad(_))), "{bad}");
+        }
+        // §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+        assert!(matches!(parse("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), Err(HeadError::Bad(_))));
+        // §5.1: only SP and HTAB are trimmed.
+        assert_eq!(
+            parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \u{a0}13\r\n\r\n").unwrap_err(),
+            HeadError::Bad("invalid Content-Length")
+        );
+        assert!(parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\u{a0}\r\n\r\n").is_err());
+        let h = parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t 3 \t\r\n\r\n").unwrap();
+        assert_eq!(h.framing, Framing::Length(3));
     }
 
     #[test]
@@ -455,10 +525,10 @@ mod tests {
     #[test]
     fn responses_use_crlf_only() {
         let mut out = Vec::new();
-        Response::json(200, "{}").header("X-Evil", "a\r\nb").write_to(&mut out, false, true);
+        Response::json(200, "{}").header("X-Evil", "a\r\nb\0c\x7fd\te").write_to(&mut out, false, true);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(text.contains("X-Evil: ab\r\n"));
+        assert!(text.contains("X-Evil: abcd\te\r\n"));
         assert_eq!(text.matches('\n').count(), text.matches("\r\n").count());
         assert!(text.ends_with("\r\n\r\n{}"));
     }

@@ -121,6 +121,8 @@ impl Server {
                 busy_at = None;
             }
             let wanted = handler.tick(now, open);
+            // A connection that used up its turn goes on at once, after the others.
+            let more = slots.iter().flatten().any(|s| s.conn.yielded());
             let timeout = slots
                 .iter()
                 .flatten()
@@ -129,6 +131,7 @@ impl Server {
                 .chain(busy_at.map(|at| at + IDLE_RELEASE))
                 .min()
                 .map(|d| d.saturating_duration_since(now) + Duration::from_millis(1));
+            let timeout = if more { Some(Duration::ZERO) } else { timeout };
             let timespec = timeout.map(|t| rustix::time::Timespec {
                 tv_sec: t.as_secs().min(3600) as i64,
                 tv_nsec: i64::from(t.subsec_nanos()),
@@ -167,7 +170,8 @@ impl Server {
             // streaming ones when a producer woke the loop.
             for (index, slot) in slots.iter().enumerate() {
                 if let Some(slot) = slot {
-                    let due = slot.conn.deadline() <= now || (woken && slot.conn.waits_on_worker());
+                    let due =
+                        slot.conn.deadline() <= now || slot.conn.yielded() || (woken && slot.conn.waits_on_worker());
                     if due && !ready.contains(&index) {
                         ready.push(index);
                     }

@@ -264,14 +264,14 @@ fn expect_continue_is_answered_only_after_auth() {
     // Wrong token: the final 403 comes instead of 100 Continue, and the body is never read.
     let mut c = d.connect();
     c.write_raw(
-        format!("POST {ADMIN}/setup?token=bad HTTP/1.1\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n", body.len())
+        format!("POST {ADMIN}/setup?token=bad HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n", body.len())
             .as_bytes(),
     );
     assert_eq!(c.read_status_line(), Some(403));
     // Right token: 100 first, then the body, then 200.
     let mut c = d.connect();
     c.write_raw(
-        format!("POST {ADMIN}/setup?token=owner HTTP/1.1\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n", body.len())
+        format!("POST {ADMIN}/setup?token=owner HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n", body.len())
             .as_bytes(),
     );
     assert_eq!(c.read_status_line(), Some(100));

@@ -315,9 +315,11 @@ fn a_restore_killed_midway_leaves_old_or_new_never_a_mix() {
                 body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
                 let ct = format!("multipart/form-data; boundary={boundary}");
                 let path = format!("{ADMIN}/backup/restore?token={port_token}");
-                let mut raw =
-                    format!("POST {path} HTTP/1.1\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n", body.len())
-                        .into_bytes();
+                let mut raw = format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
                 raw.extend_from_slice(&body);
                 let _ = std::io::Write::write_all(&mut c.stream, &raw);
                 let _ = c.read_response();

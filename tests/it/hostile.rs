@@ -225,3 +225,54 @@ fn streamed_downloads_are_two_at_once_and_a_third_is_told_to_retry() {
     drop(stuck);
     crate::util::cleanup(d);
 }
+
+#[test]
+fn one_upload_stalls_every_client_no_more() {
+    // Plain HTTP: the upload's socket has data at every turn of the loop, as a fast client's
+    // does. Before each connection's turn was bounded, /health waited for the whole upload.
+    let d = Daemon::with(crate::util::Options { plain: true, ..Default::default() });
+    d.setup("owner");
+    let total: usize = 512 * 1024 * 1024;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let uploader = {
+        let (sent, done, port) = (sent.clone(), done.clone(), d.port);
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let boundary = "xyzzy";
+            let head = format!(
+                "POST {ADMIN}/update?token=owner HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"update\"; filename=\"u.enc\"\r\n\r\n",
+                total + 200
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            let chunk = vec![0x5au8; 1 << 20];
+            let mut n = head.len();
+            while n < total {
+                if s.write_all(&chunk).is_err() {
+                    break;
+                }
+                n += chunk.len();
+                sent.store(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let started = Instant::now();
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 32 << 20 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the upload did not start");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut answered_during_upload = 0;
+    let mut c = d.connect();
+    for _ in 0..5 {
+        assert_eq!(c.send("GET", &format!("{ADMIN}/health?token=owner"), &[], b"").status, 200);
+        if !done.load(std::sync::atomic::Ordering::Relaxed) {
+            answered_during_upload += 1;
+        }
+    }
+    let _ = uploader.join();
+    assert!(
+        answered_during_upload >= 3,
+        "only {answered_during_upload} of 5 health checks were answered while the upload ran"
+    );
+}

@@ -56,7 +56,7 @@ fn oversize_head_is_431() {
     assert_eq!(r.status, 431);
     let mut c = d.connect();
     let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
-    c.write_raw(format!("GET {ADMIN}/version HTTP/1.1\r\n{many}\r\n").as_bytes());
+    c.write_raw(format!("GET {ADMIN}/version HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
     assert_eq!(c.read_response().unwrap().status, 431);
 }
 
@@ -66,7 +66,7 @@ fn oversize_body_is_413_before_it_is_sent() {
     let mut c = d.connect();
     // Declares 10 MiB but sends none of it: the answer must not wait for the body.
     c.write_raw(
-        format!("POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 10485760\r\n\r\n")
+        format!("POST {ADMIN}/setup HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 10485760\r\n\r\n")
             .as_bytes(),
     );
     let r = c.read_response().unwrap();
@@ -74,7 +74,7 @@ fn oversize_body_is_413_before_it_is_sent() {
     assert!(c.is_closed());
     // A chunked body that grows past the cap is cut off the same way.
     let mut c = d.connect();
-    c.write_raw(format!("POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes());
+    c.write_raw(format!("POST {ADMIN}/setup HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes());
     let chunk = format!("{:x}\r\n{}\r\n", 40_000, "z".repeat(40_000));
     c.write_raw(chunk.as_bytes());
     c.write_raw(chunk.as_bytes());
@@ -92,7 +92,7 @@ fn a_client_that_keeps_sending_after_a_413_still_reads_it() {
         let body = vec![b'z'; 16 << 20];
         c.write_raw(
             format!(
-                "POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\n\r\n",
+                "POST {ADMIN}/setup HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\n\r\n",
                 body.len()
             )
             .as_bytes(),
@@ -110,9 +110,9 @@ fn a_client_that_keeps_sending_after_a_413_still_reads_it() {
 fn malformed_requests_get_400_not_silence() {
     let d = Daemon::start();
     let cases: [&[u8]; 4] = [
-        b"GET nopath HTTP/1.1\r\n\r\n",
-        b"POST /api/v1/admin/setup HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"POST /api/v1/admin/setup HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        b"GET nopath HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /api/v1/admin/setup HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /api/v1/admin/setup HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
         b"GARBAGE\x01\x02\r\n\r\n",
     ];
     for raw in cases {
@@ -123,7 +123,7 @@ fn malformed_requests_get_400_not_silence() {
     }
     // A chunk that is longer than its declared size.
     let mut c = d.connect();
-    c.write_raw(b"POST /api/v1/admin/setup HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n");
+    c.write_raw(b"POST /api/v1/admin/setup HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n");
     assert_eq!(c.read_response().unwrap().status, 400);
 }
 
@@ -138,8 +138,9 @@ fn keep_alive_serves_several_requests_on_one_connection() {
         assert_eq!(r.header("Connection"), None);
     }
     // Pipelined: two requests in one write, two responses in order.
-    let two =
-        format!("GET {ADMIN}/version?token=owner HTTP/1.1\r\n\r\nGET {ADMIN}/nonexistent?token=owner HTTP/1.1\r\n\r\n");
+    let two = format!(
+        "GET {ADMIN}/version?token=owner HTTP/1.1\r\nHost: x\r\n\r\nGET {ADMIN}/nonexistent?token=owner HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
     c.write_raw(two.as_bytes());
     assert_eq!(c.read_response().unwrap().status, 200);
     assert_eq!(c.read_response().unwrap().status, 404);
@@ -155,7 +156,8 @@ fn a_chunked_setup_body_works() {
     let (ct, body) = multipart(&[("newtoken", b"chunky")]);
     let (a, b) = body.split_at(body.len() / 2);
     let mut raw =
-        format!("POST {ADMIN}/setup HTTP/1.1\r\nContent-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+        format!("POST {ADMIN}/setup HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes();
     for part in [a, b] {
         raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
         raw.extend_from_slice(part);
@@ -175,7 +177,7 @@ fn a_chunked_setup_body_works() {
 fn a_stalled_head_is_cut_off() {
     let d = Daemon::start();
     let mut c = d.connect();
-    c.write_raw(b"GET /api/v1/admin/version HTTP/1.1\r\nX-Slow: ");
+    c.write_raw(b"GET /api/v1/admin/version HTTP/1.1\r\nHost: x\r\nX-Slow: ");
     let started = std::time::Instant::now();
     let r = c.read_response();
     let waited = started.elapsed();
@@ -190,4 +192,107 @@ fn plain_http_mode_says_so_and_serves() {
     let r = d.get(&format!("{ADMIN}/version?token=owner"));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Strict-Transport-Security"), None);
+}
+
+/// Sends raw bytes on a fresh connection; the response's status (None: closed unanswered)
+/// and, for a 4xx, whether the server then closed the connection.
+fn raw_status(d: &Daemon, bytes: &[u8]) -> (Option<u16>, bool) {
+    let mut c = d.connect();
+    c.write_raw(bytes);
+    let status = c.read_response().map(|r| r.status);
+    let closed = status.is_some_and(|s| s >= 400) && c.is_closed();
+    (status, closed)
+}
+
+#[test]
+fn rfc9112_host_is_required_once() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let v = format!("{ADMIN}/version?token=owner");
+    assert_eq!(raw_status(&d, format!("GET {v} HTTP/1.1\r\n\r\n").as_bytes()), (Some(400), true), "no Host");
+    assert_eq!(raw_status(&d, format!("GET {v} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").as_bytes()).0, Some(400));
+    assert_eq!(raw_status(&d, format!("GET {v} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes()).0, Some(200));
+    assert_eq!(raw_status(&d, format!("GET {v} HTTP/1.0\r\n\r\n").as_bytes()).0, Some(200), "HTTP/1.0 needs none");
+}
+
+#[test]
+fn rfc9112_the_absolute_form_is_accepted() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let port = d.port;
+    let r = raw_status(
+        &d,
+        format!("GET https://127.0.0.1:{port}{ADMIN}/version?token=owner HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(r.0, Some(200));
+    // The ?hash= HMAC is over the path, whichever form carried it.
+    let hash = crate::util::hmac("owner", "GET", &format!("{ADMIN}/version"));
+    let r =
+        raw_status(&d, format!("GET http://box{ADMIN}/version?hash={hash} HTTP/1.1\r\nHost: box\r\n\r\n").as_bytes());
+    assert_eq!(r.0, Some(200));
+    let r =
+        raw_status(&d, format!("GET ftp://box{ADMIN}/version?token=owner HTTP/1.1\r\nHost: box\r\n\r\n").as_bytes());
+    assert_eq!(r.0, Some(400));
+}
+
+#[test]
+fn rfc9112_transfer_encoding_in_http10_is_400_then_close() {
+    let d = Daemon::start();
+    let r = raw_status(
+        &d,
+        format!("POST {ADMIN}/setup HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=x\r\n\r\n0\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r, (Some(400), true));
+}
+
+#[test]
+fn rfc9112_field_values_are_trimmed_of_sp_and_htab_only() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let body = "--x\r\nContent-Disposition: form-data; name=\"newtoken\"\r\n\r\nsmuggled\r\n--x--\r\n";
+    for header in [format!("Content-Length: \u{a0}{}", body.len()), "Transfer-Encoding: chunked\u{a0}".to_owned()] {
+        let raw = format!(
+            "POST {ADMIN}/setup?token=owner HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n{header}\r\n\r\n{body}"
+        );
+        let (status, _) = raw_status(&d, raw.as_bytes());
+        assert!(matches!(status, Some(400) | Some(501) | None), "{header:?}: {status:?}");
+    }
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200, "the token did not change");
+    // SP and HTAB around a value are fine.
+    let raw = format!(
+        "POST {ADMIN}/setup?token=owner HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length:\t {} \t\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(raw_status(&d, raw.as_bytes()).0, Some(200));
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=smuggled")).status, 200);
+}
+
+#[test]
+fn head_never_has_side_effects() {
+    let d = Daemon::start();
+    d.setup("owner");
+    for path in ["reboot", "debug", "logs", "backup/download"] {
+        let mut c = d.connect();
+        c.write_raw(format!("HEAD {ADMIN}/{path}?token=owner HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let r = c.read_head_response().unwrap();
+        assert_eq!(r.status, 405, "HEAD /{path}");
+        assert_eq!(r.header("Allow"), Some("GET"), "HEAD /{path}");
+    }
+    // No download slot was taken: both producers are free for GETs.
+    let (a, b) = (d.get(&format!("{ADMIN}/logs?token=owner")), d.get(&format!("{ADMIN}/logs?token=owner")));
+    assert_eq!((a.status, b.status), (200, 200));
+    assert!(!std::fs::read_to_string(d.data.join("audit.log")).unwrap_or_default().contains("reboot"));
+}
+
+#[test]
+fn nothing_from_a_request_reaches_a_response_header_raw() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let settings = "{\"network\":{\"interface\":\"eth0\",\"hostname\":\"h.lan\",\"a\\u0000b\\u001bc\":\"x\"}}";
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", settings.as_bytes())]);
+    assert_eq!(r.status, 400);
+    let message = r.header("Error-Message").unwrap();
+    assert!(message.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80), "{message:?}");
+    assert!(message.contains("Unknown option: abc"), "{message:?}");
 }
