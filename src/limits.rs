@@ -54,6 +54,9 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause before a failed unauthenticated `/setup` is answered. The pauses queue up across
 /// all connections, so parallel guessing is no faster than serial guessing.
 pub const SETUP_FAILURE_PAUSE: Duration = Duration::from_secs(2);
+/// Paused `/setup` refusals waiting at once, each holding its connection; more are answered
+/// at once and closed (their address's failure budget throttles them further).
+pub const SETUP_PAUSE_QUEUE: u32 = 8;
 
 /// Plaintext a TLS connection may hold before we stop feeding it (backpressure).
 pub const TLS_BUFFER: usize = 64 * 1024;
@@ -91,3 +94,19 @@ pub const MAX_BACKUP_INDEX: u64 = 8 * 1024 * 1024;
 /// quarter of a megabyte of copying (well under a millisecond) per turn, and the upload
 /// loses only the cost of one more epoll_wait per 256 KiB.
 pub const TURN_BUDGET: u64 = 256 * 1024;
+
+/// Failed authentications one client address (an IPv6 /64) may make in a burst, and then
+/// one per this interval: about ten guesses a second, against 60-120 thousand before. Past
+/// that its credentialed requests are answered 429 without being checked, so a right
+/// guess cannot be told from a wrong one.
+pub const AUTH_FAILURE_BURST: u32 = 30;
+pub const AUTH_FAILURE_INTERVAL: Duration = Duration::from_millis(100);
+/// The same across all addresses, for a guesser with many: past it, only addresses that
+/// authenticated recently (`AUTH_TRUSTED_FOR`) are still checked.
+pub const AUTH_GLOBAL_BURST: u32 = 300;
+pub const AUTH_GLOBAL_INTERVAL: Duration = Duration::from_millis(10);
+pub const AUTH_TRUSTED_FOR: Duration = Duration::from_secs(600);
+/// Addresses whose failures are remembered at once; past this the oldest idle one goes.
+pub const AUTH_TRACKED_ADDRESSES: usize = 4096;
+/// Refusals of one address are audited as one line per this long ("N refused").
+pub const AUDIT_COALESCE: Duration = Duration::from_secs(10);

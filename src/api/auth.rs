@@ -176,12 +176,124 @@ impl Throttle {
         Throttle { next_free: None }
     }
 
-    /// When the answer to a failure that happens `now` may go out.
-    pub fn pause(&mut self, now: Instant) -> Instant {
+    /// When the answer to a failure that happens `now` may go out; `None` when the queue
+    /// is full (`SETUP_PAUSE_QUEUE` pauses): that answer goes out at once, unpaused.
+    pub fn pause(&mut self, now: Instant) -> Option<Instant> {
         let start = self.next_free.filter(|t| *t > now).unwrap_or(now);
+        if start >= now + SETUP_FAILURE_PAUSE * crate::limits::SETUP_PAUSE_QUEUE {
+            return None;
+        }
         let release = start + SETUP_FAILURE_PAUSE;
         self.next_free = Some(release);
-        release
+        Some(release)
+    }
+}
+
+/// The part of an address a guesser cannot change at will: all of an IPv4 address, the
+/// /64 of an IPv6 one (a host is handed a whole /64 and picks from it freely).
+fn address_key(ip: std::net::IpAddr) -> u128 {
+    match ip {
+        std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4)),
+            None => u128::from(v6) >> 64 << 64 | 1 << 32,
+        },
+    }
+}
+
+/// A failure budget as a generic cell rate: `tat` is when the budget would be whole again.
+#[derive(Clone, Copy)]
+struct Budget {
+    tat: Instant,
+}
+
+impl Budget {
+    fn over(&self, now: Instant, interval: std::time::Duration, burst: u32) -> Option<std::time::Duration> {
+        let window = interval * burst;
+        let wait = self.tat.saturating_duration_since(now);
+        (wait >= window).then(|| wait - window + interval)
+    }
+
+    fn charge(&mut self, now: Instant, interval: std::time::Duration) {
+        self.tat = self.tat.max(now) + interval;
+    }
+}
+
+struct Tracked {
+    budget: Budget,
+    /// Throttled answers not yet in the audit log, and when the last such line was written.
+    refused: u32,
+    logged: Option<Instant>,
+}
+
+/// Failed authentications, per client address and overall. Only requests that present
+/// credentials count; a capability refusal is not a failure (the caller proved who it is).
+pub struct FailureLimiter {
+    addresses: std::collections::HashMap<u128, Tracked>,
+    global: Budget,
+    /// Addresses that authenticated lately: still checked when the global budget is spent.
+    trusted: Vec<(u128, Instant)>,
+}
+
+/// What the limiter says of a throttled request: wait this long; audit it if `audit` is
+/// `Some(count)` (the refusals since the last line).
+pub struct Throttled {
+    pub retry_after: std::time::Duration,
+    pub audit: Option<u32>,
+}
+
+impl FailureLimiter {
+    pub fn new(now: Instant) -> FailureLimiter {
+        FailureLimiter { addresses: Default::default(), global: Budget { tat: now }, trusted: Vec::new() }
+    }
+
+    /// Whether credentials from `peer` may be checked now.
+    pub fn admit(&mut self, peer: std::net::IpAddr, now: Instant) -> Result<(), Throttled> {
+        use crate::limits::*;
+        let key = address_key(peer);
+        let own = self.addresses.get(&key).and_then(|t| t.budget.over(now, AUTH_FAILURE_INTERVAL, AUTH_FAILURE_BURST));
+        let global = self
+            .global
+            .over(now, AUTH_GLOBAL_INTERVAL, AUTH_GLOBAL_BURST)
+            .filter(|_| !self.trusted.iter().any(|(k, at)| *k == key && now.duration_since(*at) < AUTH_TRUSTED_FOR));
+        let Some(retry_after) = own.or(global) else { return Ok(()) };
+        let tracked = self.tracked(key, now);
+        tracked.refused += 1;
+        let audit = match tracked.logged {
+            Some(at) if now.duration_since(at) < AUDIT_COALESCE => None,
+            _ => {
+                tracked.logged = Some(now);
+                Some(std::mem::take(&mut tracked.refused))
+            }
+        };
+        Err(Throttled { retry_after, audit })
+    }
+
+    pub fn failed(&mut self, peer: std::net::IpAddr, now: Instant) {
+        use crate::limits::*;
+        self.tracked(address_key(peer), now).budget.charge(now, AUTH_FAILURE_INTERVAL);
+        self.global.charge(now, AUTH_GLOBAL_INTERVAL);
+    }
+
+    pub fn succeeded(&mut self, peer: std::net::IpAddr, now: Instant) {
+        let key = address_key(peer);
+        if let Some(entry) = self.trusted.iter_mut().find(|(k, _)| *k == key) {
+            entry.1 = now;
+        } else if self.trusted.len() < 64 {
+            self.trusted.push((key, now));
+        } else if let Some(oldest) = self.trusted.iter_mut().min_by_key(|(_, at)| *at) {
+            *oldest = (key, now);
+        }
+    }
+
+    fn tracked(&mut self, key: u128, now: Instant) -> &mut Tracked {
+        if !self.addresses.contains_key(&key) && self.addresses.len() >= crate::limits::AUTH_TRACKED_ADDRESSES {
+            // Forget whoever has the most budget back (their failures are longest ago).
+            if let Some(idle) = self.addresses.iter().min_by_key(|(_, t)| t.budget.tat).map(|(k, _)| *k) {
+                self.addresses.remove(&idle);
+            }
+        }
+        self.addresses.entry(key).or_insert(Tracked { budget: Budget { tat: now }, refused: 0, logged: None })
     }
 }
 
@@ -190,14 +302,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn failures_are_throttled_per_address_after_a_burst() {
+        use crate::limits::{AUTH_FAILURE_BURST, AUTH_FAILURE_INTERVAL};
+        let now = Instant::now();
+        let mut l = FailureLimiter::new(now);
+        let guesser: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let owner: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..AUTH_FAILURE_BURST {
+            assert!(l.admit(guesser, now).is_ok());
+            l.failed(guesser, now);
+        }
+        let t = l.admit(guesser, now).unwrap_err();
+        assert_eq!(t.audit, Some(1), "the first refusal is audited");
+        assert!(t.retry_after <= AUTH_FAILURE_INTERVAL);
+        assert!(l.admit(guesser, now).unwrap_err().audit.is_none(), "then coalesced");
+        assert!(l.admit(owner, now).is_ok(), "another address is not affected");
+        // One more guess per interval after the burst.
+        let later = now + AUTH_FAILURE_INTERVAL;
+        assert!(l.admit(guesser, later).is_ok());
+        l.failed(guesser, later);
+        assert!(l.admit(guesser, later).is_err());
+        // A /64 is one address.
+        let a: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8::ffff:1234".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key("2001:db8:0:1::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_global_ceiling_spares_addresses_that_authenticated() {
+        use crate::limits::AUTH_GLOBAL_BURST;
+        let now = Instant::now();
+        let mut l = FailureLimiter::new(now);
+        let owner: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        l.succeeded(owner, now);
+        for i in 0..AUTH_GLOBAL_BURST {
+            l.failed(std::net::IpAddr::from([10, 1, (i >> 8) as u8, i as u8]), now);
+        }
+        assert!(l.admit("10.9.9.9".parse().unwrap(), now).is_err(), "a new address waits");
+        assert!(l.admit(owner, now).is_ok(), "the owner is still checked");
+    }
+
+    #[test]
     fn pauses_queue_up() {
         let mut t = Throttle::new();
         let now = Instant::now();
-        let first = t.pause(now);
-        let second = t.pause(now);
+        let first = t.pause(now).unwrap();
+        let second = t.pause(now).unwrap();
         assert_eq!(first - now, SETUP_FAILURE_PAUSE);
         assert_eq!(second - now, SETUP_FAILURE_PAUSE * 2);
         let later = now + SETUP_FAILURE_PAUSE * 10;
-        assert_eq!(t.pause(later) - later, SETUP_FAILURE_PAUSE);
+        assert_eq!(t.pause(later).unwrap() - later, SETUP_FAILURE_PAUSE);
+        let full = (0..100).filter_map(|_| t.pause(later)).count();
+        assert_eq!(full as u32, crate::limits::SETUP_PAUSE_QUEUE - 1, "the queue is bounded");
     }
 }

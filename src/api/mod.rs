@@ -16,7 +16,7 @@ pub mod system;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use self::auth::{Credential, Throttle, Verdict};
+use self::auth::{Credential, FailureLimiter, Throttle, Throttled, Verdict};
 use self::routes::{Access, Lookup, ROUTES, Route, Surface};
 use crate::engine::Engine;
 use crate::engine::keys::{Cap, Principal};
@@ -28,6 +28,8 @@ use crate::server::{Handler, Reply};
 pub struct Api {
     pub engine: Engine,
     pub throttle: Throttle,
+    /// Failed authentications per client address and overall.
+    limiter: FailureLimiter,
     /// Lets producer threads (downloads) wake the server loop.
     pub waker: Option<crate::server::stream::Waker>,
     /// Nonces of signed requests within their window.
@@ -97,7 +99,14 @@ impl Call<'_> {
 
 impl Api {
     pub fn new(engine: Engine) -> Api {
-        Api { engine, throttle: Throttle::new(), waker: None, nonces: Default::default(), metrics: Default::default() }
+        Api {
+            engine,
+            throttle: Throttle::new(),
+            limiter: FailureLimiter::new(Instant::now()),
+            waker: None,
+            nonces: Default::default(),
+            metrics: Default::default(),
+        }
     }
 
     pub fn route_enabled(&self, route: &Route) -> bool {
@@ -105,7 +114,7 @@ impl Api {
     }
 
     fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
-        self.engine.audit.record(peer, action, head.path());
+        self.engine.audit.record_refusal(peer, action, head.path());
         match Surface::of_path(head.path()) {
             Some(Surface::Incus) => incus::error(403, "not authorized").into(),
             Some(Surface::Backrest) => backrest::error("unauthenticated", "a valid token is required").into(),
@@ -134,13 +143,41 @@ impl Api {
         access: Access,
         peer: IpAddr,
     ) -> Result<Principal, Reply> {
+        let now = Instant::now();
         match self.check(credential, head) {
             Verdict::Valid(Principal::Admin) if access == Access::Token && self.engine.tokens.first_run_pending() => {
                 Err(self.auth_failed(head, peer, "token.firstrun.failed"))
             }
-            Verdict::Valid(p) => Ok(p),
-            _ => Err(self.auth_failed(head, peer, "token.authenticate.failed")),
+            Verdict::Valid(p) => {
+                self.limiter.succeeded(peer, now);
+                Ok(p)
+            }
+            Verdict::Invalid => {
+                self.limiter.failed(peer, now);
+                Err(self.auth_failed(head, peer, "token.authenticate.failed"))
+            }
+            Verdict::Absent => Err(self.auth_failed(head, peer, "token.authenticate.failed")),
         }
+    }
+
+    /// Credentials are about to be checked: refused unchecked (429) while `peer` is over its
+    /// failure budget, so a right guess looks like a wrong one.
+    fn may_check(&mut self, head: &Head, peer: IpAddr, credential: &Credential, now: Instant) -> Result<(), Reply> {
+        if matches!(credential, Credential::Absent | Credential::TrustedCert(_)) {
+            return Ok(());
+        }
+        self.limiter.admit(peer, now).map_err(|t| self.throttled(head, peer, t))
+    }
+
+    fn throttled(&mut self, head: &Head, peer: IpAddr, t: Throttled) -> Reply {
+        if let Some(count) = t.audit {
+            self.engine.audit.record(peer, "auth.throttled", &format!("{count} refused"));
+        }
+        let secs = t.retry_after.as_secs() + u64::from(t.retry_after.subsec_nanos() > 0);
+        let mut response = Self::surface_error(Some(head), 429, Some("too many failed authentications; retry later"))
+            .header("Retry-After", secs.max(1).to_string());
+        response.close = true;
+        response.into()
     }
 
     pub fn check(&mut self, credential: &Credential, head: &Head) -> Verdict {
@@ -173,6 +210,7 @@ impl Api {
         {
             credential = Credential::TrustedCert(client.principal());
         }
+        self.may_check(head, peer, &credential, now)?;
         let index = match routes::lookup(surface, head.path(), head.method, |r| self.route_enabled(r)) {
             Lookup::Found(index) => index,
             // Which methods a documented path takes is no secret.
@@ -269,6 +307,9 @@ impl Handler for Api {
         let mut auth = admission.auth;
         if auth == AuthState::Pending && route.access == Access::Token {
             let credential = form.as_ref().map(auth::from_form).unwrap_or(Credential::Absent);
+            if let Err(reply) = self.may_check(&head, peer, &credential, now) {
+                return reply;
+            }
             match self.authenticate(&head, &credential, Access::Token, peer) {
                 Ok(p) if !p.allows(route.cap) => return self.denied(&head, peer, &p, route.cap),
                 Ok(p) => auth = AuthState::Granted(p),
@@ -351,9 +392,18 @@ impl Api {
     /// shared pause.
     pub fn setup_refused(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Reply {
         self.engine.audit.record(peer, "token.setup.failed", head.path());
+        self.limiter.failed(peer, now);
         let mut response = jidoteki::auth_error(&self.engine);
         // The client may still be sending a body we will not read.
         response.close |= head.has_body();
-        Reply { response, not_before: Some(self.throttle.pause(now)), pending: None }
+        // Paused answers hold their connections: past a short queue, the refusal goes out
+        // at once and the connection closes, so a burst cannot fill the connection table.
+        match self.throttle.pause(now) {
+            Some(release) => Reply { response, not_before: Some(release), pending: None },
+            None => {
+                response.close = true;
+                response.into()
+            }
+        }
     }
 }

@@ -64,9 +64,9 @@ fn routes() -> Vec<Route> {
         .collect()
 }
 
-/// What a surface says to a caller it does not let in.
+/// What a surface says to a caller it does not let in (429: its failures are throttled).
 fn refused(r: &Resp) -> bool {
-    r.status == 403 || r.status == 401
+    r.status == 403 || r.status == 401 || r.status == 429
 }
 
 /// Routes that would end the test's box (reset, power, restore) are only ever refused here.
@@ -97,12 +97,28 @@ fn every_route_checks_credentials_and_capabilities() {
         // No credentials, a wrong token, a hash made for another path: refused everywhere.
         let wrong_hash = crate::util::hmac("owner", &route.method, "/api/v1/admin/elsewhere");
         let sep = if route.path.contains('?') { '&' } else { '?' };
+        // Wrong credentials come from another address: its failures are throttled (429 once
+        // its burst is spent, also a refusal) while the keys below are served.
+        let guesser = std::net::Ipv4Addr::new(127, 0, 0, 2);
         for (how, r) in [
             ("none", d.connect().send(&route.method, &route.path, &[], body)),
-            ("wrong token", with(&d, &route.method, &route.path, "Bearer not-the-token", body)),
+            (
+                "wrong token",
+                d.connect_from(guesser).send(
+                    &route.method,
+                    &route.path,
+                    &[("Authorization", "Bearer not-the-token")],
+                    body,
+                ),
+            ),
             (
                 "foreign hash",
-                d.connect().send(&route.method, &format!("{}{sep}hash={wrong_hash}", route.path), &[], body),
+                d.connect_from(guesser).send(
+                    &route.method,
+                    &format!("{}{sep}hash={wrong_hash}", route.path),
+                    &[],
+                    body,
+                ),
             ),
         ] {
             assert!(refused(&r), "{what} with {how}: {} {}", r.status, r.text());

@@ -184,8 +184,10 @@ fn parallel_setup_guesses_queue_behind_one_another_without_blocking_others() {
     for g in guesses {
         g.join().unwrap();
     }
+    // Eight pauses queue one behind another (SETUP_PAUSE_QUEUE); the two beyond the queue
+    // are refused at once rather than hold a connection each.
     let total = started.elapsed();
-    assert!(total >= Duration::from_secs(19), "ten failures took only {total:?}");
+    assert!(total >= Duration::from_secs(15), "ten failures took only {total:?}");
     assert!(total < Duration::from_secs(40), "ten failures took {total:?}");
 }
 

@@ -276,3 +276,153 @@ fn one_upload_stalls_every_client_no_more() {
         "only {answered_during_upload} of 5 health checks were answered while the upload ran"
     );
 }
+
+#[test]
+fn wrong_credentials_are_throttled_per_address_on_every_scheme() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let guesser = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let version = format!("{ADMIN}/version");
+    let started = Instant::now();
+    let (mut checked, mut throttled) = (0, 0);
+    let mut c = d.connect_from(guesser);
+    for n in 0..300 {
+        let r = match c.try_send("GET", &format!("{version}?token=guess{n}"), &[], b"") {
+            Some(r) => r,
+            None => {
+                c = d.connect_from(guesser);
+                c.send("GET", &format!("{version}?token=guess{n}"), &[], b"")
+            }
+        };
+        match r.status {
+            403 => checked += 1,
+            429 => {
+                throttled += 1;
+                assert!(r.header("Retry-After").is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+                c = d.connect_from(guesser); // a throttled answer closes the connection
+            }
+            other => panic!("guess {n}: {other}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The burst, then about ten a second.
+    let allowed = 30.0 + 10.0 * elapsed + 2.0;
+    assert!(f64::from(checked) <= allowed, "{checked} guesses checked in {elapsed:.1} s");
+    assert!(throttled > 0);
+    // While it is throttled, even the right token is not checked from there...
+    let r = d.connect_from(guesser).send("GET", &format!("{version}?token=owner"), &[], b"");
+    assert_eq!(r.status, 429);
+    // ...nor any other scheme; but another address is served as ever.
+    let key = crate::util::hmac("owner", "GET", &version);
+    let basic = format!("Basic {}", "YWRtaW46b3duZXI="); // admin:owner
+    for (how, path, auth) in [
+        ("hash", format!("{version}?hash={key}"), ""),
+        ("bearer", version.clone(), "Bearer owner"),
+        ("basic", version.clone(), basic.as_str()),
+        ("api key", version.clone(), "Bearer stw_not-a-key"),
+        ("signed", version.clone(), "Steward-HMAC key=token, ts=1, nonce=n, sig=00"),
+    ] {
+        let headers: Vec<(&str, &str)> = if auth.is_empty() { vec![] } else { vec![("Authorization", auth)] };
+        // The budget earns one check back every 100 ms: spend it, then ask at once (a few
+        // tries, for a machine too busy to send two requests within 100 ms).
+        let throttled_now = (0..5).any(|_| {
+            while d.connect_from(guesser).send("GET", &format!("{version}?token=x"), &[], b"").status != 429 {}
+            d.connect_from(guesser).send("GET", &path, &headers, b"").status == 429
+        });
+        assert!(throttled_now, "{how} from the throttled address was checked");
+        assert_eq!(
+            d.connect().send("GET", &path, &headers, b"").status,
+            if how == "api key" || how == "signed" { 403 } else { 200 },
+            "{how} from another address"
+        );
+    }
+    let mut owner = d.connect();
+    for _ in 0..50 {
+        assert_eq!(owner.send("GET", &format!("{version}?token=owner"), &[], b"").status, 200);
+    }
+    // The refusals are audited as a few coalesced lines, not one per guess.
+    let audit = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
+    let lines = audit.lines().filter(|l| l.contains("auth.throttled")).count();
+    assert!((1..=3).contains(&lines), "{lines} throttled lines:\n{audit}");
+}
+
+#[test]
+fn a_burst_of_failed_setups_does_not_lock_the_owner_out() {
+    // Plain HTTP so the flood's connections can be raw sockets.
+    let d = Daemon::with(crate::util::Options { plain: true, ..Default::default() });
+    d.setup("owner");
+    let flooder = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let port = d.port;
+    // 400 connections that each send a failing setup and then wait for the answer.
+    let conns: Vec<TcpStream> = (0..400)
+        .map(|_| {
+            let mut s = crate::util::tcp_from(flooder, port);
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.write_all(
+                format!("POST {ADMIN}/setup?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // The owner is served meanwhile, from another address.
+    let mut owner = d.connect();
+    for _ in 0..10 {
+        assert_eq!(owner.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"").status, 200);
+    }
+    // Every flood connection is answered (403 or 429) and closed; at most the pause queue's
+    // worth wait for their pause.
+    let mut waited = 0;
+    for mut s in conns {
+        let t = Instant::now();
+        // The status line is enough (a paused 403 keeps its connection alive afterwards).
+        let mut buf = [0u8; 12];
+        let read = s.read_exact(&mut buf);
+        let head = String::from_utf8_lossy(&buf);
+        assert!(head.starts_with("HTTP/1.1 403") || head.starts_with("HTTP/1.1 429"), "{read:?} {head:?}");
+        if t.elapsed() > Duration::from_millis(500) {
+            waited += 1;
+        }
+    }
+    // SETUP_PAUSE_QUEUE (8) pauses, give or take the one being released as the burst arrives.
+    assert!(waited <= 10, "{waited} connections waited for a pause");
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+}
+
+#[test]
+fn the_audit_log_cannot_be_filled_without_credentials() {
+    let d = Daemon::with(crate::util::Options { plain: true, ..Default::default() });
+    d.setup("owner");
+    let before = std::fs::metadata(d.data.join("audit.log")).unwrap().len();
+    let request = format!("GET {ADMIN}/{} HTTP/1.1\r\nHost: x\r\n\r\n", "A".repeat(16_000));
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let reader = {
+        let mut r = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0usize;
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            total
+        })
+    };
+    for _ in 0..2000 {
+        if s.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let answered = reader.join().unwrap();
+    assert!(answered > 0);
+    let grown = std::fs::metadata(d.data.join("audit.log")).unwrap().len() - before;
+    // 32 MB of refused requests: one line, cut short, and a count later.
+    assert!(grown < 4096, "audit.log grew by {grown} bytes");
+    let audit = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
+    assert!(audit.lines().all(|l| l.len() < 400), "{audit}");
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+}

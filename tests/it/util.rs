@@ -255,7 +255,27 @@ impl Drop for Daemon {
 /// A connection to a daemon on 127.0.0.1:`port` whose data dir is `data`: TLS trusting only
 /// the certificate there (optionally presenting a client one), or plain HTTP.
 pub fn connect_to(port: u16, data: &Path, plain: bool, client_cert: Option<(Vec<u8>, Vec<u8>)>) -> Client {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    wrap(TcpStream::connect(("127.0.0.1", port)).expect("connect"), data, plain, client_cert)
+}
+
+/// A TCP connection to 127.0.0.1:`port` from another loopback address (127.0.0.0/8 is all
+/// this machine's): how a test plays a second client address.
+pub fn tcp_from(source: std::net::Ipv4Addr, port: u16) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("socket");
+    bind(&fd, &std::net::SocketAddrV4::new(source, 0)).expect("bind a loopback source address");
+    connect(&fd, &std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port)).expect("connect");
+    TcpStream::from(fd)
+}
+
+impl Daemon {
+    /// A connection from the loopback address `source` (e.g. 127.0.0.2).
+    pub fn connect_from(&self, source: std::net::Ipv4Addr) -> Client {
+        wrap(tcp_from(source, self.port), &self.data, self.options.plain, None)
+    }
+}
+
+fn wrap(tcp: TcpStream, data: &Path, plain: bool, client_cert: Option<(Vec<u8>, Vec<u8>)>) -> Client {
     tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     tcp.set_nodelay(true).unwrap();
     if plain {
