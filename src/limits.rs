@@ -66,6 +66,14 @@ pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Headers of one multipart part (Content-Disposition, Content-Type).
 pub const MAX_PART_HEAD: usize = 8 * 1024;
+/// Parts in one multipart form: the largest documented form (`/certs`) has four fields,
+/// plus credentials. More is not a form anyone sends.
+pub const MAX_FORM_PARTS: usize = 32;
+/// File parts (each spooled to its own file in uploads/) in one form: one is all any route
+/// takes.
+pub const MAX_FILE_PARTS: usize = 2;
+/// What a part costs the form's memory budget besides its name and data (its record).
+pub const PART_OVERHEAD: usize = 64;
 
 /// Longest chunk-size line (hex digits plus extensions) in a chunked body.
 pub const MAX_CHUNK_LINE: usize = 256;

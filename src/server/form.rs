@@ -75,8 +75,17 @@ static NEXT_SPOOL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 
 impl Parts for Builder {
     fn start(&mut self, name: &str, filename: Option<&str>) -> Result<(), String> {
+        // Names and records count against the same budget as the data: 200,000 parts of
+        // 1,000-character names are 200 MB of names.
+        self.memory += name.len() + filename.map_or(0, str::len) + crate::limits::PART_OVERHEAD;
+        if self.memory > SMALL_FORM_BODY as usize {
+            return Err("form fields too large".into());
+        }
         let mut file = None;
         if let (Some(spool), Some(_)) = (&self.spool, filename) {
+            if self.fields.iter().filter(|f| f.file.is_some()).count() >= crate::limits::MAX_FILE_PARTS {
+                return Err(format!("more than {} files in the form", crate::limits::MAX_FILE_PARTS));
+            }
             let n = NEXT_SPOOL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let path = spool.dir.join(format!("upload-{}-{n}.part", std::process::id()));
             let f = File::create(&path).map_err(|e| format!("cannot store the upload: {e}"))?;

@@ -2,7 +2,7 @@
 //! out, and only a delimiter's length of input is ever held back. Uploads therefore go
 //! straight to disk however large they are.
 
-use crate::limits::MAX_PART_HEAD;
+use crate::limits::{MAX_FORM_PARTS, MAX_PART_HEAD};
 
 /// Receives the parts as the parser finds them.
 pub trait Parts {
@@ -25,6 +25,8 @@ pub struct Parser {
     delimiter: Vec<u8>,
     state: State,
     buf: Vec<u8>,
+    /// Parts begun so far.
+    parts: usize,
 }
 
 impl Parser {
@@ -32,7 +34,7 @@ impl Parser {
         let mut delimiter = b"\r\n--".to_vec();
         delimiter.extend_from_slice(boundary.as_bytes());
         // The first delimiter may open the body, with no CRLF before it.
-        Parser { delimiter, state: State::Preamble, buf: b"\r\n".to_vec() }
+        Parser { delimiter, state: State::Preamble, buf: b"\r\n".to_vec(), parts: 0 }
     }
 
     /// The boundary parameter of a multipart/form-data Content-Type, if that is what it is.
@@ -93,12 +95,21 @@ impl Parser {
                     self.state = State::Headers;
                 }
                 State::Headers => {
+                    // The limit holds however the bytes arrived: a whole 9 KiB head in one
+                    // read is as much too large as one that trickles in.
                     let Some(end) = find(rest, b"\r\n\r\n") else {
                         if rest.len() > MAX_PART_HEAD {
                             return Err("multipart part headers too large".into());
                         }
                         break;
                     };
+                    if end > MAX_PART_HEAD {
+                        return Err("multipart part headers too large".into());
+                    }
+                    self.parts += 1;
+                    if self.parts > MAX_FORM_PARTS {
+                        return Err(format!("more than {MAX_FORM_PARTS} parts in the form"));
+                    }
                     let head =
                         std::str::from_utf8(&rest[..end]).map_err(|_| "part headers are not UTF-8".to_owned())?;
                     let (name, filename) = disposition(head)?;
@@ -233,5 +244,22 @@ mod tests {
             assert_eq!(c.parts[1].1.as_deref(), Some("x.bin"));
             assert_eq!(c.parts[1].2, b"\r\n--Xy\r\n--XY\x00\r", "piece {piece}");
         }
+    }
+
+    #[test]
+    fn part_heads_and_counts_are_bounded_whatever_the_reads() {
+        let long = format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: {}\r\n\r\nv\r\n--XyZ--\r\n",
+            "p".repeat(9 * 1024)
+        );
+        for piece in [1, 100, long.len()] {
+            let err = parse_in_pieces(long.as_bytes(), piece).err().unwrap_or_default();
+            assert!(err.contains("headers too large"), "piece {piece}: {err:?}");
+        }
+        let many: String = (0..=MAX_FORM_PARTS)
+            .map(|i| format!("--XyZ\r\nContent-Disposition: form-data; name=\"p{i}\"\r\n\r\n\r\n"))
+            .collect();
+        let many = format!("{many}--XyZ--\r\n");
+        assert!(parse_in_pieces(many.as_bytes(), many.len()).err().unwrap_or_default().contains("parts"));
     }
 }

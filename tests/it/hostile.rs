@@ -426,3 +426,46 @@ fn the_audit_log_cannot_be_filled_without_credentials() {
     assert!(audit.lines().all(|l| l.len() < 400), "{audit}");
     assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
 }
+
+#[test]
+fn multipart_has_a_part_count_and_its_header_limit_holds_in_one_read() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let setup = format!("{ADMIN}/setup?token=owner");
+    let send = |body: &[u8]| {
+        let ct = "multipart/form-data; boundary=b";
+        d.connect().send("POST", &setup, &[("Content-Type", ct)], body)
+    };
+    // A 9 KiB part header in one read: refused, the token unchanged.
+    let padded = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"newtoken\"\r\nX-Pad: {}\r\n\r\nchanged\r\n--b--\r\n",
+        "p".repeat(9 * 1024)
+    );
+    assert_eq!(send(padded.as_bytes()).status, 400);
+    assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200);
+    // Many parts with long names, on a route whose body may be large: refused long before
+    // the names cost memory.
+    let many: String = (0..2000)
+        .map(|i| format!("--b\r\nContent-Disposition: form-data; name=\"{}{i}\"\r\n\r\n\r\n", "n".repeat(1000)))
+        .collect();
+    let r = d.connect().send(
+        "POST",
+        &format!("{ADMIN}/update?token=owner"),
+        &[("Content-Type", "multipart/form-data; boundary=b")],
+        format!("{many}--b--\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Many empty file parts on an upload route: no spool file is left, none piles up.
+    let files: String = (0..500)
+        .map(|i| format!("--b\r\nContent-Disposition: form-data; name=\"update\"; filename=\"f{i}\"\r\n\r\n\r\n"))
+        .collect();
+    let r = d.connect().send(
+        "POST",
+        &format!("{ADMIN}/update?token=owner"),
+        &[("Content-Type", "multipart/form-data; boundary=b")],
+        format!("{files}--b--\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let left = std::fs::read_dir(d.data.join("uploads")).unwrap().count();
+    assert_eq!(left, 0, "spool files left in uploads/");
+}
