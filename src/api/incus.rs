@@ -44,7 +44,7 @@ pub fn engine_error(e: crate::engine::Error) -> Reply {
         Error::Forbidden(m) => error(403, &m),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
-            error(500, &m)
+            error(super::store_failure_status(&m), &m)
         }
     }
     .into()
@@ -156,12 +156,9 @@ fn restore_answer(result: Result<(), &crate::engine::Error>) -> Response {
 }
 
 pub fn factory_reset(api: &mut Api, call: &mut Call) -> Reply {
-    let body = match call.raw.take() {
-        Some(spooled) => match std::fs::read(&spooled.path) {
-            Ok(b) => b,
-            Err(e) => return error(500, &format!("reading the request: {e}")).into(),
-        },
-        None => Vec::new(),
+    let body = match call.body_bytes() {
+        Ok(b) => b,
+        Err(e) => return error(500, &e).into(),
     };
     let request = match crate::engine::reset::parse(&body) {
         Ok(r) => r,
@@ -212,8 +209,7 @@ pub fn app_restart(api: &mut Api, call: &mut Call) -> Reply {
 
 /// A small optional JSON body (`{"complete":true}`); an empty one means the defaults.
 fn small_json(call: &mut Call) -> Result<Option<miniserde::json::Object>, Reply> {
-    let Some(spooled) = call.raw.take() else { return Ok(None) };
-    let text = std::fs::read_to_string(&spooled.path).map_err(|_| Reply::from(error(400, "the body is not UTF-8")))?;
+    let text = call.body_text().map_err(|m| Reply::from(error(400, m)))?;
     if text.trim().is_empty() {
         return Ok(None);
     }

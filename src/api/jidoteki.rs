@@ -63,7 +63,7 @@ fn engine_error(e: Error) -> Reply {
         Error::Forbidden(m) => status(403, Some(&m)).into(),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
-            status(500, Some(&m)).into()
+            status(super::store_failure_status(&m), Some(&m)).into()
         }
     }
 }
@@ -101,8 +101,11 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
         }
         Err(SetError::Invalid(e)) => bad_request(e.message()),
         Err(SetError::Io(e)) => {
+            // The machine failed, not the client: 507 for a full disk, 500 otherwise, with
+            // the reason (the old token stays: it was replaced atomically or not at all).
             crate::log::warn(format_args!("storing the token failed: {e}"));
-            bad_request("Unable to store the new token")
+            let why = format!("Unable to store the new token: {e}");
+            status(super::store_failure_status(&why), Some(&why)).into()
         }
     }
 }
@@ -169,10 +172,12 @@ pub fn get_storage(api: &mut Api, _call: &mut Call) -> Reply {
         Ok(doc) => doc,
         Err(e) => return engine_error(e),
     };
-    // The stored document is `{"storage":{...}}`; the answer adds the options offered.
-    let inner = doc.trim().strip_suffix('}').unwrap_or("{");
+    // The stored document is `{"storage":{...}}` (a JSON object: the engine checked); the
+    // answer adds the options offered.
     let options = json::str_array(api.engine.board.storage.options.iter().map(String::as_str));
-    json_ok(format!("{inner},\"options\":{options}}}"))
+    let inner = doc.trim().strip_suffix('}').unwrap_or("{").trim_end();
+    let sep = if inner.ends_with('{') { "" } else { "," };
+    json_ok(format!("{inner}{sep}\"options\":{options}}}"))
 }
 
 pub fn post_update(api: &mut Api, call: &mut Call) -> Reply {

@@ -60,6 +60,9 @@ pub struct Admission {
 enum BodyReader {
     Form(FormReader),
     Raw(RawSpool),
+    /// A small raw body (a JSON request): kept in memory, so a read-only RPC works on a full
+    /// data disk and no small body is written to uploads/ and read back.
+    Small(Vec<u8>),
 }
 
 /// Everything a handler gets about its request.
@@ -68,6 +71,8 @@ pub struct Call<'a> {
     pub form: Result<Form, FormError>,
     /// The spooled body of a raw-body route (an archive), if it had one.
     pub raw: Option<Spooled>,
+    /// The body of a raw-body route small enough to be kept in memory.
+    pub small: Option<Vec<u8>>,
     pub peer: IpAddr,
     pub now: Instant,
     pub auth: AuthState,
@@ -88,13 +93,28 @@ impl Call<'_> {
         }
     }
 
-    /// The spooled body of a raw-body route as text (empty when there was none).
+    /// The body of a raw-body route as text (empty when there was none).
     pub fn body_text(&mut self) -> Result<String, &'static str> {
+        String::from_utf8(self.body_bytes().map_err(|_| "the body cannot be read")?)
+            .map_err(|_| "the body is not UTF-8 text")
+    }
+
+    /// The body of a raw-body route (empty when there was none).
+    pub fn body_bytes(&mut self) -> Result<Vec<u8>, String> {
+        if let Some(bytes) = self.small.take() {
+            return Ok(bytes);
+        }
         match self.raw.take() {
-            None => Ok(String::new()),
-            Some(spooled) => std::fs::read_to_string(&spooled.path).map_err(|_| "the body is not UTF-8 text"),
+            None => Ok(Vec::new()),
+            Some(spooled) => std::fs::read(&spooled.path).map_err(|e| format!("reading the request: {e}")),
         }
     }
+}
+
+/// 507 when the data disk is full (the client cannot fix that, and should not retry at
+/// once), 500 for any other failure to store.
+pub fn store_failure_status(message: &str) -> u16 {
+    if message.contains("No space left") || message.contains("Disk quota exceeded") { 507 } else { 500 }
 }
 
 impl Api {
@@ -253,7 +273,9 @@ impl Api {
             }
             _ => None,
         };
-        let body = if route.raw_body {
+        let body = if route.raw_body && route.body_limit <= SMALL_FORM_BODY {
+            BodyReader::Small(Vec::new())
+        } else if route.raw_body {
             BodyReader::Raw(RawSpool::new(self.engine.upload_dir()))
         } else {
             let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
@@ -286,17 +308,19 @@ impl Handler for Api {
         match &mut admission.body {
             BodyReader::Form(f) => f.feed(data),
             BodyReader::Raw(r) => r.feed(data),
+            BodyReader::Small(b) => b.extend_from_slice(data),
         }
     }
 
     fn handle(&mut self, head: Head, admission: Admission, peer: IpAddr, now: Instant) -> Reply {
         let route = &ROUTES[admission.route];
-        let (form, raw) = match admission.body {
-            BodyReader::Form(f) => (f.finish(), None),
+        let (form, raw, small) = match admission.body {
+            BodyReader::Form(f) => (f.finish(), None, None),
             BodyReader::Raw(r) => match r.finish() {
-                Ok(spooled) => (Err(FormError::NotAForm), spooled),
-                Err(e) => return Self::surface_error(Some(&head), 500, Some(&e)).into(),
+                Ok(spooled) => (Err(FormError::NotAForm), spooled, None),
+                Err(e) => return Self::surface_error(Some(&head), store_failure_status(&e), Some(&e)).into(),
             },
+            BodyReader::Small(b) => (Err(FormError::NotAForm), None, Some(b)),
         };
         if let Some((claimed, ctx)) = admission.digest {
             let actual = crate::engine::package::to_hex(ctx.finish().as_ref());
@@ -320,7 +344,7 @@ impl Handler for Api {
             AuthState::Granted(p) => p.actor(),
             _ => crate::store::audit::Actor::Nobody,
         };
-        let mut call = Call { head: &head, form, raw, peer, now, auth };
+        let mut call = Call { head: &head, form, raw, small, peer, now, auth };
         let reply = (route.handler)(self, &mut call);
         self.engine.audit.actor = crate::store::audit::Actor::Nobody;
         let status = if reply.pending.is_some() { 0 } else { reply.response.status };

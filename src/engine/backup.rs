@@ -384,8 +384,11 @@ fn archive_to<W: Write>(
         // here in large reads, which the crate's 8 KiB copy loop would split 32 times over.
         tar.append_data(&mut header, name, io::empty())?;
         tar.get_mut().entry = Some(sha256());
-        bulk::copy_exact(&mut f, tar.get_mut(), *size, &mut buf)
-            .map_err(|e| io::Error::other(format!("{name}: {e} (it shrank while the backup ran)")))?;
+        bulk::copy_exact(&mut f, tar.get_mut(), *size, &mut buf).map_err(|e| match e.kind() {
+            // The source ended early: it shrank. Anything else is the write (a full disk).
+            io::ErrorKind::UnexpectedEof => io::Error::other(format!("{name}: {e} (it shrank while the backup ran)")),
+            _ => io::Error::new(e.kind(), format!("writing the backup: {e}")),
+        })?;
         let digest = tar.get_mut().entry.take().map(|c| c.finish()).expect("set above");
         index.entries.push(IndexEntry {
             path: name.clone(),

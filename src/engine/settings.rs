@@ -326,11 +326,19 @@ impl Engine {
         self.stored(STORAGE_FILE)
     }
 
+    /// A stored settings document, as written: a JSON object. A file that is not one (edited
+    /// by hand, damaged) is an error with the reason, never served as it is.
     fn stored(&self, name: &str) -> Result<String, Error> {
-        match std::fs::read_to_string(self.data.join(name)) {
-            Ok(text) => Ok(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound("settings")),
-            Err(e) => Err(Error::Io(format!("reading {name}: {e}"))),
+        let text = match std::fs::read_to_string(self.data.join(name)) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound("settings")),
+            Err(e) => return Err(Error::Io(format!("reading {name}: {e}"))),
+        };
+        match json::from_str::<Value>(&text) {
+            Ok(Value::Object(_)) => Ok(text),
+            _ => Err(Error::Io(format!(
+                "the stored {name} is not a JSON object (damaged); POST new settings to replace it"
+            ))),
         }
     }
 

@@ -132,7 +132,11 @@ impl Daemon {
     }
 
     pub fn with(options: Options) -> Daemon {
-        let data = temp_dir("data");
+        Daemon::with_data(options, temp_dir("data"))
+    }
+
+    /// With the data dir at `data` (a small filesystem, say).
+    pub fn with_data(options: Options, data: PathBuf) -> Daemon {
         let mut d = Daemon { child: None, stderr_path: data.with_extension("stderr"), data, port: 0, options };
         d.spawn();
         d
