@@ -119,18 +119,12 @@ impl Audit {
         line.push_str(action);
         line.push('\t');
         // Targets come from the wire (paths); keep the log one line per event, and short.
-        let mut quoted = 0;
-        for c in target.chars() {
+        for (quoted, (at, c)) in target.char_indices().enumerate() {
             if quoted == AUDIT_QUOTE_MAX {
-                let _ = write!(
-                    line,
-                    "…(+{} bytes)",
-                    target.len() - target.char_indices().nth(quoted).map_or(0, |(i, _)| i)
-                );
+                let _ = write!(line, "…(+{} bytes)", target.len() - at);
                 break;
             }
             line.push(if c.is_control() { '?' } else { c });
-            quoted += 1;
         }
         line.push('\t');
         let _ = writeln!(line, "{}", self.actor);
