@@ -139,6 +139,22 @@ impl<R: Read> Source<R> {
     }
 }
 
+impl<R: Read> Source<R> {
+    fn is_gzip(&self) -> bool {
+        matches!(self, Source::Gzip(_))
+    }
+}
+
+/// A plain tar can skip entry data by seeking: the first pass then reads only headers.
+impl<R: Read + io::Seek> io::Seek for Source<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        match self {
+            Source::Plain(r) => r.seek(pos),
+            Source::Gzip(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "a gzip stream cannot seek")),
+        }
+    }
+}
+
 impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -150,11 +166,14 @@ impl<R: Read> Read for Source<R> {
 
 type Tar<R> = tar::Archive<TarGuard<Source<R>>>;
 
-fn open_reader<R: Read>(reader: R) -> Tar<R> {
-    tar::Archive::new(TarGuard::new(Source::new(io::BufReader::with_capacity(64 * 1024, reader))))
+/// The tar reader over the archive, and whether the archive is gzip-compressed.
+fn open_reader<R: Read>(reader: R) -> (Tar<R>, bool) {
+    let source = Source::new(io::BufReader::with_capacity(64 * 1024, reader));
+    let gzip = source.is_gzip();
+    (tar::Archive::new(TarGuard::new(source)), gzip)
 }
 
-fn open_archive(path: &Path) -> Result<Tar<std::fs::File>, Error> {
+fn open_archive(path: &Path) -> Result<(Tar<std::fs::File>, bool), Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::Io(format!("reading the archive: {e}")))?;
     Ok(open_reader(file))
 }
@@ -365,7 +384,19 @@ struct Checked {
 /// those the index lists (paths, types and sizes; the digests are proved while staging).
 fn check(plan: &Plan, archive: &Path) -> Result<Checked, Error> {
     let free = rustix::fs::statvfs(&plan.data).map(|s| s.f_bavail * s.f_frsize).unwrap_or(u64::MAX);
-    check_entries(plan, open_archive(archive)?, free)
+    check_tar(plan, open_archive(archive)?, free)
+}
+
+/// A plain tar's data is skipped by seeking (the second pass reads it, and proves it
+/// against the index); a gzip stream has to be read through.
+fn check_tar<R: Read + io::Seek>(plan: &Plan, (mut tar, gzip): (Tar<R>, bool), free: u64) -> Result<Checked, Error> {
+    let checked = if gzip {
+        check_entries(plan, tar.entries().map_err(|e| bad(e.to_string()))?, free)?
+    } else {
+        check_entries(plan, tar.entries_with_seek().map_err(|e| bad(e.to_string()))?, free)?
+    };
+    finish_archive(tar)?;
+    Ok(checked)
 }
 
 /// The first pass over an archive's bytes (the fuzz target feeds it any): how many entries
@@ -383,16 +414,16 @@ pub fn validate(data: &[u8], board: &str, app_paths: &[&str], with_state: bool) 
         storage_options: Vec::new(),
         vendor_key: Vec::new(),
     };
-    check_entries(&plan, open_reader(data), u64::MAX).map(|c| c.targets.len()).map_err(|e| e.message())
+    check_tar(&plan, open_reader(io::Cursor::new(data)), u64::MAX).map(|c| c.targets.len()).map_err(|e| e.message())
 }
 
-fn check_entries<R: Read>(plan: &Plan, mut tar: Tar<R>, free: u64) -> Result<Checked, Error> {
+fn check_entries<'a, R: Read + 'a>(plan: &Plan, entries: tar::Entries<'a, R>, free: u64) -> Result<Checked, Error> {
     let mut targets = Vec::new();
     let mut seen: Vec<Indexed> = Vec::new();
     let mut index: Option<Vec<Indexed>> = None;
     let mut manifest_digest = [0u8; 32];
     let mut total: u64 = 0;
-    for (i, entry) in tar.entries().map_err(|e| bad(e.to_string()))?.enumerate() {
+    for (i, entry) in entries.enumerate() {
         if i >= MAX_RESTORE_ENTRIES {
             return Err(bad(format!("more than {MAX_RESTORE_ENTRIES} entries")));
         }
@@ -450,7 +481,6 @@ fn check_entries<R: Read>(plan: &Plan, mut tar: Tar<R>, free: u64) -> Result<Che
     if index[0].sha256 != Some(manifest_digest) {
         return Err(bad("the manifest does not match its sha256 in the index"));
     }
-    finish_archive(tar)?;
     Ok(Checked { targets, index })
 }
 
@@ -554,7 +584,7 @@ impl<W: io::Write> io::Write for Hashing<W> {
 /// digest in the index, and the archive must be the one the first pass read (same entries,
 /// same sizes), or staging is thrown away.
 fn stage(archive: &Path, checked: &Checked, staging: &Path, app_staging: &[PathBuf]) -> Result<(), Error> {
-    let mut tar = open_archive(archive)?;
+    let (mut tar, _) = open_archive(archive)?;
     let mut buf = vec![0u8; bulk::COPY_BUFFER];
     let staging_err = |e: io::Error| Error::Io(format!("staging: {e}"));
     let mut entries = tar.entries().map_err(|e| bad(e.to_string()))?;

@@ -109,6 +109,21 @@ impl<R: Read> Read for TarGuard<R> {
     }
 }
 
+/// The tar crate skips entry data by seeking forward over it (`entries_with_seek`): the
+/// guard follows, and refuses any other seek, which would lose its place among headers.
+impl<R: Read + io::Seek> io::Seek for TarGuard<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        match pos {
+            io::SeekFrom::Current(n) if n >= 0 && (n as u64) <= self.skip && self.pax.is_none() && self.filled == 0 => {
+                let at = self.inner.seek(pos)?;
+                self.skip -= n as u64;
+                Ok(at)
+            }
+            _ => Err(refused("the archive reader may only skip entry data")),
+        }
+    }
+}
+
 fn refused(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }

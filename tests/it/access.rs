@@ -4,27 +4,14 @@
 
 use std::time::Duration;
 
-use miniserde::json::Value;
-
-use crate::util::{ADMIN, Daemon, Options, Resp, cleanup, field, fixture_root_copy, run_cli};
+use crate::util::owned_daemon as daemon;
+use crate::util::string_at as s;
+use crate::util::{ADMIN, Daemon, Resp, cleanup, run_cli};
 
 const CAPS: [&str; 7] = ["read", "backups-view", "backups-manage", "update", "network", "storage-destructive", "admin"];
 
-fn daemon() -> Daemon {
-    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
-    d.setup("owner");
-    d
-}
-
 fn with(d: &Daemon, method: &str, path: &str, auth: &str, body: &[u8]) -> Resp {
-    d.connect().send(method, path, &[("Authorization", auth)], body)
-}
-
-fn s(v: &Value, path: &[&str]) -> String {
-    match field(v, path) {
-        Value::String(s) => s.clone(),
-        other => panic!("{path:?} is {other:?}"),
-    }
+    d.with_auth(method, path, auth, body)
 }
 
 /// Creates a key; its secret.

@@ -6,25 +6,14 @@ use std::time::Duration;
 
 use miniserde::json::Value;
 
-use crate::util::{ADMIN, Daemon, Options, Resp, cleanup, field, fixture_root_copy, temp_dir};
+use crate::util::owned_daemon as daemon;
+use crate::util::string_at as s;
+use crate::util::{ADMIN, Daemon, Resp, cleanup, field, temp_dir};
 
 const NON_ADMIN: [&str; 6] = ["read", "backups-view", "backups-manage", "update", "network", "storage-destructive"];
 
-fn daemon() -> Daemon {
-    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
-    d.setup("owner");
-    d
-}
-
 fn with(d: &Daemon, method: &str, path: &str, auth: &str, body: &[u8]) -> Resp {
-    d.connect().send(method, path, &[("Authorization", auth)], body)
-}
-
-fn s(v: &Value, path: &[&str]) -> String {
-    match field(v, path) {
-        Value::String(s) => s.clone(),
-        other => panic!("{path:?} is {other:?}"),
-    }
+    d.with_auth(method, path, auth, body)
 }
 
 /// A key with the capabilities (comma-separated); its bearer header value.
@@ -71,19 +60,7 @@ pub fn steward_archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 fn restore_form(d: &Daemon, auth: &str, archive: &[u8]) -> Resp {
-    let boundary = "----ceilingboundary";
-    let mut body =
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"b.tar\"\r\n\r\n")
-            .into_bytes();
-    body.extend_from_slice(archive);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let ct = format!("multipart/form-data; boundary={boundary}");
-    d.connect().send(
-        "POST",
-        &format!("{ADMIN}/backup/restore"),
-        &[("Authorization", auth), ("Content-Type", &ct)],
-        &body,
-    )
+    d.post_file_with(&format!("{ADMIN}/backup/restore"), &[("Authorization", auth)], "archive", "b.tar", archive)
 }
 
 #[test]

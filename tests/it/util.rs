@@ -231,6 +231,18 @@ impl Daemon {
 
     /// POST one file part (as `curl -F field=@file` sends it) on a fresh connection.
     pub fn post_file(&self, path: &str, field: &str, filename: &str, data: &[u8]) -> Resp {
+        self.post_file_with(path, &[], field, filename, data)
+    }
+
+    /// The same with extra headers (an `Authorization`, say).
+    pub fn post_file_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        field: &str,
+        filename: &str,
+        data: &[u8],
+    ) -> Resp {
         let boundary = "----stewardtestboundaryFILE9q";
         let mut body =
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
@@ -238,7 +250,14 @@ impl Daemon {
         body.extend_from_slice(data);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let ct = format!("multipart/form-data; boundary={boundary}");
-        self.connect().send("POST", path, &[("Content-Type", &ct)], &body)
+        let mut all = vec![("Content-Type", ct.as_str())];
+        all.extend_from_slice(headers);
+        self.connect().send("POST", path, &all, &body)
+    }
+
+    /// One request with an `Authorization` header, on a fresh connection.
+    pub fn with_auth(&self, method: &str, path: &str, auth: &str, body: &[u8]) -> Resp {
+        self.connect().send(method, path, &[("Authorization", auth)], body)
     }
 
     /// Initial setup with `token`, asserting it worked.
@@ -575,6 +594,21 @@ impl ServerCertVerifier for Pinned {
 }
 
 /// Reads a JSON object field as a string (panics with context otherwise).
+/// The string at `path` in a JSON value (panics, naming the path, if it is not one).
+pub fn string_at(v: &miniserde::json::Value, path: &[&str]) -> String {
+    match field(v, path) {
+        miniserde::json::Value::String(s) => s.clone(),
+        other => panic!("{path:?} is {other:?}"),
+    }
+}
+
+/// A daemon on a private copy of the fixture root, set up with the token `owner`.
+pub fn owned_daemon() -> Daemon {
+    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
+    d.setup("owner");
+    d
+}
+
 pub fn field<'a>(v: &'a miniserde::json::Value, path: &[&str]) -> &'a miniserde::json::Value {
     let mut cur = v;
     for key in path {
