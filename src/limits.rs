@@ -98,10 +98,10 @@ pub const MAX_TAR_EXTENSION: u64 = 64 * 1024;
 pub const MAX_BACKUP_INDEX: u64 = 8 * 1024 * 1024;
 
 /// Bytes one connection may move (read or written) in one turn of the loop before the
-/// other ready connections get theirs: a 1 GiB upload then costs `/health` at most a
-/// quarter of a megabyte of copying (well under a millisecond) per turn, and the upload
-/// loses only the cost of one more epoll_wait per 256 KiB.
-pub const TURN_BUDGET: u64 = 256 * 1024;
+/// other ready connections get theirs. Measured (`bench/run 5 hostile`, docs/BENCHMARKS.md):
+/// at 1 MiB, /health's p99 stays at 6-10 ms during a 1 GiB TLS upload and download and the
+/// upload keeps its speed; at 256 KiB the p99 was 3-4 ms but the upload lost 16-32 %.
+pub const TURN_BUDGET: u64 = 1024 * 1024;
 
 /// Failed authentications one client address (an IPv6 /64) may make in a burst, and then
 /// one per this interval: about ten guesses a second, against 60-120 thousand before. Past
