@@ -294,9 +294,8 @@ impl Engine {
         if let Some(app) = &network.app {
             doc = doc.raw("app", &json::to_string(app));
         }
-        atomic::write(&self.data.join(SETTINGS_FILE), doc.finish().as_bytes(), 0o600)
-            .map_err(|e| Error::Io(format!("storing settings: {e}")))?;
-        self.render_network(network)
+        let lines = self.network_lines(network);
+        self.store_rendered(SETTINGS_FILE, &doc.finish(), &self.board.network.config.clone(), &lines)
     }
 
     /// `:confirm`: keeps the change.

@@ -258,9 +258,7 @@ impl Engine {
         if let Some(app) = &n.app {
             doc = doc.raw("app", &json::to_string(app));
         }
-        let io = |e: std::io::Error| Error::Io(format!("storing settings: {e}"));
-        atomic::write(&self.data.join(NETWORK_FILE), doc.finish().as_bytes(), 0o600).map_err(io)?;
-        self.render_network(n)?;
+        self.store_rendered(NETWORK_FILE, &doc.finish(), &self.board.network.config.clone(), &self.network_lines(n))?;
         // Applying can take the interface down for a while: off the request thread, and
         // the 202 goes out first.
         self.apply_network(n.is_static(), |status| {
@@ -270,10 +268,39 @@ impl Engine {
 
     /// Writes the board's network file (key=value lines) for the settings.
     pub fn render_network(&self, n: &Network) -> Result<(), Error> {
+        self.render(&self.board.network.config.clone(), &self.network_lines(n))
+    }
+
+    /// The board's network file for the settings: key=value lines.
+    pub fn network_lines(&self, n: &Network) -> String {
         let mode = if n.is_static() { "static" } else { "dhcp" };
         let mut fields = vec![("mode", mode.to_owned())];
         fields.extend(n.fields.iter().cloned());
-        self.render(&self.board.network.config.clone(), &key_value_lines(&fields))
+        key_value_lines(&fields)
+    }
+
+    /// Stores a settings document and renders the board's file for it as one change: the
+    /// rendered file is written first (nothing is stored if that fails), and put back as it
+    /// was if storing then fails. A failure never leaves the new settings half in place.
+    pub fn store_rendered(&self, stored: &str, doc: &str, target: &str, rendered: &str) -> Result<(), Error> {
+        let target_path = self.root.path(target);
+        let before = match std::fs::read(&target_path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::Io(format!("reading {target}: {e}"))),
+        };
+        self.render(target, rendered)?;
+        if let Err(e) = atomic::write(&self.data.join(stored), doc.as_bytes(), 0o600) {
+            let undone = match &before {
+                Some(b) => atomic::write(&target_path, b, 0o644),
+                None => atomic::remove(&target_path),
+            };
+            if let Err(u) = undone {
+                crate::log::warn(format_args!("putting {target} back after a failed store: {u}"));
+            }
+            return Err(Error::Io(format!("storing settings: {e}")));
+        }
+        Ok(())
     }
 
     /// Runs the board's network apply hook on a worker and hands its outcome to `done`
@@ -316,9 +343,7 @@ impl Engine {
         let mut fields = vec![("type", s.kind.clone())];
         fields.extend(s.fields.iter().cloned());
         let doc = crate::json::Object::new().raw("storage", &object(&fields)).finish();
-        let io = |e: std::io::Error| Error::Io(format!("storing storage settings: {e}"));
-        atomic::write(&self.data.join(STORAGE_FILE), doc.as_bytes(), 0o600).map_err(io)?;
-        self.render(&self.board.storage.config.clone(), &key_value_lines(&fields))
+        self.store_rendered(STORAGE_FILE, &doc, &self.board.storage.config.clone(), &key_value_lines(&fields))
     }
 
     /// The stored storage settings (a JSON document with a `storage` object).

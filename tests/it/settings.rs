@@ -221,3 +221,47 @@ fn the_board_apply_hook_runs_after_the_settings_are_written() {
     cleanup(d);
     let _ = std::fs::remove_dir_all(board_dir);
 }
+
+#[test]
+fn a_failed_write_is_reported_and_changed_nothing() {
+    let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
+    d.setup("owner");
+    let before = br#"{"network":{"interface":"eth0","hostname":"before.lan"}}"#;
+    assert_eq!(d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", before)]).status, 202);
+    let stored = || d.get(&format!("{ADMIN}/settings?token=owner")).text();
+    let rendered = d.options.root.join("etc/steward/network.conf");
+    let rendered_before = std::fs::read_to_string(&rendered).unwrap();
+    // The board's files cannot be written: a directory stands where each one goes.
+    for file in ["etc/steward/network.conf", "etc/steward/storage.conf"] {
+        let path = d.options.root.join(file);
+        let _ = std::fs::remove_file(&path);
+        std::fs::create_dir_all(path.join("blocker")).unwrap();
+    }
+    let after = br#"{"network":{"interface":"eth1","hostname":"after.lan"}}"#;
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", after)]);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(stored().contains("before.lan"), "the settings changed: {}", stored());
+    let r = d.connect().send(
+        "PUT",
+        "/1.0/system/network",
+        &[("Authorization", "Bearer owner")],
+        br#"{"config":{"interfaces":[{"name":"eth0","addresses":["dhcp4"]}],"dns":{"hostname":"incus.lan"}}}"#,
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(stored().contains("before.lan"), "the IncusOS surface changed the settings: {}", stored());
+    let storage = br#"{"storage":{"type":"local"}}"#;
+    let r = d.post_form(&format!("{ADMIN}/storage?token=owner"), &[("settings", storage)]);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(d.get(&format!("{ADMIN}/storage?token=owner")).status, 404, "storage was stored");
+    // The settings file could be written while the rendered one could not: and the other
+    // way round, the rendered file is put back.
+    std::fs::remove_dir_all(&rendered).unwrap();
+    std::fs::write(&rendered, &rendered_before).unwrap();
+    let json = d.data.join("settings.json");
+    std::fs::remove_file(&json).unwrap();
+    std::fs::create_dir_all(json.join("x")).unwrap();
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", after)]);
+    assert!(r.status >= 500, "{}", r.text());
+    assert_eq!(std::fs::read_to_string(&rendered).unwrap(), rendered_before, "the rendered file was not put back");
+    cleanup(d);
+}
