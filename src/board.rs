@@ -23,6 +23,11 @@ pub struct Board {
     pub applications: Vec<Application>,
     /// Who steward becomes once its port and state are open, when started as root.
     pub run_as: Option<RunAs>,
+    /// A development profile: run with `--root /` (the default), it reads the host's
+    /// `/proc` and `/sys` but keeps every other path below `--data/dev-root`, so nothing it
+    /// writes (rendered settings, update slots, application data, restores, resets) lands
+    /// in the host. Seeded with the info files on first start.
+    pub sandbox: Option<bool>,
 }
 
 /// The user (name or number) and the only capabilities (`CAP_SYS_BOOT`...) kept.

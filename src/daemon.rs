@@ -36,11 +36,18 @@ impl Daemon {
 
 pub fn assemble(options: &Options) -> Result<Daemon, String> {
     let board = board::Board::load(options.board)?;
-    let root = system::Root::new(options.root);
+    let data = PathBuf::from(options.data);
+    let real_root = std::path::Path::new(options.root).canonicalize().ok();
+    let root = if board.sandbox == Some(true) && real_root.as_deref() == Some(std::path::Path::new("/")) {
+        let sandbox = data.join("dev-root");
+        seed_sandbox(&sandbox, &board).map_err(|e| format!("dev root {}: {e}", sandbox.display()))?;
+        system::Root::sandboxed("/", sandbox)
+    } else {
+        system::Root::new(options.root)
+    };
     if !root.dir().is_dir() {
         return Err(format!("--root {} is not a directory", options.root));
     }
-    let data = PathBuf::from(options.data);
     let (mut engine, passphrase) = engine::Engine::open(board, root, data.clone())?;
     if let Some(passphrase) = passphrase {
         // The console is where an operator looks on first boot; the file is for later.
@@ -84,4 +91,35 @@ fn raise_fd_limit() {
             let _ = setrlimit(Resource::Nofile, limit);
         }
     }
+}
+
+/// The files a sandboxed dev board serves before anything changed them: its version,
+/// changelog and build, and its application's directories. Existing files are kept.
+fn seed_sandbox(sandbox: &std::path::Path, board: &board::Board) -> std::io::Result<()> {
+    crate::store::atomic::ensure_private_dir(sandbox.parent().unwrap_or(sandbox))?;
+    let version = env!("CARGO_PKG_VERSION");
+    let seeds = [
+        (&board.info.version, format!("{version}\n")),
+        (&board.info.changelog, format!("steward {version} on the dev board (a sandbox below --data)\n")),
+        (&board.info.build, "{\"builddate\":\"dev\"}".to_owned()),
+    ];
+    for (path, text) in seeds {
+        let file = sandbox.join(path.trim_start_matches('/'));
+        if !file.exists() {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&file, text)?;
+        }
+    }
+    let dirs = board
+        .applications
+        .iter()
+        .flat_map(|a| a.paths.iter().chain(&a.cache))
+        .chain(&board.backup.paths)
+        .chain(&board.logs);
+    for dir in dirs {
+        std::fs::create_dir_all(sandbox.join(dir.trim_start_matches('/')))?;
+    }
+    Ok(())
 }

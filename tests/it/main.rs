@@ -7,6 +7,7 @@ mod boards;
 mod ceiling;
 mod certs;
 mod crash;
+mod devboard;
 mod fulldisk;
 mod hostile;
 mod http;
