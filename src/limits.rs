@@ -18,6 +18,10 @@ pub const MAX_CONNECTIONS: usize = 768;
 /// thread: with the request thread, threads stay at three. One more is answered 503.
 pub const MAX_STREAMS: usize = 2;
 
+/// Connections one client address (an IPv6 /64) may hold; more are told 503 and closed.
+/// Two thirds of the table: one host's flood of idle connections leaves room for the owner.
+pub const MAX_CONNECTIONS_PER_ADDRESS: u32 = 512;
+
 /// Connections accepted only to be told 503; past this the socket is closed at once.
 pub const OVERFLOW_CONNECTIONS: usize = 32;
 

@@ -18,7 +18,7 @@ use rustix::event::epoll;
 use self::conn::{Conn, Next};
 use self::http::{Head, Response};
 use self::transport::Transport;
-use crate::limits::{MAX_CONNECTIONS, OVERFLOW_CONNECTIONS, TLS_BUFFER};
+use crate::limits::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS, OVERFLOW_CONNECTIONS, TLS_BUFFER};
 
 /// A response, possibly held back until an instant (auth-failure pauses).
 pub struct Reply {
@@ -73,6 +73,9 @@ const WAKE_KEY: u64 = u64::MAX - 1;
 
 pub struct Server {
     listener: TcpListener,
+    /// Open connections per client address (an IPv6 /64): one address may not take the
+    /// whole table, so the owner elsewhere on the LAN always finds room.
+    per_peer: std::collections::HashMap<u128, u32>,
     tls: Option<tls::TlsSlot>,
     epoll: rustix::fd::OwnedFd,
     wake: stream::Waker,
@@ -93,7 +96,13 @@ impl Server {
         let wake =
             rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)?;
         epoll::add(&epoll, wake.as_fd(), epoll::EventData::new_u64(WAKE_KEY), epoll::EventFlags::IN)?;
-        Ok(Server { listener, tls, epoll, wake: stream::Waker(std::sync::Arc::new(wake)) })
+        Ok(Server {
+            listener,
+            per_peer: Default::default(),
+            tls,
+            epoll,
+            wake: stream::Waker(std::sync::Arc::new(wake)),
+        })
     }
 
     /// For producer threads: wakes this loop when they have output.
@@ -197,6 +206,7 @@ impl Server {
                     }
                     Next::Drop => {
                         let _ = epoll::delete(&self.epoll, slot.conn.transport.socket().as_fd());
+                        release_peer(&mut self.per_peer, slot.conn.peer);
                         slots[index] = None;
                         free.push(index);
                     }
@@ -231,6 +241,12 @@ impl Server {
                 drop(stream);
                 continue;
             }
+            // One address over its share is closed at once: kept to be told 503, its flood
+            // would still fill the table.
+            if self.per_peer.get(&peer_key(addr.ip())).is_some_and(|n| *n >= MAX_CONNECTIONS_PER_ADDRESS) {
+                drop(stream);
+                continue;
+            }
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
@@ -248,9 +264,11 @@ impl Server {
                 None => Transport::Plain(stream),
             };
             let refuse = open >= MAX_CONNECTIONS;
+            *self.per_peer.entry(peer_key(addr.ip())).or_insert(0) += 1;
             let mut conn = Conn::new(transport, addr.ip(), now, refuse);
             // Give the connection a first chance: the request may already be there.
             if conn.drive(handler, now) == Next::Drop {
+                release_peer(&mut self.per_peer, addr.ip());
                 continue;
             }
             *generation = generation.wrapping_add(1);
@@ -261,10 +279,32 @@ impl Server {
             let want = interest(&conn);
             let key = (u64::from(*generation) << 32) | index as u64;
             if epoll::add(&self.epoll, conn.transport.socket().as_fd(), epoll::EventData::new_u64(key), want).is_err() {
+                release_peer(&mut self.per_peer, addr.ip());
                 free.push(index);
                 continue;
             }
             slots[index] = Some(Slot { conn, generation: *generation, interest: want });
+        }
+    }
+}
+
+/// A client address as connection limits see it: IPv4 whole, IPv6 by its /64.
+fn peer_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4)),
+            None => (u128::from(v6) >> 64 << 64) | 1 << 32,
+        },
+    }
+}
+
+fn release_peer(per_peer: &mut std::collections::HashMap<u128, u32>, ip: IpAddr) {
+    let key = peer_key(ip);
+    if let Some(n) = per_peer.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            per_peer.remove(&key);
         }
     }
 }

@@ -469,3 +469,18 @@ fn multipart_has_a_part_count_and_its_header_limit_holds_in_one_read() {
     let left = std::fs::read_dir(d.data.join("uploads")).unwrap().count();
     assert_eq!(left, 0, "spool files left in uploads/");
 }
+
+#[test]
+fn one_address_cannot_take_the_whole_connection_table() {
+    let d = Daemon::start();
+    d.setup("owner");
+    let flooder = std::net::Ipv4Addr::new(127, 0, 0, 4);
+    // More idle connections from one address than the whole table holds.
+    let flood: Vec<TcpStream> = (0..900).filter_map(|_| Some(crate::util::tcp_from(flooder, d.port))).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut owner = d.connect();
+    for _ in 0..5 {
+        assert_eq!(owner.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"").status, 200);
+    }
+    drop(flood);
+}
