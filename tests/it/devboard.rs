@@ -43,11 +43,15 @@ fn is_root() -> bool {
 fn start() -> DevBoard {
     let dir = temp_dir("devboard");
     let data = dir.join("var");
-    let bin = std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned());
+    let mut bin = std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned());
     let runner = std::env::var("STEWARD_RUNNER").ok().filter(|r| !r.is_empty());
     let mut argv: Vec<String> = Vec::new();
     if is_root() {
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        // The build tree may sit where `nobody` cannot reach: run a copy from the temp dir.
+        let copy = dir.join("steward");
+        std::fs::copy(&bin, &copy).unwrap();
+        bin = copy.display().to_string();
         argv.extend(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"].map(String::from));
     }
     argv.extend(runner);
