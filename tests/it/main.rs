@@ -19,6 +19,7 @@ mod logs;
 mod metrics;
 mod plans;
 mod privilege;
+mod readme;
 mod settings;
 mod system;
 mod update;
