@@ -4,7 +4,7 @@
 use super::{Api, Call};
 use crate::json::{self, Object};
 use crate::server::Reply;
-use crate::server::http::Response;
+use crate::server::http::{Head, Response};
 
 /// `{"type":"sync","status":"Success",...,"metadata":…}`; `metadata` must be JSON.
 pub fn sync(metadata: &str) -> Response {
@@ -288,4 +288,32 @@ pub fn poweroff(api: &mut Api, call: &mut Call) -> Reply {
     let what = api.engine.poweroff();
     api.engine.audit.record(call.peer, "system.poweroff", what);
     sync("{}").into()
+}
+
+/// The path prefix a client reached the IncusOS surface under: `/os` when it asked for
+/// `/os/1.0/…` itself, or what an Incus proxy says it took off (`X-IncusOS-Proxy`, a plain
+/// path). IncusOS prefixes the URLs it returns with it, so the client can follow them.
+fn url_prefix(head: &Head) -> Option<&str> {
+    let prefix = head.incusos_proxy().unwrap_or(head.stripped_prefix());
+    let plain = prefix.starts_with('/')
+        && prefix.len() <= 64
+        && prefix[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+    (plain && prefix.len() > 1).then(|| prefix.trim_end_matches('/'))
+}
+
+/// Prefixes the `/1.0/…` URLs of an answer (its JSON body and Location) with `url_prefix`.
+pub fn prefix_urls(head: &Head, response: &mut Response) {
+    let Some(prefix) = url_prefix(head) else { return };
+    if response.content_type == "application/json" && response.stream.is_none() {
+        if let Ok(text) = std::str::from_utf8(&response.body) {
+            if text.contains("\"/1.0") {
+                response.body = text.replace("\"/1.0", &format!("\"{prefix}/1.0")).into_bytes();
+            }
+        }
+    }
+    for (name, value) in &mut response.headers {
+        if name.eq_ignore_ascii_case("location") && value.starts_with("/1.0") {
+            *value = format!("{prefix}{value}").into();
+        }
+    }
 }

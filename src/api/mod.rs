@@ -288,6 +288,12 @@ impl Api {
 impl Handler for Api {
     type Admission = Admission;
 
+    /// `incus admin os …` reaches IncusOS through an Incus server at `/os/1.0/…`, and a
+    /// proxy in front of it may send the same: both are the IncusOS surface's `/1.0/…`.
+    fn normalise(&self, head: &mut Head) {
+        head.strip_path_prefix("/os");
+    }
+
     fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
         let result = self.admit_head(head, peer, now);
         if let Err(reply) = &result {
@@ -345,7 +351,10 @@ impl Handler for Api {
             _ => crate::store::audit::Actor::Nobody,
         };
         let mut call = Call { head: &head, form, raw, small, peer, now, auth };
-        let reply = (route.handler)(self, &mut call);
+        let mut reply = (route.handler)(self, &mut call);
+        if route.surface == Surface::Incus {
+            incus::prefix_urls(&head, &mut reply.response);
+        }
         self.engine.audit.actor = crate::store::audit::Actor::Nobody;
         let status = if reply.pending.is_some() { 0 } else { reply.response.status };
         self.metrics.observe(Some(admission.route), status, admission.started.elapsed());

@@ -367,6 +367,7 @@ impl<A> Conn<A> {
         self.inbuf.drain(..used);
         let mut head = head;
         head.client_cert = self.transport.client_cert_sha256();
+        handler.normalise(&mut head);
         self.mark = now;
         self.http10 = head.http10;
         let head_only = head.method == Method::Head;

@@ -57,7 +57,9 @@ pub struct Head {
     /// The request target as sent (path, then `?` and the query if there is one), then the
     /// values of the headers kept below: one string for all of them, one allocation a request.
     text: String,
-    /// Where the path ends and where the target ends in `text`.
+    /// Where the path starts (after a prefix a proxy added, see `strip_path_prefix`), where
+    /// it ends and where the target ends in `text`.
+    path_start: usize,
     path_end: usize,
     target_end: usize,
     /// HTTP/1.0 clients cannot take chunked bodies.
@@ -78,7 +80,23 @@ struct Span(u32, u32);
 impl Head {
     /// Raw path as sent, without the query; what the Jidoteki HMAC is computed over.
     pub fn path(&self) -> &str {
-        &self.text[..self.path_end]
+        &self.text[self.path_start..self.path_end]
+    }
+
+    /// Drops `prefix` from the front of the path when the path goes on below it (`/os/1.0/x`
+    /// less `/os` is `/1.0/x`); whether it did.
+    pub fn strip_path_prefix(&mut self, prefix: &str) -> bool {
+        let path = self.path();
+        let below = path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
+        if below {
+            self.path_start += prefix.len();
+        }
+        below
+    }
+
+    /// The prefix `strip_path_prefix` took off, if any.
+    pub fn stripped_prefix(&self) -> &str {
+        &self.text[..self.path_start]
     }
 
     /// Raw query string without the '?'.
@@ -111,6 +129,11 @@ impl Head {
         self.value(self.kept[ACCEPT])
     }
 
+    /// `X-IncusOS-Proxy`: the path prefix an Incus server's proxy took off (`/os`).
+    pub fn incusos_proxy(&self) -> Option<&str> {
+        self.value(self.kept[INCUSOS_PROXY])
+    }
+
     pub fn has_body(&self) -> bool {
         !matches!(self.framing, Framing::None | Framing::Length(0))
     }
@@ -124,12 +147,13 @@ impl Head {
 }
 
 /// Headers whose values a `Head` keeps, in the order of `Head::kept`.
-const KEPT: [&str; 5] = ["content-type", "authorization", "if-match", "accept", "x-content-sha256"];
+const KEPT: [&str; 6] = ["content-type", "authorization", "if-match", "accept", "x-content-sha256", "x-incusos-proxy"];
 const CONTENT_TYPE: usize = 0;
 const AUTHORIZATION: usize = 1;
 const IF_MATCH: usize = 2;
 const ACCEPT: usize = 3;
 const CONTENT_SHA256: usize = 4;
+const INCUSOS_PROXY: usize = 5;
 
 /// Which of the `KEPT` headers `name` is.
 fn kept_slot(name: &str) -> Option<usize> {
@@ -179,6 +203,7 @@ pub fn parse_head(buf: &[u8]) -> Result<(Head, usize), HeadError> {
     let mut head = Head {
         method: Method::parse(req.method.unwrap_or("")),
         text,
+        path_start: 0,
         path_end,
         target_end: slash + target.len(),
         http10,

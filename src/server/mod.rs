@@ -40,6 +40,9 @@ pub trait Handler {
     /// Whatever `admit` learns about a request that `handle` needs (route, auth outcome).
     type Admission;
 
+    /// Adjusts a parsed head before anything else sees it (a path prefix a proxy adds).
+    fn normalise(&self, _head: &mut Head) {}
+
     /// Decides on a request from its head alone, before any body byte is read (and before
     /// `100 Continue` is sent): routing, method, header/query credentials.
     fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Self::Admission, Reply>;

@@ -129,8 +129,11 @@ fn tls_garbage_and_a_stalled_handshake_are_dropped() {
 fn over_the_connection_cap_a_client_gets_503_and_the_rest_are_refused_at_accept() {
     let d = Daemon::start();
     d.setup("owner");
-    // 768 idle connections fill the cap (they sit in the TLS handshake).
-    let idle: Vec<TcpStream> = (0..768).map(|_| TcpStream::connect(("127.0.0.1", d.port)).unwrap()).collect();
+    // 768 idle connections fill the cap (they sit in the TLS handshake), from two addresses
+    // since one may hold at most 512.
+    let idle: Vec<TcpStream> = (0..768)
+        .map(|i| crate::util::tcp_from(std::net::Ipv4Addr::new(127, 0, 0, 10 + (i % 2) as u8), d.port))
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     let r = d.connect().send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"");
     assert_eq!(r.status, 503, "{}", r.text());

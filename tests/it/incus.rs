@@ -211,3 +211,38 @@ fn applications_show_back_up_restore_and_reset() {
     assert_eq!(std::fs::read_dir(d.options.root.join("var/lib/app")).unwrap().count(), 0, "data erased");
     cleanup(d);
 }
+
+#[test]
+fn the_cli_reaches_steward_under_os_and_gets_os_urls_back() {
+    let d = daemon();
+    // `incus admin os` sends /os/1.0/<endpoint>; an Incus proxy in front sends /1.0/... with
+    // X-IncusOS-Proxy: /os. Either way the answers' URLs carry /os.
+    let r = bearer(&d, "GET", "/os/1.0/system/network", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().starts_with(r#"{"type":"sync""#), "{}", r.text());
+    let r = bearer(&d, "GET", "/os/1.0/applications", b"");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(r#""/os/1.0/applications/app""#), "{}", r.text());
+    let proxied = d.connect().send(
+        "GET",
+        "/1.0/applications",
+        &[("Authorization", "Bearer owner"), ("X-IncusOS-Proxy", "/os")],
+        b"",
+    );
+    assert!(proxied.text().contains(r#""/os/1.0/applications/app""#), "{}", proxied.text());
+    // Without either, URLs are as they were; a header that is not a plain path is ignored.
+    assert!(bearer(&d, "GET", "/1.0/applications", b"").text().contains(r#""/1.0/applications/app""#));
+    let odd = d.connect().send(
+        "GET",
+        "/1.0/applications",
+        &[("Authorization", "Bearer owner"), ("X-IncusOS-Proxy", "/os\"injected")],
+        b"",
+    );
+    assert!(odd.text().contains(r#""/1.0/applications/app""#), "{}", odd.text());
+    // Unknown paths under /os/ answer in the envelope, as under /1.0/.
+    let r = bearer(&d, "GET", "/os/1.0/nope", b"");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains(r#""type":"error""#), "{}", r.text());
+    // /osx is not /os.
+    assert_ne!(bearer(&d, "GET", "/osx/1.0", b"").status, 200);
+}

@@ -209,16 +209,28 @@ fn a_corrupted_tar_gz_restores_silently_is_refused() {
     let trailing = [gz.as_slice(), b"garbage after the stream"].concat();
     let mut cases =
         vec![("bad CRC", crc), ("bad ISIZE", isize_wrong), ("no trailer", no_trailer), ("trailing garbage", trailing)];
-    // A flipped bit at several places inside the compressed data.
-    for at in [n / 3, n / 2, 2 * n / 3] {
-        let mut g = gz.clone();
-        g[at] ^= 0x04;
-        cases.push(("a flipped bit", g));
-    }
     for (what, bad) in cases {
         let r = system_restore(&d, &bad);
         assert_eq!(r.status, 400, "{what}: {}", r.text());
         unchanged_and_restartable(&mut d, what);
+    }
+    // A flipped bit at several places inside the compressed data: refused, unless the bit
+    // was one deflate never reads (the last byte's padding, say) and the archive is the
+    // same, CRC and all: then it restores what was backed up.
+    let gunzip = |g: &[u8]| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(g), &mut out).map(|_| out).ok()
+    };
+    let original = gunzip(&gz).unwrap();
+    for at in [n / 3, n / 2, 2 * n / 3, n - 9] {
+        let mut g = gz.clone();
+        g[at] ^= 0x04;
+        let r = system_restore(&d, &g);
+        let harmless = gunzip(&g).as_ref() == Some(&original);
+        assert_eq!(r.status, if harmless { 200 } else { 400 }, "a flipped bit at {at} of {n}: {}", r.text());
+        if !harmless {
+            unchanged_and_restartable(&mut d, "a flipped bit");
+        }
     }
     let r = system_restore(&d, &gz);
     assert_eq!(r.status, 200, "the intact stream restores: {}", r.text());
