@@ -9,13 +9,14 @@ use crate::json::{Object, push_str};
 use crate::server::Reply;
 use crate::server::http::{Method, Response};
 
-/// What each surface answers; every route of the surface may give any of these.
+/// What each surface answers; every route of the surface may give any of these (429: the
+/// caller's failed authentications are throttled; 507: the data disk is full).
 fn statuses(route: &Route) -> &'static [u16] {
     match route.surface {
-        Surface::Jidoteki => &[200, 202, 400, 403, 404, 405, 409, 413, 417, 503],
-        Surface::Incus => &[200, 202, 400, 403, 404, 405, 409, 412, 413, 417, 503],
-        Surface::Backrest => &[200, 400, 401, 404, 405, 413, 417, 499, 503],
-        Surface::Records => &[200, 202, 400, 401, 403, 404, 405, 409, 413, 417, 503],
+        Surface::Jidoteki => &[200, 202, 400, 403, 404, 405, 409, 413, 417, 429, 503, 507],
+        Surface::Incus => &[200, 202, 400, 403, 404, 405, 409, 412, 413, 417, 429, 503, 507],
+        Surface::Backrest => &[200, 400, 401, 403, 404, 405, 413, 417, 429, 499, 503],
+        Surface::Records => &[200, 202, 400, 401, 403, 404, 405, 409, 413, 417, 429, 503, 507],
     }
 }
 
