@@ -371,6 +371,15 @@ pub static ROUTES: &[Route] = &[
         Cap::StorageDestructive,
         incus_json(
             Method::Post,
+            "/1.0/system/storage/:import-pool",
+            "Import an existing pool with its key ({\"name\", \"type\", \"encryption_key\"}; upstream's name)",
+            system::import_key,
+        ),
+    ),
+    needs(
+        Cap::StorageDestructive,
+        incus_json(
+            Method::Post,
             "/1.0/system/storage/:import-encryption-key",
             "Import a pool's raw key ({\"name\", \"encryption_key\"})",
             system::import_key,

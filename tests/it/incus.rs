@@ -246,3 +246,31 @@ fn the_cli_reaches_steward_under_os_and_gets_os_urls_back() {
     // /osx is not /os.
     assert_ne!(bearer(&d, "GET", "/osx/1.0", b"").status, 200);
 }
+
+#[test]
+fn upstream_names_and_types_the_cli_relies_on() {
+    let d = daemon();
+    // last_check is a Go time.Time: RFC 3339, the zero time before the first check.
+    let r = bearer(&d, "GET", "/1.0/system/update", b"");
+    assert!(r.text().contains(r#""last_check":"0001-01-01T00:00:00Z""#), "{}", r.text());
+    // `import-storage-pool` sends :import-pool with upstream's SystemStoragePoolKey.
+    let r = bearer(
+        &d,
+        "POST",
+        "/os/1.0/system/storage/:import-pool",
+        br#"{"name":"p","type":"btrfs","encryption_key":"k"}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("unsupported pool type"), "{}", r.text());
+    // Every debug log record has the string SYSLOG_IDENTIFIER the CLI filters on.
+    let r = bearer(&d, "GET", "/1.0/debug/log", b"");
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    let miniserde::json::Value::Array(records) = crate::util::field(&v, &["metadata"]).clone() else { panic!() };
+    assert!(!records.is_empty(), "the fixture root has logs: {}", r.text());
+    for rec in &records {
+        assert!(
+            matches!(crate::util::field(rec, &["SYSLOG_IDENTIFIER"]), miniserde::json::Value::String(s) if !s.is_empty())
+        );
+    }
+}

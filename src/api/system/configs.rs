@@ -112,7 +112,8 @@ const UPDATE_DEFAULT: &str =
 const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 fn update_state(api: &Api) -> String {
-    let last = stored(api, "update-state", r#"{"last_check":"","status":""}"#);
+    // upstream's last_check is a Go time.Time: before the first check, its zero value.
+    let last = stored(api, "update-state", r#"{"last_check":"0001-01-01T00:00:00Z","status":""}"#);
     let job = api.engine.jobs.state(crate::engine::jobs::Kind::Update);
     let mut state = match json::from_str::<Value>(&last) {
         Ok(Value::Object(m)) => m,

@@ -63,6 +63,8 @@ pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
                 Object::new()
                     .str("MESSAGE", line)
                     .str("PRIORITY", "6")
+                    // `incus admin os debug log` skips records without a string identifier.
+                    .str("SYSLOG_IDENTIFIER", &stem)
                     .str("_SYSTEMD_UNIT", &stem)
                     .str("__REALTIME_TIMESTAMP", &stamp)
                     .finish(),

@@ -120,6 +120,12 @@ pub fn import_key(api: &mut Api, call: &mut Call) -> Reply {
         Ok(m) => m,
         Err(r) => return r,
     };
+    // Upstream's SystemStoragePoolKey also names the pool's type; zfs is the only one.
+    if let Ok(Some(kind)) = string_field(&m, "type")
+        && kind != "zfs"
+    {
+        return error(400, &format!("unsupported pool type {kind:?} (supported: zfs)")).into();
+    }
     let (name, key) = match (string_field(&m, "name"), string_field(&m, "encryption_key")) {
         (Ok(Some(n)), Ok(Some(k))) => (n, k),
         (Err(r), _) | (_, Err(r)) => return r,
