@@ -114,6 +114,10 @@ impl<R: Read> Source<R> {
         if gzip { Source::Gzip(flate2::bufread::GzDecoder::new(reader)) } else { Source::Plain(reader) }
     }
 
+    fn is_gzip(&self) -> bool {
+        matches!(self, Source::Gzip(_))
+    }
+
     /// After the tar's end: only zero blocks may follow, the gzip stream must end with its
     /// CRC32 and length (checked by the decoder when it reaches its end), and nothing may
     /// follow the gzip stream. A truncated or bit-flipped archive fails here at the latest.
@@ -136,12 +140,6 @@ impl<R: Read> Source<R> {
             }
         }
         Ok(())
-    }
-}
-
-impl<R: Read> Source<R> {
-    fn is_gzip(&self) -> bool {
-        matches!(self, Source::Gzip(_))
     }
 }
 
