@@ -84,13 +84,7 @@ impl DevBoard {
 
     /// One file part, as `curl -F field=@file` sends it.
     fn upload(&self, path: &str, field: &str, data: &[u8]) -> crate::util::Resp {
-        let boundary = "----devboard";
-        let mut body =
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"f\"\r\n\r\n")
-                .into_bytes();
-        body.extend_from_slice(data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={boundary}");
+        let (ct, body) = crate::util::file_part(field, "f", data);
         self.send("POST", path, &[("Content-Type", &ct)], &body)
     }
 
@@ -140,24 +134,8 @@ fn the_dev_board_with_root_slash_writes_nothing_outside_data() {
     // An update into the file-backed slots.
     let work = temp_dir("devboard-pkg");
     let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev-keys");
-    let payload = work.join("payload");
-    std::fs::write(&payload, vec![0x42u8; 1 << 20]).unwrap();
-    let pkg = work.join("u.enc");
-    let (ok, _, err) = crate::util::run_cli(&[
-        "pack-update",
-        "--signing-key",
-        &format!("{keys}/signing.key"),
-        "--encryption-key",
-        &format!("{keys}/update.key"),
-        "--version",
-        "9.9.9",
-        "--payload",
-        payload.to_str().unwrap(),
-        "--out",
-        pkg.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
-    let r = d.upload(&format!("{ADMIN}/update?token=yourtoken"), "update", &std::fs::read(&pkg).unwrap());
+    let package = crate::update::pack(&work, keys, "9.9.9", &[0x42u8; 1 << 20]);
+    let r = d.upload(&format!("{ADMIN}/update?token=yourtoken"), "update", &package);
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(wait_done(&d, "update").contains("success"));
     // Backup, download, restore; a plan's backup.

@@ -207,7 +207,7 @@ fn a_corrupted_tar_gz_restores_silently_is_refused() {
     };
     let no_trailer = gz[..n - 8].to_vec();
     let trailing = [gz.as_slice(), b"garbage after the stream"].concat();
-    let mut cases =
+    let cases =
         vec![("bad CRC", crc), ("bad ISIZE", isize_wrong), ("no trailer", no_trailer), ("trailing garbage", trailing)];
     for (what, bad) in cases {
         let r = system_restore(&d, &bad);

@@ -40,7 +40,7 @@ fn payload(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-fn pack(work: &Path, keys: &str, version: &str, data: &[u8]) -> Vec<u8> {
+pub fn pack(work: &Path, keys: &str, version: &str, data: &[u8]) -> Vec<u8> {
     pack_with(work, keys, version, data, "image")
 }
 

@@ -243,13 +243,7 @@ impl Daemon {
         filename: &str,
         data: &[u8],
     ) -> Resp {
-        let boundary = "----stewardtestboundaryFILE9q";
-        let mut body =
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-                .into_bytes();
-        body.extend_from_slice(data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={boundary}");
+        let (ct, body) = file_part(field, filename, data);
         let mut all = vec![("Content-Type", ct.as_str())];
         all.extend_from_slice(headers);
         self.connect().send("POST", path, &all, &body)
@@ -273,6 +267,19 @@ impl Drop for Daemon {
         let _ = std::fs::remove_dir_all(&self.data);
         let _ = std::fs::remove_file(&self.stderr_path);
     }
+}
+
+/// A multipart body with one file part (as `curl -F field=@file` sends it): its
+/// Content-Type and bytes.
+pub fn file_part(field: &str, filename: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----stewardtestboundaryFILE9q";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// A connection to a daemon on 127.0.0.1:`port` whose data dir is `data`: TLS trusting only
