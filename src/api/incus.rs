@@ -193,7 +193,16 @@ pub fn application(api: &mut Api, call: &mut Call) -> Reply {
         Err(r) => return r,
     };
     let state = api.engine.app_state(&app);
-    let state = Object::new().bool("initialized", true).str("version", &state.version).finish();
+    // Every field upstream's ApplicationState always sends: one board application is
+    // primary (the first), its only version is the one installed.
+    let primary = api.engine.board.applications.first().is_some_and(|a| a.name == app.name);
+    let state = Object::new()
+        .bool("is_primary", primary)
+        .bool("initialized", true)
+        .str("friendly_version", &state.version)
+        .str("version", &state.version)
+        .raw("available_versions", &json::str_array(Some(state.version.as_str()).filter(|v| !v.is_empty()).into_iter()))
+        .finish();
     sync(&Object::new().raw("state", &state).raw("config", "{}").finish()).into()
 }
 

@@ -175,7 +175,7 @@ fn applications_show_back_up_restore_and_reset() {
     let r = bearer(&d, "GET", "/1.0/applications/app", b"");
     assert_eq!(r.status, 200);
     assert!(
-        r.text().ends_with(r#""metadata":{"state":{"initialized":true,"version":"2.1.0"},"config":{}}}"#),
+        r.text().ends_with(r#""metadata":{"state":{"is_primary":true,"initialized":true,"friendly_version":"2.1.0","version":"2.1.0","available_versions":["2.1.0"]},"config":{}}}"#),
         "{}",
         r.text()
     );
