@@ -83,6 +83,9 @@ pub fn environment(api: &mut Api, _call: &mut Call) -> Reply {
         .str("machine_id", &e.machine_id)
         .str("os_name", &e.os_name)
         .str("os_version", &e.os_version)
+        // What boots next: an applied update records its version at once, so it is the
+        // version file's (upstream always sends the field).
+        .str("os_version_next", &e.os_version)
         .bool("system_is_ready", true);
     env = env.num("uptime", e.uptime);
     sync(&Object::new().raw("environment", &env.finish()).finish()).into()

@@ -23,6 +23,7 @@ fn the_envelope_and_its_errors() {
     assert!(text.starts_with(r#"{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":{"environment":{"#), "{text}");
     assert!(text.contains(r#""os_version":"1.2.3""#), "{text}");
     assert!(text.contains(r#""system_is_ready":true"#));
+    assert!(text.contains(r#""os_version_next":"1.2.3""#), "{text}");
     assert_eq!(
         bearer(&d, "GET", "/", b"").text(),
         r#"{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":["/1.0"]}"#
