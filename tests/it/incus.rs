@@ -263,6 +263,21 @@ fn upstream_names_and_types_the_cli_relies_on() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("unsupported pool type"), "{}", r.text());
+    // Fields upstream's SystemSecurityState always sends, with their types.
+    let r = bearer(&d, "GET", "/1.0/system/security", b"");
+    let v = r.json();
+    for (field, object) in
+        [("drive_recovery_keys", true), ("pool_recovery_keys", true), ("secure_boot_certificates", false)]
+    {
+        let got = crate::util::field(&v, &["metadata", "state", field]);
+        assert!(
+            matches!(
+                (got, object),
+                (miniserde::json::Value::Object(_), true) | (miniserde::json::Value::Array(_), false)
+            ),
+            "{field}: {got:?}"
+        );
+    }
     // Every debug log record has the string SYSLOG_IDENTIFIER the CLI filters on.
     let r = bearer(&d, "GET", "/1.0/debug/log", b"");
     assert_eq!(r.status, 200);

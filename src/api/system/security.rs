@@ -80,8 +80,13 @@ pub fn security(api: &mut Api, call: &mut Call) -> Reply {
         None => state = state.str("tpm_status", "absent"),
     }
     let trusted = hw.secure_boot == Some(true) && hw.tpm.is_some();
+    // steward encrypts no drives or pools and reads no Secure Boot key databases, so these
+    // are empty; upstream always sends them, and a strict client expects them.
     state = state
         .raw("encrypted_volumes", "[]")
+        .raw("drive_recovery_keys", "{}")
+        .raw("pool_recovery_keys", "{}")
+        .raw("secure_boot_certificates", "[]")
         .bool("encryption_recovery_keys_retrieved", matches!(doc.get("retrieved"), Some(Value::Bool(true))))
         .bool("system_state_is_trusted", trusted)
         .str(
