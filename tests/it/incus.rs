@@ -290,3 +290,28 @@ fn upstream_names_and_types_the_cli_relies_on() {
         );
     }
 }
+
+#[test]
+fn logging_as_upstream_shows_and_takes_it() {
+    let d = daemon();
+    // A fresh box: nothing set, as upstream shows it.
+    let r = bearer(&d, "GET", "/1.0/system/logging", b"");
+    assert!(r.text().contains(r#""syslog":{"address":"","protocol":"","log_format":""}"#), "{}", r.text());
+    // The GET's config sent back, and a host without a port, are what the CLI's edit sends.
+    for body in [
+        r#"{"config":{"syslog":{"address":"","protocol":"","log_format":""}}}"#,
+        r#"{"config":{"syslog":{"address":"127.0.0.1","protocol":"","log_format":""}}}"#,
+        r#"{"config":{"syslog":{"address":"[2001:db8::1]:6514","protocol":"tls","log_format":"rfc3339"}}}"#,
+    ] {
+        let r = bearer(&d, "PUT", "/1.0/system/logging", body.as_bytes());
+        assert_eq!(r.status, 200, "{body}: {}", r.text());
+    }
+    assert!(bearer(&d, "GET", "/1.0/system/logging", b"").text().contains("[2001:db8::1]:6514"));
+    for bad in [
+        r#"{"config":{"syslog":{"address":"a b"}}}"#,
+        r#"{"config":{"syslog":{"address":"host:0"}}}"#,
+        r#"{"config":{"syslog":{"address":"host:99999"}}}"#,
+    ] {
+        assert_eq!(bearer(&d, "PUT", "/1.0/system/logging", bad.as_bytes()).status, 400, "{bad}");
+    }
+}

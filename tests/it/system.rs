@@ -159,7 +159,7 @@ fn config_resources_validate_and_honour_if_match() {
             "/1.0/system/logging",
             r#"{"config":{"syslog":{"address":"192.0.2.10:514","protocol":"tcp"}}}"#,
             [
-                r#"{"config":{"syslog":{"address":"nowhere"}}}"#,
+                r#"{"config":{"syslog":{"address":"no where:514"}}}"#,
                 r#"{"config":{"syslog":{"protocol":"carrier-pigeon"}}}"#,
                 r#"{"config":{"loki":{}}}"#,
             ],

@@ -27,7 +27,8 @@ fn replace_stored(
     sync("{}").header("ETag", etag(&config)).into()
 }
 
-const LOGGING_DEFAULT: &str = r#"{"syslog":{"address":"","protocol":"udp","log_format":"rfc5424"}}"#;
+/// A fresh box's logging config, as upstream shows it: nothing set.
+const LOGGING_DEFAULT: &str = r#"{"syslog":{"address":"","protocol":"","log_format":""}}"#;
 
 pub fn logging(api: &mut Api, _call: &mut Call) -> Reply {
     resource(&stored(api, "logging", LOGGING_DEFAULT), "{}")
@@ -45,17 +46,27 @@ fn check_logging(c: json::Object) -> Result<String, Reply> {
         Some(_) => return Err(error(400, "syslog must be an object").into()),
     };
     only(&syslog, "syslog", &["address", "protocol", "log_format"])?;
+    // As upstream takes them: a host with or without a port (the protocol's default, 514
+    // or 6514), and an empty protocol or format for the defaults (udp, rfc5424).
     let address = string_field(&syslog, "address")?.unwrap_or_default();
-    if !address.is_empty() && address.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
-        return Err(error(400, &format!("syslog.address {address:?} must be host:port")).into());
+    let host_ok = |h: &str| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+    let valid = match address.rsplit_once(':') {
+        _ if address.is_empty() => true,
+        Some((h, p)) if !h.ends_with(':') && p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => {
+            host_ok(h) && p.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        _ => host_ok(&address),
+    };
+    if !valid {
+        return Err(error(400, &format!("syslog.address {address:?} must be a host, or host:port")).into());
     }
-    let protocol = string_field(&syslog, "protocol")?.filter(|p| !p.is_empty()).unwrap_or_else(|| "udp".into());
-    if !["udp", "tcp", "tls", "dtls"].contains(&protocol.as_str()) {
-        return Err(error(400, "syslog.protocol must be udp, tcp, tls or dtls").into());
+    let protocol = string_field(&syslog, "protocol")?.unwrap_or_default();
+    if !["", "udp", "tcp", "tls", "dtls"].contains(&protocol.as_str()) {
+        return Err(error(400, "syslog.protocol must be udp, tcp, tls or dtls (or empty: udp)").into());
     }
-    let format = string_field(&syslog, "log_format")?.filter(|p| !p.is_empty()).unwrap_or_else(|| "rfc5424".into());
-    if !["rfc5424", "rfc3339"].contains(&format.as_str()) {
-        return Err(error(400, "syslog.log_format must be rfc5424 or rfc3339").into());
+    let format = string_field(&syslog, "log_format")?.unwrap_or_default();
+    if !["", "rfc5424", "rfc3339"].contains(&format.as_str()) {
+        return Err(error(400, "syslog.log_format must be rfc5424 or rfc3339 (or empty: rfc5424)").into());
     }
     let syslog = Object::new().str("address", &address).str("protocol", &protocol).str("log_format", &format).finish();
     Ok(Object::new().raw("syslog", &syslog).finish())
