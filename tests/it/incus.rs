@@ -315,3 +315,22 @@ fn logging_as_upstream_shows_and_takes_it() {
         assert_eq!(bearer(&d, "PUT", "/1.0/system/logging", bad.as_bytes()).status, 400, "{bad}");
     }
 }
+
+#[test]
+fn update_config_as_upstream_validates_it() {
+    let d = daemon();
+    for good in [
+        r#"{"config":{"check_frequency":"1.5h"}}"#,
+        r#"{"config":{"check_frequency":"1h30m","maintenance_windows":[{"start_hour":22,"start_minute":0,"end_hour":6,"end_minute":0}]}}"#,
+    ] {
+        let r = bearer(&d, "PUT", "/1.0/system/update", good.as_bytes());
+        assert_eq!(r.status, 200, "{good}: {}", r.text());
+    }
+    for bad in [
+        r#"{"config":{"check_frequency":"-1h"}}"#,
+        r#"{"config":{"check_frequency":"1d"}}"#,
+        r#"{"config":{"maintenance_windows":[{"start_day_of_week":"Monday","end_day_of_week":"Monday","start_hour":22,"end_hour":6}]}}"#,
+    ] {
+        assert_eq!(bearer(&d, "PUT", "/1.0/system/update", bad.as_bytes()).status, 400, "{bad}");
+    }
+}

@@ -175,7 +175,7 @@ fn config_resources_validate_and_honour_if_match() {
             [
                 r#"{"config":{"check_frequency":"often"}}"#,
                 r#"{"config":{"maintenance_windows":[{"start_day_of_week":"Saturday","start_hour":22}]}}"#,
-                r#"{"config":{"maintenance_windows":[{"start_hour":22,"end_hour":6}]}}"#,
+                r#"{"config":{"maintenance_windows":[{"start_day_of_week":"Friday","end_day_of_week":"Friday","start_hour":22,"end_hour":6}]}}"#,
             ],
         ),
     ] {

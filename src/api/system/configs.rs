@@ -162,6 +162,33 @@ pub fn put_update(api: &mut Api, call: &mut Call) -> Reply {
     replace_stored(api, call, "update", UPDATE_DEFAULT, "update.config", check_update)
 }
 
+/// Whether `s` is a non-negative duration as Go's `time.ParseDuration` reads it (what
+/// upstream validates `check_frequency` with): `0`, or numbers with optional fractions, each
+/// followed by a unit of ns, us, µs, ms, s, m or h (`1.5h`, `1h30m`, `90s`).
+fn is_go_duration(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s == "0" {
+        return true;
+    }
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let number = &rest[..digits];
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"].into_iter().find(|u| rest.starts_with(u));
+        // "ms" before "m", "ns"/"us" before "s": the list is in that order.
+        let Some(unit) = unit else { return false };
+        rest = &rest[unit.len()..];
+    }
+    true
+}
+
 fn check_update(c: json::Object) -> Result<String, Reply> {
     only(&c, "config", &["auto_reboot", "channel", "check_frequency", "maintenance_windows"])?;
     let auto_reboot = match c.get("auto_reboot") {
@@ -171,7 +198,7 @@ fn check_update(c: json::Object) -> Result<String, Reply> {
     };
     let channel = string_field(&c, "channel")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "stable".into());
     let frequency = string_field(&c, "check_frequency")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "6h".into());
-    if frequency != "never" && crate::engine::netconfig::parse_duration(&frequency).is_none() && frequency != "0" {
+    if frequency != "never" && !is_go_duration(&frequency) {
         return Err(
             error(400, &format!("check_frequency {frequency:?} must be a duration (\"6h\") or \"never\"")).into()
         );
@@ -205,7 +232,9 @@ fn check_update(c: json::Object) -> Result<String, Reply> {
                     small_int(w, "end_hour", 23)?,
                     small_int(w, "end_minute", 59)?,
                 );
-                if start_day == end_day && (eh, em) < (sh, sm) {
+                // As upstream: a window on one named day must end after it starts; one with no
+                // day is daily and may run overnight (22:00 to 06:00).
+                if start_day.is_some() && start_day == end_day && (eh, em) < (sh, sm) {
                     return Err(error(400, "a window within one day must end after it starts").into());
                 }
                 let mut o = Object::new();
@@ -239,4 +268,17 @@ pub fn update_check(api: &mut Api, call: &mut Call) -> Reply {
     }
     api.engine.audit.record(call.peer, "update.check", "");
     sync("{}").into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn go_durations_as_upstream_reads_them() {
+        for bad in ["", "6", "h", "-1h", "1.2.3h", "1d", "1hh", ".h", "6 h"] {
+            assert!(!super::is_go_duration(bad), "{bad:?}");
+        }
+        for good in ["0", "6h", "1.5h", "1h30m", "90s", "300ms", "2h45m10.5s", "+1h", ".5h"] {
+            assert!(super::is_go_duration(good), "{good:?}");
+        }
+    }
 }
