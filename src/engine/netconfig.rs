@@ -75,7 +75,10 @@ fn only(m: &json::Object, what: &str, known: &[&str]) -> Result<(), Error> {
 
 /// An IncusOS network `config` turned into the settings document the Jidoteki surface uses,
 /// plus the confirmation timeout if one was asked for. This board has one interface.
-pub fn from_incus(config: &Value) -> Result<(Network, Option<i64>), Error> {
+/// An IncusOS network config as steward's settings. Upstream's config may leave out the
+/// hostname (its default network seed has no `dns` at all, and `edit` on a fresh box sends
+/// `""` back): then the box keeps `hostname`, the one it has.
+pub fn from_incus(config: &Value, hostname: &str) -> Result<(Network, Option<i64>), Error> {
     let Value::Object(c) = config else { return Err(Error::Invalid("config must be an object".into())) };
     only(c, "config", &["dns", "time", "interfaces", "confirmation_timeout", "proxy", "bonds", "vlans", "wireguard"])?;
     for unsupported in ["proxy", "bonds", "vlans", "wireguard"] {
@@ -119,8 +122,9 @@ pub fn from_incus(config: &Value) -> Result<(Network, Option<i64>), Error> {
         only(d, "dns", &["hostname", "domain", "nameservers", "search_domains"])?;
     }
     match dns.and_then(|d| d.get("hostname")) {
-        Some(Value::String(h)) => net = net.str("hostname", h),
-        _ => return Err(Error::Invalid("dns.hostname is required".into())),
+        Some(Value::String(h)) if !h.is_empty() => net = net.str("hostname", h),
+        None | Some(Value::Null) | Some(Value::String(_)) => net = net.str("hostname", hostname),
+        Some(_) => return Err(Error::Invalid("dns.hostname must be a string".into())),
     }
     let nameservers = strings(dns.and_then(|d| d.get("nameservers")), "dns.nameservers")?;
     if nameservers.len() > 2 {
@@ -410,7 +414,7 @@ mod tests {
             "routes":[{"to":"0.0.0.0/0","via":"10.0.0.1"}]}],"confirmation_timeout":"2m"}"#,
         )
         .unwrap();
-        let (net, timeout) = from_incus(&config).unwrap();
+        let (net, timeout) = from_incus(&config, "kept.host").unwrap();
         assert_eq!(timeout, Some(120_000));
         let fields: Vec<(&str, &str)> = net.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
@@ -436,9 +440,15 @@ mod tests {
             r#"{"dns":{"hostname":"box"},"interfaces":[{"name":"eth0","addresses":["10.0.0.2/24"]}]}"#,
             r#"{"dns":{"hostname":"box"},"interfaces":[{"name":"eth0"}],"confirmation_timeout":"soon"}"#,
             r#"{"dns":{"hostname":"box"},"interfaces":[{"name":"eth0"}],"bonds":[{"name":"b0"}]}"#,
-            r#"{"interfaces":[{"name":"eth0"}]}"#,
+            r#"{"dns":{"hostname":["box"]},"interfaces":[{"name":"eth0"}]}"#,
         ] {
-            assert!(from_incus(&json::from_str(bad).unwrap()).is_err(), "{bad}");
+            assert!(from_incus(&json::from_str(bad).unwrap(), "kept.host").is_err(), "{bad}");
+        }
+        // No hostname (upstream's default seed has no dns) or an empty one: the box keeps its own.
+        for kept in [r#"{"interfaces":[{"name":"eth0"}]}"#, r#"{"dns":{"hostname":""},"interfaces":[{"name":"eth0"}]}"#]
+        {
+            let (net, _) = from_incus(&json::from_str(kept).unwrap(), "kept.host").unwrap();
+            assert!(net.fields.iter().any(|(k, v)| *k == "hostname" && v == "kept.host"), "{kept}");
         }
     }
 }

@@ -335,6 +335,25 @@ impl Engine {
             .map_err(|e| Error::Io(format!("cannot run the network apply hook: {e}")))
     }
 
+    /// The hostname the box has: the stored settings', else the system's, else `steward`.
+    pub fn current_hostname(&self) -> String {
+        let stored = self.network().ok().and_then(|t| match json::from_str::<Value>(&t) {
+            Ok(Value::Object(mut m)) => match m.remove("network") {
+                Some(Value::Object(mut n)) => match n.remove("hostname") {
+                    Some(Value::String(h)) => Some(h),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        });
+        let system = || Some(rustix::system::uname().nodename().to_string_lossy().into_owned());
+        stored
+            .or_else(system)
+            .filter(|h| (3..=255).contains(&h.len()) && h.bytes().all(hostname))
+            .unwrap_or_else(|| "steward".to_owned())
+    }
+
     pub fn network(&self) -> Result<String, Error> {
         self.stored(NETWORK_FILE)
     }

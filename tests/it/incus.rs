@@ -334,3 +334,30 @@ fn update_config_as_upstream_validates_it() {
         assert_eq!(bearer(&d, "PUT", "/1.0/system/update", bad.as_bytes()).status, 400, "{bad}");
     }
 }
+
+#[test]
+fn network_round_trips_the_cli_does_and_upstreams_default_seed() {
+    let d = daemon();
+    // Upstream's default network seed: no dns at all, DHCP and SLAAC, a timezone.
+    let seed = br#"{"config":{"time":{"timezone":"UTC"},"interfaces":[{"name":"eth0","hwaddr":"52:54:00:12:34:56","addresses":["dhcp4","slaac"],"required_for_online":"no"}]}}"#;
+    let r = bearer(&d, "PUT", "/1.0/system/network", seed);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // `edit` on a fresh box sends back the GET's empty hostname: the box keeps its own.
+    let got = bearer(&d, "GET", "/1.0/system/network", b"");
+    let hostname = match crate::util::field(&got.json(), &["metadata", "config", "dns", "hostname"]) {
+        miniserde::json::Value::String(h) => h.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(hostname.len() >= 3, "{}", got.text());
+    let edited = br#"{"config":{"dns":{"hostname":""},"interfaces":[{"name":"eth0","addresses":["dhcp4"]}]}}"#;
+    let r = bearer(&d, "PUT", "/1.0/system/network", edited);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(bearer(&d, "GET", "/1.0/system/network", b"").text().contains(&format!(r#""hostname":"{hostname}""#)));
+    let r = bearer(
+        &d,
+        "PUT",
+        "/1.0/system/network",
+        br#"{"config":{"dns":{"hostname":7},"interfaces":[{"name":"eth0"}]}}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}

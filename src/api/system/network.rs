@@ -75,7 +75,8 @@ pub fn put_network(api: &mut Api, call: &mut Call) -> Reply {
         Ok(c) => Value::Object(c),
         Err(r) => return r,
     };
-    let (network, timeout) = match crate::engine::netconfig::from_incus(&config) {
+    let hostname = api.engine.current_hostname();
+    let (network, timeout) = match crate::engine::netconfig::from_incus(&config, &hostname) {
         Ok(n) => n,
         Err(e) => return engine_error(e),
     };
