@@ -361,3 +361,30 @@ fn network_round_trips_the_cli_does_and_upstreams_default_seed() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+#[test]
+fn security_edit_adds_a_key_to_the_redacted_list() {
+    let d = daemon();
+    let first = "first-recovery-key!";
+    let r = bearer(
+        &d,
+        "PUT",
+        "/1.0/system/security",
+        format!(r#"{{"config":{{"encryption_recovery_keys":["{first}"]}}}}"#).as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(bearer(&d, "GET", "/1.0/system/security", b"").text().contains(r#"["[redacted]"]"#));
+    // What the CLI's edit sends: the GET's placeholder, plus one new key.
+    let added = r#"{"config":{"encryption_recovery_keys":["[redacted]","second-recovery-key#"]}}"#;
+    let r = bearer(&d, "PUT", "/1.0/system/security", added.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = bearer(&d, "GET", "/1.0/system/security?secrets=1", b"").text();
+    assert!(shown.contains(&format!(r#"["{first}","second-recovery-key#"]"#)), "{shown}");
+    // More placeholders than stored keys, or a weak new key: 400.
+    for bad in [
+        r#"{"config":{"encryption_recovery_keys":["[redacted]","[redacted]","[redacted]"]}}"#,
+        r#"{"config":{"encryption_recovery_keys":["[redacted]","short"]}}"#,
+    ] {
+        assert_eq!(bearer(&d, "PUT", "/1.0/system/security", bad.as_bytes()).status, 400, "{bad}");
+    }
+}

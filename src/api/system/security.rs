@@ -154,9 +154,19 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
         if keys.is_empty() && c.contains_key("encryption_recovery_keys") {
             return Err(error(400, "no encryption key provided").into());
         }
-        // A GET without ?secrets shows placeholders: sending them back keeps the stored keys.
-        let keys: Vec<String> =
-            if keys.iter().all(|k| k == "[redacted]") && keys.len() == old.len() { old } else { keys };
+        // A GET without ?secrets shows a placeholder for each stored key: one sent back keeps
+        // the key it stands for (in order), so `edit` can add a key to the redacted list.
+        let mut stored = old.iter();
+        let keys: Vec<String> = keys
+            .into_iter()
+            .map(|k| match k.as_str() {
+                "[redacted]" => stored
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| Reply::from(error(400, "a [redacted] key stands for no stored key"))),
+                _ => Ok(k),
+            })
+            .collect::<Result<_, _>>()?;
         for k in &keys {
             if let Some(problem) = key_problem(k) {
                 return Err(error(400, problem).into());
