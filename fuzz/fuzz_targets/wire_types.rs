@@ -11,10 +11,15 @@ fuzz_target!(|data: &[u8]| {
         let again = steward::store::oplog::to_wire(&op);
         assert_eq!(steward::store::oplog::from_wire(&again), Some(op));
     }
-    let _ = steward::engine::plans::Plan::parse(text, &[], &["/var/lib/app".to_owned()], 0);
+    let backup = steward::board::BackupProfile {
+        paths: vec!["/var/lib/app".to_owned()],
+        destinations: Some(vec!["/srv/backups".to_owned()]),
+        hooks: Some(vec![steward::board::NamedHook { name: "log".into(), command: vec!["/bin/true".into()] }]),
+    };
+    let _ = steward::engine::plans::Plan::parse(text, &[], &backup, 0);
     let _ = steward::board::Board::parse(text);
     if let Ok(v) = miniserde::json::from_str::<miniserde::json::Value>(text) {
-        let _ = steward::engine::netconfig::from_incus(&v);
+        let _ = steward::engine::netconfig::from_incus(&v, "kept.host");
         let _ = steward::engine::keys::parse_caps(Some(&v));
     }
 });
