@@ -236,11 +236,7 @@ impl Api {
             // Which methods a documented path takes is no secret.
             Lookup::WrongMethod(allowed) => {
                 let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-                // IncusOS's handlers answer a method they do not take with 501; its clients
-                // expect that. The other surfaces say 405, as HTTP does.
-                let incusos = head.path() == "/1.0" || head.path().starts_with("/1.0/");
-                let status = if incusos { 501 } else { 405 };
-                return Err(Self::surface_error(Some(head), status, None).header("Allow", allow.join(", ")).into());
+                return Err(Self::surface_error(Some(head), 405, None).header("Allow", allow.join(", ")).into());
             }
             // Which paths exist is: only an authenticated caller learns that this one does not.
             Lookup::NotFound => {

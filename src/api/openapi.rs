@@ -14,7 +14,7 @@ use crate::server::http::{Method, Response};
 fn statuses(route: &Route) -> &'static [u16] {
     match route.surface {
         Surface::Jidoteki => &[200, 202, 400, 403, 404, 405, 409, 413, 417, 429, 503, 507],
-        Surface::Incus => &[200, 202, 400, 403, 404, 405, 409, 412, 413, 417, 429, 501, 503, 507],
+        Surface::Incus => &[200, 202, 400, 403, 404, 405, 409, 412, 413, 417, 429, 503, 507],
         Surface::Backrest => &[200, 400, 401, 403, 404, 405, 413, 417, 429, 499, 503],
         Surface::Records => &[200, 202, 400, 401, 403, 404, 405, 409, 413, 417, 429, 503, 507],
     }
