@@ -73,8 +73,20 @@ fn start() -> DevBoard {
 }
 
 impl DevBoard {
+    /// One request on a new connection. Right after a certificate change the file in the
+    /// data dir and the listener's certificate can differ for a moment (a slow emulated
+    /// machine shows it): the handshake is tried again until they agree.
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> crate::util::Resp {
-        connect_to(self.port, &self.data, false, None).send(method, path, headers, body)
+        for _ in 0..50 {
+            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                connect_to(self.port, &self.data, false, None).send(method, path, headers, body)
+            }));
+            if let Ok(r) = attempt {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{method} {path}: no connection with the certificate in the data dir");
     }
 
     fn form(&self, path: &str, fields: &[(&str, &[u8])]) -> crate::util::Resp {
