@@ -7,6 +7,7 @@ use crate::engine::keys::{Keys, Principal};
 use crate::engine::token::Tokens;
 use crate::limits::SETUP_FAILURE_PAUSE;
 use crate::server::form::Form;
+use crate::server::peer_key;
 use std::borrow::Cow;
 
 use crate::server::http::{Head, query_param};
@@ -189,18 +190,6 @@ impl Throttle {
     }
 }
 
-/// The part of an address a guesser cannot change at will: all of an IPv4 address, the
-/// /64 of an IPv6 one (a host is handed a whole /64 and picks from it freely).
-fn address_key(ip: std::net::IpAddr) -> u128 {
-    match ip {
-        std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => u128::from(u32::from(v4)),
-            None => u128::from(v6) >> 64 << 64 | 1 << 32,
-        },
-    }
-}
-
 /// A failure budget as a generic cell rate: `tat` is when the budget would be whole again.
 #[derive(Clone, Copy)]
 struct Budget {
@@ -250,7 +239,7 @@ impl FailureLimiter {
     /// Whether credentials from `peer` may be checked now.
     pub fn admit(&mut self, peer: std::net::IpAddr, now: Instant) -> Result<(), Throttled> {
         use crate::limits::*;
-        let key = address_key(peer);
+        let key = peer_key(peer);
         let own = self.addresses.get(&key).and_then(|t| t.budget.over(now, AUTH_FAILURE_INTERVAL, AUTH_FAILURE_BURST));
         let global = self
             .global
@@ -271,12 +260,12 @@ impl FailureLimiter {
 
     pub fn failed(&mut self, peer: std::net::IpAddr, now: Instant) {
         use crate::limits::*;
-        self.tracked(address_key(peer), now).budget.charge(now, AUTH_FAILURE_INTERVAL);
+        self.tracked(peer_key(peer), now).budget.charge(now, AUTH_FAILURE_INTERVAL);
         self.global.charge(now, AUTH_GLOBAL_INTERVAL);
     }
 
     pub fn succeeded(&mut self, peer: std::net::IpAddr, now: Instant) {
-        let key = address_key(peer);
+        let key = peer_key(peer);
         if let Some(entry) = self.trusted.iter_mut().find(|(k, _)| *k == key) {
             entry.1 = now;
         } else if self.trusted.len() < 64 {
@@ -325,8 +314,8 @@ mod tests {
         // A /64 is one address.
         let a: std::net::IpAddr = "2001:db8::1".parse().unwrap();
         let b: std::net::IpAddr = "2001:db8::ffff:1234".parse().unwrap();
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key("2001:db8:0:1::1".parse().unwrap()));
+        assert_eq!(peer_key(a), peer_key(b));
+        assert_ne!(peer_key(a), peer_key("2001:db8:0:1::1".parse().unwrap()));
     }
 
     #[test]

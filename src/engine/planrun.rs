@@ -157,7 +157,7 @@ impl Engine {
             ] {
                 if matches!(hook, plans::Hook::Command(_)) && before != Some(hook) {
                     return Err(Error::Forbidden(format!(
-                        "hooks.{what}: a command of the plan's own runs any program, which needs the admin capability;                          name one of the board's hooks instead ({})",
+                        "hooks.{what}: a command of the plan's own runs any program, which needs the admin capability; name one of the board's hooks instead ({})",
                         self.board.backup.hook_names().join(", ")
                     )));
                 }

@@ -126,6 +126,11 @@ pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Whether `dest` lies in one of the board's destination roots.
+fn below_a_root(dest: &Path, roots: &[String]) -> bool {
+    roots.iter().any(|r| dest.starts_with(r))
+}
+
 /// A destination is an absolute, plain path below `--root`, inside one of the board's
 /// destination roots, and outside what is backed up.
 fn check_destination(dest: &str, backed_up: &[String], roots: &[String]) -> Result<(), String> {
@@ -145,7 +150,7 @@ fn check_destination(dest: &str, backed_up: &[String], roots: &[String]) -> Resu
     if roots.is_empty() {
         return Err("this board declares no backup destinations (backup.destinations in its profile)".into());
     }
-    if !roots.iter().any(|r| p.starts_with(r)) {
+    if !below_a_root(p, roots) {
         return Err(format!(
             "destination.path {dest:?} must be below one of the board's destinations: {}",
             roots.join(", ")
@@ -449,8 +454,7 @@ fn parse_stored(m: &json::Object, created: i64) -> Result<Plan, String> {
 /// Whether the plan's destination lies in one of the board's destination roots now (a
 /// stored plan is re-checked before every run: the profile may have changed).
 pub fn destination_allowed(plan: &Plan, backup: &crate::board::BackupProfile) -> Result<(), String> {
-    let p = Path::new(&plan.destination);
-    if backup.destinations().iter().any(|r| p.starts_with(r)) {
+    if below_a_root(Path::new(&plan.destination), backup.destinations()) {
         Ok(())
     } else {
         Err(format!(

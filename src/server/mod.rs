@@ -291,8 +291,9 @@ impl Server {
     }
 }
 
-/// A client address as connection limits see it: IPv4 whole, IPv6 by its /64.
-fn peer_key(ip: IpAddr) -> u128 {
+/// A client address as the limits see it (connections here, failed authentications in the
+/// API): IPv4 whole, IPv6 by its /64 (a host is handed a whole /64 and picks from it freely).
+pub fn peer_key(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -73,7 +73,8 @@ impl Audit {
     }
 
     /// Records a refused request: the first from an address in `crate::limits::AUDIT_COALESCE`
-    /// is written, the rest of that window become one "N more refused" line. A refusal of a known principal (a key without the capability) is always written.
+    /// is written, the rest of that window become one "N more refused" line. A refusal of a
+    /// known principal (a key without the capability) is always written.
     pub fn record_refusal(&mut self, client: IpAddr, action: &str, target: &str) {
         if self.actor != Actor::Nobody {
             return self.record(client, action, target);
