@@ -5,6 +5,15 @@ use miniserde::{Deserialize, json};
 
 const DEV_PROFILE: &str = include_str!("../board/dev.json");
 
+/// The storage kinds a board may offer (`storage_options`) and a settings file may name.
+pub const STORAGE_TYPES: [&str; 5] = ["local", "nfs", "aoe", "iscsi", "nbd"];
+
+/// A name a client or a board gives a plan, repository, hook or key: 1 to 64 of
+/// `[A-Za-z0-9_-]`, so it is safe in a path, a log line and a URL.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[derive(Deserialize, Debug, Clone)]
 pub struct Board {
     pub name: String,
@@ -237,7 +246,7 @@ impl Board {
             ("update.signing_public_key", &self.update.signing_public_key),
             ("update.encryption_key", &self.update.encryption_key),
         ] {
-            crate::engine::package::parse_hex(key, 32).map_err(|e| format!("{field}: {e}"))?;
+            crate::hex::parse_hex(key, 32).map_err(|e| format!("{field}: {e}"))?;
         }
         if let Some(r) = &self.run_as {
             if let Some(c) = r.capabilities.iter().find(|c| crate::system::privilege::parse_capability(c).is_none()) {
@@ -256,7 +265,7 @@ impl Board {
         if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("update.activate: empty command".into());
         }
-        crate::engine::package::parse_hex(&self.debug.public_key, 32).map_err(|e| format!("debug.public_key: {e}"))?;
+        crate::hex::parse_hex(&self.debug.public_key, 32).map_err(|e| format!("debug.public_key: {e}"))?;
         if self.debug.commands.iter().any(|c| c.is_empty()) {
             return Err("debug.commands: empty command".into());
         }
@@ -284,7 +293,7 @@ impl Board {
             if h.command.first().is_none_or(|c| !c.starts_with('/')) {
                 return Err(format!("backup.hooks: {:?} needs a command whose first item is an absolute path", h.name));
             }
-            if !crate::engine::plans::valid_id(&h.name) || !names.insert(h.name.as_str()) {
+            if !valid_id(&h.name) || !names.insert(h.name.as_str()) {
                 return Err(format!("backup.hooks: {:?} must be a unique name of letters, digits, - or _", h.name));
             }
         }
@@ -294,7 +303,7 @@ impl Board {
             _ => return Err("power.method must be none, syscall, or command with a non-empty power.command".into()),
         }
         for o in &self.storage.options {
-            if !crate::engine::settings::STORAGE_TYPES.contains(&o.as_str()) {
+            if !STORAGE_TYPES.contains(&o.as_str()) {
                 return Err(format!("unknown storage option {o:?}"));
             }
         }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::{api, board, engine, log, server, system};
+use crate::{api, board, engine, log, server, store, system};
 
 pub struct Options<'a> {
     pub board: &'a str,
@@ -58,7 +58,7 @@ pub fn assemble(options: &Options) -> Result<Daemon, String> {
     }
     let tls = match options.plain_http {
         true => None,
-        false => Some(Arc::new(Mutex::new(server::tls::load_or_create(&data)?))),
+        false => Some(Arc::new(Mutex::new(store::certfiles::load_or_create(&data)?))),
     };
     raise_fd_limit();
     let listener =

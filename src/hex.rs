@@ -1,4 +1,5 @@
-//! Lowercase hex and constant-time comparison, shared by every credential check.
+//! Lowercase hex, standard base64 and constant-time comparison: encodings every layer uses
+//! (digests in logs and records, keys in board files, credentials in heads).
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -24,6 +25,42 @@ pub fn is_lower_hex(s: &[u8]) -> bool {
     s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+pub fn parse_hex(text: &str, len: usize) -> Result<Vec<u8>, String> {
+    let t = text.trim();
+    if t.len() != len * 2 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("expected {len} bytes as hex"));
+    }
+    (0..len).map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())).collect()
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Standard base64 (padding optional), for `Authorization: Basic`; `None` if malformed.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    (bits < 6).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +75,18 @@ mod tests {
         assert!(!ct_eq(b"abc", b"ab"));
         assert!(is_lower_hex(b"09af"));
         assert!(!is_lower_hex(b"09AF"));
+    }
+}
+
+#[cfg(test)]
+mod base64_tests {
+    #[test]
+    fn decodes_basic_credentials() {
+        assert_eq!(super::base64_decode("dXNlcjpwYXNz").as_deref(), Some(&b"user:pass"[..]));
+        assert_eq!(super::base64_decode("YTpi").as_deref(), Some(&b"a:b"[..]));
+        assert_eq!(super::base64_decode("YQ==").as_deref(), Some(&b"a"[..]));
+        assert_eq!(super::base64_decode("YQ").as_deref(), Some(&b"a"[..]));
+        assert!(super::base64_decode("Y").is_none());
+        assert!(super::base64_decode("a*b").is_none());
     }
 }

@@ -1,5 +1,7 @@
 //! steward: one small daemon to administer an appliance over HTTPS.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use steward::{api, board, boardcheck, daemon, engine, store, system, time};
@@ -76,10 +78,10 @@ fn sign(args: cli::Sign) -> Result<(), String> {
         Some(f) => std::fs::read(f).map_err(|e| format!("{f}: {e}"))?,
         None => Vec::new(),
     };
-    let digest = engine::package::to_hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
+    let digest = steward::hex::to_hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
     let mut raw = [0u8; 16];
     ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| "no randomness")?;
-    let nonce = engine::package::to_hex(&raw);
+    let nonce = steward::hex::to_hex(&raw);
     let ts = time::unix_millis() / 1000;
     let message =
         format!("{}\n{}\n{}\n{digest}\n{ts}\n{nonce}", args.method.to_ascii_uppercase(), args.path, args.query);
@@ -95,7 +97,8 @@ fn sign(args: cli::Sign) -> Result<(), String> {
 }
 
 fn keygen(args: cli::Keygen) -> Result<(), String> {
-    use engine::package::{generate_keys, to_hex};
+    use engine::package::generate_keys;
+    use steward::hex::to_hex;
     let dir = PathBuf::from(&args.out);
     store::atomic::ensure_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let keys = generate_keys()?;
@@ -123,7 +126,8 @@ fn keygen(args: cli::Keygen) -> Result<(), String> {
 }
 
 fn pack_update(args: cli::PackUpdate) -> Result<(), String> {
-    use engine::package::{Manifest, pack, parse_hex};
+    use engine::package::{Manifest, pack};
+    use steward::hex::parse_hex;
     let read_hex = |path: &str, len: Option<usize>| -> Result<Vec<u8>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         let t = text.trim();
@@ -159,7 +163,7 @@ fn pack_update(args: cli::PackUpdate) -> Result<(), String> {
 
 fn sign_license(args: cli::SignLicense) -> Result<(), String> {
     let key = std::fs::read_to_string(&args.signing_key).map_err(|e| format!("{}: {e}", args.signing_key))?;
-    let key = engine::package::parse_hex(key.trim(), key.trim().len() / 2)?;
+    let key = steward::hex::parse_hex(key.trim(), key.trim().len() / 2)?;
     let json = std::fs::read_to_string(&args.license).map_err(|e| format!("{}: {e}", args.license))?;
     let file = engine::license::sign(&json, &key)?;
     std::fs::write(&args.out, file).map_err(|e| format!("{}: {e}", args.out))?;
@@ -169,7 +173,7 @@ fn sign_license(args: cli::SignLicense) -> Result<(), String> {
 
 fn open_debug(args: cli::OpenDebug) -> Result<(), String> {
     let key = std::fs::read_to_string(&args.key).map_err(|e| format!("{}: {e}", args.key))?;
-    let secret: [u8; 32] = engine::package::parse_hex(&key, 32)?.try_into().expect("32 bytes");
+    let secret: [u8; 32] = steward::hex::parse_hex(&key, 32)?.try_into().expect("32 bytes");
     engine::debug::open(std::path::Path::new(&args.bundle), secret, std::path::Path::new(&args.out))?;
     println!("opened into {}", args.out);
     Ok(())

@@ -7,7 +7,8 @@
 use std::io::{Read, Write};
 
 use libfuzzer_sys::fuzz_target;
-use steward::engine::package::{Encryptor, MAGIC, open, parse_hex};
+use steward::engine::package::{Encryptor, MAGIC, open};
+use steward::hex::parse_hex;
 use steward::engine::targuard::TarGuard;
 
 fuzz_target!(|data: &[u8]| {

@@ -51,7 +51,7 @@ pub fn from_head(head: &Head) -> Credential<'_> {
         // Backrest's documented scripts use `curl -u user:password`: the password is the
         // token, whatever the user name.
         if scheme.eq_ignore_ascii_case("basic")
-            && let Some(pair) = crate::server::http::base64_decode(value.trim())
+            && let Some(pair) = crate::hex::base64_decode(value.trim())
             && let Some((_, password)) = String::from_utf8_lossy(&pair).split_once(':')
         {
             return Credential::Token(Cow::Owned(password.to_owned()));

@@ -329,7 +329,7 @@ impl Handler for Api {
             BodyReader::Small(b) => (Err(FormError::NotAForm), None, Some(b)),
         };
         if let Some((claimed, ctx)) = admission.digest {
-            let actual = crate::engine::package::to_hex(ctx.finish().as_ref());
+            let actual = crate::hex::to_hex(ctx.finish().as_ref());
             if !crate::hex::ct_eq(actual.as_bytes(), claimed.as_bytes()) {
                 return self.auth_failed(&head, peer, "signature.body.mismatch");
             }
@@ -363,6 +363,10 @@ impl Handler for Api {
 
     fn protocol_error(&self, head: Option<&Head>, status: u16, message: &str) -> Response {
         Self::surface_error(head, status, Some(message))
+    }
+
+    fn idle(&mut self, start_up: bool) {
+        self.engine.give_back_pages(start_up);
     }
 
     fn tick(&mut self, now: Instant, open_connections: usize) -> Option<Instant> {

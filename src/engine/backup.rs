@@ -365,7 +365,7 @@ fn archive_to<W: Write>(
             path: MANIFEST_NAME.into(),
             kind: "file",
             size: manifest.len() as u64,
-            sha256: super::package::to_hex(ring::digest::digest(&ring::digest::SHA256, manifest.as_bytes()).as_ref()),
+            sha256: crate::hex::to_hex(ring::digest::digest(&ring::digest::SHA256, manifest.as_bytes()).as_ref()),
         }],
     };
     let mut buf = vec![0u8; bulk::COPY_BUFFER];
@@ -394,7 +394,7 @@ fn archive_to<W: Write>(
             path: name.clone(),
             kind: "file",
             size: *size,
-            sha256: super::package::to_hex(digest.as_ref()),
+            sha256: crate::hex::to_hex(digest.as_ref()),
         });
         let pad = (512 - (*size % 512) as usize) % 512;
         tar.get_mut().write_all(&[0u8; 512][..pad])?;
@@ -402,5 +402,5 @@ fn archive_to<W: Write>(
     let index = json::to_string(&index);
     tar.append_data(&mut small_file(index.len()), INDEX_NAME, index.as_bytes())?;
     let Tee { out, hash, written, .. } = tar.into_inner()?;
-    Ok((out, Done { filesize: written, sha256: super::package::to_hex(hash.finish().as_ref()) }))
+    Ok((out, Done { filesize: written, sha256: crate::hex::to_hex(hash.finish().as_ref()) }))
 }

@@ -3,7 +3,8 @@
 
 use super::Engine;
 use super::jobs::{AlreadyRunning, Kind};
-use crate::server::tls;
+use crate::store::certfiles;
+use crate::tls;
 
 impl Engine {
     pub fn start_certs(
@@ -28,9 +29,9 @@ impl Engine {
             };
             p.log("The private key matches the certificate");
             // The pair is staged whole first, then swapped in; a stop in between is finished
-            // at the next start (tls::load_or_create), so the box never holds a key and a
+            // at the next start (certfiles::load_or_create), so the box never holds a key and a
             // certificate that do not belong together.
-            if let Err(e) = tls::stage_pair(&data, &key, &chain).and_then(|()| tls::swap_staged(&data)) {
+            if let Err(e) = certfiles::stage_pair(&data, &key, &chain).and_then(|()| certfiles::swap_staged(&data)) {
                 return p.fail(None, &format!("cannot store the certificate: {e}"));
             }
             match &slot {

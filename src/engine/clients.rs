@@ -62,5 +62,5 @@ pub fn fingerprint_of_pem(pem: &str) -> Option<String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
-    Some(crate::engine::package::to_hex(ring::digest::digest(&ring::digest::SHA256, der.as_ref()).as_ref()))
+    Some(crate::hex::to_hex(ring::digest::digest(&ring::digest::SHA256, der.as_ref()).as_ref()))
 }

@@ -19,7 +19,8 @@ use ring::hkdf;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::Engine;
-use super::package::{Decryptor, Encryptor, parse_hex, to_hex};
+use super::package::{Decryptor, Encryptor};
+use crate::hex::{parse_hex, to_hex};
 
 const MAGIC: &[u8; 8] = b"STWDBG\x00\x01";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);

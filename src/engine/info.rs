@@ -23,6 +23,19 @@ pub struct Environment {
 }
 
 impl Engine {
+    /// Gives back the executable's pages mapped so far. Only the start-up one is logged,
+    /// failure included: every idle spell after a request would otherwise be a log line.
+    pub fn give_back_pages(&self, start_up: bool) {
+        match (crate::system::pages::release(), start_up) {
+            (Ok(r), true) => crate::log::info(format_args!(
+                "start-up: gave back {} KiB of code pages ({} mappings)",
+                r.kib, r.mappings
+            )),
+            (Err(e), true) => crate::log::warn(format_args!("start-up: cannot give back code pages: {e}")),
+            (_, false) => {}
+        }
+    }
+
     pub fn environment(&self) -> Environment {
         let read = |path: &str| {
             self.root.read_limited(path, 64 * 1024).ok().map(|b| String::from_utf8_lossy(&b).trim().to_owned())

@@ -211,7 +211,7 @@ impl Keys {
 
     /// Creates a key; returns its secret, which is not kept.
     pub fn create(&mut self, name: &str, caps: Vec<Cap>, expires: i64, now: i64) -> Result<String, String> {
-        if !crate::engine::plans::valid_id(name) {
+        if !crate::board::valid_id(name) {
             return Err("name must be 1-64 letters, digits, '-' or '_'".into());
         }
         if self.list.iter().any(|k| &*k.name == name) {
@@ -222,7 +222,7 @@ impl Keys {
         }
         let mut raw = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw).map_err(|_| "no randomness")?;
-        let secret = format!("stw_{}", crate::engine::package::to_hex(&raw));
+        let secret = format!("stw_{}", crate::hex::to_hex(&raw));
         self.list.push(Key {
             name: name.into(),
             hash: String::from_utf8_lossy(&super::token::sha256_hex(secret.as_bytes())).into_owned(),

@@ -4,8 +4,8 @@
 
 use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
 
-use super::package::{parse_hex, to_hex};
 use super::{Engine, Error};
+use crate::hex::{parse_hex, to_hex};
 use crate::store::atomic;
 
 const LICENSE_FILE: &str = "license";

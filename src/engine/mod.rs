@@ -39,7 +39,7 @@ pub struct Engine {
     pub audit: Audit,
     pub jobs: jobs::Jobs,
     /// The listener's certificate, when serving TLS; replaced by a certificate upload.
-    pub tls: Option<crate::server::tls::TlsSlot>,
+    pub tls: Option<crate::tls::TlsSlot>,
     /// Set by STOP to end the running backup.
     backup_cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Set by a restore worker when it has replaced state on disk.

@@ -275,8 +275,15 @@ impl Engine {
         self.net_deadline = None;
         atomic::write(&self.data.join(PENDING_FILE), doc.finish().as_bytes(), 0o600)
             .map_err(|e| Error::Io(format!("storing the pending network change: {e}")))?;
-        if let Err(e) = self.store_network(network) {
-            let _ = self.network_rollback();
+        // IncusOS's settings cover the network only: the rest of the document stays.
+        let network =
+            Network { fields: network.fields.clone(), app: network.app.clone().or_else(|| self.stored_app()) };
+        if let Err(e) = self.store_network(&network) {
+            // A failed store changed nothing (store_rendered puts back what it wrote), so
+            // there is nothing to roll back: only the pending mark goes.
+            if let Err(r) = atomic::remove(&self.data.join(PENDING_FILE)) {
+                crate::log::warn(format_args!("network: dropping the pending mark after a failed store: {r}"));
+            }
             return Err(e);
         }
         let tx = self.net_applied.0.clone();
@@ -291,15 +298,6 @@ impl Engine {
 
     pub fn network_settings(&self) -> Option<String> {
         std::fs::read_to_string(self.data.join(SETTINGS_FILE)).ok()
-    }
-
-    fn store_network(&mut self, network: &Network) -> Result<(), Error> {
-        let mut doc = Object::new().raw("network", &network_object(network));
-        if let Some(app) = &network.app {
-            doc = doc.raw("app", &json::to_string(app));
-        }
-        let lines = self.network_lines(network);
-        self.store_rendered(SETTINGS_FILE, &doc.finish(), &self.board.network.config.clone(), &lines)
     }
 
     /// `:confirm`: keeps the change.
@@ -382,14 +380,6 @@ impl Engine {
     }
 }
 
-fn network_object(n: &Network) -> String {
-    let mut o = Object::new();
-    for (k, v) in &n.fields {
-        o = o.str(k, v);
-    }
-    o.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,7 +419,7 @@ mod tests {
                 ("ntpserver", "pool.ntp.org")
             ]
         );
-        let doc = Object::new().raw("network", &network_object(&net)).finish();
+        let doc = Object::new().raw("network", &crate::engine::settings::object(&net.fields)).finish();
         let back = to_incus(Some(&doc), "52:54:00:12:34:56");
         assert!(
             back.contains(r#""addresses":["10.0.0.2/24"],"routes":[{"to":"0.0.0.0/0","via":"10.0.0.1"}]"#),

@@ -54,18 +54,6 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-pub fn parse_hex(text: &str, len: usize) -> Result<Vec<u8>, String> {
-    let t = text.trim();
-    if t.len() != len * 2 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("expected {len} bytes as hex"));
-    }
-    (0..len).map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())).collect()
-}
-
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn aead(key: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte key"))
 }
@@ -236,7 +224,7 @@ pub fn pack(
     let mut hasher = Sha256::new();
     let mut file = std::fs::File::open(payload).map_err(|e| format!("{}: {e}", payload.display()))?;
     manifest.payload_size = io::copy(&mut file, &mut HashWriter(&mut hasher)).map_err(|e| e.to_string())?;
-    manifest.payload_sha256 = to_hex(&hasher.finalize());
+    manifest.payload_sha256 = crate::hex::to_hex(&hasher.finalize());
     let manifest_json = json::to_string(&manifest);
     let signature = pair.sign(manifest_json.as_bytes());
     let mut enc = Encryptor::new(out, encryption, MAGIC).map_err(|e| e.to_string())?;

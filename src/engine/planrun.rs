@@ -697,7 +697,7 @@ fn sha256_of(path: &Path) -> std::io::Result<String> {
         }
         hash.update(&buf[..n]);
     }
-    Ok(super::package::to_hex(hash.finish().as_ref()))
+    Ok(crate::hex::to_hex(hash.finish().as_ref()))
 }
 
 #[cfg(test)]

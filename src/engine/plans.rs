@@ -122,10 +122,6 @@ fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
     crate::json::string_list(v, what)
 }
 
-pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Whether `dest` lies in one of the board's destination roots.
 fn below_a_root(dest: &Path, roots: &[String]) -> bool {
     roots.iter().any(|r| dest.starts_with(r))
@@ -174,7 +170,7 @@ impl Plan {
         let m = want_object(&v, "the plan")?;
         only_keys(m, "plan", &["id", "sources", "destination", "schedule", "retention", "hooks"])?;
         let id = match m.get("id") {
-            Some(Value::String(s)) if valid_id(s) => s.clone(),
+            Some(Value::String(s)) if crate::board::valid_id(s) => s.clone(),
             _ => return Err("id must be 1-64 letters, digits, '-' or '_'".into()),
         };
         let sources = want_object(m.get("sources").ok_or("sources is required")?, "sources")?;

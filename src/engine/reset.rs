@@ -140,7 +140,7 @@ impl Engine {
         self.keys = super::keys::Keys::load(&self.data);
         self.net_deadline = None;
         if let Some(slot) = &self.tls {
-            let cfg = crate::server::tls::load_or_create(&self.data).map_err(Error::Io)?;
+            let cfg = crate::store::certfiles::load_or_create(&self.data).map_err(Error::Io)?;
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
         }
         Ok(())

@@ -30,7 +30,7 @@ pub struct Plan {
     state_allowed: bool,
     /// The listener's certificate, swapped by the worker itself: the next handshake must
     /// already use the restored certificate, before any request could trigger a reload.
-    tls: Option<crate::server::tls::TlsSlot>,
+    tls: Option<crate::tls::TlsSlot>,
     board: String,
     /// What the staged state files are checked against, as the daemon checks them on load.
     storage_options: Vec<String>,
@@ -81,7 +81,7 @@ impl Engine {
             tls: if state { self.tls.clone() } else { None },
             board: self.board.name.clone(),
             storage_options: self.board.storage.options.clone(),
-            vendor_key: super::package::parse_hex(&self.board.update.signing_public_key, 32).unwrap_or_default(),
+            vendor_key: crate::hex::parse_hex(&self.board.update.signing_public_key, 32).unwrap_or_default(),
         }
     }
 
@@ -202,7 +202,7 @@ pub fn run(plan: &Plan, archive: &Path) -> Result<(), Error> {
         .map_err(|e| Error::Io(format!("restore journal: {e}")))?;
     roll_forward(&plan.data, &plan.root, &plan.app_paths).map_err(Error::Io)?;
     if let Some(slot) = &plan.tls {
-        match crate::server::tls::load_or_create(&plan.data) {
+        match crate::store::certfiles::load_or_create(&plan.data) {
             Ok(cfg) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = cfg,
             Err(e) => crate::log::warn(format_args!("after restore, certificate: {e}")),
         }
@@ -239,7 +239,7 @@ fn check_staged_state(plan: &Plan, staging: &Path) -> Result<(), Error> {
         let live = |name: &str| std::fs::read(plan.data.join(name)).unwrap_or_default();
         let cert = cert.unwrap_or_else(|| live("tls/cert.pem"));
         let key = key.unwrap_or_else(|| live("tls/key.pem"));
-        crate::server::tls::from_pem(&cert, &key).map_err(|e| bad(format!("steward/tls: {e}")))?;
+        crate::tls::from_pem(&cert, &key).map_err(|e| bad(format!("steward/tls: {e}")))?;
     }
     Ok(())
 }
@@ -541,8 +541,7 @@ fn parse_index(text: &str) -> Result<Vec<Indexed>, Error> {
         };
         let sha256 = match e.get("sha256") {
             Some(Value::String(h)) => {
-                let bytes =
-                    super::package::parse_hex(h, 32).map_err(|_| bad(format!("index entry {path}: bad sha256")))?;
+                let bytes = crate::hex::parse_hex(h, 32).map_err(|_| bad(format!("index entry {path}: bad sha256")))?;
                 Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| bad("bad sha256"))?)
             }
             _ if dir => None,

@@ -91,8 +91,6 @@ fn storage_rules(kind: &str) -> Option<&'static [Rule]> {
     }
 }
 
-pub const STORAGE_TYPES: [&str; 5] = ["local", "nfs", "aoe", "iscsi", "nbd"];
-
 fn invalid_chars(r: &Rule) -> Error {
     Error::Invalid(format!("Missing or invalid string for option: {}. Allowed: {}", r.name, r.describe))
 }
@@ -193,7 +191,7 @@ pub fn parse_storage(text: &[u8], offered: &[String]) -> Result<Storage, Error> 
         _ => {
             return Err(Error::Invalid(format!(
                 "Missing or invalid option: type. Allowed: {}",
-                STORAGE_TYPES.join(", ")
+                crate::board::STORAGE_TYPES.join(", ")
             )));
         }
     };
@@ -222,7 +220,7 @@ pub fn parse_storage(text: &[u8], offered: &[String]) -> Result<Storage, Error> 
     Ok(Storage { kind, fields })
 }
 
-fn object(fields: &[(&str, String)]) -> String {
+pub(super) fn object(fields: &[(&str, String)]) -> String {
     let mut o = crate::json::Object::new();
     for (k, v) in fields {
         o = o.str(k, v);
@@ -253,17 +251,38 @@ const STORAGE_FILE: &str = "storage.json";
 
 impl Engine {
     /// Stores validated network settings and renders them under `--root` for the system.
+    /// Refused while an IncusOS change waits for its confirmation (or its apply): that
+    /// change's rollback would otherwise silently undo this one.
     pub fn set_network(&mut self, n: &Network) -> Result<(), Error> {
-        let mut doc = crate::json::Object::new().raw("network", &object(&n.fields));
-        if let Some(app) = &n.app {
-            doc = doc.raw("app", &json::to_string(app));
+        if self.network_pending().is_some() {
+            return Err(Error::Conflict(
+                "a network change made through /1.0/system/network is waiting for confirmation; \
+                 confirm it (POST /1.0/system/network/:confirm) or let it roll back first"
+                    .into(),
+            ));
         }
-        self.store_rendered(NETWORK_FILE, &doc.finish(), &self.board.network.config.clone(), &self.network_lines(n))?;
+        self.store_network(n)?;
         // Applying can take the interface down for a while: off the request thread, and
         // the 202 goes out first.
         self.apply_network(n.is_static(), |status| {
             crate::log::info(format_args!("network apply hook: {status:?}"));
         })
+    }
+
+    /// The one writer of the network settings: the stored document (`network` and the
+    /// Jidoteki `app` section) and the board's rendered file, as one change.
+    pub(super) fn store_network(&self, n: &Network) -> Result<(), Error> {
+        let mut doc = crate::json::Object::new().raw("network", &object(&n.fields));
+        if let Some(app) = &n.app {
+            doc = doc.raw("app", &json::to_string(app));
+        }
+        self.store_rendered(NETWORK_FILE, &doc.finish(), &self.board.network.config.clone(), &self.network_lines(n))
+    }
+
+    /// The stored settings' `app` section, which only the Jidoteki surface sets.
+    pub(super) fn stored_app(&self) -> Option<Value> {
+        let text = std::fs::read(self.data.join(NETWORK_FILE)).ok()?;
+        parse_network(&text).ok()?.app
     }
 
     /// Writes the board's network file (key=value lines) for the settings.
@@ -469,7 +488,7 @@ mod tests {
 
     #[test]
     fn storage_rules() {
-        let all: Vec<String> = STORAGE_TYPES.iter().map(|s| s.to_string()).collect();
+        let all: Vec<String> = crate::board::STORAGE_TYPES.iter().map(|s| s.to_string()).collect();
         let st = |d: &str| parse_storage(d.as_bytes(), &all).map(|s| s.kind).map_err(|e| format!("{e:?}"));
         assert_eq!(st(r#"{"storage":{"type":"local"}}"#).unwrap(), "local");
         assert!(

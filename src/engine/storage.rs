@@ -54,7 +54,7 @@ fn minimum_devices(kind: &str) -> Option<(usize, bool)> {
 
 /// Base64 of exactly 32 bytes (a raw pool key).
 fn valid_key(text: &str) -> bool {
-    crate::server::http::base64_decode(text).is_some_and(|k| k.len() == 32)
+    crate::hex::base64_decode(text).is_some_and(|k| k.len() == 32)
 }
 
 impl Engine {
@@ -137,7 +137,7 @@ impl Engine {
                 return Err(Error::Invalid(format!("pool: unknown field {k:?}")));
             }
             let name = match m.get("name") {
-                Some(Value::String(s)) if super::plans::valid_id(s) => s.clone(),
+                Some(Value::String(s)) if crate::board::valid_id(s) => s.clone(),
                 _ => return Err(Error::Invalid("a pool needs a name of letters, digits, '-' or '_'".into())),
             };
             let kind = match m.get("type") {

@@ -49,11 +49,11 @@ impl Engine {
     /// Takes ownership of the uploaded package file and starts applying it.
     pub fn start_update(&mut self, upload: &Path) -> Result<(), StartError> {
         let profile = self.board.update.clone();
-        let encryption: [u8; 32] = package::parse_hex(&profile.encryption_key, 32)
+        let encryption: [u8; 32] = crate::hex::parse_hex(&profile.encryption_key, 32)
             .map_err(|e| StartError::Engine(Error::Io(format!("board update.encryption_key: {e}"))))?
             .try_into()
             .expect("32 bytes");
-        let signing_public = package::parse_hex(&profile.signing_public_key, 32)
+        let signing_public = crate::hex::parse_hex(&profile.signing_public_key, 32)
             .map_err(|e| StartError::Engine(Error::Io(format!("board update.signing_public_key: {e}"))))?;
         let package = self.data.join("jobs/update.pkg");
         if self.jobs.state(Kind::Update).is_some_and(|s| s.status == super::jobs::Status::Running) {
@@ -123,7 +123,7 @@ fn hash_copy(reader: &mut impl Read, mut sink: Option<&mut bulk::EarlyWriteback>
         }
         total += n as u64;
     }
-    Ok((total, package::to_hex(hasher.finish().as_ref())))
+    Ok((total, crate::hex::to_hex(hasher.finish().as_ref())))
 }
 
 fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {

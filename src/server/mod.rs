@@ -6,7 +6,6 @@ pub mod form;
 pub mod http;
 pub mod multipart;
 pub mod stream;
-pub mod tls;
 pub mod transport;
 
 use std::net::{IpAddr, TcpListener};
@@ -64,10 +63,14 @@ pub trait Handler {
     fn tick(&mut self, _now: Instant, _open_connections: usize) -> Option<Instant> {
         None
     }
+
+    /// The loop has had no connection for `IDLE_RELEASE` (or has just started: `start_up`),
+    /// a moment to give memory back.
+    fn idle(&mut self, _start_up: bool) {}
 }
 
-/// After this long without a connection, the code pages the last requests mapped are given
-/// back (see `system::pages`): an admin API is idle nearly all the time, and mapping them
+/// After this long without a connection the handler is told it is idle (steward then gives
+/// back the code pages the last requests mapped, see `system::pages`): an admin API is idle nearly all the time, and mapping them
 /// again costs the next request about a hundred page faults (docs/BENCHMARKS.md).
 const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
@@ -79,7 +82,7 @@ pub struct Server {
     /// Open connections per client address (an IPv6 /64): one address may not take the
     /// whole table, so the owner elsewhere on the LAN always finds room.
     per_peer: std::collections::HashMap<u128, u32>,
-    tls: Option<tls::TlsSlot>,
+    tls: Option<crate::tls::TlsSlot>,
     epoll: rustix::fd::OwnedFd,
     wake: stream::Waker,
 }
@@ -92,7 +95,7 @@ struct Slot<A> {
 }
 
 impl Server {
-    pub fn new(listener: TcpListener, tls: Option<tls::TlsSlot>) -> std::io::Result<Server> {
+    pub fn new(listener: TcpListener, tls: Option<crate::tls::TlsSlot>) -> std::io::Result<Server> {
         listener.set_nonblocking(true)?;
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(&epoll, listener.as_fd(), epoll::EventData::new_u64(LISTENER_KEY), epoll::EventFlags::IN)?;
@@ -120,7 +123,7 @@ impl Server {
         let mut generation: u32 = 0;
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         let mut ready: Vec<usize> = Vec::with_capacity(256);
-        release_pages(Some("start-up"));
+        handler.idle(true);
         // When the last connection was seen, if pages were mapped since the last release.
         let mut busy_at: Option<Instant> = None;
         loop {
@@ -129,7 +132,7 @@ impl Server {
             if open > 0 {
                 busy_at = Some(now);
             } else if busy_at.is_some_and(|at| now >= at + IDLE_RELEASE) {
-                release_pages(None);
+                handler.idle(false);
                 busy_at = None;
             }
             let wanted = handler.tick(now, open);
@@ -322,16 +325,4 @@ fn interest<A>(conn: &Conn<A>) -> epoll::EventFlags {
         flags |= epoll::EventFlags::OUT;
     }
     flags
-}
-
-/// Gives back the executable's pages mapped so far. Only the start-up one is logged, failure
-/// included: every idle spell after a request would otherwise be a log line.
-fn release_pages(occasion: Option<&str>) {
-    match (crate::system::pages::release(), occasion) {
-        (Ok(r), Some(why)) => {
-            crate::log::info(format_args!("{why}: gave back {} KiB of code pages ({} mappings)", r.kib, r.mappings))
-        }
-        (Err(e), Some(why)) => crate::log::warn(format_args!("{why}: cannot give back code pages: {e}")),
-        (_, None) => {}
-    }
 }

@@ -81,7 +81,7 @@ impl Transport {
         let Transport::Tls(_, tls) = self else { return None };
         let cert = tls.peer_certificates()?.first()?;
         let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
-        Some(crate::engine::package::to_hex(digest.as_ref()))
+        Some(crate::hex::to_hex(digest.as_ref()))
     }
 
     pub fn is_tls(&self) -> bool {

@@ -3,4 +3,5 @@
 pub mod atomic;
 pub mod audit;
 pub mod bulk;
+pub mod certfiles;
 pub mod oplog;

@@ -385,7 +385,7 @@ const COMPACT_FLOOR: u64 = 64 * 1024;
 
 fn checksum(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    crate::engine::package::to_hex(&d.as_ref()[..8])
+    crate::hex::to_hex(&d.as_ref()[..8])
 }
 
 fn line(text: &str) -> String {

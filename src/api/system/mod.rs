@@ -29,7 +29,7 @@ pub use storage::*;
 
 pub fn etag(config: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, config.as_bytes());
-    format!("\"{}\"", crate::engine::package::to_hex(&d.as_ref()[..12]))
+    format!("\"{}\"", crate::hex::to_hex(&d.as_ref()[..12]))
 }
 
 /// `{"config":…,"state":…}` with the config's ETag.

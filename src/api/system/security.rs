@@ -202,7 +202,7 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
                                 v => crate::engine::keys::parse_caps(v).map_err(|m| bad(&m))?,
                             };
                             let name = string_field(o, "name")?;
-                            if name.as_ref().is_some_and(|n| !crate::engine::plans::valid_id(n)) {
+                            if name.as_ref().is_some_and(|n| !crate::board::valid_id(n)) {
                                 return Err(bad("a client name is 1-64 letters, digits, '-' or '_'"));
                             }
                             (text, name, caps)
