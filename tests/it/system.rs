@@ -134,6 +134,42 @@ fn an_unconfirmed_network_change_rolls_back_and_a_confirmed_one_stays() {
     cleanup(d);
 }
 
+/// One owner of the network settings: a Jidoteki POST cannot slip in under a pending IncusOS
+/// change (whose rollback would silently undo it), and an IncusOS change keeps the settings'
+/// `app` section, which only the Jidoteki surface knows.
+#[test]
+fn a_pending_incus_change_and_a_jidoteki_post_do_not_undo_each_other() {
+    let d = daemon_with(None);
+    let first = br#"{"network":{"interface":"eth0","hostname":"first.host"},"app":{"name":"a"}}"#;
+    assert_eq!(d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", first)]).status, 202);
+    let second = STATIC.replace("after.lan", "second.host").replace("CONFIRM", r#","confirmation_timeout":"3s""#);
+    let r = call(&d, "PUT", "/1.0/system/network", &second);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let settings = d.get(&format!("{ADMIN}/settings?token=owner")).text();
+    assert!(settings.contains("second.host"), "{settings}");
+    assert!(settings.contains(r#""app":{"name":"a"}"#), "the IncusOS change dropped the app section: {settings}");
+    let third = br#"{"network":{"interface":"eth0","hostname":"third.host"}}"#;
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", third)]);
+    assert_eq!(r.status, 409, "a POST under a pending change: {}", r.text());
+    assert!(r.text().contains(":confirm"), "{}", r.text());
+    assert!(d.get(&format!("{ADMIN}/settings?token=owner")).text().contains("second.host"), "the refused POST landed");
+    // The rollback brings back the whole document from before, app section included.
+    let mut back = String::new();
+    for _ in 0..100 {
+        back = d.get(&format!("{ADMIN}/settings?token=owner")).text();
+        if back.contains("first.host") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(back.contains("first.host") && back.contains(r#""app":{"name":"a"}"#), "after the rollback: {back}");
+    // With nothing pending the POST is served again.
+    let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", third)]);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(hostname(&d), "third.host");
+    cleanup(d);
+}
+
 #[test]
 fn a_failing_apply_hook_rolls_back_at_once() {
     let d = daemon_with(Some(board_with_apply(
