@@ -237,12 +237,6 @@ fn a_corrupted_tar_gz_restores_silently_is_refused() {
     cleanup(d);
 }
 
-fn rss_anon_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn a_long_name_memory_bomb_is_refused_before_it_is_read() {
     let d = daemon();
@@ -271,11 +265,11 @@ fn a_long_name_memory_bomb_is_refused_before_it_is_read() {
     }
     let bomb = gz.finish().unwrap();
     assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
-    let before = rss_anon_kib(d.pid());
+    let before = crate::util::rss_anon_kib(d.pid());
     let r = system_restore(&d, &bomb);
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("long-name entry declares 1073741824 bytes"), "{}", r.text());
-    let after = rss_anon_kib(d.pid());
+    let after = crate::util::rss_anon_kib(d.pid());
     assert!(after < before + 16 * 1024, "anonymous memory {before} -> {after} KiB");
     // PAX extension and long-link entries are bounded the same way.
     for kind in [tar::EntryType::XHeader, tar::EntryType::GNULongLink] {

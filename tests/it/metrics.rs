@@ -116,7 +116,7 @@ fn metrics_parse_and_move_with_traffic() {
     assert!(value(&after, "steward_process_resident_memory_bytes{}") > 500_000.0);
     let threads = value(&after, "steward_process_threads{}");
     // Under qemu-user the figure is the emulator's, which has threads of its own.
-    let native = std::env::var("STEWARD_RUNNER").map_or(true, |r| r.is_empty());
+    let native = !crate::util::emulated();
     assert!(threads >= 1.0 && (!native || threads <= 3.0), "{threads} threads");
     assert_eq!(value(&after, r#"steward_job_running{kind="backup"}"#), 0.0);
 

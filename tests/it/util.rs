@@ -104,8 +104,23 @@ pub struct Daemon {
     pub stderr_path: PathBuf,
 }
 
+/// The steward binary under test (run directly, or by `STEWARD_RUNNER`).
+pub fn binary() -> String {
+    std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned())
+}
+
+/// Whether an emulator (qemu-user) runs the binary: it adds threads and mappings of its own.
+pub fn emulated() -> bool {
+    std::env::var("STEWARD_RUNNER").is_ok_and(|r| !r.is_empty())
+}
+
+pub fn threads(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap()
+}
+
 fn command() -> Command {
-    let bin = std::env::var("STEWARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_steward").to_owned());
+    let bin = binary();
     match std::env::var("STEWARD_RUNNER").ok().filter(|r| !r.is_empty()) {
         Some(runner) => {
             let mut c = Command::new(runner);
@@ -634,4 +649,12 @@ pub fn incus_error(code: u16, message: &str) -> String {
     format!(
         r#"{{"type":"error","status":"","status_code":0,"operation":"","error_code":{code},"error":"{message}","metadata":null}}"#
     )
+}
+
+/// A process's resident anonymous memory (heap, stacks): what a test of memory use controls,
+/// unlike VmRSS, which also counts file pages the page cache decides about.
+pub fn rss_anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
