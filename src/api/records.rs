@@ -8,7 +8,7 @@ use miniserde::json::Value;
 
 use super::{Api, Call};
 use crate::engine::Error;
-use crate::engine::planrun::STATE_CONTAINER;
+use crate::engine::planrun::{JIDOTEKI_PLAN, STATE_CONTAINER};
 use crate::json::Object;
 use crate::server::Reply;
 use crate::server::http::Response;
@@ -73,7 +73,9 @@ fn record(api: &Api, call: &Call, container: &str) -> Result<Operation, Reply> {
     oplog::parse_snapshot_id(&call.segment(4))
         .and_then(|id| api.engine.plans.log().get(id))
         .filter(|op| {
-            op.kind == Kind::Backup && op.artifact.as_ref().is_none_or(|a| a.containers.iter().any(|c| c == container))
+            op.kind == Kind::Backup
+                && op.plan_id != JIDOTEKI_PLAN
+                && op.artifact.as_ref().is_none_or(|a| a.containers.iter().any(|c| c == container))
         })
         .filter(|op| op.artifact.is_some() || !op.status.finished())
         .ok_or_else(|| error(404, "backup not found").into())
@@ -152,7 +154,9 @@ pub fn list(api: &mut Api, call: &mut Call) -> Reply {
     let hub = hub_id(api);
     let ops: Vec<Operation> = {
         let log = api.engine.plans.log();
-        log.backups(None).into_iter().filter_map(|id| log.get(id)).collect()
+        // The Jidoteki backup is the appliance's one downloadable archive (GET /backup), not
+        // a container backup an integration keeps: it is in the history, not in this list.
+        log.backups(None).into_iter().filter_map(|id| log.get(id)).filter(|op| op.plan_id != JIDOTEKI_PLAN).collect()
     };
     let mut plans: Vec<String> = Vec::new();
     let mut items = Vec::new();

@@ -17,7 +17,8 @@ use miniserde::{Serialize, json};
 
 use super::Engine;
 use super::jobs::{AlreadyRunning, Kind, Status};
-use crate::store::{atomic, bulk};
+use super::planrun::{JIDOTEKI_PLAN, STATE_CONTAINER};
+use crate::store::{atomic, bulk, oplog};
 
 /// What steward itself keeps, relative to the data dir.
 pub const STATE_FILES: [&str; 6] = ["token", "settings.json", "storage.json", "license", "tls/cert.pem", "tls/key.pem"];
@@ -155,47 +156,69 @@ impl Engine {
         }
         let manifest = self.backup_manifest(&sources);
         let cancel = Arc::new(AtomicBool::new(false));
-        self.backup_cancel = cancel.clone();
         let target = self.backup_file();
-        self.jobs
-            .start(Kind::Backup, move |p| {
-                p.log("Validating backup file size");
-                p.log("Starting backup");
-                let tmp = dir.join("backup.tar.tmp");
-                match write_archive(&tmp, &manifest, &sources, &cancel) {
-                    Ok(done) => {
-                        let finish =
-                            std::fs::rename(&tmp, &target).and_then(|()| atomic::sync_dir(&dir)).and_then(|()| {
-                                let record = crate::json::Object::new()
-                                    .num("filesize", done.filesize)
-                                    .str("sha256", &done.sha256)
-                                    .finish();
-                                atomic::write(&dir.join("backup.json"), record.as_bytes(), 0o600)
-                            });
-                        match finish {
-                            Ok(()) => {
-                                p.log(&format!(
-                                    "Created file: backup.tar - size: {} - hash: {}",
-                                    crate::system::health::human_size(done.filesize),
-                                    done.sha256
-                                ));
-                                p.log("Backup complete");
-                                p.succeed(100);
-                            }
-                            Err(e) => p.fail(None, &format!("cannot store the backup: {e}")),
+        // The same backup is an operation in the history every surface lists (GetOperations,
+        // /1.0/operations), with its outcome; the job below keeps the Jidoteki status and log.
+        let mut tracked = self
+            .plans
+            .track(oplog::Kind::Backup, JIDOTEKI_PLAN, cancel.clone())
+            .map_err(|e| StartError::Io(e.message()))?;
+        self.backup_cancel = cancel.clone();
+        let started = self.jobs.start(Kind::Backup, move |p| {
+            let log = |line: &str| {
+                p.log(line);
+                tracked.log(line);
+            };
+            log("Validating backup file size");
+            log("Starting backup");
+            let tmp = dir.join("backup.tar.tmp");
+            match write_archive(&tmp, &manifest, &sources, &cancel) {
+                Ok(done) => {
+                    let finish = std::fs::rename(&tmp, &target).and_then(|()| atomic::sync_dir(&dir)).and_then(|()| {
+                        let record = crate::json::Object::new()
+                            .num("filesize", done.filesize)
+                            .str("sha256", &done.sha256)
+                            .finish();
+                        atomic::write(&dir.join("backup.json"), record.as_bytes(), 0o600)
+                    });
+                    match finish {
+                        Ok(()) => {
+                            log(&format!(
+                                "Created file: backup.tar - size: {} - hash: {}",
+                                crate::system::health::human_size(done.filesize),
+                                done.sha256
+                            ));
+                            log("Backup complete");
+                            p.succeed(100);
+                            let artifact = oplog::Artifact {
+                                path: target.display().to_string(),
+                                size: done.filesize,
+                                sha256: done.sha256,
+                                containers: vec![STATE_CONTAINER.to_owned()],
+                                deleted_ms: 0,
+                            };
+                            tracked.end(oplog::Status::Success, "", Some(artifact));
                         }
-                    }
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&tmp);
-                        if cancel.load(Ordering::Relaxed) {
-                            p.fail(None, "Backup stopped");
-                        } else {
-                            p.fail(None, &format!("backup failed: {e}"));
+                        Err(e) => {
+                            let message = format!("cannot store the backup: {e}");
+                            p.fail(None, &message);
+                            tracked.end(oplog::Status::Error, &message, None);
                         }
                     }
                 }
-            })
-            .map_err(|AlreadyRunning| StartError::AlreadyRunning)
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    let (status, message) = if cancel.load(Ordering::Relaxed) {
+                        (oplog::Status::UserCancelled, "Backup stopped".to_owned())
+                    } else {
+                        (oplog::Status::Error, format!("backup failed: {e}"))
+                    };
+                    p.fail(None, &message);
+                    tracked.end(status, &message, None);
+                }
+            }
+        });
+        started.map_err(|AlreadyRunning| StartError::AlreadyRunning)
     }
 
     /// STOP: cancels a running backup, or deletes the finished one. False if there was none.
@@ -208,6 +231,7 @@ impl Engine {
             Some(_) => {
                 let _ = atomic::remove(&self.backup_file());
                 let _ = atomic::remove(&self.backup_dir().join("backup.json"));
+                self.plans.mark_deleted(JIDOTEKI_PLAN);
                 crate::engine::jobs::append_log(&self.data.join("jobs"), Kind::Backup, "Deleting backup archive");
                 let _ = self.jobs.clear(Kind::Backup);
                 true

@@ -14,6 +14,10 @@ use super::{Engine, Error};
 use crate::store::atomic;
 use crate::store::oplog::{Artifact, Kind, OpLog, Operation, Status, Step, snapshot_id};
 
+/// The plan id under which the Jidoteki surface's backup (`POST /backup` START) is recorded
+/// in the history; no plan may take it.
+pub const JIDOTEKI_PLAN: &str = "jidoteki";
+
 /// The container id under which steward's own state is listed.
 pub const STATE_CONTAINER: &str = "steward";
 /// History kept: operations beyond this count, or older than a year, are trimmed.
@@ -37,6 +41,52 @@ pub struct Runner {
     next_due_ms: Option<Option<i64>>,
     /// Backups whose delete is queued or running, with the deleting operation.
     pub deleting: BTreeMap<u64, u64>,
+    /// Recorded work another mechanism runs (the Jidoteki backup job), with its cancel flag.
+    tracked: Vec<(u64, Arc<AtomicBool>)>,
+}
+
+/// An operation in the history for work run outside the queue (the Jidoteki backup job, which
+/// keeps its own documented status and log): it reads IN_PROGRESS while the work runs, can be
+/// cancelled like queued work, and gets its outcome from `end`.
+pub struct Tracked {
+    ops: Arc<Mutex<OpLog>>,
+    logs: PathBuf,
+    op: Operation,
+    done: Sender<u64>,
+    wake: Option<Arc<dyn Fn() + Send + Sync>>,
+    ended: bool,
+}
+
+impl Tracked {
+    pub fn log(&self, line: &str) {
+        append(&self.logs, self.op.id, line);
+    }
+
+    pub fn end(&mut self, status: Status, message: &str, artifact: Option<Artifact>) {
+        self.ended = true;
+        self.op.status = status;
+        self.op.end_ms = crate::time::unix_millis();
+        self.op.message = message.to_owned();
+        self.op.artifact = artifact;
+        self.log(if message.is_empty() { status.wire() } else { message });
+        if let Err(e) = self.ops.lock().unwrap_or_else(|e| e.into_inner()).put(&mut self.op) {
+            crate::log::warn(format_args!("operation {}: {e}", self.op.id));
+        }
+        let _ = self.done.send(self.op.id);
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+    }
+}
+
+/// Work that went away without an outcome (it panicked, or never started) does not read
+/// IN_PROGRESS for ever.
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(Status::Error, "the work ended without an outcome", None);
+        }
+    }
 }
 
 pub fn log_path(logs: &Path, op: u64) -> PathBuf {
@@ -76,6 +126,7 @@ impl Runner {
             wake: None,
             next_due_ms: None,
             deleting: BTreeMap::new(),
+            tracked: Vec::new(),
         })
     }
 
@@ -127,6 +178,34 @@ impl Runner {
             .find(|id| log.get(*id).is_some_and(|op| op.kind == Kind::Backup && op.plan_id == plan_id))
     }
 
+    /// Records work that starts now outside the queue; `cancel` is what stops it.
+    pub fn track(&mut self, kind: Kind, plan_id: &str, cancel: Arc<AtomicBool>) -> Result<Tracked, Error> {
+        let mut op = Operation::new(kind, plan_id, crate::time::unix_millis());
+        op.status = Status::InProgress;
+        self.log().create(&mut op).map_err(|e| Error::Io(format!("operation history: {e}")))?;
+        self.tracked.push((op.id, cancel));
+        Ok(Tracked {
+            ops: self.ops.clone(),
+            logs: self.logs.clone(),
+            op,
+            done: self.done_tx.clone(),
+            wake: self.wake.clone(),
+            ended: false,
+        })
+    }
+
+    /// Marks the latest backup of a plan deleted (its file was removed outside the queue).
+    pub fn mark_deleted(&mut self, plan_id: &str) {
+        let mut log = self.log();
+        let Some(mut op) = log.last_of(plan_id, Kind::Backup).and_then(|id| log.get(id)) else { return };
+        if let Some(a) = op.artifact.as_mut().filter(|a| a.deleted_ms == 0) {
+            a.deleted_ms = crate::time::unix_millis();
+            if let Err(e) = log.put(&mut op) {
+                crate::log::warn(format_args!("operation {}: {e}", op.id));
+            }
+        }
+    }
+
     pub fn enqueue(&mut self, mut op: Operation) -> Result<u64, Error> {
         op.status = Status::Pending;
         let id = self.log().create(&mut op).map_err(|e| Error::Io(format!("operation history: {e}")))?;
@@ -149,6 +228,11 @@ impl Engine {
         let now = crate::time::unix_millis();
         let mut plan =
             plans::Plan::parse(text, &self.board.applications, &self.board.backup, now).map_err(Error::Invalid)?;
+        if plan.id == JIDOTEKI_PLAN {
+            return Err(Error::Conflict(format!(
+                "the plan id {JIDOTEKI_PLAN:?} is taken: the history records the Jidoteki backup under it"
+            )));
+        }
         if !by.allows(super::keys::Cap::Admin) {
             let current = replacing.and_then(|id| self.plans.plan(id));
             for (what, hook, before) in [
@@ -256,9 +340,7 @@ impl Engine {
         if self.plans.log().get(id).is_some_and(|op| op.status.finished()) {
             return Err(Error::Conflict("the operation has already finished".into()));
         }
-        if let Some((running, cancel)) = &self.plans.running
-            && *running == id
-        {
+        if let Some((_, cancel)) = self.plans.running.iter().chain(&self.plans.tracked).find(|(r, _)| *r == id) {
             cancel.store(true, Ordering::Relaxed);
             return Ok(());
         }
@@ -342,6 +424,7 @@ impl Engine {
             runner.running = None;
         }
         runner.deleting.retain(|_, op| *op != id);
+        runner.tracked.retain(|(t, _)| *t != id);
         let op = runner.log().get(id);
         let (ready, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut runner.waiters).into_iter().partition(|(w, _)| *w == id);

@@ -344,3 +344,62 @@ fn a_restore_killed_midway_leaves_old_or_new_never_a_mix() {
     }
     cleanup(d);
 }
+
+/// The Jidoteki backup is one of the operations every surface lists: Backrest's
+/// `GetOperations` and IncusOS's `/1.0/operations` show it running and finished, with its
+/// log, and it can be cancelled there as well as by STOP.
+#[test]
+fn a_jidoteki_backup_is_in_the_operation_history_of_every_surface() {
+    let d = daemon();
+    assert_eq!(action(&d, "START").status, 202);
+    assert!(wait(&d).contains(r#""status":"success""#));
+    let bearer = [("Authorization", "Bearer owner")];
+    let r = d.connect().send("POST", "/v1.Backrest/GetOperations", &bearer, br#"{"selector":{"planId":"jidoteki"}}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains(r#""planId":"jidoteki""#) && text.contains(r#""status":"STATUS_SUCCESS""#), "{text}");
+    assert!(text.contains(r#""operationBackup":{"#), "{text}");
+    let sha = {
+        let v: miniserde::json::Value = miniserde::json::from_str(&wait(&d)).unwrap();
+        match crate::util::field(&v, &["sha256"]) {
+            miniserde::json::Value::String(s) => s.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(text.contains(&sha), "the history has the archive's digest: {text}");
+    let r = d.connect().send("GET", "/1.0/operations?plan=jidoteki&recursion=1", &bearer, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.text().split(r#""id":""#).nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
+    let log = d.connect().send("GET", &format!("/1.0/operations/{id}/log"), &bearer, b"");
+    assert!(log.text().contains("Backup complete"), "{}", log.text());
+    // STOP deletes the archive, and the history says so.
+    assert_eq!(action(&d, "STOP").status, 202);
+    let r = d.connect().send("GET", &format!("/1.0/operations/{id}"), &bearer, b"");
+    assert!(r.text().contains("deletedMs"), "{}", r.text());
+    // A container backup list is for the integrations' backups: this one is not in it.
+    let records = d.connect().send("GET", "/v1/containers/app/backups", &bearer, b"");
+    let record_id = format!("{:024x}", id.parse::<u64>().unwrap());
+    assert_eq!(records.status, 200, "{}", records.text());
+    assert!(!records.text().contains(&record_id), "{}", records.text());
+    // A plan cannot take the id the history uses for it.
+    let plan = r#"{"id":"jidoteki","sources":{"state":true},"destination":{"path":"/srv/backups/j"}}"#;
+    let r = d.connect().send("POST", "/1.0/plans", &bearer, plan.as_bytes());
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // Running, it reads INPROGRESS and DELETE on the operation stops it.
+    let big = std::fs::File::create(d.options.root.join("var/lib/app/big.img")).unwrap();
+    big.set_len(2 * 1024 * 1024 * 1024).unwrap();
+    drop(big);
+    assert_eq!(action(&d, "START").status, 202);
+    let r = d.connect().send("GET", "/1.0/operations?plan=jidoteki&status=INPROGRESS", &bearer, b"");
+    // Recorded when START is answered, and 2 GiB take far longer than this request.
+    let running = r.text().split("/1.0/operations/").nth(1).and_then(|s| s.split('"').next()).map(str::to_owned);
+    let running = running.unwrap_or_else(|| panic!("no running backup in the history: {}", r.text()));
+    let r = d.connect().send("DELETE", &format!("/1.0/operations/{running}"), &bearer, b"");
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    assert!(wait(&d).contains(r#""status":"failed""#));
+    let r = d.connect().send("GET", &format!("/1.0/operations/{running}"), &bearer, b"");
+    assert!(r.text().contains("STATUS_USER_CANCELLED"), "{}", r.text());
+    assert!(!d.data.join("backup/backup.tar").exists());
+    cleanup(d);
+}
