@@ -148,7 +148,13 @@ impl<A> Conn<A> {
         self.yielded = false;
         loop {
             // Lengths alone can repeat (a chunk consumed, another read) while work is done.
-            let before = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
+            let before = (
+                self.moved,
+                self.inbuf.len(),
+                self.out.len(),
+                std::mem::discriminant(&self.phase),
+                self.stream.is_some(),
+            );
             match self.step(handler, now) {
                 Ok(Next::Drop) | Err(()) => {
                     // A lingering connection closed its side already.
@@ -159,7 +165,13 @@ impl<A> Conn<A> {
                 }
                 Ok(Next::Keep) => {}
             }
-            let after = (self.moved, self.inbuf.len(), self.out.len(), self.phase_id(), self.stream.is_some());
+            let after = (
+                self.moved,
+                self.inbuf.len(),
+                self.out.len(),
+                std::mem::discriminant(&self.phase),
+                self.stream.is_some(),
+            );
             if before == after {
                 break;
             }
@@ -173,17 +185,6 @@ impl<A> Conn<A> {
             return self.on_timeout(handler, now);
         }
         Next::Keep
-    }
-
-    fn phase_id(&self) -> u8 {
-        match self.phase {
-            Phase::Head => 0,
-            Phase::Body { .. } => 1,
-            Phase::Paused { .. } => 2,
-            Phase::Writing => 3,
-            Phase::Awaiting { .. } => 4,
-            Phase::Lingering { .. } => 5,
-        }
     }
 
     fn on_timeout<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Next {
@@ -215,114 +216,119 @@ impl<A> Conn<A> {
                 self.mark = now;
             }
         }
-        match self.phase_id() {
-            0 => {
-                let room = (MAX_HEAD_BYTES + 1).saturating_sub(self.inbuf.len());
-                let got = self.fill(room)?;
-                if got > 0 && self.inbuf.len() == got {
-                    self.mark = now; // the first byte of a new request starts the head timer
-                }
-                if self.inbuf.is_empty() {
-                    return Ok(if self.peer_done { Next::Drop } else { Next::Keep });
-                }
-                self.on_head_bytes(handler, now)
-            }
-            1 => {
-                let next = self.on_body_bytes(handler)?;
-                if self.phase_id() == 1 && next == Next::Keep {
-                    // Whatever is left in `inbuf` is an incomplete chunk line: read more.
-                    let got = self.fill(READ_CHUNK)?;
-                    if got > 0 {
-                        self.mark = now;
-                    } else if self.peer_done {
-                        return Ok(Next::Drop);
-                    }
-                }
-                Ok(next)
-            }
-            4 => {
-                use std::sync::mpsc::TryRecvError;
-                let Phase::Awaiting { rx, head_only, close, .. } = &self.phase else { unreachable!() };
-                let (head_only, close) = (*head_only, *close);
-                let answer = match rx.try_recv() {
-                    Ok(response) => Some(response),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => {
-                        let Phase::Awaiting { fallback, .. } = std::mem::replace(&mut self.phase, Phase::Writing)
-                        else {
-                            unreachable!()
-                        };
-                        Some(fallback)
-                    }
-                };
-                if let Some(response) = answer {
-                    self.mark = now;
-                    self.respond(response, head_only, close);
-                }
-                Ok(Next::Keep)
-            }
-            5 => match self.transport.discard_input() {
-                Ok(false) => Ok(Next::Keep),
-                Ok(true) | Err(_) => Ok(Next::Drop),
-            },
-            2 => {
-                let due = matches!(&self.phase, Phase::Paused { until, .. } if now >= *until);
-                if due {
-                    let Phase::Paused { response, head_only, .. } = std::mem::replace(&mut self.phase, Phase::Writing)
-                    else {
-                        unreachable!()
-                    };
-                    self.mark = now;
-                    let close = response.close;
-                    self.respond(response, head_only, close);
-                }
-                Ok(Next::Keep)
-            }
-            _ => {
-                if self.wants_write() {
-                    return Ok(Next::Keep);
-                }
-                if let Some(rx) = &self.stream {
-                    use super::stream::Chunk;
-                    use std::sync::mpsc::TryRecvError;
-                    match rx.try_recv() {
-                        Ok(Chunk::Data(data)) if self.stream_chunked => {
-                            use std::io::Write;
-                            let _ = write!(self.out, "{:x}\r\n", data.len());
-                            self.out.extend_from_slice(&data);
-                            self.out.extend_from_slice(b"\r\n");
-                            self.mark = now;
-                        }
-                        Ok(Chunk::Data(data)) => {
-                            self.out.extend_from_slice(&data);
-                            self.mark = now;
-                        }
-                        Ok(Chunk::End) => {
-                            if self.stream_chunked {
-                                self.out.extend_from_slice(b"0\r\n\r\n");
-                            }
-                            self.stream = None;
-                        }
-                        Err(TryRecvError::Empty) => {}
-                        // The producer failed: cut the body short so the client sees an
-                        // incomplete transfer rather than a silently truncated file.
-                        Err(TryRecvError::Disconnected) => return Ok(Next::Drop),
-                    }
-                    return Ok(Next::Keep);
-                }
-                if self.close_after_write {
-                    if self.peer_done {
-                        return Ok(Next::Drop);
-                    }
-                    self.transport.close();
-                    self.phase = Phase::Lingering { until: now + LINGER_TIMEOUT };
-                    return Ok(Next::Keep);
-                }
-                self.phase = Phase::Head;
+        match &self.phase {
+            Phase::Head => self.step_head(handler, now),
+            Phase::Body { .. } => self.step_body(handler, now),
+            Phase::Awaiting { .. } => Ok(self.step_awaiting(now)),
+            Phase::Paused { .. } => Ok(self.step_paused(now)),
+            Phase::Writing => Ok(self.step_writing(now)),
+            Phase::Lingering { .. } => Ok(match self.transport.discard_input() {
+                Ok(false) => Next::Keep,
+                Ok(true) | Err(_) => Next::Drop,
+            }),
+        }
+    }
+
+    /// Reads and parses a request head; a whole one moves to `Body` (or to an answer).
+    fn step_head<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Result<Next, ()> {
+        let room = (MAX_HEAD_BYTES + 1).saturating_sub(self.inbuf.len());
+        let got = self.fill(room)?;
+        if got > 0 && self.inbuf.len() == got {
+            self.mark = now; // the first byte of a new request starts the head timer
+        }
+        if self.inbuf.is_empty() {
+            return Ok(if self.peer_done { Next::Drop } else { Next::Keep });
+        }
+        self.on_head_bytes(handler, now)
+    }
+
+    fn step_body<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Result<Next, ()> {
+        let next = self.on_body_bytes(handler)?;
+        if matches!(self.phase, Phase::Body { .. }) && next == Next::Keep {
+            // Whatever is left in `inbuf` is an incomplete chunk line: read more.
+            let got = self.fill(READ_CHUNK)?;
+            if got > 0 {
                 self.mark = now;
-                Ok(Next::Keep)
+            } else if self.peer_done {
+                return Ok(Next::Drop);
             }
         }
+        Ok(next)
+    }
+
+    /// A worker's answer, once it sends one (its fallback if it went away without).
+    fn step_awaiting(&mut self, now: Instant) -> Next {
+        use std::sync::mpsc::TryRecvError;
+        let Phase::Awaiting { rx, .. } = &self.phase else { return Next::Keep };
+        let gone = match rx.try_recv() {
+            Err(TryRecvError::Empty) => return Next::Keep,
+            Ok(response) => Some(response),
+            Err(TryRecvError::Disconnected) => None,
+        };
+        if let Phase::Awaiting { fallback, head_only, close, .. } = std::mem::replace(&mut self.phase, Phase::Writing) {
+            self.mark = now;
+            self.respond(gone.unwrap_or(fallback), head_only, close);
+        }
+        Next::Keep
+    }
+
+    /// A held-back answer goes out once its time comes.
+    fn step_paused(&mut self, now: Instant) -> Next {
+        if !matches!(&self.phase, Phase::Paused { until, .. } if now >= *until) {
+            return Next::Keep;
+        }
+        if let Phase::Paused { response, head_only, .. } = std::mem::replace(&mut self.phase, Phase::Writing) {
+            self.mark = now;
+            let close = response.close;
+            self.respond(response, head_only, close);
+        }
+        Next::Keep
+    }
+
+    /// Drains the answer (and a streamed body); then the next head, or linger and close.
+    fn step_writing(&mut self, now: Instant) -> Next {
+        if self.wants_write() {
+            return Next::Keep;
+        }
+        if let Some(rx) = &self.stream {
+            use super::stream::Chunk;
+            use std::sync::mpsc::TryRecvError;
+            match rx.try_recv() {
+                Ok(Chunk::Data(data)) if self.stream_chunked => {
+                    use std::io::Write;
+                    let _ = write!(self.out, "{:x}\r\n", data.len());
+                    self.out.extend_from_slice(&data);
+                    self.out.extend_from_slice(b"\r\n");
+                    self.mark = now;
+                }
+                Ok(Chunk::Data(data)) => {
+                    self.out.extend_from_slice(&data);
+                    self.mark = now;
+                }
+                Ok(Chunk::End) => {
+                    if self.stream_chunked {
+                        self.out.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    self.stream = None;
+                }
+                Err(TryRecvError::Empty) => {}
+                // The producer failed: cut the body short so the client sees an
+                // incomplete transfer rather than a silently truncated file.
+                Err(TryRecvError::Disconnected) => return Next::Drop,
+            }
+            return Next::Keep;
+        }
+        if self.close_after_write {
+            if self.peer_done {
+                return Next::Drop;
+            }
+            self.transport.close();
+            self.phase = Phase::Lingering { until: now + LINGER_TIMEOUT };
+            return Next::Keep;
+        }
+        self.phase = Phase::Head;
+        self.mark = now;
+        Next::Keep
     }
 
     fn fill(&mut self, room: usize) -> Result<usize, ()> {
@@ -357,7 +363,7 @@ impl<A> Conn<A> {
                     HeadError::Bad(m) => (400, m),
                     HeadError::Expectation => (417, "only 100-continue is supported"),
                     HeadError::NotImplemented(m) => (501, m),
-                    HeadError::Partial => unreachable!(),
+                    HeadError::Partial => return Ok(Next::Keep), // answered above
                 };
                 self.inbuf.clear();
                 self.respond(handler.protocol_error(None, status, msg), false, true);
@@ -428,7 +434,7 @@ impl<A> Conn<A> {
             return Ok(Next::Keep);
         }
         let Phase::Body { head, admission, .. } = std::mem::replace(&mut self.phase, Phase::Writing) else {
-            unreachable!()
+            return Ok(Next::Keep); // matched at the top: the phase is Body
         };
         let head_only = head.method == Method::Head;
         let keep_alive = head.keep_alive;
@@ -489,5 +495,216 @@ impl<A> Conn<A> {
         }
         self.transport.flush().map_err(|_| ())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The phases and their transitions, driven over a real loopback socket by a handler
+    //! whose answers each test chooses by path.
+
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Script {
+        /// Body bytes the handler was given, per request.
+        bodies: Vec<Vec<u8>>,
+        /// For `/worker`: the sender the test answers (or drops) through.
+        worker: Option<mpsc::Sender<Response>>,
+    }
+
+    impl Handler for Script {
+        type Admission = Vec<u8>;
+
+        fn admit(&mut self, head: &Head, _peer: IpAddr, now: Instant) -> Result<Vec<u8>, Reply> {
+            match head.path() {
+                "/refused" => Err(Response::new(403, "text/plain", "no").into()),
+                "/paused" => Err(Reply {
+                    response: Response::new(401, "text/plain", "later"),
+                    not_before: Some(now + Duration::from_secs(2)),
+                    pending: None,
+                }),
+                _ => Ok(Vec::new()),
+            }
+        }
+
+        fn body_limit(&self, _admission: &Vec<u8>) -> u64 {
+            16
+        }
+
+        fn body_chunk(&mut self, admission: &mut Vec<u8>, data: &[u8]) {
+            admission.extend_from_slice(data);
+        }
+
+        fn handle(&mut self, head: Head, admission: Vec<u8>, _peer: IpAddr, _now: Instant) -> Reply {
+            self.bodies.push(admission);
+            if head.path() == "/worker" {
+                let (tx, rx) = mpsc::channel();
+                self.worker = Some(tx);
+                return Reply {
+                    response: Response::new(500, "text/plain", "fallback"),
+                    not_before: None,
+                    pending: Some(rx),
+                };
+            }
+            Response::new(200, "text/plain", head.path().to_owned()).into()
+        }
+
+        fn protocol_error(&self, _head: Option<&Head>, status: u16, message: &str) -> Response {
+            Response::new(status, "text/plain", message.to_owned())
+        }
+    }
+
+    const NOTHING: &str = "\0nothing expected";
+
+    fn pair() -> (Conn<Vec<u8>>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (Conn::new(Transport::Plain(server), peer.ip(), Instant::now(), false), client)
+    }
+
+    /// Drives until the client's answer holds `want` (or the connection is dropped); with
+    /// `NOTHING`, drives a few turns and returns what arrived.
+    fn drive_until(
+        conn: &mut Conn<Vec<u8>>,
+        h: &mut Script,
+        client: &mut TcpStream,
+        now: Instant,
+        want: &str,
+    ) -> String {
+        client.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let turns = if want == NOTHING { 20 } else { 2500 };
+        for _ in 0..turns {
+            let next = conn.drive(h, now);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = client.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if next == Next::Drop || String::from_utf8_lossy(&got).contains(want) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        client.set_nonblocking(false).unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    fn phase(conn: &Conn<Vec<u8>>) -> &'static str {
+        match conn.phase {
+            Phase::Head => "head",
+            Phase::Body { .. } => "body",
+            Phase::Awaiting { .. } => "awaiting",
+            Phase::Paused { .. } => "paused",
+            Phase::Writing => "writing",
+            Phase::Lingering { .. } => "lingering",
+        }
+    }
+
+    #[test]
+    fn a_malformed_head_is_answered_400_and_the_connection_lingers() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        client.write_all(b"GET /x HTTP/1.1\r\nBad Header\r\n\r\n").unwrap();
+        let answer = drive_until(&mut conn, &mut h, &mut client, Instant::now(), "\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert_eq!(phase(&conn), "lingering", "closed after a bad head");
+        assert!(h.bodies.is_empty(), "nothing reached the handler");
+    }
+
+    #[test]
+    fn a_body_too_large_for_the_route_is_413_before_it_is_read() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        client.write_all(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n").unwrap();
+        let answer = drive_until(&mut conn, &mut h, &mut client, Instant::now(), "\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(h.bodies.is_empty());
+    }
+
+    #[test]
+    fn head_then_body_then_the_answer_then_the_next_head() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        let now = Instant::now();
+        assert_eq!(phase(&conn), "head");
+        client.write_all(b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab").unwrap();
+        drive_until(&mut conn, &mut h, &mut client, now, NOTHING);
+        assert_eq!(phase(&conn), "body", "the head is in, the body is not");
+        // The rest of the body and a pipelined second request in one write.
+        client.write_all(b"cdeGET /second HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let answer = drive_until(&mut conn, &mut h, &mut client, now, "/second");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.find("/first").unwrap() < answer.find("/second").unwrap(), "answered in order: {answer}");
+        assert_eq!(h.bodies, [b"abcde".to_vec(), b"".to_vec()]);
+        assert_eq!(phase(&conn), "head", "kept alive for the next request");
+    }
+
+    #[test]
+    fn a_refusal_from_the_head_closes_a_connection_whose_body_was_not_read() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        client.write_all(b"POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+        let answer = drive_until(&mut conn, &mut h, &mut client, Instant::now(), "no");
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert_eq!(phase(&conn), "lingering", "the unread body must not be taken for a request");
+    }
+
+    #[test]
+    fn a_paused_answer_waits_for_its_time_and_reads_nothing_meanwhile() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        let now = Instant::now();
+        client.write_all(b"GET /paused HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let early = drive_until(&mut conn, &mut h, &mut client, now, NOTHING);
+        assert_eq!(early, "", "nothing before the pause ends");
+        assert_eq!(phase(&conn), "paused");
+        assert!(!conn.wants_read());
+        assert_eq!(conn.deadline(), now + Duration::from_secs(2));
+        let later = drive_until(&mut conn, &mut h, &mut client, now + Duration::from_secs(2), "later");
+        assert!(later.starts_with("HTTP/1.1 401"), "{later}");
+    }
+
+    #[test]
+    fn a_worker_answers_later_or_its_fallback_does() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        let now = Instant::now();
+        client.write_all(b"GET /worker HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(drive_until(&mut conn, &mut h, &mut client, now, NOTHING), "");
+        assert_eq!(phase(&conn), "awaiting");
+        assert!(conn.waits_on_worker());
+        h.worker.take().unwrap().send(Response::new(200, "text/plain", "from the worker")).unwrap();
+        let answer = drive_until(&mut conn, &mut h, &mut client, now, "from the worker");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // A worker that goes away without answering: the fallback goes out.
+        client.write_all(b"GET /worker HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        drive_until(&mut conn, &mut h, &mut client, now, NOTHING);
+        drop(h.worker.take());
+        let answer = drive_until(&mut conn, &mut h, &mut client, now, "fallback");
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    }
+
+    #[test]
+    fn a_head_that_stops_halfway_times_out_with_408() {
+        let (mut conn, mut client) = pair();
+        let mut h = Script::default();
+        let now = Instant::now();
+        client.write_all(b"GET /slow HTTP/1.1\r\nHo").unwrap();
+        drive_until(&mut conn, &mut h, &mut client, now, NOTHING);
+        assert_eq!(conn.deadline(), conn.mark + HEAD_TIMEOUT);
+        let due = conn.deadline();
+        let answer = drive_until(&mut conn, &mut h, &mut client, due, "408");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
 }
