@@ -5,7 +5,7 @@
 
 use miniserde::json::{Number, Value};
 
-use super::{Api, Call};
+use super::{Api, Call, Handled};
 use crate::engine::Error;
 use crate::json::Object;
 use crate::server::Reply;
@@ -50,7 +50,7 @@ pub fn for_status(status: u16, message: &str) -> Response {
     r
 }
 
-fn engine_error(e: Error) -> Reply {
+pub fn engine_error(e: Error) -> Reply {
     match e {
         Error::NotFound(what) => error("not_found", &format!("{what} not found")),
         Error::Invalid(m) => error("invalid_argument", &m),
@@ -103,21 +103,15 @@ fn field_str<'a>(m: &'a miniserde::json::Object, key: &str) -> Result<Option<&'a
 
 /// `Backup {"value": planId}`: answers when the backup has ended; if the client goes away
 /// first, the backup goes on.
-pub fn backup(api: &mut Api, call: &mut Call) -> Reply {
-    let m = match message(call) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
+    let m = message(call)?;
     let plan = match field_str(&m, "value") {
         Ok(Some(p)) if !p.is_empty() => p.to_owned(),
-        Ok(_) => return error("invalid_argument", "value (the plan id) is required").into(),
-        Err(r) => return r,
+        Ok(_) => return Ok(error("invalid_argument", "value (the plan id) is required").into()),
+        Err(r) => return Err(r.into()),
     };
-    let Some(waker) = api.waker.clone() else { return error("unavailable", "unavailable").into() };
-    let op = match api.engine.plan_run(&plan) {
-        Ok(op) => op,
-        Err(e) => return engine_error(e),
-    };
+    let Some(waker) = api.waker.clone() else { return Ok(error("unavailable", "unavailable").into()) };
+    let op = api.engine.plan_run(&plan)?;
     api.engine.audit.record(call.peer, "plan.run", &plan);
     let (tx, rx) = std::sync::mpsc::channel();
     api.engine.op_wait(
@@ -133,19 +127,16 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Reply {
             waker.wake();
         }),
     );
-    Reply { response: error("internal", "the backup ended without an answer"), not_before: None, pending: Some(rx) }
+    Ok(Reply { response: error("internal", "the backup ended without an answer"), not_before: None, pending: Some(rx) })
 }
 
-pub fn get_operations(api: &mut Api, call: &mut Call) -> Reply {
-    let m = match message(call) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
+    let m = message(call)?;
     let mut sel = Selector::default();
     let mut none = false;
     let last_n = match field_int(&m, "lastN") {
         Ok(n) => n.map(|n| n as usize),
-        Err(r) => return r,
+        Err(r) => return Err(r.into()),
     };
     match m.get("selector") {
         None | Some(Value::Null) => {}
@@ -174,11 +165,9 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Reply {
                 none |= field_str(s, "instanceId")?.is_some_and(|i| i != "steward");
                 Ok(())
             })();
-            if let Err(r) = parsed {
-                return r;
-            }
+            parsed?;
         }
-        Some(_) => return error("invalid_argument", "selector must be an object").into(),
+        Some(_) => return Ok(error("invalid_argument", "selector must be an object").into()),
     }
     let log = api.engine.plans.log();
     let ids = if none { Vec::new() } else { log.select(&sel, last_n) };
@@ -194,25 +183,18 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Reply {
     }
     body.push_str("]}");
     drop(log);
-    Response::json(200, body).into()
+    Ok(Response::json(200, body).into())
 }
 
 /// `Cancel {"value": operationId}`.
-pub fn cancel(api: &mut Api, call: &mut Call) -> Reply {
-    let m = match message(call) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
+    let m = message(call)?;
     let id = match field_int(&m, "value") {
         Ok(Some(id)) => id,
-        Ok(None) => return error("invalid_argument", "value (the operation id) is required").into(),
-        Err(r) => return r,
+        Ok(None) => return Ok(error("invalid_argument", "value (the operation id) is required").into()),
+        Err(r) => return Err(r.into()),
     };
-    match api.engine.op_cancel(id) {
-        Ok(()) => {
-            api.engine.audit.record(call.peer, "operation.cancel", &id.to_string());
-            Response::json(200, "{}").into()
-        }
-        Err(e) => engine_error(e),
-    }
+    api.engine.op_cancel(id)?;
+    api.engine.audit.record(call.peer, "operation.cancel", &id.to_string());
+    Ok(Response::json(200, "{}").into())
 }

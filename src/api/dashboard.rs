@@ -1,7 +1,7 @@
 //! The admin dashboard: one page and its assets, compiled into the binary and served under
 //! a strict Content-Security-Policy. The page talks only to the documented API.
 
-use super::{Api, Call};
+use super::{Api, Call, Handled};
 use crate::server::Reply;
 use crate::server::http::Response;
 
@@ -32,9 +32,9 @@ pub fn index() -> Reply {
 }
 
 /// `GET /ui/{file}`.
-pub fn asset(_api: &mut Api, call: &mut Call) -> Reply {
-    match serve(&call.segment(1)) {
+pub fn asset(_api: &mut Api, call: &mut Call) -> Handled {
+    Ok(match serve(&call.segment(1)) {
         Some(r) => r.into(),
         None => super::incus::error(404, "not found").into(),
-    }
+    })
 }

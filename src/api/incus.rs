@@ -1,7 +1,7 @@
 //! The IncusOS surface (`/1.0`): its JSON envelope, index lists and the system endpoints
 //! that share the engine with the Jidoteki surface (backup, restore, power).
 
-use super::{Api, Call};
+use super::{Api, Call, Handled};
 use crate::json::{self, Object};
 use crate::server::Reply;
 use crate::server::http::{Head, Response};
@@ -69,14 +69,14 @@ fn urls(paths: &[&str]) -> String {
 }
 
 /// The IncusOS API list; a browser asking for HTML gets the dashboard instead.
-pub fn root(_api: &mut Api, call: &mut Call) -> Reply {
+pub fn root(_api: &mut Api, call: &mut Call) -> Handled {
     if call.head.accept().is_some_and(|a| a.contains("text/html")) {
-        return super::dashboard::index();
+        return Ok(super::dashboard::index());
     }
-    sync(&urls(&["/1.0"])).into()
+    Ok(sync(&urls(&["/1.0"])).into())
 }
 
-pub fn environment(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn environment(api: &mut Api, _call: &mut Call) -> Handled {
     let e = api.engine.environment();
     let mut env = Object::new()
         .str("hostname", &e.hostname)
@@ -88,11 +88,11 @@ pub fn environment(api: &mut Api, _call: &mut Call) -> Reply {
         .str("os_version_next", &e.os_version)
         .bool("system_is_ready", true);
     env = env.num("uptime", e.uptime);
-    sync(&Object::new().raw("environment", &env.finish()).finish()).into()
+    Ok(sync(&Object::new().raw("environment", &env.finish()).finish()).into())
 }
 
-pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
-    sync(&urls(&[
+pub fn system_index(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(sync(&urls(&[
         "/1.0/system/:backup",
         "/1.0/system/:factory-reset",
         "/1.0/system/:poweroff",
@@ -106,7 +106,7 @@ pub fn system_index(_api: &mut Api, _call: &mut Call) -> Reply {
         "/1.0/system/storage",
         "/1.0/system/update",
     ]))
-    .into()
+    .into())
 }
 
 /// Every streamed download is being produced already (see `limits::MAX_STREAMS`).
@@ -114,37 +114,37 @@ fn busy() -> Reply {
     error(503, crate::server::stream::BUSY).header("Retry-After", "5").into()
 }
 
-pub fn system_backup(api: &mut Api, call: &mut Call) -> Reply {
-    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
+pub fn system_backup(api: &mut Api, call: &mut Call) -> Handled {
+    let Some(waker) = api.waker.clone() else { return Ok(error(503, "unavailable").into()) };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     if let Err(e) = api.engine.stream_backup(writer, |w| w.finish()) {
-        return error(500, &e).into();
+        return Ok(error(500, &e).into());
     }
     api.engine.audit.record(call.peer, "system.backup", "");
-    Response::streamed("application/gzip", rx)
+    Ok(Response::streamed("application/gzip", rx)
         .header("Content-Disposition", "attachment; filename=\"backup.tar.gz\"")
-        .into()
+        .into())
 }
 
 const SKIPPABLE: [&str; 3] = ["encryption-recovery-keys", "local-data-encryption-key", "network-macs"];
 
-pub fn system_restore(api: &mut Api, call: &mut Call) -> Reply {
+pub fn system_restore(api: &mut Api, call: &mut Call) -> Handled {
     // steward keeps none of the three skippable items (no LUKS, no ZFS keys, no MAC
     // pinning): each is accepted and has nothing to skip. Unknown items are refused.
     if let Some(skip) = crate::server::http::query_param(call.head.query(), "skip") {
         if let Some(bad) = skip.split(',').map(str::trim).find(|s| !s.is_empty() && !SKIPPABLE.contains(s)) {
-            return error(400, &format!("unknown skip item {bad:?} (supported: {})", SKIPPABLE.join(", "))).into();
+            return Ok(error(400, &format!("unknown skip item {bad:?} (supported: {})", SKIPPABLE.join(", "))).into());
         }
     }
     let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
-        return error(400, "the request body must be the backup archive").into();
+        return Ok(error(400, "the request body must be the backup archive").into());
     };
     api.engine.audit.record(call.peer, "system.restore", "");
     let plan = api.engine.restore_plan(&call.principal());
     let power = api.engine.board.power.clone();
     // IncusOS reboots after a restore; so does steward, by the board's power method.
     let busy = error(409, "a restore is already running");
-    api.restore_in_background(plan, archive, busy, restore_answer, move || crate::engine::power::reboot_with(power))
+    Ok(api.restore_in_background(plan, archive, busy, restore_answer, move || crate::engine::power::reboot_with(power)))
 }
 
 /// `{}` on success, the error envelope with the reason otherwise.
@@ -152,36 +152,29 @@ fn restore_answer(result: Result<(), &crate::engine::Error>) -> Response {
     use crate::engine::Error;
     match result {
         Ok(()) => sync("{}"),
-        Err(Error::Forbidden(m)) => error(403, m),
-        Err(Error::Io(m)) => error(500, m),
-        Err(e) => error(400, &e.message()),
+        // A restore's own refusals are about the archive sent: 400, whatever their kind.
+        Err(Error::NotFound(_) | Error::Conflict(_)) => {
+            error(400, &result.err().map(Error::message).unwrap_or_default())
+        }
+        Err(e) => engine_error(e.clone()).response,
     }
 }
 
-pub fn factory_reset(api: &mut Api, call: &mut Call) -> Reply {
-    let body = match call.body_bytes() {
-        Ok(b) => b,
-        Err(e) => return error(500, &e).into(),
-    };
-    let request = match crate::engine::reset::parse(&body) {
-        Ok(r) => r,
-        Err(crate::engine::Error::Invalid(m)) => return error(400, &m).into(),
-        Err(e) => return error(500, &e.message()).into(),
-    };
-    if let Err(e) = api.engine.factory_reset(request) {
-        return error(500, &e.message()).into();
-    }
+pub fn factory_reset(api: &mut Api, call: &mut Call) -> Handled {
+    let body = call.body_bytes().map_err(crate::engine::Error::Io)?;
+    let request = crate::engine::reset::parse(&body)?;
+    api.engine.factory_reset(request)?;
     api.engine.audit.record(call.peer, "system.factory-reset", "");
     let what = api.engine.reboot();
     api.engine.audit.record(call.peer, "system.reboot", what);
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
-pub fn applications(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn applications(api: &mut Api, _call: &mut Call) -> Handled {
     let mut names: Vec<String> =
         api.engine.board.applications.iter().map(|a| format!("/1.0/applications/{}", a.name)).collect();
     names.sort();
-    sync(&json::str_array(names.iter().map(String::as_str))).into()
+    Ok(sync(&json::str_array(names.iter().map(String::as_str))).into())
 }
 
 /// The `{name}` segment of `/1.0/applications/{name}[/:action]`, if the board has it.
@@ -190,11 +183,8 @@ fn app_of(api: &Api, call: &Call) -> Result<crate::board::Application, Reply> {
     api.engine.application(name).ok_or_else(|| error(404, "not found").into())
 }
 
-pub fn application(api: &mut Api, call: &mut Call) -> Reply {
-    let app = match app_of(api, call) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub fn application(api: &mut Api, call: &mut Call) -> Handled {
+    let app = app_of(api, call)?;
     let state = api.engine.app_state(&app);
     // Every field upstream's ApplicationState always sends: one board application is
     // primary (the first), its only version is the one installed.
@@ -206,17 +196,14 @@ pub fn application(api: &mut Api, call: &mut Call) -> Reply {
         .str("version", &state.version)
         .raw("available_versions", &json::str_array(Some(state.version.as_str()).filter(|v| !v.is_empty()).into_iter()))
         .finish();
-    sync(&Object::new().raw("state", &state).raw("config", "{}").finish()).into()
+    Ok(sync(&Object::new().raw("state", &state).raw("config", "{}").finish()).into())
 }
 
-pub fn app_restart(api: &mut Api, call: &mut Call) -> Reply {
-    let app = match app_of(api, call) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub fn app_restart(api: &mut Api, call: &mut Call) -> Handled {
+    let app = app_of(api, call)?;
     api.engine.restart_app(&app);
     api.engine.audit.record(call.peer, "application.restart", &app.name);
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
 /// A small optional JSON body (`{"complete":true}`); an empty one means the defaults.
@@ -231,75 +218,64 @@ fn small_json(call: &mut Call) -> Result<Option<miniserde::json::Object>, Reply>
     }
 }
 
-pub fn app_backup(api: &mut Api, call: &mut Call) -> Reply {
-    let app = match app_of(api, call) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub fn app_backup(api: &mut Api, call: &mut Call) -> Handled {
+    let app = app_of(api, call)?;
     let complete = match small_json(call) {
         Ok(None) => false,
         Ok(Some(map)) => match map.get("complete") {
             None => false,
             Some(miniserde::json::Value::Bool(b)) => *b,
-            Some(_) => return error(400, "complete must be true or false").into(),
+            Some(_) => return Ok(error(400, "complete must be true or false").into()),
         },
-        Err(r) => return r,
+        Err(r) => return Err(r.into()),
     };
-    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
+    let Some(waker) = api.waker.clone() else { return Ok(error(503, "unavailable").into()) };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     if let Err(e) = api.engine.stream_app_backup(&app, complete, writer, |w| w.finish()) {
-        return error(500, &e).into();
+        return Ok(error(500, &e).into());
     }
     api.engine.audit.record(call.peer, "application.backup", &app.name);
-    Response::streamed("application/gzip", rx)
+    Ok(Response::streamed("application/gzip", rx)
         .header("Content-Disposition", format!("attachment; filename=\"{}.tar.gz\"", app.name))
-        .into()
+        .into())
 }
 
-pub fn app_restore(api: &mut Api, call: &mut Call) -> Reply {
-    let app = match app_of(api, call) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub fn app_restore(api: &mut Api, call: &mut Call) -> Handled {
+    let app = app_of(api, call)?;
     let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
-        return error(400, "the request body must be the backup archive").into();
+        return Ok(error(400, "the request body must be the backup archive").into());
     };
     api.engine.audit.record(call.peer, "application.restore", &app.name);
     let plan = api.engine.app_restore_plan(&app);
     let busy = error(409, "a restore is already running");
-    api.restore_in_background(plan, archive, busy, restore_answer, move || {
+    Ok(api.restore_in_background(plan, archive, busy, restore_answer, move || {
         crate::engine::apps::restart(app);
-    })
+    }))
 }
 
-pub fn app_reset(api: &mut Api, call: &mut Call) -> Reply {
-    let app = match app_of(api, call) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(e) = api.engine.reset_app(&app) {
-        return error(500, &e.message()).into();
-    }
+pub fn app_reset(api: &mut Api, call: &mut Call) -> Handled {
+    let app = app_of(api, call)?;
+    api.engine.reset_app(&app)?;
     api.engine.audit.record(call.peer, "application.factory-reset", &app.name);
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
-pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
+pub fn reboot(api: &mut Api, call: &mut Call) -> Handled {
     if let Err(why) = api.engine.power_ready() {
-        return error(500, &why).into();
+        return Ok(error(500, &why).into());
     }
     let what = api.engine.reboot();
     api.engine.audit.record(call.peer, "system.reboot", what);
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
-pub fn poweroff(api: &mut Api, call: &mut Call) -> Reply {
+pub fn poweroff(api: &mut Api, call: &mut Call) -> Handled {
     if let Err(why) = api.engine.power_ready() {
-        return error(500, &why).into();
+        return Ok(error(500, &why).into());
     }
     let what = api.engine.poweroff();
     api.engine.audit.record(call.peer, "system.poweroff", what);
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
 /// The path prefix a client reached the IncusOS surface under: `/os` when it asked for

@@ -1,6 +1,6 @@
 //! The Jidoteki Admin API surface (`/api/v1/admin`): its bodies, status texts and headers.
 
-use super::{Api, AuthState, Call, auth};
+use super::{Api, AuthState, Call, Handled, auth};
 use crate::engine::backup::StartError as BackupStart;
 use crate::engine::jobs::Kind;
 use crate::engine::license::LicenseError;
@@ -55,7 +55,7 @@ fn checked_form(call: &mut Call, fields: &[&str], not_a_form: impl FnOnce() -> R
     }
 }
 
-fn engine_error(e: Error) -> Reply {
+pub fn engine_error(e: Error) -> Reply {
     match e {
         Error::NotFound(_) => status(404, None).into(),
         Error::Invalid(m) => bad_request(&m),
@@ -72,7 +72,7 @@ fn json_ok(body: String) -> Reply {
     Response::json(200, body).into()
 }
 
-pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
+pub fn setup(api: &mut Api, call: &mut Call) -> Handled {
     let authorized = match &call.auth {
         AuthState::Granted(p) => p.allows(crate::engine::keys::Cap::Admin),
         AuthState::Open => !api.engine.tokens.is_set(),
@@ -83,18 +83,15 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
         }
     };
     if !authorized {
-        return api.setup_refused(call.head, call.peer, call.now);
+        return Ok(api.setup_refused(call.head, call.peer, call.now));
     }
-    let form = match checked_form(call, &["newtoken", "token", "hash"], || {
+    let form = checked_form(call, &["newtoken", "token", "hash"], || {
         bad_request("Expected multipart/form-data (or a urlencoded form) with the field newtoken")
-    }) {
-        Ok(form) => form,
-        Err(reply) => return reply,
-    };
+    })?;
     let Some(new_token) = form.text("newtoken") else {
-        return bad_request(crate::engine::token::TokenError::Length.message());
+        return Ok(bad_request(crate::engine::token::TokenError::Length.message()));
     };
-    match api.engine.tokens.set(new_token) {
+    Ok(match api.engine.tokens.set(new_token) {
         Ok(()) => {
             api.engine.audit.record(call.peer, "token.update.success", call.head.path());
             status(200, None).into()
@@ -107,7 +104,7 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Reply {
             let why = format!("Unable to store the new token: {e}");
             status(super::store_failure_status(&why), Some(&why)).into()
         }
-    }
+    })
 }
 
 /// The one uploaded JSON file a settings-style POST carries, in the field `settings`.
@@ -127,78 +124,54 @@ fn accepted(endpoint: &str) -> Reply {
     Response::json(202, body).header("Location", location).into()
 }
 
-pub fn post_settings(api: &mut Api, call: &mut Call) -> Reply {
-    let file = match settings_file(call) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let network = match crate::engine::settings::parse_network(&file) {
-        Ok(n) => n,
-        Err(e) => return engine_error(e),
-    };
-    if let Err(e) = api.engine.set_network(&network) {
-        return engine_error(e);
-    }
+pub fn post_settings(api: &mut Api, call: &mut Call) -> Handled {
+    let file = settings_file(call)?;
+    let network = crate::engine::settings::parse_network(&file)?;
+    api.engine.set_network(&network)?;
     let mode = if network.is_static() { "static" } else { "dhcp" };
     api.engine.audit.record(call.peer, "settings.post", mode);
-    accepted("settings")
+    Ok(accepted("settings"))
 }
 
-pub fn get_settings(api: &mut Api, _call: &mut Call) -> Reply {
-    match api.engine.network() {
-        Ok(doc) => json_ok(doc),
-        Err(e) => engine_error(e),
-    }
+pub fn get_settings(api: &mut Api, _call: &mut Call) -> Handled {
+    let doc = api.engine.network()?;
+    Ok(json_ok(doc))
 }
 
-pub fn post_storage(api: &mut Api, call: &mut Call) -> Reply {
-    let file = match settings_file(call) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let storage = match crate::engine::settings::parse_storage(&file, &api.engine.board.storage.options) {
-        Ok(s) => s,
-        Err(e) => return engine_error(e),
-    };
-    if let Err(e) = api.engine.set_storage(&storage) {
-        return engine_error(e);
-    }
+pub fn post_storage(api: &mut Api, call: &mut Call) -> Handled {
+    let file = settings_file(call)?;
+    let storage = crate::engine::settings::parse_storage(&file, &api.engine.board.storage.options)?;
+    api.engine.set_storage(&storage)?;
     api.engine.audit.record(call.peer, "storage.post", &storage.kind);
-    accepted("storage")
+    Ok(accepted("storage"))
 }
 
-pub fn get_storage(api: &mut Api, _call: &mut Call) -> Reply {
-    let doc = match api.engine.storage() {
-        Ok(doc) => doc,
-        Err(e) => return engine_error(e),
-    };
+pub fn get_storage(api: &mut Api, _call: &mut Call) -> Handled {
+    let doc = api.engine.storage()?;
     // The stored document is `{"storage":{...}}` (a JSON object: the engine checked); the
     // answer adds the options offered.
     let options = json::str_array(api.engine.board.storage.options.iter().map(String::as_str));
     let inner = doc.trim().strip_suffix('}').unwrap_or("{").trim_end();
     let sep = if inner.ends_with('{') { "" } else { "," };
-    json_ok(format!("{inner}{sep}\"options\":{options}}}"))
+    Ok(json_ok(format!("{inner}{sep}\"options\":{options}}}")))
 }
 
-pub fn post_update(api: &mut Api, call: &mut Call) -> Reply {
-    let mut form = match checked_form(call, &["update", "token", "hash"], || {
+pub fn post_update(api: &mut Api, call: &mut Call) -> Handled {
+    let mut form = checked_form(call, &["update", "token", "hash"], || {
         bad_request("Expected multipart/form-data with the field update")
-    }) {
-        Ok(form) => form,
-        Err(reply) => return reply,
-    };
+    })?;
     let package = form.take("update");
     let Some(spooled) = package.as_ref().and_then(|f| f.file.as_ref()).filter(|s| s.len > 0) else {
-        return update_error("Missing update package", "E1003");
+        return Ok(update_error("Missing update package", "E1003"));
     };
-    match api.engine.start_update(&spooled.path) {
+    Ok(match api.engine.start_update(&spooled.path) {
         Ok(()) => {
             api.engine.audit.record(call.peer, "update.post", &spooled.len.to_string());
             accepted("update")
         }
         Err(StartError::AlreadyRunning) => update_error("The update process is already running", "E1004"),
-        Err(StartError::Engine(e)) => engine_error(e),
-    }
+        Err(StartError::Engine(e)) => return Err(e.into()),
+    })
 }
 
 /// 400 with the Jidoteki error code beside the message.
@@ -230,8 +203,8 @@ pub fn job_status(api: &Api, kind: Kind, with_percentage: bool) -> Reply {
     json_ok(body.finish())
 }
 
-pub fn get_update(api: &mut Api, _call: &mut Call) -> Reply {
-    job_status(api, Kind::Update, true)
+pub fn get_update(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(job_status(api, Kind::Update, true))
 }
 
 /// A job's whole log as text; 404 when the job never ran.
@@ -242,33 +215,30 @@ fn job_log(api: &Api, kind: Kind) -> Reply {
     }
 }
 
-pub fn update_log(api: &mut Api, _call: &mut Call) -> Reply {
-    job_log(api, Kind::Update)
+pub fn update_log(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(job_log(api, Kind::Update))
 }
 
-pub fn post_certs(api: &mut Api, call: &mut Call) -> Reply {
-    let mut form = match checked_form(call, &["public", "private", "ca", "token", "hash"], || {
+pub fn post_certs(api: &mut Api, call: &mut Call) -> Handled {
+    let mut form = checked_form(call, &["public", "private", "ca", "token", "hash"], || {
         bad_request("Expected multipart/form-data with the fields public and private")
-    }) {
-        Ok(form) => form,
-        Err(reply) => return reply,
-    };
+    })?;
     let mut take = |name: &str| form.take(name).map(|f| f.data).filter(|d| !d.is_empty());
     let (Some(public), Some(private)) = (take("public"), take("private")) else {
-        return bad_request("Missing parameter: public and private are required");
+        return Ok(bad_request("Missing parameter: public and private are required"));
     };
     let ca = take("ca");
-    match api.engine.start_certs(public, private, ca) {
+    Ok(match api.engine.start_certs(public, private, ca) {
         Ok(()) => {
             api.engine.audit.record(call.peer, "certs.post", "");
             accepted("certs")
         }
         Err(_) => bad_request("A certificate update is already running"),
-    }
+    })
 }
 
-pub fn get_certs(api: &mut Api, _call: &mut Call) -> Reply {
-    job_status(api, Kind::Certs, false)
+pub fn get_certs(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(job_status(api, Kind::Certs, false))
 }
 
 /// Every streamed download is being produced already (see `limits::MAX_STREAMS`).
@@ -276,35 +246,32 @@ fn busy() -> Reply {
     status(503, Some(crate::server::stream::BUSY)).header("Retry-After", "5").into()
 }
 
-pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
-    let Some(waker) = api.waker.clone() else { return status(404, None).into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
+pub fn logs(api: &mut Api, call: &mut Call) -> Handled {
+    let Some(waker) = api.waker.clone() else { return Ok(status(404, None).into()) };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     api.engine.stream_logs(writer, |w| w.finish());
     api.engine.audit.record(call.peer, "logs.get", "");
-    Response::streamed("application/octet-stream", rx)
+    Ok(Response::streamed("application/octet-stream", rx)
         .header("Content-Disposition", "attachment; filename=\"logs.tar.gz\"")
-        .into()
+        .into())
 }
 
-pub fn debug(api: &mut Api, call: &mut Call) -> Reply {
-    let Some(waker) = api.waker.clone() else { return status(404, None).into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
+pub fn debug(api: &mut Api, call: &mut Call) -> Handled {
+    let Some(waker) = api.waker.clone() else { return Ok(status(404, None).into()) };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     if let Err(e) = api.engine.stream_debug(writer, |w| w.finish()) {
         crate::log::warn(format_args!("{e}"));
-        return bad_request("Unable to create the debug bundle");
+        return Ok(bad_request("Unable to create the debug bundle"));
     }
     api.engine.audit.record(call.peer, "debug.get", "");
-    Response::streamed("application/octet-stream", rx)
+    Ok(Response::streamed("application/octet-stream", rx)
         .header("Content-Disposition", "attachment; filename=\"debug-bundle.tar\"")
-        .into()
+        .into())
 }
 
-pub fn post_backup(api: &mut Api, call: &mut Call) -> Reply {
+pub fn post_backup(api: &mut Api, call: &mut Call) -> Handled {
     const INVALID: &str = "Missing or invalid option: action. Expected value 'START' or 'STOP'";
-    let form = match checked_form(call, &["action", "token", "hash"], || bad_request(INVALID)) {
-        Ok(form) => form,
-        Err(reply) => return reply,
-    };
+    let form = checked_form(call, &["action", "token", "hash"], || bad_request(INVALID))?;
     let action = form.text("action").unwrap_or("").to_ascii_uppercase();
     let result = match action.as_str() {
         "START" => match api.engine.start_backup() {
@@ -319,51 +286,47 @@ pub fn post_backup(api: &mut Api, call: &mut Call) -> Reply {
         },
         _ => Err(bad_request(INVALID)),
     };
-    match result {
+    Ok(match result {
         Ok(()) => {
             api.engine.audit.record(call.peer, "backup.post", &action);
             accepted("backup")
         }
         Err(reply) => reply,
-    }
+    })
 }
 
-pub fn get_backup(api: &mut Api, _call: &mut Call) -> Reply {
-    let Some(state) = api.engine.jobs.state(Kind::Backup) else { return status(404, None).into() };
+pub fn get_backup(api: &mut Api, _call: &mut Call) -> Handled {
+    let Some(state) = api.engine.jobs.state(Kind::Backup) else { return Ok(status(404, None).into()) };
     let mut body = Object::new().str("status", state.status.as_str());
     if state.status == crate::engine::jobs::Status::Success {
         match api.engine.backup_result() {
             Some(done) => {
                 body = body.display("filesize", human_size(done.filesize)).str("sha256", &done.sha256);
             }
-            None => return status(404, None).into(),
+            None => return Ok(status(404, None).into()),
         }
     }
     let response = Response::json(200, body.finish()).header("Cache-Control", "no-cache");
-    response.into()
+    Ok(response.into())
 }
 
-pub fn backup_download(api: &mut Api, call: &mut Call) -> Reply {
+pub fn backup_download(api: &mut Api, call: &mut Call) -> Handled {
     let (Some(waker), Ok(file)) = (api.waker.clone(), std::fs::File::open(api.engine.backup_file())) else {
-        return status(404, None).into();
+        return Ok(status(404, None).into());
     };
-    let Ok(len) = file.metadata().map(|m| m.len()) else { return status(404, None).into() };
-    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return busy() };
+    let Ok(len) = file.metadata().map(|m| m.len()) else { return Ok(status(404, None).into()) };
+    let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     crate::server::stream::send_file(file, writer);
     api.engine.audit.record(call.peer, "backup.download", "");
-    Response::streamed_sized("application/x-tar", rx, len)
+    Ok(Response::streamed_sized("application/x-tar", rx, len)
         .header("Content-Disposition", "attachment; filename=\"backup.tar\"")
-        .into()
+        .into())
 }
 
-pub fn backup_restore(api: &mut Api, call: &mut Call) -> Reply {
-    let mut form = match checked_form(call, &["archive", "token", "hash"], || bad_request("Missing parameter: archive"))
-    {
-        Ok(form) => form,
-        Err(reply) => return reply,
-    };
+pub fn backup_restore(api: &mut Api, call: &mut Call) -> Handled {
+    let mut form = checked_form(call, &["archive", "token", "hash"], || bad_request("Missing parameter: archive"))?;
     let Some(archive) = form.take("archive").and_then(|f| f.file).filter(|s| s.len > 0) else {
-        return bad_request("Missing parameter: archive");
+        return Ok(bad_request("Missing parameter: archive"));
     };
     api.engine.audit.record(call.peer, "backup.restore", "");
     let plan = api.engine.restore_plan(&call.principal());
@@ -373,83 +336,70 @@ pub fn backup_restore(api: &mut Api, call: &mut Call) -> Reply {
         Err(Error::Io(m)) => status(500, Some(m)),
         Err(e) => status(400, Some(&e.message())),
     };
-    api.restore_in_background(plan, archive, status(400, Some("A restore is already running")), answer, || {})
+    Ok(api.restore_in_background(plan, archive, status(400, Some("A restore is already running")), answer, || {}))
 }
 
-pub fn backup_log(api: &mut Api, _call: &mut Call) -> Reply {
-    job_log(api, Kind::Backup)
+pub fn backup_log(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(job_log(api, Kind::Backup))
 }
 
-pub fn reboot(api: &mut Api, call: &mut Call) -> Reply {
+pub fn reboot(api: &mut Api, call: &mut Call) -> Handled {
     if let Err(why) = api.engine.power_ready() {
-        return status(500, Some(&why)).into();
+        return Ok(status(500, Some(&why)).into());
     }
     let what = api.engine.reboot_after_backup();
     api.engine.audit.record(call.peer, "reboot.get", what);
-    Response::json(202, r#"{"Status":"202 Accepted"}"#).into()
+    Ok(Response::json(202, r#"{"Status":"202 Accepted"}"#).into())
 }
 
-pub fn post_license(api: &mut Api, call: &mut Call) -> Reply {
-    let form = match checked_form(call, &["license", "token", "hash"], || {
+pub fn post_license(api: &mut Api, call: &mut Call) -> Handled {
+    let form = checked_form(call, &["license", "token", "hash"], || {
         status(404, Some("Expected multipart/form-data with the field license")).into()
-    }) {
-        Ok(form) => form,
-        Err(reply) => return reply,
-    };
+    })?;
     // The API document answers 404 for a license file that is invalid or missing.
     let Some(file) = form.get("license").filter(|f| !f.data.is_empty()) else {
-        return status(404, Some("Missing license file")).into();
+        return Ok(status(404, Some("Missing license file")).into());
     };
-    match api.engine.set_license(&file.data) {
+    Ok(match api.engine.set_license(&file.data) {
         Ok(json) => {
             api.engine.audit.record(call.peer, "license.post", "");
             json_ok(json)
         }
         Err(LicenseError::Invalid(m)) => status(404, Some(m)).into(),
-        Err(LicenseError::Store(Error::Io(m) | Error::Invalid(m) | Error::Conflict(m) | Error::Forbidden(m))) => {
-            bad_request(&m)
-        }
-        Err(LicenseError::Store(Error::NotFound(what))) => bad_request(what),
-    }
+        // Storing it failed: the machine's fault (500, or 507 on a full disk), not the file's.
+        Err(LicenseError::Store(e)) => return Err(e.into()),
+    })
 }
 
-pub fn get_license(api: &mut Api, _call: &mut Call) -> Reply {
-    match api.engine.license() {
-        Ok(json) => json_ok(json),
-        Err(e) => engine_error(e),
-    }
+pub fn get_license(api: &mut Api, _call: &mut Call) -> Handled {
+    let json = api.engine.license()?;
+    Ok(json_ok(json))
 }
 
-pub fn version(api: &mut Api, _call: &mut Call) -> Reply {
-    match api.engine.version() {
-        Ok(v) => json_ok(Object::new().str("version", &v).finish()),
-        Err(e) => engine_error(e),
-    }
+pub fn version(api: &mut Api, _call: &mut Call) -> Handled {
+    let v = api.engine.version()?;
+    Ok(json_ok(Object::new().str("version", &v).finish()))
 }
 
-pub fn changelog(api: &mut Api, _call: &mut Call) -> Reply {
-    match api.engine.changelog() {
-        Ok(text) => Response::new(200, "text/plain; charset=utf-8", text).header("Cache-Control", "no-cache").into(),
-        Err(e) => engine_error(e),
-    }
+pub fn changelog(api: &mut Api, _call: &mut Call) -> Handled {
+    let text = api.engine.changelog()?;
+    Ok(Response::new(200, "text/plain; charset=utf-8", text).header("Cache-Control", "no-cache").into())
 }
 
-pub fn build(api: &mut Api, _call: &mut Call) -> Reply {
-    match api.engine.build() {
-        Ok(text) => Response::json(200, text).header("Cache-Control", "no-cache").into(),
-        Err(e) => engine_error(e),
-    }
+pub fn build(api: &mut Api, _call: &mut Call) -> Handled {
+    let text = api.engine.build()?;
+    Ok(Response::json(200, text).header("Cache-Control", "no-cache").into())
 }
 
-pub fn health(api: &mut Api, call: &mut Call) -> Reply {
+pub fn health(api: &mut Api, call: &mut Call) -> Handled {
     let h = match api.engine.health(call.now) {
         Ok(h) => h,
         // Jidoteki answers 404 when health figures are unavailable.
         Err(Error::Io(m)) => {
             crate::log::warn(format_args!("health: {m}"));
-            return status(404, None).into();
+            return Ok(status(404, None).into());
         }
-        Err(e) => return engine_error(e),
+        Err(e) => return Err(e.into()),
     };
     let [load1, load5, load15] = &h.cpu.load;
     let body = Object::with_capacity(192)
@@ -469,10 +419,10 @@ pub fn health(api: &mut Api, call: &mut Call) -> Reply {
                 .num("cpu5min", h.cpu.cpu5min())
         })
         .finish();
-    Response::json(200, body).header("Cache-Control", "no-cache").into()
+    Ok(Response::json(200, body).header("Cache-Control", "no-cache").into())
 }
 
-pub fn services(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn services(api: &mut Api, _call: &mut Call) -> Handled {
     let mut list = String::from("[");
     for (i, (name, running)) in api.engine.services().into_iter().enumerate() {
         if i > 0 {
@@ -481,12 +431,12 @@ pub fn services(api: &mut Api, _call: &mut Call) -> Reply {
         list.push_str(&Object::new().str(name, if running { "running" } else { "not running" }).finish());
     }
     list.push(']');
-    json_ok(Object::new().raw("services", &list).finish())
+    Ok(json_ok(Object::new().raw("services", &list).finish()))
 }
 
-pub fn endpoints(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn endpoints(api: &mut Api, _call: &mut Call) -> Handled {
     let mut paths = super::routes::top_level(super::routes::Surface::Jidoteki, |r| api.route_enabled(r));
     // The API's own description, as the Jidoteki list ends with it.
     paths.push("/docs".to_owned());
-    json_ok(Object::new().raw("endpoints", &json::str_array(paths.iter().map(String::as_str))).finish())
+    Ok(json_ok(Object::new().raw("endpoints", &json::str_array(paths.iter().map(String::as_str))).finish()))
 }

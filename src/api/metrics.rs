@@ -7,8 +7,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::routes::ROUTES;
-use super::{Api, Call};
-use crate::server::Reply;
+use super::{Api, Call, Handled};
 use crate::server::http::Response;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -65,7 +64,7 @@ fn own_status(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn metrics(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn metrics(api: &mut Api, _call: &mut Call) -> Handled {
     let m = &api.metrics;
     let mut out = String::with_capacity(4096 + m.requests.len() * 96);
     help(
@@ -176,5 +175,5 @@ pub fn metrics(api: &mut Api, _call: &mut Call) -> Reply {
         "Threads of the steward process (the request thread and its workers).",
     );
     let _ = writeln!(out, "steward_process_threads {}", own_status("Threads:"));
-    Response::new(200, "text/plain; version=0.0.4; charset=utf-8", out).into()
+    Ok(Response::new(200, "text/plain; version=0.0.4; charset=utf-8", out).into())
 }

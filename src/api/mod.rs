@@ -65,6 +65,30 @@ enum BodyReader {
     Small(Vec<u8>),
 }
 
+/// Why a handler did not give its answer: a refusal of the engine's, which the route's
+/// surface words in its one match (`engine_error` in each surface module), or an answer the
+/// surface already worded (a parse error in its own dialect).
+pub enum Failure {
+    Engine(crate::engine::Error),
+    /// Boxed: error paths are rare and `Handled` stays the size of a `Reply`.
+    Answer(Box<Reply>),
+}
+
+impl From<crate::engine::Error> for Failure {
+    fn from(e: crate::engine::Error) -> Failure {
+        Failure::Engine(e)
+    }
+}
+
+impl From<Reply> for Failure {
+    fn from(r: Reply) -> Failure {
+        Failure::Answer(Box::new(r))
+    }
+}
+
+/// What a handler returns: `?` works on engine calls and on a surface's own parse steps.
+pub type Handled = Result<Reply, Failure>;
+
 /// Everything a handler gets about its request.
 pub struct Call<'a> {
     pub head: &'a Head,
@@ -351,7 +375,16 @@ impl Handler for Api {
             _ => crate::store::audit::Actor::Nobody,
         };
         let mut call = Call { head: &head, form, raw, small, peer, now, auth };
-        let mut reply = (route.handler)(self, &mut call);
+        let mut reply = match (route.handler)(self, &mut call) {
+            Ok(reply) => reply,
+            Err(Failure::Answer(reply)) => *reply,
+            Err(Failure::Engine(e)) => match route.surface {
+                Surface::Jidoteki => jidoteki::engine_error(e),
+                Surface::Incus => incus::engine_error(e),
+                Surface::Backrest => backrest::engine_error(e),
+                Surface::Records => records::engine_error(e),
+            },
+        };
         if route.surface == Surface::Incus {
             incus::prefix_urls(&head, &mut reply.response);
         }

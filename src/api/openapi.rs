@@ -4,9 +4,8 @@
 //! is kept in `docs/openapi.json` and a test checks the two agree.
 
 use super::routes::{Access, ROUTES, Route, Surface};
-use super::{Api, Call};
+use super::{Api, Call, Handled};
 use crate::json::{Object, push_str};
-use crate::server::Reply;
 use crate::server::http::{Method, Response};
 
 /// What each surface answers; every route of the surface may give any of these (429: the
@@ -130,8 +129,8 @@ pub fn document() -> String {
     out
 }
 
-pub fn docs(_api: &mut Api, _call: &mut Call) -> Reply {
-    Response::json(200, document()).into()
+pub fn docs(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(Response::json(200, document()).into())
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! ETag / If-Match), `:run` answering 202 with the queued operation, and `/1.0/operations`
 //! to poll or cancel it. A plan's `state` is the per-plan summary a monitor polls.
 
-use super::incus::{engine_error, error, sync};
-use super::{Api, Call};
+use super::incus::{error, sync};
+use super::{Api, Call, Handled};
 use crate::engine::plans::Plan;
 use crate::json::Object;
 use crate::server::Reply;
@@ -56,7 +56,7 @@ fn plan_object(api: &Api, plan: &Plan) -> String {
     Object::new().raw("config", &plan.to_json(false)).raw("state", &plan_state(api, plan)).finish()
 }
 
-pub fn list(api: &mut Api, call: &mut Call) -> Reply {
+pub fn list(api: &mut Api, call: &mut Call) -> Handled {
     let recursion = query_param(call.head.query(), "recursion").is_some_and(|r| r == "1");
     let plans = &api.engine.plans.plans;
     let body = if recursion {
@@ -65,7 +65,7 @@ pub fn list(api: &mut Api, call: &mut Call) -> Reply {
         let urls: Vec<String> = plans.iter().map(|p| format!("/1.0/plans/{}", p.id)).collect();
         crate::json::str_array(urls.iter().map(String::as_str))
     };
-    sync(&body).into()
+    Ok(sync(&body).into())
 }
 
 /// The body is the plan itself, or `{"config": plan}` as a GET returned it.
@@ -82,57 +82,37 @@ fn plan_text(call: &mut Call) -> Result<String, Reply> {
     Ok(text)
 }
 
-pub fn create(api: &mut Api, call: &mut Call) -> Reply {
-    let text = match plan_text(call) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match api.engine.plan_put(&text, None, &call.principal()) {
-        Ok(plan) => {
-            api.engine.audit.record(call.peer, "plan.create", &plan.id);
-            let body = plan_object(api, &plan);
-            sync(&body).header("ETag", etag(&plan)).header("Location", format!("/1.0/plans/{}", plan.id)).into()
-        }
-        Err(e) => engine_error(e),
-    }
+pub fn create(api: &mut Api, call: &mut Call) -> Handled {
+    let text = plan_text(call)?;
+    let plan = api.engine.plan_put(&text, None, &call.principal())?;
+    api.engine.audit.record(call.peer, "plan.create", &plan.id);
+    let body = plan_object(api, &plan);
+    Ok(sync(&body).header("ETag", etag(&plan)).header("Location", format!("/1.0/plans/{}", plan.id)).into())
 }
 
-pub fn show(api: &mut Api, call: &mut Call) -> Reply {
+pub fn show(api: &mut Api, call: &mut Call) -> Handled {
     let id = call.segment(2);
-    match api.engine.plans.plan(&id) {
+    Ok(match api.engine.plans.plan(&id) {
         Some(plan) => sync(&plan_object(api, plan)).header("ETag", etag(plan)).into(),
         None => error(404, "plan not found").into(),
-    }
+    })
 }
 
-pub fn replace(api: &mut Api, call: &mut Call) -> Reply {
+pub fn replace(api: &mut Api, call: &mut Call) -> Handled {
     let id = call.segment(2);
-    let Some(current) = api.engine.plans.plan(&id) else { return error(404, "plan not found").into() };
-    if let Err(r) = super::system::check_if_match(call, &current.to_json(true), "plan") {
-        return r;
-    }
-    let text = match plan_text(call) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match api.engine.plan_put(&text, Some(&id), &call.principal()) {
-        Ok(plan) => {
-            api.engine.audit.record(call.peer, "plan.update", &plan.id);
-            sync(&plan_object(api, &plan)).header("ETag", etag(&plan)).into()
-        }
-        Err(e) => engine_error(e),
-    }
+    let Some(current) = api.engine.plans.plan(&id) else { return Ok(error(404, "plan not found").into()) };
+    super::system::check_if_match(call, &current.to_json(true), "plan")?;
+    let text = plan_text(call)?;
+    let plan = api.engine.plan_put(&text, Some(&id), &call.principal())?;
+    api.engine.audit.record(call.peer, "plan.update", &plan.id);
+    Ok(sync(&plan_object(api, &plan)).header("ETag", etag(&plan)).into())
 }
 
-pub fn delete(api: &mut Api, call: &mut Call) -> Reply {
+pub fn delete(api: &mut Api, call: &mut Call) -> Handled {
     let id = call.segment(2);
-    match api.engine.plan_delete(&id) {
-        Ok(()) => {
-            api.engine.audit.record(call.peer, "plan.delete", &id);
-            sync("{}").into()
-        }
-        Err(e) => engine_error(e),
-    }
+    api.engine.plan_delete(&id)?;
+    api.engine.audit.record(call.peer, "plan.delete", &id);
+    Ok(sync("{}").into())
 }
 
 /// IncusOS's answer for background work: 202, `type: async`, the operation's URL.
@@ -150,22 +130,18 @@ pub fn accepted(api: &Api, op_id: u64) -> Reply {
     Response::json(202, body).header("Location", format!("/1.0/operations/{op_id}")).into()
 }
 
-pub fn run(api: &mut Api, call: &mut Call) -> Reply {
+pub fn run(api: &mut Api, call: &mut Call) -> Handled {
     let id = call.segment(2);
-    match api.engine.plan_run(&id) {
-        Ok(op) => {
-            api.engine.audit.record(call.peer, "plan.run", &id);
-            accepted(api, op)
-        }
-        Err(e) => engine_error(e),
-    }
+    let op = api.engine.plan_run(&id)?;
+    api.engine.audit.record(call.peer, "plan.run", &id);
+    Ok(accepted(api, op))
 }
 
 fn op_id(call: &Call) -> Option<u64> {
     call.segment(2).parse().ok()
 }
 
-pub fn operations(api: &mut Api, call: &mut Call) -> Reply {
+pub fn operations(api: &mut Api, call: &mut Call) -> Handled {
     let sel = oplog::Selector {
         plan_id: query_param(call.head.query(), "plan").map(std::borrow::Cow::into_owned),
         ..Default::default()
@@ -173,11 +149,11 @@ pub fn operations(api: &mut Api, call: &mut Call) -> Reply {
     let status = query_param(call.head.query(), "status");
     let status =
         match status.as_deref().map(Status::from_wire) {
-            Some(None) => return error(
+            Some(None) => return Ok(error(
                 400,
                 "status must be one of PENDING, INPROGRESS, SUCCESS, WARNING, ERROR, SYSTEM_CANCELLED, USER_CANCELLED",
             )
-            .into(),
+            .into()),
             Some(Some(s)) => Some(s),
             None => None,
         };
@@ -194,32 +170,28 @@ pub fn operations(api: &mut Api, call: &mut Call) -> Reply {
         items.push(if recursion { raw } else { format!("\"/1.0/operations/{id}\"") });
     }
     drop(log);
-    sync(&format!("[{}]", items.join(","))).into()
+    Ok(sync(&format!("[{}]", items.join(","))).into())
 }
 
-pub fn operation(api: &mut Api, call: &mut Call) -> Reply {
-    match op_id(call).and_then(|id| api.engine.plans.log().raw(id).ok()) {
+pub fn operation(api: &mut Api, call: &mut Call) -> Handled {
+    Ok(match op_id(call).and_then(|id| api.engine.plans.log().raw(id).ok()) {
         Some(raw) => sync(&raw).into(),
         None => error(404, "operation not found").into(),
-    }
+    })
 }
 
-pub fn cancel(api: &mut Api, call: &mut Call) -> Reply {
-    let Some(id) = op_id(call) else { return error(404, "operation not found").into() };
-    match api.engine.op_cancel(id) {
-        Ok(()) => {
-            api.engine.audit.record(call.peer, "operation.cancel", &id.to_string());
-            sync("{}").into()
-        }
-        Err(e) => engine_error(e),
-    }
+pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
+    let Some(id) = op_id(call) else { return Ok(error(404, "operation not found").into()) };
+    api.engine.op_cancel(id)?;
+    api.engine.audit.record(call.peer, "operation.cancel", &id.to_string());
+    Ok(sync("{}").into())
 }
 
 /// The operation's log (text).
-pub fn operation_log(api: &mut Api, call: &mut Call) -> Reply {
+pub fn operation_log(api: &mut Api, call: &mut Call) -> Handled {
     let Some(id) = op_id(call).filter(|id| api.engine.plans.log().get(*id).is_some()) else {
-        return error(404, "operation not found").into();
+        return Ok(error(404, "operation not found").into());
     };
     let text = std::fs::read(crate::engine::planrun::log_path(api.engine.plans.logs_dir(), id)).unwrap_or_default();
-    Response::new(200, "text/plain; charset=utf-8", text).into()
+    Ok(Response::new(200, "text/plain; charset=utf-8", text).into())
 }

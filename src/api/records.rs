@@ -6,7 +6,7 @@
 
 use miniserde::json::Value;
 
-use super::{Api, Call};
+use super::{Api, Call, Handled};
 use crate::engine::Error;
 use crate::engine::planrun::{JIDOTEKI_PLAN, STATE_CONTAINER};
 use crate::json::Object;
@@ -30,7 +30,7 @@ pub fn error(status: u16, title: &str) -> Response {
     Response::json(status, Object::new().raw("error", &inner).finish())
 }
 
-fn engine_error(e: Error) -> Reply {
+pub fn engine_error(e: Error) -> Reply {
     match e {
         Error::NotFound(what) => error(404, &format!("{what} not found")),
         Error::Invalid(m) => error(400, &m),
@@ -146,11 +146,8 @@ fn integrations(api: &Api, plan_ids: &[String], hub: &str) -> String {
     Object::new().raw("integrations", &all.finish()).finish()
 }
 
-pub fn list(api: &mut Api, call: &mut Call) -> Reply {
-    let container = match container(api, call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub fn list(api: &mut Api, call: &mut Call) -> Handled {
+    let container = container(api, call)?;
     let hub = hub_id(api);
     let ops: Vec<Operation> = {
         let log = api.engine.plans.log();
@@ -183,20 +180,17 @@ pub fn list(api: &mut Api, call: &mut Call) -> Reply {
         .raw("data", &format!("[{}]", items.join(",")))
         .raw("includes", &integrations(api, &plans, &hub))
         .finish();
-    Response::json(200, body).into()
+    Ok(Response::json(200, body).into())
 }
 
-pub fn show(api: &mut Api, call: &mut Call) -> Reply {
-    let (container, op) = match container_record(api, call) {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+pub fn show(api: &mut Api, call: &mut Call) -> Handled {
+    let (container, op) = container_record(api, call)?;
     let hub = hub_id(api);
     let body = Object::new()
         .raw("data", &record_json(api, &op, &container, &hub))
         .raw("includes", &integrations(api, std::slice::from_ref(&op.plan_id), &hub))
         .finish();
-    Response::json(200, body).into()
+    Ok(Response::json(200, body).into())
 }
 
 /// The steps a job of this kind goes through, with their times once known.
@@ -263,24 +257,21 @@ fn descriptor(api: &Api, op_id: u64, action: &str) -> Reply {
 }
 
 /// `POST .../backups/{id}/tasks {"action":"restore","contents":{"instance_id":…}}`.
-pub fn task(api: &mut Api, call: &mut Call) -> Reply {
-    let (_, op) = match container_record(api, call) {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+pub fn task(api: &mut Api, call: &mut Call) -> Handled {
+    let (_, op) = container_record(api, call)?;
     let text = match call.body_text() {
         Ok(t) => t,
-        Err(m) => return error(400, m).into(),
+        Err(m) => return Ok(error(400, m).into()),
     };
     let Ok(Value::Object(body)) = miniserde::json::from_str::<Value>(&text) else {
-        return error(400, "the body must be a JSON object with action and contents").into();
+        return Ok(error(400, "the body must be a JSON object with action and contents").into());
     };
     match body.get("action") {
         Some(Value::String(a)) if a == "restore" => {}
         Some(Value::String(a)) => {
-            return error(400, &format!("unknown action {a:?}: the one action is \"restore\"")).into();
+            return Ok(error(400, &format!("unknown action {a:?}: the one action is \"restore\"")).into());
         }
-        _ => return error(400, "action is required").into(),
+        _ => return Ok(error(400, "action is required").into()),
     }
     let hub = hub_id(api);
     match body.get("contents") {
@@ -288,39 +279,25 @@ pub fn task(api: &mut Api, call: &mut Call) -> Reply {
         Some(Value::Object(c)) => match c.get("instance_id") {
             None | Some(Value::Null) => {}
             Some(Value::String(i)) if *i == hub => {}
-            Some(_) => return error(404, "instance not found: this appliance is the only instance").into(),
+            Some(_) => return Ok(error(404, "instance not found: this appliance is the only instance").into()),
         },
-        Some(_) => return error(400, "contents must be an object").into(),
+        Some(_) => return Ok(error(400, "contents must be an object").into()),
     }
-    match api.engine.backup_restore_job(op.id, &call.principal()) {
-        Ok(job) => {
-            api.engine.audit.record(call.peer, "backup.restore", &oplog::snapshot_id(op.id));
-            descriptor(api, job, "restore")
-        }
-        Err(e) => engine_error(e),
-    }
+    let job = api.engine.backup_restore_job(op.id, &call.principal())?;
+    api.engine.audit.record(call.peer, "backup.restore", &oplog::snapshot_id(op.id));
+    Ok(descriptor(api, job, "restore"))
 }
 
-pub fn delete(api: &mut Api, call: &mut Call) -> Reply {
-    let (_, op) = match container_record(api, call) {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    match api.engine.backup_delete_job(op.id) {
-        Ok(job) => {
-            api.engine.audit.record(call.peer, "backup.delete", &oplog::snapshot_id(op.id));
-            descriptor(api, job, "delete")
-        }
-        Err(e) => engine_error(e),
-    }
+pub fn delete(api: &mut Api, call: &mut Call) -> Handled {
+    let (_, op) = container_record(api, call)?;
+    let job = api.engine.backup_delete_job(op.id)?;
+    api.engine.audit.record(call.peer, "backup.delete", &oplog::snapshot_id(op.id));
+    Ok(descriptor(api, job, "delete"))
 }
 
 /// One log per backup or restore run of this backup.
-pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
-    let (container, op) = match container_record(api, call) {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+pub fn logs(api: &mut Api, call: &mut Call) -> Handled {
+    let (container, op) = container_record(api, call)?;
     let hub = hub_id(api);
     let runs: Vec<Operation> = {
         let log = api.engine.plans.log();
@@ -355,22 +332,22 @@ pub fn logs(api: &mut Api, call: &mut Call) -> Reply {
             .str("updated", &rfc3339_ms(run.end_ms.max(run.start_ms)));
         items.push(o.raw("events", &events.finish()).finish());
     }
-    Response::json(200, Object::new().raw("data", &format!("[{}]", items.join(","))).finish()).into()
+    Ok(Response::json(200, Object::new().raw("data", &format!("[{}]", items.join(","))).finish()).into())
 }
 
 /// `GET /v1/jobs/{id}`: a restore or delete job's progress.
-pub fn job(api: &mut Api, call: &mut Call) -> Reply {
+pub fn job(api: &mut Api, call: &mut Call) -> Handled {
     let op = call
         .segment(2)
         .parse::<u64>()
         .ok()
         .and_then(|id| api.engine.plans.log().get(id))
         .filter(|op| matches!(op.kind, Kind::Restore | Kind::Forget));
-    match op {
+    Ok(match op {
         Some(op) => {
             let action = if op.kind == Kind::Restore { "restore" } else { "delete" };
             Response::json(200, Object::new().raw("data", &job_json(api, &op, action)).finish()).into()
         }
         None => error(404, "job not found").into(),
-    }
+    })
 }

@@ -3,7 +3,6 @@
 use super::{Api, Call, backrest, dashboard, incus, jidoteki, keys, metrics, openapi, plans, records, system};
 use crate::engine::keys::Cap;
 use crate::limits::{MAX_UPDATE_BODY, SMALL_FORM_BODY};
-use crate::server::Reply;
 use crate::server::http::Method;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +52,7 @@ pub enum Access {
     Public,
 }
 
-pub type HandlerFn = fn(&mut Api, &mut Call) -> Reply;
+pub type HandlerFn = fn(&mut Api, &mut Call) -> super::Handled;
 
 pub struct Route {
     pub method: Method,

@@ -61,7 +61,7 @@ pub struct Engine {
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
 /// wording in one exhaustive match.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Error {
     /// The thing asked for does not exist (a missing file, an absent setting).
     NotFound(&'static str),

@@ -104,3 +104,20 @@ fn reboot_takes_a_backup_first_when_the_board_asks() {
     let _ = std::fs::remove_dir_all(root);
     let _ = std::fs::remove_dir_all(board_dir);
 }
+
+/// A valid license the box cannot store is the machine's failure (5xx), not the client's
+/// (it was a 400 before one error model mapped every kind once).
+#[test]
+fn a_license_that_cannot_be_stored_is_a_server_error() {
+    let work = temp_dir("license-store");
+    let d = Daemon::start();
+    d.setup("owner");
+    // A directory with something in it stands where the license file goes.
+    std::fs::create_dir_all(d.data.join("license/blocker")).unwrap();
+    let r = post(&d, &signed(&work, DEV_KEY, LICENSE));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.header("Error-Message").is_some(), "the reason is given");
+    std::fs::remove_dir_all(d.data.join("license")).unwrap();
+    assert_eq!(post(&d, &signed(&work, DEV_KEY, LICENSE)).status, 200, "and once it can, it is");
+    let _ = std::fs::remove_dir_all(work);
+}

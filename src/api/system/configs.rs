@@ -30,12 +30,12 @@ fn replace_stored(
 /// A fresh box's logging config, as upstream shows it: nothing set.
 const LOGGING_DEFAULT: &str = r#"{"syslog":{"address":"","protocol":"","log_format":""}}"#;
 
-pub fn logging(api: &mut Api, _call: &mut Call) -> Reply {
-    resource(&stored(api, "logging", LOGGING_DEFAULT), "{}")
+pub fn logging(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(resource(&stored(api, "logging", LOGGING_DEFAULT), "{}"))
 }
 
-pub fn put_logging(api: &mut Api, call: &mut Call) -> Reply {
-    replace_stored(api, call, "logging", LOGGING_DEFAULT, "logging.update", check_logging)
+pub fn put_logging(api: &mut Api, call: &mut Call) -> Handled {
+    Ok(replace_stored(api, call, "logging", LOGGING_DEFAULT, "logging.update", check_logging))
 }
 
 fn check_logging(c: json::Object) -> Result<String, Reply> {
@@ -74,13 +74,13 @@ fn check_logging(c: json::Object) -> Result<String, Reply> {
 
 const PROVIDER_DEFAULT: &str = r#"{"name":"images","config":{}}"#;
 
-pub fn provider(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn provider(api: &mut Api, _call: &mut Call) -> Handled {
     let config = stored(api, "provider", PROVIDER_DEFAULT);
     // Secrets a provider config may carry never leave the box.
     let shown = redact_provider(&config);
-    sync(&Object::new().raw("config", &shown).raw("state", r#"{"registered":false}"#).finish())
+    Ok(sync(&Object::new().raw("config", &shown).raw("state", r#"{"registered":false}"#).finish())
         .header("ETag", etag(&config))
-        .into()
+        .into())
 }
 
 fn redact_provider(config: &str) -> String {
@@ -95,8 +95,8 @@ fn redact_provider(config: &str) -> String {
     json::to_string(&Value::Object(c))
 }
 
-pub fn put_provider(api: &mut Api, call: &mut Call) -> Reply {
-    replace_stored(api, call, "provider", PROVIDER_DEFAULT, "provider.update", check_provider)
+pub fn put_provider(api: &mut Api, call: &mut Call) -> Handled {
+    Ok(replace_stored(api, call, "provider", PROVIDER_DEFAULT, "provider.update", check_provider))
 }
 
 fn check_provider(c: json::Object) -> Result<String, Reply> {
@@ -146,8 +146,8 @@ fn update_state(api: &Api) -> String {
     json::to_string(&Value::Object(state))
 }
 
-pub fn update(api: &mut Api, _call: &mut Call) -> Reply {
-    resource(&stored(api, "update", UPDATE_DEFAULT), &update_state(api))
+pub fn update(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(resource(&stored(api, "update", UPDATE_DEFAULT), &update_state(api)))
 }
 
 fn small_int(m: &json::Object, key: &str, max: u64) -> Result<u64, Reply> {
@@ -158,8 +158,8 @@ fn small_int(m: &json::Object, key: &str, max: u64) -> Result<u64, Reply> {
     }
 }
 
-pub fn put_update(api: &mut Api, call: &mut Call) -> Reply {
-    replace_stored(api, call, "update", UPDATE_DEFAULT, "update.config", check_update)
+pub fn put_update(api: &mut Api, call: &mut Call) -> Handled {
+    Ok(replace_stored(api, call, "update", UPDATE_DEFAULT, "update.config", check_update))
 }
 
 /// Whether `s` is a non-negative duration as Go's `time.ParseDuration` reads it (what
@@ -258,16 +258,14 @@ fn check_update(c: json::Object) -> Result<String, Reply> {
 
 /// `:check`: steward installs packages the vendor uploads (`POST /api/v1/admin/update`); it
 /// has no feed to poll, and says so in the state rather than pretending.
-pub fn update_check(api: &mut Api, call: &mut Call) -> Reply {
+pub fn update_check(api: &mut Api, call: &mut Call) -> Handled {
     let state = Object::new()
         .str("last_check", &crate::time::rfc3339(std::time::SystemTime::now()))
         .str("status", "No update feed on this board: upload signed packages to /api/v1/admin/update")
         .finish();
-    if let Err(r) = store(api, "update-state", &state) {
-        return r;
-    }
+    store(api, "update-state", &state)?;
     api.engine.audit.record(call.peer, "update.check", "");
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
 #[cfg(test)]

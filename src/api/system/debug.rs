@@ -2,14 +2,14 @@
 
 use super::*;
 
-pub fn debug_index(_api: &mut Api, _call: &mut Call) -> Reply {
-    sync(r#"["/1.0/debug/log"]"#).into()
+pub fn debug_index(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(sync(r#"["/1.0/debug/log"]"#).into())
 }
 
 /// The last lines of the board's log files as journal-like records, oldest first.
 /// `unit` picks a file by name (without extension), `entries` bounds the answer (default
 /// 100, at most 1,000), `boot` takes the current boot (`0`, `-0` or empty) only.
-pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
+pub fn debug_log(api: &mut Api, call: &mut Call) -> Handled {
     use crate::server::http::query_param;
     const MAX_ENTRIES: usize = 1000;
     const TAIL_BYTES: u64 = 256 * 1024;
@@ -17,11 +17,11 @@ pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
         None | Some("") => 100,
         Some(n) => match n.parse::<usize>() {
             Ok(n) if (1..=MAX_ENTRIES).contains(&n) => n,
-            _ => return error(400, &format!("entries must be from 1 to {MAX_ENTRIES}")).into(),
+            _ => return Ok(error(400, &format!("entries must be from 1 to {MAX_ENTRIES}")).into()),
         },
     };
     if let Some(b) = query_param(call.head.query(), "boot").filter(|b| !matches!(b.as_ref(), "" | "0" | "-0")) {
-        return error(400, &format!("boot {b:?}: only the current boot (0) is kept on this board")).into();
+        return Ok(error(400, &format!("boot {b:?}: only the current boot (0) is kept on this board")).into());
     }
     let unit = query_param(call.head.query(), "unit").filter(|u| !u.is_empty());
     let mut files: Vec<(std::time::SystemTime, String, std::path::PathBuf)> = Vec::new();
@@ -75,17 +75,17 @@ pub fn debug_log(api: &mut Api, call: &mut Call) -> Reply {
         }
     }
     let skip = records.len().saturating_sub(entries);
-    sync(&format!("[{}]", records[skip..].join(","))).into()
+    Ok(sync(&format!("[{}]", records[skip..].join(","))).into())
 }
 
 /// Writes an operator's message to steward's log (the console and journal on a board).
-pub fn write_message(api: &mut Api, call: &mut Call) -> Reply {
+pub fn write_message(api: &mut Api, call: &mut Call) -> Handled {
     let text = match call.body_text() {
         Ok(t) => t,
-        Err(m) => return error(400, m).into(),
+        Err(m) => return Ok(error(400, m).into()),
     };
     let Ok(Value::Object(m)) = json::from_str::<Value>(&text) else {
-        return error(400, "the body must be a JSON object with level and message").into();
+        return Ok(error(400, "the body must be a JSON object with level and message").into());
     };
     let level = match m.get("level") {
         None | Some(Value::Null) => "INFO".to_owned(),
@@ -97,13 +97,13 @@ pub fn write_message(api: &mut Api, call: &mut Call) -> Reply {
             Number::U64(0) => "INFO".into(),
             Number::U64(4) => "WARN".into(),
             Number::U64(8) => "ERROR".into(),
-            _ => return error(400, "level must be DEBUG, INFO, WARN or ERROR").into(),
+            _ => return Ok(error(400, "level must be DEBUG, INFO, WARN or ERROR").into()),
         },
-        Some(_) => return error(400, "level must be DEBUG, INFO, WARN or ERROR").into(),
+        Some(_) => return Ok(error(400, "level must be DEBUG, INFO, WARN or ERROR").into()),
     };
     let message = match m.get("message") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        _ => return error(400, "message is required").into(),
+        _ => return Ok(error(400, "message is required").into()),
     };
     let clean: String = message.chars().take(4096).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if level == "WARN" || level == "ERROR" {
@@ -112,5 +112,5 @@ pub fn write_message(api: &mut Api, call: &mut Call) -> Reply {
         crate::log::info(format_args!("operator message [{level}]: {clean}"));
     }
     api.engine.audit.record(call.peer, "debug.message", &level);
-    sync("{}").into()
+    Ok(sync("{}").into())
 }

@@ -7,7 +7,7 @@
 use miniserde::json::{self, Number, Value};
 
 use super::incus::{engine_error, error, sync};
-use super::{Api, Call};
+use super::{Api, Call, Handled};
 use crate::engine::Error;
 use crate::json::Object;
 use crate::server::Reply;

@@ -28,7 +28,7 @@ fn configured_iface(api: &Api) -> String {
         .unwrap_or_else(|| "eth0".to_owned())
 }
 
-pub fn network(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
     let iface = configured_iface(api);
     let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
     let config = crate::engine::netconfig::to_incus(api.engine.network_settings().as_deref(), &hwaddr);
@@ -61,26 +61,21 @@ pub fn network(api: &mut Api, _call: &mut Call) -> Reply {
     if let Some(p) = pending.filter(|p| !p.auto_confirm) {
         state = state.str("confirmation_deadline", &crate::time::rfc3339_ms(p.deadline_ms));
     }
-    resource(&config, &state.finish())
+    Ok(resource(&config, &state.finish()))
 }
 
-pub fn put_network(api: &mut Api, call: &mut Call) -> Reply {
+pub fn put_network(api: &mut Api, call: &mut Call) -> Handled {
     let iface = configured_iface(api);
     let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
     let current = crate::engine::netconfig::to_incus(api.engine.network_settings().as_deref(), &hwaddr);
-    if let Err(r) = check_if_match(call, &current, "configuration") {
-        return r;
-    }
+    check_if_match(call, &current, "configuration")?;
     let config = match put_config(call) {
         Ok(c) => Value::Object(c),
-        Err(r) => return r,
+        Err(r) => return Err(r.into()),
     };
     let hostname = api.engine.current_hostname();
-    let (network, timeout) = match crate::engine::netconfig::from_incus(&config, &hostname) {
-        Ok(n) => n,
-        Err(e) => return engine_error(e),
-    };
-    let Some(waker) = api.waker.clone() else { return error(503, "unavailable").into() };
+    let (network, timeout) = crate::engine::netconfig::from_incus(&config, &hostname)?;
+    let Some(waker) = api.waker.clone() else { return Ok(error(503, "unavailable").into()) };
     let (tx, rx) = std::sync::mpsc::channel();
     let respond = Box::new(move |result: Result<(), String>| {
         let response = match result {
@@ -90,19 +85,17 @@ pub fn put_network(api: &mut Api, call: &mut Call) -> Reply {
         let _ = tx.send(response);
         waker.wake();
     });
-    if let Err(e) = api.engine.network_put(&network, timeout, crate::time::unix_millis(), respond) {
-        return engine_error(e);
-    }
+    api.engine.network_put(&network, timeout, crate::time::unix_millis(), respond)?;
     api.engine.audit.record(call.peer, "network.update", if timeout.is_some() { "confirm-pending" } else { "" });
-    Reply { response: error(500, "the network change ended without an answer"), not_before: None, pending: Some(rx) }
+    Ok(Reply {
+        response: error(500, "the network change ended without an answer"),
+        not_before: None,
+        pending: Some(rx),
+    })
 }
 
-pub fn network_confirm(api: &mut Api, call: &mut Call) -> Reply {
-    match api.engine.network_confirm() {
-        Ok(()) => {
-            api.engine.audit.record(call.peer, "network.confirm", "");
-            sync("{}").into()
-        }
-        Err(e) => engine_error(e),
-    }
+pub fn network_confirm(api: &mut Api, call: &mut Call) -> Handled {
+    api.engine.network_confirm()?;
+    api.engine.audit.record(call.peer, "network.confirm", "");
+    Ok(sync("{}").into())
 }

@@ -3,8 +3,8 @@
 
 use super::*;
 
-pub fn resources(api: &mut Api, _call: &mut Call) -> Reply {
-    sync(&crate::system::hardware::resources(&api.engine.root)).into()
+pub fn resources(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(sync(&crate::system::hardware::resources(&api.engine.root)).into())
 }
 
 const SECURITY_DEFAULT: &str = r#"{"encryption_recovery_keys":[],"custom_ca_certs":[],"retrieved":false}"#;
@@ -47,13 +47,13 @@ fn security_config(doc: &json::Object, secrets: bool, clients: &[crate::engine::
 
 /// Secure Boot, TPM and PCRs as the machine reports them; a board without UEFI or TPM
 /// says so (`secure_boot_available`, `tpm_status: "absent"`) rather than failing.
-pub fn security(api: &mut Api, call: &mut Call) -> Reply {
+pub fn security(api: &mut Api, call: &mut Call) -> Handled {
     let secrets =
         crate::server::http::query_param(call.head.query(), "secrets").is_some_and(|v| v == "1" || v == "true");
     // Reading the keys themselves is an admin's business, not a monitor's.
     if secrets && !matches!(&call.auth, crate::api::AuthState::Granted(p) if p.allows(crate::engine::keys::Cap::Admin))
     {
-        return error(403, "not authorized").into();
+        return Ok(error(403, "not authorized").into());
     }
     let doc = security_doc(api);
     if secrets {
@@ -94,14 +94,14 @@ pub fn security(api: &mut Api, call: &mut Call) -> Reply {
             if trusted { "Secure Boot is on and a TPM is present" } else { "Secure Boot is off or no TPM is present" },
         );
     let stored_config = security_config(&doc, true, &api.engine.trusted_clients);
-    sync(
+    Ok(sync(
         &Object::new()
             .raw("config", &security_config(&doc, secrets, &api.engine.trusted_clients))
             .raw("state", &state.finish())
             .finish(),
     )
     .header("ETag", etag(&stored_config))
-    .into()
+    .into())
 }
 
 /// A recovery passphrase as IncusOS asks for it: at least 15 characters, a symbol, and five
@@ -121,11 +121,9 @@ fn key_problem(key: &str) -> Option<&'static str> {
     }
 }
 
-pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
+pub fn put_security(api: &mut Api, call: &mut Call) -> Handled {
     let doc = security_doc(api);
-    if let Err(r) = check_if_match(call, &security_config(&doc, true, &api.engine.trusted_clients), "configuration") {
-        return r;
-    }
+    check_if_match(call, &security_config(&doc, true, &api.engine.trusted_clients), "configuration")?;
     let mut new_clients: Option<Vec<crate::engine::clients::TrustedClient>> = None;
     let checked = (|| -> Result<String, Reply> {
         let c = put_config(call)?;
@@ -232,40 +230,33 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Reply {
             .bool("retrieved", retrieved)
             .finish())
     })();
-    let stored_doc = match checked {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    if let Err(r) = store(api, "security", &stored_doc) {
-        return r;
-    }
+    let stored_doc = checked?;
+    store(api, "security", &stored_doc)?;
     if let Some(clients) = new_clients {
         if let Err(e) = crate::engine::clients::store(&api.engine.data, &clients) {
-            return engine_error(Error::Io(format!("storing the trusted clients: {e}")));
+            return Err(Error::Io(format!("storing the trusted clients: {e}")).into());
         }
         api.engine.audit.record(call.peer, "security.clients", &clients.len().to_string());
         api.engine.trusted_clients = clients;
     }
     api.engine.audit.record(call.peer, "security.update", "");
     let doc = security_doc(api);
-    sync("{}").header("ETag", etag(&security_config(&doc, true, &api.engine.trusted_clients))).into()
+    Ok(sync("{}").header("ETag", etag(&security_config(&doc, true, &api.engine.trusted_clients))).into())
 }
 
-pub fn security_retrieved(api: &mut Api, call: &mut Call) -> Reply {
+pub fn security_retrieved(api: &mut Api, call: &mut Call) -> Handled {
     let mut doc = security_doc(api);
     doc.insert("retrieved".into(), Value::Bool(true));
-    if let Err(r) = store(api, "security", &json::to_string(&Value::Object(doc))) {
-        return r;
-    }
+    store(api, "security", &json::to_string(&Value::Object(doc)))?;
     api.engine.audit.record(call.peer, "security.retrieved", "");
-    sync("{}").into()
+    Ok(sync("{}").into())
 }
 
 /// Nothing on this board is sealed to the TPM (no encrypted volumes), so there is no
 /// binding to renew; the answer says which of the two reasons applies.
-pub fn tpm_rebind(api: &mut Api, _call: &mut Call) -> Reply {
-    match crate::system::hardware::security(&api.engine.root).tpm {
+pub fn tpm_rebind(api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(match crate::system::hardware::security(&api.engine.root).tpm {
         None => error(400, "this board has no TPM").into(),
         Some(_) => error(400, "no encrypted volume is bound to the TPM on this board; nothing to rebind").into(),
-    }
+    })
 }

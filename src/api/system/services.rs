@@ -14,49 +14,34 @@ fn service_config(api: &Api, name: &str) -> String {
     stored(api, &format!("service-{name}"), r#"{"enabled":true}"#)
 }
 
-pub fn services(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn services(api: &mut Api, _call: &mut Call) -> Handled {
     let mut urls: Vec<String> = api.engine.services().iter().map(|(n, _)| format!("/1.0/services/{n}")).collect();
     urls.sort();
-    sync(&crate::json::str_array(urls.iter().map(String::as_str))).into()
+    Ok(sync(&crate::json::str_array(urls.iter().map(String::as_str))).into())
 }
 
-pub fn service(api: &mut Api, call: &mut Call) -> Reply {
-    let name = match service_name(api, call) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+pub fn service(api: &mut Api, call: &mut Call) -> Handled {
+    let name = service_name(api, call)?;
     let running = api.engine.services().into_iter().any(|(n, up)| n == name && up);
-    resource(&service_config(api, &name), &Object::new().bool("running", running).finish())
+    Ok(resource(&service_config(api, &name), &Object::new().bool("running", running).finish()))
 }
 
 /// Stores whether the service should be enabled; the board's init system acts on it (the
 /// file is in the data dir), steward reports the running state it measures.
-pub fn put_service(api: &mut Api, call: &mut Call) -> Reply {
-    let name = match service_name(api, call) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_if_match(call, &service_config(api, &name), "configuration") {
-        return r;
-    }
-    let c = match put_config(call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = only(&c, "config", &["enabled"]) {
-        return r;
-    }
+pub fn put_service(api: &mut Api, call: &mut Call) -> Handled {
+    let name = service_name(api, call)?;
+    check_if_match(call, &service_config(api, &name), "configuration")?;
+    let c = put_config(call)?;
+    only(&c, "config", &["enabled"])?;
     let enabled = match c.get("enabled") {
         Some(Value::Bool(b)) => *b,
-        _ => return error(400, "enabled (true or false) is required").into(),
+        _ => return Ok(error(400, "enabled (true or false) is required").into()),
     };
     if name == "steward" && !enabled {
-        return error(400, "steward cannot disable itself").into();
+        return Ok(error(400, "steward cannot disable itself").into());
     }
     let config = Object::new().bool("enabled", enabled).finish();
-    if let Err(r) = store(api, &format!("service-{name}"), &config) {
-        return r;
-    }
+    store(api, &format!("service-{name}"), &config)?;
     api.engine.audit.record(call.peer, "service.update", &name);
-    sync("{}").header("ETag", etag(&config)).into()
+    Ok(sync("{}").header("ETag", etag(&config)).into())
 }

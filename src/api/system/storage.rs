@@ -35,7 +35,7 @@ fn drive_json(api: &Api, d: &crate::system::hardware::Drive) -> String {
     o.finish()
 }
 
-pub fn storage(api: &mut Api, _call: &mut Call) -> Reply {
+pub fn storage(api: &mut Api, _call: &mut Call) -> Handled {
     let drives = crate::system::hardware::drives(&api.engine.root);
     let drives: Vec<String> = drives.iter().map(|d| drive_json(api, d)).collect();
     let pools: Vec<String> = api
@@ -64,25 +64,16 @@ pub fn storage(api: &mut Api, _call: &mut Call) -> Reply {
             &Object::new().num("size_in_bytes", root.map_or(0, |r| r.total)).num("available_in_bytes", avail).finish(),
         )
         .finish();
-    resource(&config, &state)
+    Ok(resource(&config, &state))
 }
 
-pub fn put_storage(api: &mut Api, call: &mut Call) -> Reply {
+pub fn put_storage(api: &mut Api, call: &mut Call) -> Handled {
     let current = Object::new().str("scrub_schedule", &api.engine.scrub_schedule()).finish();
-    if let Err(r) = check_if_match(call, &current, "configuration") {
-        return r;
-    }
-    let c = match put_config(call) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match api.engine.storage_put(&c) {
-        Ok(()) => {
-            api.engine.audit.record(call.peer, "storage.update", "");
-            sync("{}").into()
-        }
-        Err(e) => engine_error(e),
-    }
+    check_if_match(call, &current, "configuration")?;
+    let c = put_config(call)?;
+    api.engine.storage_put(&c)?;
+    api.engine.audit.record(call.peer, "storage.update", "");
+    Ok(sync("{}").into())
 }
 
 /// A small JSON action body as an object.
@@ -94,14 +85,14 @@ fn action_body(call: &mut Call) -> Result<json::Object, Reply> {
     }
 }
 
-pub fn delete_pool(api: &mut Api, call: &mut Call) -> Reply {
+pub fn delete_pool(api: &mut Api, call: &mut Call) -> Handled {
     let name = match action_body(call).and_then(|m| string_field(&m, "name")) {
         Ok(Some(n)) => n,
-        Ok(None) => return error(400, "name is required").into(),
-        Err(r) => return r,
+        Ok(None) => return Ok(error(400, "name is required").into()),
+        Err(r) => return Err(r.into()),
     };
     let result = api.engine.delete_pool(&name);
-    audited(api, call, result, "storage.pool.delete", &name)
+    Ok(audited(api, call, result, "storage.pool.delete", &name))
 }
 
 /// A pool action's answer: audited and an empty sync answer when it went through.
@@ -115,50 +106,38 @@ fn audited(api: &mut Api, call: &Call, result: Result<(), Error>, action: &str, 
     }
 }
 
-pub fn import_key(api: &mut Api, call: &mut Call) -> Reply {
-    let m = match action_body(call) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub fn import_key(api: &mut Api, call: &mut Call) -> Handled {
+    let m = action_body(call)?;
     // Upstream's SystemStoragePoolKey also names the pool's type; zfs is the only one.
     if let Ok(Some(kind)) = string_field(&m, "type")
         && kind != "zfs"
     {
-        return error(400, &format!("unsupported pool type {kind:?} (supported: zfs)")).into();
+        return Ok(error(400, &format!("unsupported pool type {kind:?} (supported: zfs)")).into());
     }
     let (name, key) = match (string_field(&m, "name"), string_field(&m, "encryption_key")) {
         (Ok(Some(n)), Ok(Some(k))) => (n, k),
-        (Err(r), _) | (_, Err(r)) => return r,
-        _ => return error(400, "name and encryption_key are required").into(),
+        (Err(r), _) | (_, Err(r)) => return Ok(r),
+        _ => return Ok(error(400, "name and encryption_key are required").into()),
     };
     let result = api.engine.import_pool_key(&name, &key);
-    audited(api, call, result, "storage.pool.key", &name)
+    Ok(audited(api, call, result, "storage.pool.key", &name))
 }
 
 /// `:wipe-drive {"id", "secure_wipe"}`: checked now, done as an operation (202).
-pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Reply {
-    let m = match action_body(call) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = only(&m, "wipe", &["id", "secure_wipe"]) {
-        return r;
-    }
+pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Handled {
+    let m = action_body(call)?;
+    only(&m, "wipe", &["id", "secure_wipe"])?;
     let id = match string_field(&m, "id") {
         Ok(Some(id)) => id,
-        Ok(None) => return error(400, "id (the drive) is required").into(),
-        Err(r) => return r,
+        Ok(None) => return Ok(error(400, "id (the drive) is required").into()),
+        Err(r) => return Err(r.into()),
     };
     let secure = match m.get("secure_wipe") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return error(400, "secure_wipe must be true or false").into(),
+        Some(_) => return Ok(error(400, "secure_wipe must be true or false").into()),
     };
-    match api.engine.wipe_job(&id, secure) {
-        Ok(op) => {
-            api.engine.audit.record(call.peer, "storage.wipe", &id);
-            crate::api::plans::accepted(api, op)
-        }
-        Err(e) => engine_error(e),
-    }
+    let op = api.engine.wipe_job(&id, secure)?;
+    api.engine.audit.record(call.peer, "storage.wipe", &id);
+    Ok(crate::api::plans::accepted(api, op))
 }
