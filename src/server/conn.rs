@@ -67,6 +67,8 @@ pub struct Conn<A> {
     /// The last turn stopped at `TURN_BUDGET` with work left: drive it again next turn
     /// even if epoll says nothing (TLS may hold decrypted bytes the socket no longer shows).
     yielded: bool,
+    /// The socket was found empty since epoll last said it was readable (see `readable`).
+    socket_dry: bool,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -96,7 +98,13 @@ impl<A> Conn<A> {
             stream_chunked: false,
             http10: false,
             yielded: false,
+            socket_dry: false,
         }
+    }
+
+    /// Epoll reported the socket readable: it is worth reading again.
+    pub fn readable(&mut self) {
+        self.socket_dry = false;
     }
 
     /// Stopped at its turn's budget with more to do.
@@ -335,7 +343,7 @@ impl<A> Conn<A> {
         if self.peer_done {
             return Ok(0);
         }
-        match self.transport.read(&mut self.inbuf, room) {
+        match self.transport.read(&mut self.inbuf, room, &mut self.socket_dry) {
             Ok((n, eof)) => {
                 self.peer_done |= eof;
                 self.moved += n as u64;
@@ -583,6 +591,7 @@ mod tests {
         let mut got = Vec::new();
         let turns = if want == NOTHING { 20 } else { 2500 };
         for _ in 0..turns {
+            conn.readable(); // as the loop does when epoll reports the socket
             let next = conn.drive(h, now);
             let mut buf = [0u8; 4096];
             while let Ok(n) = client.read(&mut buf) {

@@ -178,6 +178,9 @@ impl Server {
                     if flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR) {
                         slot.conn.peer_gone();
                     }
+                    if flags.intersects(epoll::EventFlags::IN | epoll::EventFlags::HUP | epoll::EventFlags::ERR) {
+                        slot.conn.readable();
+                    }
                     ready.push(index);
                 }
             }

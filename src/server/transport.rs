@@ -16,6 +16,29 @@ fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
+/// A socket reader that notes when a read came back short or would block: with level-triggered
+/// epoll that means the socket's queue is empty, and reading again before epoll says otherwise
+/// would be a wasted syscall (one per request on a keep-alive connection).
+struct NoteDry<'a> {
+    sock: &'a mut TcpStream,
+    dry: &'a mut bool,
+}
+
+impl Read for NoteDry<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self.sock.read(out) {
+            Ok(n) => {
+                *self.dry |= n > 0 && n < out.len();
+                Ok(n)
+            }
+            Err(e) => {
+                *self.dry |= would_block(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
 enum Drained {
     /// The source ended (EOF or TLS close_notify) after this many bytes.
     Eof(usize),
@@ -50,7 +73,11 @@ thread_local! {
     static READ_SCRATCH: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-fn read_socket(sock: &mut TcpStream, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+fn read_socket(sock: &mut NoteDry, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    if *sock.dry {
+        // Nothing to read until epoll says so: as if the socket would block.
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
     READ_SCRATCH.with_borrow_mut(|scratch| {
         let n = sock.read(&mut scratch[..max.min(READ_CHUNK)])?;
         buf.extend_from_slice(&scratch[..n]);
@@ -93,13 +120,17 @@ impl Transport {
     }
 
     /// Appends up to `room` plaintext bytes to `buf`. Returns how many, and whether the peer
-    /// has finished sending. With `room == 0` it still advances a TLS handshake.
-    pub fn read(&mut self, buf: &mut Vec<u8>, room: usize) -> io::Result<(usize, bool)> {
+    /// has finished sending. With `room == 0` it still advances a TLS handshake. `dry` says the
+    /// socket was found empty since epoll last reported it readable: it is not read again
+    /// (decrypted bytes TLS holds still are handed out); a short read sets it.
+    pub fn read(&mut self, buf: &mut Vec<u8>, room: usize, dry: &mut bool) -> io::Result<(usize, bool)> {
         match self {
-            Transport::Plain(sock) => match drain(buf, room, |buf, max| read_socket(sock, buf, max))? {
-                Drained::Eof(total) => Ok((total, true)),
-                Drained::Dry(total) => Ok((total, false)),
-            },
+            Transport::Plain(sock) => {
+                match drain(buf, room, |buf, max| read_socket(&mut NoteDry { sock, dry }, buf, max))? {
+                    Drained::Eof(total) => Ok((total, true)),
+                    Drained::Dry(total) => Ok((total, false)),
+                }
+            }
             Transport::Tls(sock, tls) => {
                 let mut total = 0;
                 loop {
@@ -108,10 +139,10 @@ impl Transport {
                         Drained::Eof(n) => return Ok((total + n, true)),
                         Drained::Dry(n) => total += n,
                     }
-                    if (total >= room && !tls.is_handshaking()) || !tls.wants_read() {
+                    if (total >= room && !tls.is_handshaking()) || !tls.wants_read() || *dry {
                         return Ok((total, false));
                     }
-                    match tls.read_tls(sock) {
+                    match tls.read_tls(&mut NoteDry { sock, dry }) {
                         Ok(0) => return Ok((total, true)),
                         Ok(_) => {
                             if let Err(e) = tls.process_new_packets() {
