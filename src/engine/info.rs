@@ -13,6 +13,37 @@ pub struct Health {
     pub cpu: health::Cpu,
 }
 
+/// An info file as last read, with the stamp it had then.
+pub struct CachedInfo {
+    path: String,
+    stamp: Stamp,
+    bytes: Vec<u8>,
+}
+
+/// What changes when a file is replaced or written: a rename gives another inode, a write
+/// another ctime (fine-grained once looked at, on Linux 6.13 and later) and mostly a size.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
 /// What `GET /1.0` reports about the machine.
 pub struct Environment {
     pub hostname: String,
@@ -52,12 +83,27 @@ impl Engine {
         }
     }
 
+    /// An info file's bytes: read again only when its stamp (inode, size, change times)
+    /// differs from the one read last, so a request costs one `statx`, not open, two reads
+    /// and close. Only an update (or a vendor by hand) changes these files.
     fn info_file(&self, path: &str, what: &'static str) -> Result<Vec<u8>, Error> {
-        match self.root.read_limited(path, MAX_INFO_FILE) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound(what)),
-            Err(e) => Err(Error::Io(format!("reading {what}: {e}"))),
+        let stamp = match std::fs::metadata(self.root.path(path)) {
+            Ok(meta) => Stamp::of(&meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(what)),
+            Err(e) => return Err(Error::Io(format!("reading {what}: {e}"))),
+        };
+        let mut cache = self.info_cache.borrow_mut();
+        if let Some(hit) = cache.iter().find(|c| c.path == path && c.stamp == stamp) {
+            return Ok(hit.bytes.clone());
         }
+        let bytes = match self.root.read_limited(path, MAX_INFO_FILE) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(what)),
+            Err(e) => return Err(Error::Io(format!("reading {what}: {e}"))),
+        };
+        cache.retain(|c| c.path != path);
+        cache.push(CachedInfo { path: path.to_owned(), stamp, bytes: bytes.clone() });
+        Ok(bytes)
     }
 
     /// First line of the version file; an empty file counts as missing.

@@ -47,6 +47,8 @@ pub struct Engine {
     /// A restore is running (one at a time).
     pub restoring: std::sync::Arc<std::sync::atomic::AtomicBool>,
     health_cache: Option<(std::time::Instant, info::Health)>,
+    /// The version, changelog and build files as last read (see `info_file`).
+    info_cache: std::cell::RefCell<Vec<info::CachedInfo>>,
     /// Backup plans, their schedule and the operation history.
     pub plans: planrun::Runner,
     /// Outcomes of network apply hooks, for the request loop to answer (and roll back).
@@ -156,6 +158,7 @@ impl Engine {
                 restored: Default::default(),
                 restoring: Default::default(),
                 health_cache: None,
+                info_cache: Default::default(),
                 plans,
                 net_applied: std::sync::mpsc::channel(),
                 trusted_clients,
