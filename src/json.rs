@@ -11,19 +11,29 @@ pub fn push_str(out: &mut String, s: &str) {
 }
 
 fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs that need no escape (nearly all of any text) are copied whole; only the bytes
+    // below 0x20, `"` and `\` are looked at, all of them ASCII, so the cuts are char
+    // boundaries.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escaped);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
 }
 
 /// Escapes whatever a `Display` writes, so a formatted value becomes a JSON string without
@@ -142,6 +152,18 @@ mod tests {
         let mut s = String::new();
         push_str(&mut s, "a\"b\\c\nd\u{1}");
         assert_eq!(s, r#""a\"b\\c\nd\u0001""#);
+    }
+
+    #[test]
+    fn every_text_survives_a_round_trip() {
+        let mut all: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        all.push_str("é中🦀\u{7f}\u{2028}");
+        for text in [all.as_str(), "", "plain", "\"", "tail\\", "\u{1f}start", "ü\nü"] {
+            let mut s = String::new();
+            push_str(&mut s, text);
+            let back: String = miniserde::json::from_str(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(back, text);
+        }
     }
 
     #[test]

@@ -320,6 +320,30 @@ pub struct Response {
     pub close: bool,
 }
 
+thread_local! {
+    /// The `Date` value, formatted once a second rather than once a response.
+    static DATE: std::cell::RefCell<DateCache> = const { std::cell::RefCell::new(DateCache { second: u64::MAX, text: Vec::new() }) };
+}
+
+struct DateCache {
+    second: u64,
+    text: Vec<u8>,
+}
+
+impl DateCache {
+    fn append_to(&mut self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let now = std::time::SystemTime::now();
+        let second = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.text.clear();
+            let _ = write!(self.text, "{}", crate::time::HttpDate(now));
+            self.second = second;
+        }
+        out.extend_from_slice(&self.text);
+    }
+}
+
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
         Response {
@@ -361,7 +385,9 @@ impl Response {
         use std::io::Write;
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         out.extend_from_slice(b"Server: steward\r\n");
-        let _ = write!(out, "Date: {}\r\n", crate::time::HttpDate(std::time::SystemTime::now()));
+        out.extend_from_slice(b"Date: ");
+        DATE.with(|d| d.borrow_mut().append_to(out));
+        out.extend_from_slice(b"\r\n");
         if !self.content_type.is_empty() {
             let _ = write!(out, "Content-Type: {}\r\n", self.content_type);
         }
