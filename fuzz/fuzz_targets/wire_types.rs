@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = steward::engine::plans::Plan::parse(text, &[], &backup, 0);
     let _ = steward::board::Board::parse(text);
     if let Ok(v) = miniserde::json::from_str::<miniserde::json::Value>(text) {
-        let _ = steward::engine::netconfig::from_incus(&v, "kept.host");
+        let _ = steward::api::system::network::from_incus(&v, "kept.host");
         let _ = steward::engine::keys::parse_caps(Some(&v));
     }
 });

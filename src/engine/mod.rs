@@ -1,4 +1,7 @@
-//! The core: state and operations shared by every surface. No HTTP, no JSON here.
+//! The core: state, background work and errors shared by every surface. No HTTP here; JSON
+//! only as the format of steward's own files (settings, plans, keys, manifests, the backup
+//! index), which some surfaces serve as they are stored (a plan's config, the storage
+//! document). A surface's own wire shapes live in its `api/` module.
 
 pub mod apps;
 pub mod backup;

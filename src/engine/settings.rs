@@ -115,7 +115,7 @@ fn check(r: &Rule, value: Option<&Value>) -> Result<Option<String>, Error> {
     Ok(Some(s.clone()))
 }
 
-type Object = json::Object;
+pub type Object = json::Object;
 
 fn parse_document(text: &[u8], section: &str) -> Result<(Object, Object), Error> {
     let text = std::str::from_utf8(text).map_err(|_| Error::Invalid("Settings file is not UTF-8".into()))?;
@@ -145,10 +145,28 @@ impl Network {
     pub fn is_static(&self) -> bool {
         self.fields.iter().any(|(k, _)| *k == "ip_address")
     }
+
+    /// A field's value, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
 }
 
+/// A settings document (`{"network": {...}, "app": {...}}`, a Jidoteki POST or the stored
+/// file) as network settings.
 pub fn parse_network(text: &[u8]) -> Result<Network, Error> {
     let (doc, net) = parse_document(text, "network")?;
+    let app = match doc.get("app") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(Error::Invalid("Missing or invalid option: app. Expected a JSON object".into())),
+    };
+    network_from_section(&net, app)
+}
+
+/// The `network` section's fields checked as the Jidoteki document has them checked, whichever
+/// surface they came from.
+pub fn network_from_section(net: &Object, app: Option<Value>) -> Result<Network, Error> {
     let names: Vec<&str> = NETWORK_RULES.iter().map(|(r, _)| r.name).collect();
     // "mode" is what the reference's GET adds; a client may send it back.
     let mut known = names.clone();
@@ -171,11 +189,6 @@ pub fn parse_network(text: &[u8]) -> Result<Network, Error> {
             "Static network settings need ip_address, netmask and gateway together (omit all three for DHCP)".into(),
         ));
     }
-    let app = match doc.get("app") {
-        None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(_) => return Err(Error::Invalid("Missing or invalid option: app. Expected a JSON object".into())),
-    };
     Ok(Network { fields, app })
 }
 
@@ -220,7 +233,7 @@ pub fn parse_storage(text: &[u8], offered: &[String]) -> Result<Storage, Error> 
     Ok(Storage { kind, fields })
 }
 
-pub(super) fn object(fields: &[(&str, String)]) -> String {
+fn object(fields: &[(&str, String)]) -> String {
     let mut o = crate::json::Object::new();
     for (k, v) in fields {
         o = o.str(k, v);
@@ -356,16 +369,7 @@ impl Engine {
 
     /// The hostname the box has: the stored settings', else the system's, else `steward`.
     pub fn current_hostname(&self) -> String {
-        let stored = self.network().ok().and_then(|t| match json::from_str::<Value>(&t) {
-            Ok(Value::Object(mut m)) => match m.remove("network") {
-                Some(Value::Object(mut n)) => match n.remove("hostname") {
-                    Some(Value::String(h)) => Some(h),
-                    _ => None,
-                },
-                _ => None,
-            },
-            _ => None,
-        });
+        let stored = self.network_settings().and_then(|n| n.get("hostname").map(str::to_owned));
         let system = || Some(rustix::system::uname().nodename().to_string_lossy().into_owned());
         stored
             .or_else(system)

@@ -15,7 +15,7 @@ use crate::store::atomic;
 
 mod configs;
 mod debug;
-mod network;
+pub mod network;
 mod security;
 mod services;
 mod storage;
