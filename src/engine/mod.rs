@@ -7,6 +7,7 @@ pub mod apps;
 pub mod backup;
 pub mod certs;
 pub mod clients;
+pub mod configs;
 pub mod cron;
 pub mod debug;
 pub mod info;

@@ -557,3 +557,39 @@ fn pinned_client_certificates_stand_in_for_the_token() {
     assert_eq!(with(&trusted, "/1.0").status, 403);
     cleanup(d);
 }
+
+/// The security document and the trusted clients are stored as one change: when the document
+/// cannot be written, the clients file is put back and the certificate is not trusted.
+#[test]
+fn a_security_change_that_cannot_be_stored_trusts_no_one() {
+    let d = daemon_with(None);
+    let laptop = rcgen::generate_simple_self_signed(vec!["laptop".to_owned()]).unwrap();
+    let pem = laptop.cert.pem().replace('\n', "\\n");
+    let body = format!(r#"{{"config":{{"client_certificates":["{pem}"]}}}}"#);
+    // A directory with something in it stands where the security document goes.
+    std::fs::create_dir_all(d.data.join("incus-security.json/blocker")).unwrap();
+    let r = call(&d, "PUT", "/1.0/system/security", &body);
+    assert_eq!(r.status, 500, "{}", r.text());
+    let with_cert = || {
+        d.connect_with_cert(laptop.cert.der().to_vec(), laptop.signing_key.serialize_der())
+            .send("GET", "/1.0/system/security", &[], b"")
+            .status
+    };
+    assert_eq!(with_cert(), 403, "trusted although the change was refused");
+    let on_disk = std::fs::read_to_string(d.data.join("trusted-clients")).unwrap_or_default();
+    assert!(on_disk.trim().is_empty(), "the clients file kept the refused client: {on_disk}");
+    std::fs::remove_dir_all(d.data.join("incus-security.json")).unwrap();
+    // The other way round: the clients cannot be stored, and the document is left as it was.
+    let _ = std::fs::remove_file(d.data.join("trusted-clients"));
+    std::fs::create_dir_all(d.data.join("trusted-clients/blocker")).unwrap();
+    let ca = pem.clone();
+    let both = format!(r#"{{"config":{{"custom_ca_certs":["{ca}"],"client_certificates":["{pem}"]}}}}"#);
+    let r = call(&d, "PUT", "/1.0/system/security", &both);
+    assert_eq!(r.status, 500, "{}", r.text());
+    let doc = call(&d, "GET", "/1.0/system/security", "").text();
+    assert!(!doc.contains("BEGIN CERTIFICATE"), "half of a refused change was stored: {doc}");
+    std::fs::remove_dir_all(d.data.join("trusted-clients")).unwrap();
+    assert_eq!(call(&d, "PUT", "/1.0/system/security", &body).status, 200);
+    assert_eq!(with_cert(), 200, "and once it can be stored, it is");
+    cleanup(d);
+}

@@ -12,19 +12,12 @@ fn replace_stored(
     default: &str,
     action: &str,
     check: fn(json::Object) -> Result<String, Reply>,
-) -> Reply {
-    if let Err(r) = check_if_match(call, &stored(api, name, default), "configuration") {
-        return r;
-    }
-    let config = match put_config(call).and_then(check) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = store(api, name, &config) {
-        return r;
-    }
+) -> Handled {
+    check_if_match(call, &stored(api, name, default), "configuration")?;
+    let config = put_config(call).and_then(check)?;
+    store(api, name, &config)?;
     api.engine.audit.record(call.peer, action, "");
-    sync("{}").header("ETag", etag(&config)).into()
+    Ok(sync("{}").header("ETag", etag(&config)).into())
 }
 
 /// A fresh box's logging config, as upstream shows it: nothing set.
@@ -35,7 +28,7 @@ pub fn logging(api: &mut Api, _call: &mut Call) -> Handled {
 }
 
 pub fn put_logging(api: &mut Api, call: &mut Call) -> Handled {
-    Ok(replace_stored(api, call, "logging", LOGGING_DEFAULT, "logging.update", check_logging))
+    replace_stored(api, call, "logging", LOGGING_DEFAULT, "logging.update", check_logging)
 }
 
 fn check_logging(c: json::Object) -> Result<String, Reply> {
@@ -96,7 +89,7 @@ fn redact_provider(config: &str) -> String {
 }
 
 pub fn put_provider(api: &mut Api, call: &mut Call) -> Handled {
-    Ok(replace_stored(api, call, "provider", PROVIDER_DEFAULT, "provider.update", check_provider))
+    replace_stored(api, call, "provider", PROVIDER_DEFAULT, "provider.update", check_provider)
 }
 
 fn check_provider(c: json::Object) -> Result<String, Reply> {
@@ -159,7 +152,7 @@ fn small_int(m: &json::Object, key: &str, max: u64) -> Result<u64, Reply> {
 }
 
 pub fn put_update(api: &mut Api, call: &mut Call) -> Handled {
-    Ok(replace_stored(api, call, "update", UPDATE_DEFAULT, "update.config", check_update))
+    replace_stored(api, call, "update", UPDATE_DEFAULT, "update.config", check_update)
 }
 
 /// Whether `s` is a non-negative duration as Go's `time.ParseDuration` reads it (what

@@ -11,7 +11,6 @@ use super::{Api, Call, Handled};
 use crate::engine::Error;
 use crate::json::Object;
 use crate::server::Reply;
-use crate::store::atomic;
 
 mod configs;
 mod debug;
@@ -78,12 +77,11 @@ fn string_field(m: &json::Object, key: &str) -> Result<Option<String>, Reply> {
     }
 }
 
-/// A config document kept in the data dir (`incus-<name>.json`), or its default.
+/// A config document kept in the data dir, or its default.
 fn stored(api: &Api, name: &str, default: &str) -> String {
-    std::fs::read_to_string(api.engine.data.join(format!("incus-{name}.json"))).unwrap_or_else(|_| default.to_owned())
+    api.engine.stored_config(name, default)
 }
 
-fn store(api: &Api, name: &str, config: &str) -> Result<(), Reply> {
-    atomic::write(&api.engine.data.join(format!("incus-{name}.json")), config.as_bytes(), 0o600)
-        .map_err(|e| engine_error(Error::Io(format!("storing {name}: {e}"))))
+fn store(api: &Api, name: &str, config: &str) -> Result<(), Error> {
+    api.engine.store_config(name, config)
 }

@@ -231,13 +231,10 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Handled {
             .finish())
     })();
     let stored_doc = checked?;
-    store(api, "security", &stored_doc)?;
-    if let Some(clients) = new_clients {
-        if let Err(e) = crate::engine::clients::store(&api.engine.data, &clients) {
-            return Err(Error::Io(format!("storing the trusted clients: {e}")).into());
-        }
-        api.engine.audit.record(call.peer, "security.clients", &clients.len().to_string());
-        api.engine.trusted_clients = clients;
+    let client_count = new_clients.as_ref().map(Vec::len);
+    api.engine.store_security(&stored_doc, new_clients)?;
+    if let Some(n) = client_count {
+        api.engine.audit.record(call.peer, "security.clients", &n.to_string());
     }
     api.engine.audit.record(call.peer, "security.update", "");
     let doc = security_doc(api);
