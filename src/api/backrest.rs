@@ -112,7 +112,7 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
     };
     let Some(waker) = api.waker.clone() else { return Ok(error("unavailable", "unavailable").into()) };
     let op = api.engine.plan_run(&plan)?;
-    api.engine.audit.record(call.peer, "plan.run", &plan);
+    api.engine.audit.record(&call.who(), "plan.run", &plan);
     let (tx, rx) = std::sync::mpsc::channel();
     api.engine.op_wait(
         op,
@@ -195,6 +195,6 @@ pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
         Err(r) => return Err(r.into()),
     };
     api.engine.op_cancel(id)?;
-    api.engine.audit.record(call.peer, "operation.cancel", &id.to_string());
+    api.engine.audit.record(&call.who(), "operation.cancel", &id.to_string());
     Ok(Response::json(200, "{}").into())
 }

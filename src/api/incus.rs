@@ -120,7 +120,7 @@ pub fn system_backup(api: &mut Api, call: &mut Call) -> Handled {
     if let Err(e) = api.engine.stream_backup(writer, |w| w.finish()) {
         return Ok(error(500, &e).into());
     }
-    api.engine.audit.record(call.peer, "system.backup", "");
+    api.engine.audit.record(&call.who(), "backup", "system");
     Ok(Response::streamed("application/gzip", rx)
         .header("Content-Disposition", "attachment; filename=\"backup.tar.gz\"")
         .into())
@@ -139,7 +139,7 @@ pub fn system_restore(api: &mut Api, call: &mut Call) -> Handled {
     let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
         return Ok(error(400, "the request body must be the backup archive").into());
     };
-    api.engine.audit.record(call.peer, "system.restore", "");
+    api.engine.audit.record(&call.who(), "restore", "system");
     let plan = api.engine.restore_plan(&call.principal());
     let power = api.engine.board.power.clone();
     // IncusOS reboots after a restore; so does steward, by the board's power method.
@@ -164,9 +164,9 @@ pub fn factory_reset(api: &mut Api, call: &mut Call) -> Handled {
     let body = call.body_bytes().map_err(crate::engine::Error::Io)?;
     let request = crate::engine::reset::parse(&body)?;
     api.engine.factory_reset(request)?;
-    api.engine.audit.record(call.peer, "system.factory-reset", "");
+    api.engine.audit.record(&call.who(), "factory-reset", "system");
     let what = api.engine.reboot();
-    api.engine.audit.record(call.peer, "system.reboot", what);
+    api.engine.audit.record(&call.who(), "reboot", what);
     Ok(sync("{}").into())
 }
 
@@ -202,7 +202,7 @@ pub fn application(api: &mut Api, call: &mut Call) -> Handled {
 pub fn app_restart(api: &mut Api, call: &mut Call) -> Handled {
     let app = app_of(api, call)?;
     api.engine.restart_app(&app);
-    api.engine.audit.record(call.peer, "application.restart", &app.name);
+    api.engine.audit.record(&call.who(), "application.restart", &app.name);
     Ok(sync("{}").into())
 }
 
@@ -234,7 +234,7 @@ pub fn app_backup(api: &mut Api, call: &mut Call) -> Handled {
     if let Err(e) = api.engine.stream_app_backup(&app, complete, writer, |w| w.finish()) {
         return Ok(error(500, &e).into());
     }
-    api.engine.audit.record(call.peer, "application.backup", &app.name);
+    api.engine.audit.record(&call.who(), "backup", &app.name);
     Ok(Response::streamed("application/gzip", rx)
         .header("Content-Disposition", format!("attachment; filename=\"{}.tar.gz\"", app.name))
         .into())
@@ -245,7 +245,7 @@ pub fn app_restore(api: &mut Api, call: &mut Call) -> Handled {
     let Some(archive) = call.raw.take().filter(|s| s.len > 0) else {
         return Ok(error(400, "the request body must be the backup archive").into());
     };
-    api.engine.audit.record(call.peer, "application.restore", &app.name);
+    api.engine.audit.record(&call.who(), "restore", &app.name);
     let plan = api.engine.app_restore_plan(&app);
     let busy = error(409, "a restore is already running");
     Ok(api.restore_in_background(plan, archive, busy, restore_answer, move || {
@@ -256,7 +256,7 @@ pub fn app_restore(api: &mut Api, call: &mut Call) -> Handled {
 pub fn app_reset(api: &mut Api, call: &mut Call) -> Handled {
     let app = app_of(api, call)?;
     api.engine.reset_app(&app)?;
-    api.engine.audit.record(call.peer, "application.factory-reset", &app.name);
+    api.engine.audit.record(&call.who(), "factory-reset", &app.name);
     Ok(sync("{}").into())
 }
 
@@ -265,7 +265,7 @@ pub fn reboot(api: &mut Api, call: &mut Call) -> Handled {
         return Ok(error(500, &why).into());
     }
     let what = api.engine.reboot();
-    api.engine.audit.record(call.peer, "system.reboot", what);
+    api.engine.audit.record(&call.who(), "reboot", what);
     Ok(sync("{}").into())
 }
 
@@ -274,7 +274,7 @@ pub fn poweroff(api: &mut Api, call: &mut Call) -> Handled {
         return Ok(error(500, &why).into());
     }
     let what = api.engine.poweroff();
-    api.engine.audit.record(call.peer, "system.poweroff", what);
+    api.engine.audit.record(&call.who(), "poweroff", what);
     Ok(sync("{}").into())
 }
 

@@ -93,7 +93,7 @@ pub fn setup(api: &mut Api, call: &mut Call) -> Handled {
     };
     Ok(match api.engine.tokens.set(new_token) {
         Ok(()) => {
-            api.engine.audit.record(call.peer, "token.update.success", call.head.path());
+            api.engine.audit.record(&call.who(), "token.update.success", call.head.path());
             status(200, None).into()
         }
         Err(SetError::Invalid(e)) => bad_request(e.message()),
@@ -129,7 +129,7 @@ pub fn post_settings(api: &mut Api, call: &mut Call) -> Handled {
     let network = crate::engine::settings::parse_network(&file)?;
     api.engine.set_network(&network)?;
     let mode = if network.is_static() { "static" } else { "dhcp" };
-    api.engine.audit.record(call.peer, "settings.post", mode);
+    api.engine.audit.record(&call.who(), "settings.post", mode);
     Ok(accepted("settings"))
 }
 
@@ -142,7 +142,7 @@ pub fn post_storage(api: &mut Api, call: &mut Call) -> Handled {
     let file = settings_file(call)?;
     let storage = crate::engine::settings::parse_storage(&file, &api.engine.board.storage.options)?;
     api.engine.set_storage(&storage)?;
-    api.engine.audit.record(call.peer, "storage.post", &storage.kind);
+    api.engine.audit.record(&call.who(), "storage.post", &storage.kind);
     Ok(accepted("storage"))
 }
 
@@ -166,7 +166,7 @@ pub fn post_update(api: &mut Api, call: &mut Call) -> Handled {
     };
     Ok(match api.engine.start_update(&spooled.path) {
         Ok(()) => {
-            api.engine.audit.record(call.peer, "update.post", &spooled.len.to_string());
+            api.engine.audit.record(&call.who(), "update.post", &spooled.len.to_string());
             accepted("update")
         }
         Err(StartError::AlreadyRunning) => update_error("The update process is already running", "E1004"),
@@ -230,7 +230,7 @@ pub fn post_certs(api: &mut Api, call: &mut Call) -> Handled {
     let ca = take("ca");
     Ok(match api.engine.start_certs(public, private, ca) {
         Ok(()) => {
-            api.engine.audit.record(call.peer, "certs.post", "");
+            api.engine.audit.record(&call.who(), "certs.post", "");
             accepted("certs")
         }
         Err(_) => bad_request("A certificate update is already running"),
@@ -250,7 +250,7 @@ pub fn logs(api: &mut Api, call: &mut Call) -> Handled {
     let Some(waker) = api.waker.clone() else { return Ok(status(404, None).into()) };
     let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     api.engine.stream_logs(writer, |w| w.finish());
-    api.engine.audit.record(call.peer, "logs.get", "");
+    api.engine.audit.record(&call.who(), "logs.get", "");
     Ok(Response::streamed("application/octet-stream", rx)
         .header("Content-Disposition", "attachment; filename=\"logs.tar.gz\"")
         .into())
@@ -263,7 +263,7 @@ pub fn debug(api: &mut Api, call: &mut Call) -> Handled {
         crate::log::warn(format_args!("{e}"));
         return Ok(bad_request("Unable to create the debug bundle"));
     }
-    api.engine.audit.record(call.peer, "debug.get", "");
+    api.engine.audit.record(&call.who(), "debug.get", "");
     Ok(Response::streamed("application/octet-stream", rx)
         .header("Content-Disposition", "attachment; filename=\"debug-bundle.tar\"")
         .into())
@@ -288,7 +288,8 @@ pub fn post_backup(api: &mut Api, call: &mut Call) -> Handled {
     };
     Ok(match result {
         Ok(()) => {
-            api.engine.audit.record(call.peer, "backup.post", &action);
+            let (name, target) = if action == "START" { ("backup", "system") } else { ("backup.stop", "") };
+            api.engine.audit.record(&call.who(), name, target);
             accepted("backup")
         }
         Err(reply) => reply,
@@ -317,7 +318,7 @@ pub fn backup_download(api: &mut Api, call: &mut Call) -> Handled {
     let Ok(len) = file.metadata().map(|m| m.len()) else { return Ok(status(404, None).into()) };
     let Ok((writer, rx)) = crate::server::stream::channel(waker) else { return Ok(busy()) };
     crate::server::stream::send_file(file, writer);
-    api.engine.audit.record(call.peer, "backup.download", "");
+    api.engine.audit.record(&call.who(), "backup.download", "");
     Ok(Response::streamed_sized("application/x-tar", rx, len)
         .header("Content-Disposition", "attachment; filename=\"backup.tar\"")
         .into())
@@ -328,7 +329,7 @@ pub fn backup_restore(api: &mut Api, call: &mut Call) -> Handled {
     let Some(archive) = form.take("archive").and_then(|f| f.file).filter(|s| s.len > 0) else {
         return Ok(bad_request("Missing parameter: archive"));
     };
-    api.engine.audit.record(call.peer, "backup.restore", "");
+    api.engine.audit.record(&call.who(), "restore", "system");
     let plan = api.engine.restore_plan(&call.principal());
     let answer = |result: Result<(), &Error>| match result {
         Ok(()) => status(200, None),
@@ -348,7 +349,7 @@ pub fn reboot(api: &mut Api, call: &mut Call) -> Handled {
         return Ok(status(500, Some(&why)).into());
     }
     let what = api.engine.reboot_after_backup();
-    api.engine.audit.record(call.peer, "reboot.get", what);
+    api.engine.audit.record(&call.who(), "reboot", what);
     Ok(Response::json(202, r#"{"Status":"202 Accepted"}"#).into())
 }
 
@@ -362,7 +363,7 @@ pub fn post_license(api: &mut Api, call: &mut Call) -> Handled {
     };
     Ok(match api.engine.set_license(&file.data) {
         Ok(json) => {
-            api.engine.audit.record(call.peer, "license.post", "");
+            api.engine.audit.record(&call.who(), "license.post", "");
             json_ok(json)
         }
         Err(LicenseError::Invalid(m)) => status(404, Some(m)).into(),

@@ -45,7 +45,7 @@ pub fn create(api: &mut Api, call: &mut Call) -> Handled {
     let now = crate::time::unix_millis() / 1000;
     Ok(match api.engine.keys.create(&name, caps, expires, now) {
         Ok(secret) => {
-            api.engine.audit.record(call.peer, "key.create", &name);
+            api.engine.audit.record(&call.who(), "key.create", &name);
             let key = api.engine.keys.by_name(&name).map(|k| k.to_json()).unwrap_or_else(|| "{}".into());
             let body = Object::new().raw("key", &key).str("secret", &secret).finish();
             sync(&body).header("Location", format!("/1.0/keys/{name}")).into()
@@ -67,7 +67,7 @@ pub fn revoke(api: &mut Api, call: &mut Call) -> Handled {
     let name = call.segment(2);
     Ok(match api.engine.keys.revoke(&name) {
         Ok(true) => {
-            api.engine.audit.record(call.peer, "key.revoke", &name);
+            api.engine.audit.record(&call.who(), "key.revoke", &name);
             sync("{}").into()
         }
         Ok(false) => error(404, "key not found").into(),

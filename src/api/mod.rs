@@ -100,6 +100,8 @@ pub struct Call<'a> {
     pub peer: IpAddr,
     pub now: Instant,
     pub auth: AuthState,
+    /// The surface of the route being served.
+    pub surface: Surface,
 }
 
 impl Call<'_> {
@@ -107,6 +109,11 @@ impl Call<'_> {
     pub fn segment(&self, n: usize) -> String {
         let raw = self.head.path().split('/').nth(n + 1).unwrap_or("");
         crate::server::http::percent_decode(raw).map(std::borrow::Cow::into_owned).unwrap_or_default()
+    }
+
+    /// Who an audit line says did it.
+    pub fn who(&self) -> crate::store::audit::Who {
+        crate::store::audit::Who { client: self.peer, actor: self.principal().actor(), surface: self.surface.name() }
     }
 
     /// Who the request acts as: what its effects are bounded by.
@@ -135,6 +142,12 @@ impl Call<'_> {
     }
 }
 
+/// An audit line's `Who` for a request that has no `Call` (yet): its surface from the path.
+fn who_from(head: &Head, peer: IpAddr, actor: crate::store::audit::Actor) -> crate::store::audit::Who {
+    let surface = Surface::of_path(head.path()).map_or("-", Surface::name);
+    crate::store::audit::Who { client: peer, actor, surface }
+}
+
 /// 507 when the data disk is full (the client cannot fix that, and should not retry at
 /// once), 500 for any other failure to store.
 pub fn store_failure_status(message: &str) -> u16 {
@@ -158,7 +171,12 @@ impl Api {
     }
 
     fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
-        self.engine.audit.record_refusal(peer, action, head.path());
+        self.refused_as(head, peer, crate::store::audit::Actor::Nobody, action)
+    }
+
+    /// A refusal audited as `actor` (a known key without the capability, or nobody).
+    fn refused_as(&mut self, head: &Head, peer: IpAddr, actor: crate::store::audit::Actor, action: &str) -> Reply {
+        self.engine.audit.record_refusal(&who_from(head, peer, actor), action, head.path());
         match Surface::of_path(head.path()) {
             Some(Surface::Incus) => incus::error(403, "not authorized").into(),
             Some(Surface::Backrest) => backrest::error("unauthenticated", "a valid token is required").into(),
@@ -215,7 +233,8 @@ impl Api {
 
     fn throttled(&mut self, head: &Head, peer: IpAddr, t: Throttled) -> Reply {
         if let Some(count) = t.audit {
-            self.engine.audit.record(peer, "auth.throttled", &format!("{count} refused"));
+            let who = who_from(head, peer, crate::store::audit::Actor::Nobody);
+            self.engine.audit.record(&who, "auth.throttled", &format!("{count} refused"));
         }
         let secs = t.retry_after.as_secs() + u64::from(t.retry_after.subsec_nanos() > 0);
         let mut response = Self::surface_error(Some(head), 429, Some("too many failed authentications; retry later"))
@@ -231,10 +250,7 @@ impl Api {
 
     /// The principal may not do what the route does: audited, answered as an auth failure.
     fn denied(&mut self, head: &Head, peer: IpAddr, principal: &Principal, need: Cap) -> Reply {
-        self.engine.audit.actor = principal.actor();
-        let reply = self.auth_failed(head, peer, &format!("capability.denied.{}", need.name()));
-        self.engine.audit.actor = crate::store::audit::Actor::Nobody;
-        reply
+        self.refused_as(head, peer, principal.actor(), &format!("capability.denied.{}", need.name()))
     }
 }
 
@@ -370,11 +386,7 @@ impl Handler for Api {
                 Err(reply) => return reply,
             }
         }
-        self.engine.audit.actor = match &auth {
-            AuthState::Granted(p) => p.actor(),
-            _ => crate::store::audit::Actor::Nobody,
-        };
-        let mut call = Call { head: &head, form, raw, small, peer, now, auth };
+        let mut call = Call { head: &head, form, raw, small, peer, now, auth, surface: route.surface };
         let mut reply = match (route.handler)(self, &mut call) {
             Ok(reply) => reply,
             Err(Failure::Answer(reply)) => *reply,
@@ -388,7 +400,6 @@ impl Handler for Api {
         if route.surface == Surface::Incus {
             incus::prefix_urls(&head, &mut reply.response);
         }
-        self.engine.audit.actor = crate::store::audit::Actor::Nobody;
         let status = if reply.pending.is_some() { 0 } else { reply.response.status };
         self.metrics.observe(Some(admission.route), status, admission.started.elapsed());
         reply
@@ -461,7 +472,8 @@ impl Api {
     /// A failed `/setup` by someone without the token: audited, and answered after the
     /// shared pause.
     pub fn setup_refused(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Reply {
-        self.engine.audit.record(peer, "token.setup.failed", head.path());
+        let who = who_from(head, peer, crate::store::audit::Actor::Nobody);
+        self.engine.audit.record(&who, "token.setup.failed", head.path());
         self.limiter.failed(peer, now);
         let mut response = jidoteki::auth_error(&self.engine);
         // The client may still be sending a body we will not read.

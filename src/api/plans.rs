@@ -85,7 +85,7 @@ fn plan_text(call: &mut Call) -> Result<String, Reply> {
 pub fn create(api: &mut Api, call: &mut Call) -> Handled {
     let text = plan_text(call)?;
     let plan = api.engine.plan_put(&text, None, &call.principal())?;
-    api.engine.audit.record(call.peer, "plan.create", &plan.id);
+    api.engine.audit.record(&call.who(), "plan.create", &plan.id);
     let body = plan_object(api, &plan);
     Ok(sync(&body).header("ETag", etag(&plan)).header("Location", format!("/1.0/plans/{}", plan.id)).into())
 }
@@ -104,14 +104,14 @@ pub fn replace(api: &mut Api, call: &mut Call) -> Handled {
     super::system::check_if_match(call, &current.to_json(true), "plan")?;
     let text = plan_text(call)?;
     let plan = api.engine.plan_put(&text, Some(&id), &call.principal())?;
-    api.engine.audit.record(call.peer, "plan.update", &plan.id);
+    api.engine.audit.record(&call.who(), "plan.update", &plan.id);
     Ok(sync(&plan_object(api, &plan)).header("ETag", etag(&plan)).into())
 }
 
 pub fn delete(api: &mut Api, call: &mut Call) -> Handled {
     let id = call.segment(2);
     api.engine.plan_delete(&id)?;
-    api.engine.audit.record(call.peer, "plan.delete", &id);
+    api.engine.audit.record(&call.who(), "plan.delete", &id);
     Ok(sync("{}").into())
 }
 
@@ -133,7 +133,7 @@ pub fn accepted(api: &Api, op_id: u64) -> Reply {
 pub fn run(api: &mut Api, call: &mut Call) -> Handled {
     let id = call.segment(2);
     let op = api.engine.plan_run(&id)?;
-    api.engine.audit.record(call.peer, "plan.run", &id);
+    api.engine.audit.record(&call.who(), "plan.run", &id);
     Ok(accepted(api, op))
 }
 
@@ -183,7 +183,7 @@ pub fn operation(api: &mut Api, call: &mut Call) -> Handled {
 pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
     let Some(id) = op_id(call) else { return Ok(error(404, "operation not found").into()) };
     api.engine.op_cancel(id)?;
-    api.engine.audit.record(call.peer, "operation.cancel", &id.to_string());
+    api.engine.audit.record(&call.who(), "operation.cancel", &id.to_string());
     Ok(sync("{}").into())
 }
 

@@ -284,14 +284,14 @@ pub fn task(api: &mut Api, call: &mut Call) -> Handled {
         Some(_) => return Ok(error(400, "contents must be an object").into()),
     }
     let job = api.engine.backup_restore_job(op.id, &call.principal())?;
-    api.engine.audit.record(call.peer, "backup.restore", &oplog::snapshot_id(op.id));
+    api.engine.audit.record(&call.who(), "restore", &oplog::snapshot_id(op.id));
     Ok(descriptor(api, job, "restore"))
 }
 
 pub fn delete(api: &mut Api, call: &mut Call) -> Handled {
     let (_, op) = container_record(api, call)?;
     let job = api.engine.backup_delete_job(op.id)?;
-    api.engine.audit.record(call.peer, "backup.delete", &oplog::snapshot_id(op.id));
+    api.engine.audit.record(&call.who(), "backup.delete", &oplog::snapshot_id(op.id));
     Ok(descriptor(api, job, "delete"))
 }
 

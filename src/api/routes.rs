@@ -17,6 +17,16 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// The surface's name in audit lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Surface::Jidoteki => "jidoteki",
+            Surface::Incus => "incus",
+            Surface::Backrest => "backrest",
+            Surface::Records => "records",
+        }
+    }
+
     pub fn prefix(self) -> &'static str {
         match self {
             Surface::Jidoteki => "/api/v1/admin",

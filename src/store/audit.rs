@@ -1,7 +1,9 @@
 //! Append-only audit log: one line per security-relevant event, never a secret.
 //!
-//! Line format (tab-separated, so targets with commas or spaces need no quoting):
-//! `2026-11-22T21:48:55Z<TAB>127.0.0.1<TAB>token.update.success<TAB>/api/v1/admin/setup`
+//! Line format (tab-separated, so targets with commas or spaces need no quoting): time,
+//! client, action, target, actor, surface —
+//! `2026-11-22T21:48:55Z<TAB>127.0.0.1<TAB>restore<TAB>app<TAB>token<TAB>incus`.
+//! One operation has one action name whichever surface asked for it; the surface is a field.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -17,8 +19,6 @@ pub struct Audit {
     /// Bytes in the current file, for rotation.
     size: u64,
     max_size: u64,
-    /// Who the request being handled acts as, logged in the last column.
-    pub actor: Actor,
     /// Refusals per client address within their window: the first is written, the rest
     /// counted and summed up in one line when the window ends.
     refusals: Vec<(IpAddr, std::time::Instant, u32)>,
@@ -54,6 +54,16 @@ impl std::fmt::Display for Actor {
     }
 }
 
+/// Who did an audited thing, and through which surface: passed with each event rather than
+/// kept in the log between requests.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub client: IpAddr,
+    pub actor: Actor,
+    /// `jidoteki`, `incus`, `backrest`, `records`, or `-` outside any surface.
+    pub surface: &'static str,
+}
+
 impl Audit {
     pub fn open(path: &Path) -> std::io::Result<Audit> {
         Audit::open_with_limit(path, AUDIT_MAX_BYTES)
@@ -62,23 +72,17 @@ impl Audit {
     pub fn open_with_limit(path: &Path, max_size: u64) -> std::io::Result<Audit> {
         let file = open_append(path)?;
         let size = file.metadata()?.len();
-        Ok(Audit {
-            file: Some(file),
-            path: path.to_owned(),
-            size,
-            max_size,
-            actor: Actor::Nobody,
-            refusals: Vec::new(),
-        })
+        Ok(Audit { file: Some(file), path: path.to_owned(), size, max_size, refusals: Vec::new() })
     }
 
     /// Records a refused request: the first from an address in `crate::limits::AUDIT_COALESCE`
     /// is written, the rest of that window become one "N more refused" line. A refusal of a
     /// known principal (a key without the capability) is always written.
-    pub fn record_refusal(&mut self, client: IpAddr, action: &str, target: &str) {
-        if self.actor != Actor::Nobody {
-            return self.record(client, action, target);
+    pub fn record_refusal(&mut self, who: &Who, action: &str, target: &str) {
+        if who.actor != Actor::Nobody {
+            return self.record(who, action, target);
         }
+        let client = who.client;
         let now = std::time::Instant::now();
         let window = crate::limits::AUDIT_COALESCE;
         if let Some(i) = self.refusals.iter().position(|(a, _, _)| *a == client) {
@@ -89,23 +93,24 @@ impl Audit {
             }
             self.refusals.swap_remove(i);
             if count > 0 {
-                self.record(client, "request.refused.more", &format!("{count} more refused in {} s", window.as_secs()));
+                self.record(who, "request.refused.more", &format!("{count} more refused in {} s", window.as_secs()));
             }
         }
         if self.refusals.len() >= REFUSAL_SLOTS {
             let (i, _) = self.refusals.iter().enumerate().min_by_key(|(_, r)| r.1).expect("full");
             let (addr, _, count) = self.refusals.swap_remove(i);
             if count > 0 {
-                self.record(addr, "request.refused.more", &format!("{count} more refused"));
+                let other = Who { client: addr, ..who.clone() };
+                self.record(&other, "request.refused.more", &format!("{count} more refused"));
             }
         }
         self.refusals.push((client, now, 0));
-        self.record(client, action, target);
+        self.record(who, action, target);
     }
 
     /// Records one event. A write failure is reported on stderr but never fails the request:
     /// a full disk must not lock the owner out of the box that needs fixing.
-    pub fn record(&mut self, client: IpAddr, action: &str, target: &str) {
+    pub fn record(&mut self, who: &Who, action: &str, target: &str) {
         if self.size >= self.max_size {
             self.rotate();
         }
@@ -115,7 +120,7 @@ impl Audit {
         let mut line = String::with_capacity(96);
         line.push_str(&time::rfc3339(std::time::SystemTime::now()));
         line.push('\t');
-        line.push_str(&client.to_string());
+        line.push_str(&who.client.to_string());
         line.push('\t');
         line.push_str(action);
         line.push('\t');
@@ -128,7 +133,7 @@ impl Audit {
             line.push(if c.is_control() { '?' } else { c });
         }
         line.push('\t');
-        let _ = writeln!(line, "{}", self.actor);
+        let _ = writeln!(line, "{}\t{}", who.actor, who.surface);
         match file.write_all(line.as_bytes()) {
             Ok(()) => self.size += line.len() as u64,
             Err(e) => crate::log::warn(format_args!("audit log write failed: {e}")),
@@ -170,16 +175,20 @@ mod tests {
         let path = dir.join("audit.log");
         let mut a = Audit::open_with_limit(&path, 4096).unwrap();
         let peer: IpAddr = "192.0.2.1".parse().unwrap();
-        a.record(peer, "x", &"A".repeat(16_000));
+        a.record(&Who { client: peer, actor: Actor::Nobody, surface: "-" }, "x", &"A".repeat(16_000));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.len() < 400 && text.contains("…(+15800 bytes)"), "{text}");
         for _ in 0..1000 {
-            a.record_refusal(peer, "token.authenticate.failed", "/api/v1/admin/x");
+            a.record_refusal(
+                &Who { client: peer, actor: Actor::Nobody, surface: "-" },
+                "token.authenticate.failed",
+                "/api/v1/admin/x",
+            );
         }
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches("token.authenticate.failed").count(), 1, "{text}");
         for i in 0..200 {
-            a.record(peer, "y", &format!("line {i}"));
+            a.record(&Who { client: peer, actor: Actor::Nobody, surface: "-" }, "y", &format!("line {i}"));
         }
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         assert!(size(&path) <= 4096 + 200 && size(&dir.join("audit.log.1")) <= 4096 + 400);

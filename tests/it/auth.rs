@@ -291,3 +291,22 @@ fn unknown_paths_do_not_leak_to_the_unauthenticated() {
     assert_eq!(d.get(&format!("{ADMIN}/nonexistent?token=owner")).text(), r#"{"Status":"404 Not Found"}"#);
     assert_eq!(d.get("/elsewhere").status, 404);
 }
+
+/// One operation has one name in the audit log whichever surface asked for it, and the
+/// surface is a field of its own.
+#[test]
+fn an_operation_is_audited_under_one_name_with_its_surface() {
+    let d = Daemon::start();
+    d.setup("owner");
+    assert_eq!(d.get(&format!("{ADMIN}/reboot?token=owner")).status, 202);
+    let r = d.connect().send("POST", "/1.0/system/:reboot", &[("Authorization", "Bearer owner")], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let log = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
+    let reboots: Vec<&str> = log.lines().filter(|l| l.split('\t').nth(2) == Some("reboot")).collect();
+    assert_eq!(reboots.len(), 2, "{log}");
+    assert!(reboots[0].ends_with("\ttoken\tjidoteki") && reboots[1].ends_with("\ttoken\tincus"), "{log}");
+    // Before any route is known the surface comes from the path.
+    d.get(&format!("{ADMIN}/version?token=wrong"));
+    let log = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\ttoken.authenticate.failed\t") && l.ends_with("\t-\tjidoteki")), "{log}");
+}

@@ -70,7 +70,7 @@ fn reboot_answers_202_and_the_dev_board_only_logs_it() {
     assert_eq!(r.text(), r#"{"Status":"202 Accepted"}"#);
     assert!(d.stderr().contains("power method is none"), "{}", d.stderr());
     let audit = std::fs::read_to_string(d.data.join("audit.log")).unwrap();
-    assert!(audit.contains("\treboot.get\tnone"), "{audit}");
+    assert!(audit.contains("\treboot\tnone\ttoken\tjidoteki"), "{audit}");
     assert_eq!(d.get(&format!("{ADMIN}/version?token=owner")).status, 200, "still up");
 }
 

@@ -16,7 +16,7 @@ fn replace_stored(
     check_if_match(call, &stored(api, name, default), "configuration")?;
     let config = put_config(call).and_then(check)?;
     store(api, name, &config)?;
-    api.engine.audit.record(call.peer, action, "");
+    api.engine.audit.record(&call.who(), action, "");
     Ok(sync("{}").header("ETag", etag(&config)).into())
 }
 
@@ -257,7 +257,7 @@ pub fn update_check(api: &mut Api, call: &mut Call) -> Handled {
         .str("status", "No update feed on this board: upload signed packages to /api/v1/admin/update")
         .finish();
     store(api, "update-state", &state)?;
-    api.engine.audit.record(call.peer, "update.check", "");
+    api.engine.audit.record(&call.who(), "update.check", "");
     Ok(sync("{}").into())
 }
 

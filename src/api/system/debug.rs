@@ -111,6 +111,6 @@ pub fn write_message(api: &mut Api, call: &mut Call) -> Handled {
     } else {
         crate::log::info(format_args!("operator message [{level}]: {clean}"));
     }
-    api.engine.audit.record(call.peer, "debug.message", &level);
+    api.engine.audit.record(&call.who(), "debug.message", &level);
     Ok(sync("{}").into())
 }

@@ -277,7 +277,7 @@ pub fn put_network(api: &mut Api, call: &mut Call) -> Handled {
         waker.wake();
     });
     api.engine.network_put(&network, timeout, crate::time::unix_millis(), respond)?;
-    api.engine.audit.record(call.peer, "network.update", if timeout.is_some() { "confirm-pending" } else { "" });
+    api.engine.audit.record(&call.who(), "network.update", if timeout.is_some() { "confirm-pending" } else { "" });
     Ok(Reply {
         response: error(500, "the network change ended without an answer"),
         not_before: None,
@@ -287,7 +287,7 @@ pub fn put_network(api: &mut Api, call: &mut Call) -> Handled {
 
 pub fn network_confirm(api: &mut Api, call: &mut Call) -> Handled {
     api.engine.network_confirm()?;
-    api.engine.audit.record(call.peer, "network.confirm", "");
+    api.engine.audit.record(&call.who(), "network.confirm", "");
     Ok(sync("{}").into())
 }
 

@@ -57,7 +57,7 @@ pub fn security(api: &mut Api, call: &mut Call) -> Handled {
     }
     let doc = security_doc(api);
     if secrets {
-        api.engine.audit.record(call.peer, "security.secrets.read", "");
+        api.engine.audit.record(&call.who(), "security.secrets.read", "");
     }
     let hw = crate::system::hardware::security(&api.engine.root);
     let mut state = Object::new().bool("secure_boot_available", hw.uefi);
@@ -234,9 +234,9 @@ pub fn put_security(api: &mut Api, call: &mut Call) -> Handled {
     let client_count = new_clients.as_ref().map(Vec::len);
     api.engine.store_security(&stored_doc, new_clients)?;
     if let Some(n) = client_count {
-        api.engine.audit.record(call.peer, "security.clients", &n.to_string());
+        api.engine.audit.record(&call.who(), "security.clients", &n.to_string());
     }
-    api.engine.audit.record(call.peer, "security.update", "");
+    api.engine.audit.record(&call.who(), "security.update", "");
     let doc = security_doc(api);
     Ok(sync("{}").header("ETag", etag(&security_config(&doc, true, &api.engine.trusted_clients))).into())
 }
@@ -245,7 +245,7 @@ pub fn security_retrieved(api: &mut Api, call: &mut Call) -> Handled {
     let mut doc = security_doc(api);
     doc.insert("retrieved".into(), Value::Bool(true));
     store(api, "security", &json::to_string(&Value::Object(doc)))?;
-    api.engine.audit.record(call.peer, "security.retrieved", "");
+    api.engine.audit.record(&call.who(), "security.retrieved", "");
     Ok(sync("{}").into())
 }
 

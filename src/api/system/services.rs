@@ -42,6 +42,6 @@ pub fn put_service(api: &mut Api, call: &mut Call) -> Handled {
     }
     let config = Object::new().bool("enabled", enabled).finish();
     store(api, &format!("service-{name}"), &config)?;
-    api.engine.audit.record(call.peer, "service.update", &name);
+    api.engine.audit.record(&call.who(), "service.update", &name);
     Ok(sync("{}").header("ETag", etag(&config)).into())
 }

@@ -72,7 +72,7 @@ pub fn put_storage(api: &mut Api, call: &mut Call) -> Handled {
     check_if_match(call, &current, "configuration")?;
     let c = put_config(call)?;
     api.engine.storage_put(&c)?;
-    api.engine.audit.record(call.peer, "storage.update", "");
+    api.engine.audit.record(&call.who(), "storage.update", "");
     Ok(sync("{}").into())
 }
 
@@ -99,7 +99,7 @@ pub fn delete_pool(api: &mut Api, call: &mut Call) -> Handled {
 fn audited(api: &mut Api, call: &Call, result: Result<(), Error>, action: &str, pool: &str) -> Reply {
     match result {
         Ok(()) => {
-            api.engine.audit.record(call.peer, action, pool);
+            api.engine.audit.record(&call.who(), action, pool);
             sync("{}").into()
         }
         Err(e) => engine_error(e),
@@ -138,6 +138,6 @@ pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Handled {
         Some(_) => return Ok(error(400, "secure_wipe must be true or false").into()),
     };
     let op = api.engine.wipe_job(&id, secure)?;
-    api.engine.audit.record(call.peer, "storage.wipe", &id);
+    api.engine.audit.record(&call.who(), "storage.wipe", &id);
     Ok(crate::api::plans::accepted(api, op))
 }
