@@ -33,7 +33,7 @@ pub fn index() -> Reply {
 
 /// `GET /ui/{file}`.
 pub fn asset(_api: &mut Api, call: &mut Call) -> Handled {
-    Ok(match serve(&call.segment(1)) {
+    Ok(match serve(&call.param("file")) {
         Some(r) => r.into(),
         None => super::incus::error(404, "not found").into(),
     })

@@ -179,8 +179,7 @@ pub fn applications(api: &mut Api, _call: &mut Call) -> Handled {
 
 /// The `{name}` segment of `/1.0/applications/{name}[/:action]`, if the board has it.
 fn app_of(api: &Api, call: &Call) -> Result<crate::board::Application, Reply> {
-    let name = call.head.path().split('/').nth(3).unwrap_or("");
-    api.engine.application(name).ok_or_else(|| error(404, "not found").into())
+    api.engine.application(&call.param("name")).ok_or_else(|| error(404, "not found").into())
 }
 
 pub fn application(api: &mut Api, call: &mut Call) -> Handled {

@@ -57,14 +57,14 @@ pub fn create(api: &mut Api, call: &mut Call) -> Handled {
 }
 
 pub fn show(api: &mut Api, call: &mut Call) -> Handled {
-    Ok(match api.engine.keys.by_name(&call.segment(2)) {
+    Ok(match api.engine.keys.by_name(&call.param("name")) {
         Some(k) => sync(&k.to_json()).into(),
         None => error(404, "key not found").into(),
     })
 }
 
 pub fn revoke(api: &mut Api, call: &mut Call) -> Handled {
-    let name = call.segment(2);
+    let name = call.param("name");
     Ok(match api.engine.keys.revoke(&name) {
         Ok(true) => {
             api.engine.audit.record(&call.who(), "key.revoke", &name);

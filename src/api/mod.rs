@@ -102,12 +102,23 @@ pub struct Call<'a> {
     pub auth: AuthState,
     /// The surface of the route being served.
     pub surface: Surface,
+    /// The route the request matched: its pattern names the path's captures.
+    pub route: &'static Route,
 }
 
 impl Call<'_> {
-    /// Path segment `n` (0 is the first after the leading slash), percent-decoded.
-    pub fn segment(&self, n: usize) -> String {
-        let raw = self.head.path().split('/').nth(n + 1).unwrap_or("");
+    /// The path segment the route's pattern names `{name}`, percent-decoded; empty if the
+    /// pattern has none of that name (a handler asking for one is a bug the route tests
+    /// catch: every route with a capture is requested in them).
+    pub fn param(&self, name: &str) -> String {
+        let rest = &self.head.path()[self.route.surface.prefix().len()..];
+        let at = self
+            .route
+            .pattern
+            .split('/')
+            .position(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) == Some(name));
+        debug_assert!(at.is_some(), "{} has no {{{name}}}", self.route.pattern);
+        let raw = at.and_then(|i| rest.split('/').nth(i)).unwrap_or("");
         crate::server::http::percent_decode(raw).map(std::borrow::Cow::into_owned).unwrap_or_default()
     }
 
@@ -386,7 +397,7 @@ impl Handler for Api {
                 Err(reply) => return reply,
             }
         }
-        let mut call = Call { head: &head, form, raw, small, peer, now, auth, surface: route.surface };
+        let mut call = Call { head: &head, form, raw, small, peer, now, auth, surface: route.surface, route };
         let mut reply = match (route.handler)(self, &mut call) {
             Ok(reply) => reply,
             Err(Failure::Answer(reply)) => *reply,
@@ -487,5 +498,43 @@ impl Api {
                 response.into()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call_for<'a>(head: &'a Head) -> Call<'a> {
+        let surface = Surface::of_path(head.path()).unwrap();
+        let Lookup::Found(index) = routes::lookup(surface, head.path(), head.method, |_| true) else {
+            panic!("no route for {}", head.path())
+        };
+        Call {
+            head,
+            form: Err(FormError::NotAForm),
+            raw: None,
+            small: None,
+            peer: IpAddr::from([127, 0, 0, 1]),
+            now: Instant::now(),
+            auth: AuthState::Pending,
+            surface,
+            route: &ROUTES[index],
+        }
+    }
+
+    fn head(path: &str) -> Head {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        crate::server::http::parse_head(raw.as_bytes()).unwrap().0
+    }
+
+    #[test]
+    fn captures_are_named_by_the_route_and_percent_decoded() {
+        let h = head("/v1/containers/app/backups/00000000000000000000002a/logs");
+        let call = call_for(&h);
+        assert_eq!(call.param("container"), "app");
+        assert_eq!(call.param("backup"), "00000000000000000000002a");
+        let h = head("/1.0/plans/night%2Dly/");
+        assert_eq!(call_for(&h).param("id"), "night-ly", "decoded, trailing slash tolerated");
     }
 }

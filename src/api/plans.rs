@@ -91,7 +91,7 @@ pub fn create(api: &mut Api, call: &mut Call) -> Handled {
 }
 
 pub fn show(api: &mut Api, call: &mut Call) -> Handled {
-    let id = call.segment(2);
+    let id = call.param("id");
     Ok(match api.engine.plans.plan(&id) {
         Some(plan) => sync(&plan_object(api, plan)).header("ETag", etag(plan)).into(),
         None => error(404, "plan not found").into(),
@@ -99,7 +99,7 @@ pub fn show(api: &mut Api, call: &mut Call) -> Handled {
 }
 
 pub fn replace(api: &mut Api, call: &mut Call) -> Handled {
-    let id = call.segment(2);
+    let id = call.param("id");
     let Some(current) = api.engine.plans.plan(&id) else { return Ok(error(404, "plan not found").into()) };
     super::system::check_if_match(call, &current.to_json(true), "plan")?;
     let text = plan_text(call)?;
@@ -109,7 +109,7 @@ pub fn replace(api: &mut Api, call: &mut Call) -> Handled {
 }
 
 pub fn delete(api: &mut Api, call: &mut Call) -> Handled {
-    let id = call.segment(2);
+    let id = call.param("id");
     api.engine.plan_delete(&id)?;
     api.engine.audit.record(&call.who(), "plan.delete", &id);
     Ok(sync("{}").into())
@@ -131,14 +131,14 @@ pub fn accepted(api: &Api, op_id: u64) -> Reply {
 }
 
 pub fn run(api: &mut Api, call: &mut Call) -> Handled {
-    let id = call.segment(2);
+    let id = call.param("id");
     let op = api.engine.plan_run(&id)?;
     api.engine.audit.record(&call.who(), "plan.run", &id);
     Ok(accepted(api, op))
 }
 
 fn op_id(call: &Call) -> Option<u64> {
-    call.segment(2).parse().ok()
+    call.param("id").parse().ok()
 }
 
 pub fn operations(api: &mut Api, call: &mut Call) -> Handled {

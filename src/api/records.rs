@@ -53,7 +53,7 @@ fn hub_id(api: &Api) -> String {
 
 /// The container named in the path: an application of the board, or steward itself.
 fn container(api: &Api, call: &Call) -> Result<String, Reply> {
-    let name = call.segment(2);
+    let name = call.param("container");
     if name == STATE_CONTAINER || api.engine.application(&name).is_some() {
         Ok(name)
     } else {
@@ -70,7 +70,7 @@ fn container_record(api: &Api, call: &Call) -> Result<(String, Operation), Reply
 
 /// The backup record named in the path, if it holds that container.
 fn record(api: &Api, call: &Call, container: &str) -> Result<Operation, Reply> {
-    oplog::parse_snapshot_id(&call.segment(4))
+    oplog::parse_snapshot_id(&call.param("backup"))
         .and_then(|id| api.engine.plans.log().get(id))
         .filter(|op| {
             op.kind == Kind::Backup
@@ -338,7 +338,7 @@ pub fn logs(api: &mut Api, call: &mut Call) -> Handled {
 /// `GET /v1/jobs/{id}`: a restore or delete job's progress.
 pub fn job(api: &mut Api, call: &mut Call) -> Handled {
     let op = call
-        .segment(2)
+        .param("job")
         .parse::<u64>()
         .ok()
         .and_then(|id| api.engine.plans.log().get(id))

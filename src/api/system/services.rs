@@ -3,7 +3,7 @@
 use super::*;
 
 fn service_name(api: &Api, call: &Call) -> Result<String, Reply> {
-    let name = call.segment(2);
+    let name = call.param("name");
     match api.engine.services().into_iter().find(|(n, _)| *n == name) {
         Some((n, _)) => Ok(n.to_owned()),
         None => Err(error(404, "service not found").into()),
