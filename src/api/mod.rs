@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use self::auth::{Credential, FailureLimiter, Throttle, Throttled, Verdict};
-use self::routes::{Access, Lookup, ROUTES, Route, Surface};
+use self::routes::{Access, Body, Lookup, ROUTES, Route, Surface};
 use crate::engine::Engine;
 use crate::engine::keys::{Cap, Principal};
 use crate::limits::SMALL_FORM_BODY;
@@ -324,13 +324,14 @@ impl Api {
             }
             _ => None,
         };
-        let body = if route.raw_body && route.body_limit <= SMALL_FORM_BODY {
-            BodyReader::Small(Vec::new())
-        } else if route.raw_body {
-            BodyReader::Raw(RawSpool::new(self.engine.upload_dir()))
-        } else {
-            let spool = route.uploads.then(|| Spool { dir: self.engine.upload_dir() });
-            BodyReader::Form(FormReader::new(head.content_type(), spool))
+        let body = match route.body {
+            Body::Json => BodyReader::Small(Vec::new()),
+            Body::Archive => BodyReader::Raw(RawSpool::new(self.engine.upload_dir())),
+            Body::Uploads => {
+                BodyReader::Form(FormReader::new(head.content_type(), Some(Spool { dir: self.engine.upload_dir() })))
+            }
+            // A GET's query credentials and a small form's fields are read the same way.
+            Body::None | Body::Form => BodyReader::Form(FormReader::new(head.content_type(), None)),
         };
         Ok(Admission { route: index, auth, body, digest, started: now })
     }

@@ -64,7 +64,7 @@ fn operation(route: &Route) -> String {
         o = o.raw("parameters", &format!("[{}]", params.join(",")));
     }
     if route.method == Method::Post || route.method == Method::Put {
-        let media = if route.raw_body {
+        let media = if matches!(route.body, super::routes::Body::Json | super::routes::Body::Archive) {
             r#"{"application/json":{"schema":{"type":"object"}}}"#
         } else {
             r#"{"multipart/form-data":{"schema":{"type":"object","additionalProperties":{"type":"string"}}}}"#

@@ -62,6 +62,22 @@ pub enum Access {
     Public,
 }
 
+/// A route's body: its kind decides how it is read (the size cap is `body_limit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// None is expected (GETs; `body_limit` 0).
+    None,
+    /// A form (multipart or urlencoded), every part kept in memory: settings, actions.
+    Form,
+    /// A form whose file parts are spooled to `uploads/` as they arrive (packages, archives).
+    Uploads,
+    /// One JSON document, kept in memory (IncusOS PUTs and actions, Backrest RPCs): a
+    /// read-only call works on a full data disk, and nothing is written to be read back.
+    Json,
+    /// One archive, spooled to `uploads/` as it arrives (IncusOS restores).
+    Archive,
+}
+
 pub type HandlerFn = fn(&mut Api, &mut Call) -> super::Handled;
 
 pub struct Route {
@@ -73,10 +89,8 @@ pub struct Route {
     /// The Jidoteki optional endpoint this route belongs to, switched on by the profile.
     pub optional: Option<&'static str>,
     pub body_limit: u64,
-    /// File parts of the form are spooled to disk (uploads) rather than kept in memory.
-    pub uploads: bool,
-    /// The body is not a form but one file (an archive), spooled to disk as it arrives.
-    pub raw_body: bool,
+    /// What the body is and where it goes while it arrives.
+    pub body: Body,
     /// What an API key or client certificate must be allowed to do to call it (the
     /// Jidoteki token may do everything).
     pub cap: Cap,
@@ -96,8 +110,7 @@ const fn get(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Ro
         access: Access::Token,
         optional: None,
         body_limit: 0,
-        uploads: false,
-        raw_body: false,
+        body: Body::None,
         cap: Cap::Read,
         head: true,
         doc,
@@ -120,6 +133,7 @@ const fn incus_post(pattern: &'static str, doc: &'static str, handler: HandlerFn
         method: Method::Post,
         surface: Surface::Incus,
         body_limit: SMALL_FORM_BODY,
+        body: Body::Json,
         cap: Cap::Admin,
         ..get(pattern, doc, handler)
     }
@@ -127,7 +141,7 @@ const fn incus_post(pattern: &'static str, doc: &'static str, handler: HandlerFn
 
 /// An IncusOS request whose small JSON body the handler reads.
 const fn incus_json(method: Method, pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { method, raw_body: true, ..incus_post(pattern, doc, handler) }
+    Route { method, ..incus_post(pattern, doc, handler) }
 }
 
 /// A Backrest RPC: POST with a small JSON body.
@@ -146,7 +160,13 @@ const fn records_route(method: Method, pattern: &'static str, doc: &'static str,
 
 /// A form POST with a small body (no file parts spooled).
 const fn post(pattern: &'static str, doc: &'static str, handler: HandlerFn) -> Route {
-    Route { method: Method::Post, body_limit: SMALL_FORM_BODY, cap: Cap::Admin, ..get(pattern, doc, handler) }
+    Route {
+        method: Method::Post,
+        body_limit: SMALL_FORM_BODY,
+        body: Body::Form,
+        cap: Cap::Admin,
+        ..get(pattern, doc, handler)
+    }
 }
 
 /// The route needs `cap` rather than its constructor's default.
@@ -168,7 +188,7 @@ pub static ROUTES: &[Route] = &[
         Cap::Update,
         Route {
             body_limit: MAX_UPDATE_BODY,
-            uploads: true,
+            body: Body::Uploads,
             ..post(
                 "/update",
                 "Upload a signed, encrypted update package; it is applied in the background",
@@ -248,7 +268,7 @@ pub static ROUTES: &[Route] = &[
             "backup",
             Route {
                 body_limit: MAX_UPDATE_BODY,
-                uploads: true,
+                body: Body::Uploads,
                 ..post("/backup/restore", "Restore a backup archive (answers when done)", jidoteki::backup_restore)
             },
         ),
@@ -268,7 +288,7 @@ pub static ROUTES: &[Route] = &[
     needs(
         Cap::BackupsManage,
         Route {
-            raw_body: true,
+            body: Body::Json,
             ..incus_post(
                 "/1.0/applications/{name}/:backup",
                 "Stream a tar.gz of the application's data",
@@ -280,7 +300,7 @@ pub static ROUTES: &[Route] = &[
         Cap::BackupsManage,
         Route {
             body_limit: MAX_UPDATE_BODY,
-            raw_body: true,
+            body: Body::Archive,
             ..incus_post(
                 "/1.0/applications/{name}/:restore",
                 "Restore the application's data (body: archive)",
@@ -306,12 +326,12 @@ pub static ROUTES: &[Route] = &[
         Cap::BackupsManage,
         Route {
             body_limit: MAX_UPDATE_BODY,
-            raw_body: true,
+            body: Body::Archive,
             ..incus_post("/1.0/system/:restore", "Restore a backup archive (body), then reboot", incus::system_restore)
         },
     ),
     Route {
-        raw_body: true,
+        body: Body::Json,
         ..incus_post(
             "/1.0/system/:factory-reset",
             "Erase steward's state, keep or replace seeds (a steward seed sets the token), reboot",
@@ -618,6 +638,12 @@ mod tests {
         for r in ROUTES {
             assert!(!r.doc.is_empty(), "{} lacks a doc line", r.pattern);
             assert!(r.method != Method::Get || r.body_limit == 0, "{} GET takes no body", r.pattern);
+            assert_eq!(r.body == Body::None, r.body_limit == 0, "{}: a body kind and a cap go together", r.pattern);
+            assert!(
+                r.body != Body::Json || r.body_limit <= SMALL_FORM_BODY,
+                "{}: a JSON body stays in memory",
+                r.pattern
+            );
         }
     }
 }
