@@ -266,8 +266,8 @@ impl Api {
 }
 
 impl Api {
-    /// Routing and authentication from the head alone.
-    fn admit_head(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
+    /// Routing from the head alone: the route, and the credentials the head carries.
+    fn route_of<'h>(&mut self, head: &'h Head, peer: IpAddr, now: Instant) -> Result<(usize, Credential<'h>), Reply> {
         self.engine.reload_if_restored();
         let Some(surface) = Surface::of_path(head.path()) else {
             return Err(Self::surface_error(Some(head), 404, None).into());
@@ -295,6 +295,18 @@ impl Api {
                 return Err(Self::surface_error(Some(head), 404, None).into());
             }
         };
+        Ok((index, credential))
+    }
+
+    /// Authentication and the body's reader, for the route the head matched.
+    fn admit_route(
+        &mut self,
+        head: &Head,
+        peer: IpAddr,
+        now: Instant,
+        index: usize,
+        credential: Credential<'_>,
+    ) -> Result<Admission, Reply> {
         let route = &ROUTES[index];
         let takes_form_credentials = head.method == Method::Post && route.body_limit <= SMALL_FORM_BODY;
         let auth = match (&credential, route.access) {
@@ -347,9 +359,12 @@ impl Handler for Api {
     }
 
     fn admit(&mut self, head: &Head, peer: IpAddr, now: Instant) -> Result<Admission, Reply> {
-        let result = self.admit_head(head, peer, now);
+        // A refusal is counted under the route it was for, when the head got that far.
+        let (route, result) = match self.route_of(head, peer, now) {
+            Ok((index, credential)) => (Some(index), self.admit_route(head, peer, now, index, credential)),
+            Err(reply) => (None, Err(reply)),
+        };
         if let Err(reply) = &result {
-            let route = routes::lookup_index(head);
             self.metrics.observe(route, reply.response.status, now.elapsed());
         }
         result

@@ -555,15 +555,6 @@ pub fn lookup(surface: Surface, path: &str, method: Method, enabled: impl Fn(&Ro
     if allowed.is_empty() { Lookup::NotFound } else { Lookup::WrongMethod(allowed) }
 }
 
-/// The route a request head names, if any (for counting requests refused before handling).
-pub fn lookup_index(head: &crate::server::http::Head) -> Option<usize> {
-    let surface = Surface::of_path(head.path())?;
-    match lookup(surface, head.path(), head.method, |_| true) {
-        Lookup::Found(i) => Some(i),
-        _ => None,
-    }
-}
-
 fn pattern_matches(pattern: &str, path: &str) -> bool {
     let mut p = pattern.split('/');
     let mut s = path.split('/');
