@@ -198,3 +198,50 @@ pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
     api.engine.audit.record(&call.who(), "operation.cancel", &id.to_string());
     Ok(Response::json(200, "{}").into())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Request parsing as protojson reads it, bad inputs first.
+
+    use super::*;
+    use crate::api::test_call::{call_for, head, refusal};
+
+    fn parsed(body: &str) -> Result<miniserde::json::Object, (u16, String)> {
+        let h = head("POST", "/v1.Backrest/GetOperations");
+        message(&mut call_for(&h, body.as_bytes())).map_err(refusal)
+    }
+
+    #[test]
+    fn a_message_that_is_not_a_json_object_is_invalid_argument() {
+        for bad in ["[]", "\"x\"", "1", "{", "{\"a\":1} trailing", "nul"] {
+            let (status, body) = parsed(bad).unwrap_err();
+            assert_eq!(status, 400, "{bad}");
+            assert!(body.contains("invalid_argument") && body.contains("not a JSON object"), "{bad}: {body}");
+        }
+        let h = head("POST", "/v1.Backrest/GetOperations");
+        let (status, body) = refusal(message(&mut call_for(&h, b"\xff\xfe")).unwrap_err());
+        assert_eq!((status, body.contains("UTF-8")), (400, true), "{body}");
+    }
+
+    #[test]
+    fn an_empty_body_is_the_empty_message() {
+        assert!(parsed("").unwrap().is_empty());
+        assert!(parsed("  \n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn int64_fields_take_strings_and_numbers_and_nothing_else() {
+        let m = parsed(r#"{"a":"42","b":7,"c":null,"d":-1,"e":"x","f":true,"g":1.5}"#).unwrap();
+        assert_eq!(field_int(&m, "a").ok().flatten(), Some(42));
+        assert_eq!(field_int(&m, "b").ok().flatten(), Some(7));
+        assert_eq!(field_int(&m, "c").ok().flatten(), None);
+        assert_eq!(field_int(&m, "missing").ok().flatten(), None);
+        for bad in ["d", "e", "f", "g"] {
+            let (status, body) = refusal(field_int(&m, bad).unwrap_err());
+            assert!(status == 400 && body.contains(&format!("{bad} must be an integer")), "{bad}: {body}");
+        }
+        let (status, body) = refusal(field_str(&m, "b").unwrap_err());
+        assert!(status == 400 && body.contains("b must be a string"), "{body}");
+        assert_eq!(field_str(&m, "a").ok().flatten(), Some("42"));
+    }
+}

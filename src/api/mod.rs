@@ -517,11 +517,17 @@ impl Api {
     }
 }
 
+/// A `Call` for a path and a small body, for the surfaces' parse tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_call {
     use super::*;
 
-    fn call_for<'a>(head: &'a Head) -> Call<'a> {
+    pub fn head(method: &str, path: &str) -> Head {
+        let raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        crate::server::http::parse_head(raw.as_bytes()).unwrap().0
+    }
+
+    pub fn call_for<'a>(head: &'a Head, body: &[u8]) -> Call<'a> {
         let surface = Surface::of_path(head.path()).unwrap();
         let Lookup::Found(index) = routes::lookup(surface, head.path(), head.method, |_| true) else {
             panic!("no route for {}", head.path())
@@ -530,7 +536,7 @@ mod tests {
             head,
             form: Err(FormError::NotAForm),
             raw: None,
-            small: None,
+            small: Some(body.to_vec()),
             peer: IpAddr::from([127, 0, 0, 1]),
             now: Instant::now(),
             auth: AuthState::Pending,
@@ -539,18 +545,23 @@ mod tests {
         }
     }
 
-    fn head(path: &str) -> Head {
-        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-        crate::server::http::parse_head(raw.as_bytes()).unwrap().0
+    /// The status and body of a refusal.
+    pub fn refusal(reply: Reply) -> (u16, String) {
+        (reply.response.status, String::from_utf8_lossy(&reply.response.body).into_owned())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_call::{call_for, head};
 
     #[test]
     fn captures_are_named_by_the_route_and_percent_decoded() {
-        let h = head("/v1/containers/app/backups/00000000000000000000002a/logs");
-        let call = call_for(&h);
+        let h = head("GET", "/v1/containers/app/backups/00000000000000000000002a/logs");
+        let call = call_for(&h, b"");
         assert_eq!(call.param("container"), "app");
         assert_eq!(call.param("backup"), "00000000000000000000002a");
-        let h = head("/1.0/plans/night%2Dly/");
-        assert_eq!(call_for(&h).param("id"), "night-ly", "decoded, trailing slash tolerated");
+        let h = head("GET", "/1.0/plans/night%2Dly/");
+        assert_eq!(call_for(&h, b"").param("id"), "night-ly", "decoded, trailing slash tolerated");
     }
 }

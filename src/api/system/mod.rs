@@ -85,3 +85,38 @@ fn stored(api: &Api, name: &str, default: &str) -> String {
 fn store(api: &Api, name: &str, config: &str) -> Result<(), Error> {
     api.engine.store_config(name, config)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The IncusOS PUT body, bad inputs first.
+
+    use super::*;
+    use crate::api::test_call::{call_for, head, refusal};
+
+    fn config(body: &str) -> Result<json::Object, (u16, String)> {
+        let h = head("PUT", "/1.0/system/logging");
+        put_config(&mut call_for(&h, body.as_bytes())).map_err(refusal)
+    }
+
+    #[test]
+    fn a_put_needs_an_object_with_a_config_object() {
+        for (bad, why) in [
+            ("", "JSON object"),
+            ("[]", "JSON object"),
+            (r#"{"config":null}"#, "config is required"),
+            ("{}", "config is required"),
+            (r#"{"config":[]}"#, "config must be an object"),
+            (r#"{"config":{},"extra":1}"#, "unknown field \\\"extra\\\""),
+        ] {
+            let (status, body) = config(bad).unwrap_err();
+            assert_eq!(status, 400, "{bad}");
+            assert!(body.contains(why), "{bad}: {body}");
+        }
+    }
+
+    #[test]
+    fn the_state_a_get_returned_may_come_back_and_is_ignored() {
+        let c = config(r#"{"config":{"syslog":{}},"state":{"anything":1}}"#).unwrap();
+        assert_eq!(c.keys().collect::<Vec<_>>(), ["syslog"]);
+    }
+}
