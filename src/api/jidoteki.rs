@@ -393,7 +393,7 @@ pub fn build(api: &mut Api, _call: &mut Call) -> Handled {
 }
 
 pub fn health(api: &mut Api, call: &mut Call) -> Handled {
-    let h = match api.engine.health(call.now) {
+    let (read_at, h) = match api.engine.health(call.now) {
         Ok(h) => h,
         // Jidoteki answers 404 when health figures are unavailable.
         Err(Error::Io(m)) => {
@@ -402,6 +402,12 @@ pub fn health(api: &mut Api, call: &mut Call) -> Handled {
         }
         Err(e) => return Err(e.into()),
     };
+    // The figures change once per HEALTH_MAX_AGE: so does their rendering.
+    if let Some((at, body)) = &api.health_body
+        && *at == read_at
+    {
+        return Ok(Response::json(200, body.clone()).header("Cache-Control", "no-cache").into());
+    }
     let [load1, load5, load15] = &h.cpu.load;
     let body = Object::with_capacity(192)
         .object("disk", |o| {
@@ -420,6 +426,7 @@ pub fn health(api: &mut Api, call: &mut Call) -> Handled {
                 .num("cpu5min", h.cpu.cpu5min())
         })
         .finish();
+    api.health_body = Some((read_at, body.clone()));
     Ok(Response::json(200, body).header("Cache-Control", "no-cache").into())
 }
 

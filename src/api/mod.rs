@@ -35,6 +35,8 @@ pub struct Api {
     /// Nonces of signed requests within their window.
     nonces: auth::Nonces,
     pub metrics: metrics::Metrics,
+    /// `GET /health`'s body, rendered from the health figures read at that instant.
+    health_body: Option<(Instant, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +176,7 @@ impl Api {
             waker: None,
             nonces: Default::default(),
             metrics: Default::default(),
+            health_body: None,
         }
     }
 

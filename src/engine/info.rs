@@ -131,13 +131,16 @@ impl Engine {
         }
     }
 
-    pub fn health(&mut self, now: Instant) -> Result<&Health, Error> {
+    /// The health figures, read at most once per `HEALTH_MAX_AGE`, with when they were read
+    /// (a surface may keep its rendering of them as long).
+    pub fn health(&mut self, now: Instant) -> Result<(Instant, &Health), Error> {
         let fresh =
             self.health_cache.as_ref().is_some_and(|(at, _)| now.saturating_duration_since(*at) < HEALTH_MAX_AGE);
         if !fresh {
             self.health_cache = Some((now, self.read_health()?));
         }
-        Ok(&self.health_cache.as_ref().expect("just filled").1)
+        let (at, health) = self.health_cache.as_ref().expect("just filled");
+        Ok((*at, health))
     }
 
     fn read_health(&self) -> Result<Health, Error> {
