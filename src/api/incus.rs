@@ -153,9 +153,7 @@ fn restore_answer(result: Result<(), &crate::engine::Error>) -> Response {
     match result {
         Ok(()) => sync("{}"),
         // A restore's own refusals are about the archive sent: 400, whatever their kind.
-        Err(Error::NotFound(_) | Error::Conflict(_)) => {
-            error(400, &result.err().map(Error::message).unwrap_or_default())
-        }
+        Err(e @ (Error::NotFound(_) | Error::Conflict(_))) => error(400, &e.message()),
         Err(e) => engine_error(e.clone()).response,
     }
 }

@@ -403,13 +403,21 @@ pub fn health(api: &mut Api, call: &mut Call) -> Handled {
         Err(e) => return Err(e.into()),
     };
     // The figures change once per HEALTH_MAX_AGE: so does their rendering.
-    if let Some((at, body)) = &api.health_body
-        && *at == read_at
-    {
-        return Ok(Response::json(200, body.clone()).header("Cache-Control", "no-cache").into());
-    }
+    let body = match &api.health_body {
+        Some((at, body)) if *at == read_at => body.clone(),
+        _ => {
+            let body = render_health(h);
+            api.health_body = Some((read_at, body.clone()));
+            body
+        }
+    };
+    Ok(Response::json(200, body).header("Cache-Control", "no-cache").into())
+}
+
+/// `GET /health`'s body: disk, memory and CPU as the Jidoteki document has them.
+fn render_health(h: &crate::engine::info::Health) -> String {
     let [load1, load5, load15] = &h.cpu.load;
-    let body = Object::with_capacity(192)
+    Object::with_capacity(192)
         .object("disk", |o| {
             o.display("used", human_size(h.disk.used))
                 .display("total", human_size(h.disk.total))
@@ -425,9 +433,7 @@ pub fn health(api: &mut Api, call: &mut Call) -> Handled {
                 .display("load", format_args!("{load1}, {load5}, {load15}"))
                 .num("cpu5min", h.cpu.cpu5min())
         })
-        .finish();
-    api.health_body = Some((read_at, body.clone()));
-    Ok(Response::json(200, body).header("Cache-Control", "no-cache").into())
+        .finish()
 }
 
 pub fn services(api: &mut Api, _call: &mut Call) -> Handled {

@@ -102,8 +102,6 @@ pub struct Call<'a> {
     pub peer: IpAddr,
     pub now: Instant,
     pub auth: AuthState,
-    /// The surface of the route being served.
-    pub surface: Surface,
     /// The route the request matched: its pattern names the path's captures.
     pub route: &'static Route,
 }
@@ -126,7 +124,11 @@ impl Call<'_> {
 
     /// Who an audit line says did it.
     pub fn who(&self) -> crate::store::audit::Who {
-        crate::store::audit::Who { client: self.peer, actor: self.principal().actor(), surface: self.surface.name() }
+        crate::store::audit::Who {
+            client: self.peer,
+            actor: self.principal().actor(),
+            surface: self.route.surface.name(),
+        }
     }
 
     /// Who the request acts as: what its effects are bounded by.
@@ -416,7 +418,7 @@ impl Handler for Api {
                 Err(reply) => return reply,
             }
         }
-        let mut call = Call { head: &head, form, raw, small, peer, now, auth, surface: route.surface, route };
+        let mut call = Call { head: &head, form, raw, small, peer, now, auth, route };
         let mut reply = match (route.handler)(self, &mut call) {
             Ok(reply) => reply,
             Err(Failure::Answer(reply)) => *reply,
@@ -543,7 +545,6 @@ pub(crate) mod test_call {
             peer: IpAddr::from([127, 0, 0, 1]),
             now: Instant::now(),
             auth: AuthState::Pending,
-            surface,
             route: &ROUTES[index],
         }
     }

@@ -87,20 +87,16 @@ impl Engine {
     /// differs from the one read last, so a request costs one `statx`, not open, two reads
     /// and close. Only an update (or a vendor by hand) changes these files.
     fn info_file(&self, path: &str, what: &'static str) -> Result<Vec<u8>, Error> {
-        let stamp = match std::fs::metadata(self.root.path(path)) {
-            Ok(meta) => Stamp::of(&meta),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(what)),
-            Err(e) => return Err(Error::Io(format!("reading {what}: {e}"))),
+        let failed = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(what),
+            _ => Error::Io(format!("reading {what}: {e}")),
         };
+        let stamp = Stamp::of(&std::fs::metadata(self.root.path(path)).map_err(failed)?);
         let mut cache = self.info_cache.borrow_mut();
         if let Some(hit) = cache.iter().find(|c| c.path == path && c.stamp == stamp) {
             return Ok(hit.bytes.clone());
         }
-        let bytes = match self.root.read_limited(path, MAX_INFO_FILE) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(what)),
-            Err(e) => return Err(Error::Io(format!("reading {what}: {e}"))),
-        };
+        let bytes = self.root.read_limited(path, MAX_INFO_FILE).map_err(failed)?;
         cache.retain(|c| c.path != path);
         cache.push(CachedInfo { path: path.to_owned(), stamp, bytes: bytes.clone() });
         Ok(bytes)

@@ -4,13 +4,12 @@
 
 use miniserde::json::{self, Value};
 
-use super::settings::{Network, parse_network};
+use super::settings::{NETWORK_FILE as SETTINGS_FILE, Network, parse_network};
 use super::{Engine, Error};
 use crate::json::Object;
 use crate::store::atomic;
 
 const PENDING_FILE: &str = "network-pending.json";
-const SETTINGS_FILE: &str = "settings.json";
 /// The longest a change may wait for its confirmation.
 pub const MAX_CONFIRM_MS: i64 = 24 * 3_600_000;
 
@@ -69,8 +68,10 @@ impl Engine {
         atomic::write(&self.data.join(PENDING_FILE), doc.finish().as_bytes(), 0o600)
             .map_err(|e| Error::Io(format!("storing the pending network change: {e}")))?;
         // IncusOS's settings cover the network only: the rest of the document stays.
-        let network =
-            Network { fields: network.fields.clone(), app: network.app.clone().or_else(|| self.stored_app()) };
+        let network = Network {
+            fields: network.fields.clone(),
+            app: network.app.clone().or_else(|| self.network_settings().and_then(|n| n.app)),
+        };
         if let Err(e) = self.store_network(&network) {
             // A failed store changed nothing (store_rendered puts back what it wrote), so
             // there is nothing to roll back: only the pending mark goes.
@@ -162,10 +163,7 @@ impl Engine {
 
     /// Runs the apply hook for whatever settings are stored now (after a rollback).
     fn reapply_stored(&mut self) -> Result<(), Error> {
-        let is_static = std::fs::read_to_string(self.data.join(SETTINGS_FILE))
-            .ok()
-            .and_then(|t| parse_network(t.as_bytes()).ok())
-            .is_some_and(|n| n.is_static());
+        let is_static = self.network_settings().is_some_and(|n| n.is_static());
         self.apply_network(is_static, |r| {
             if let Err(e) = r {
                 crate::log::warn(format_args!("network apply after rollback: {e}"));

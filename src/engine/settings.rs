@@ -259,7 +259,7 @@ fn key_value_lines(fields: &[(&str, String)]) -> String {
     out
 }
 
-const NETWORK_FILE: &str = "settings.json";
+pub(super) const NETWORK_FILE: &str = "settings.json";
 const STORAGE_FILE: &str = "storage.json";
 
 impl Engine {
@@ -290,12 +290,6 @@ impl Engine {
             doc = doc.raw("app", &json::to_string(app));
         }
         self.store_rendered(NETWORK_FILE, &doc.finish(), &self.board.network.config.clone(), &self.network_lines(n))
-    }
-
-    /// The stored settings' `app` section, which only the Jidoteki surface sets.
-    pub(super) fn stored_app(&self) -> Option<Value> {
-        let text = std::fs::read(self.data.join(NETWORK_FILE)).ok()?;
-        parse_network(&text).ok()?.app
     }
 
     /// Writes the board's network file (key=value lines) for the settings.

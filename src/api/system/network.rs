@@ -260,10 +260,7 @@ pub fn put_network(api: &mut Api, call: &mut Call) -> Handled {
     let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
     let current = to_incus(settings.as_ref(), &hwaddr);
     check_if_match(call, &current, "configuration")?;
-    let config = match put_config(call) {
-        Ok(c) => Value::Object(c),
-        Err(r) => return Err(r.into()),
-    };
+    let config = Value::Object(put_config(call)?);
     let hostname = api.engine.current_hostname();
     let (network, timeout) = from_incus(&config, &hostname)?;
     let Some(waker) = api.waker.clone() else { return Ok(error(503, "unavailable").into()) };
