@@ -16,6 +16,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("src/log.rs", &["api", "server", "engine", "store", "system", "board"]),
     ("src/time.rs", &["api", "server", "engine", "store", "system", "board"]),
     ("src/tls.rs", &["api", "server", "engine", "store", "system", "board"]),
+    ("src/workers.rs", &["api", "server", "engine", "store", "system", "board"]),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
@@ -77,4 +78,38 @@ fn the_checker_sees_both_import_forms() {
     let named = layers_named("use crate::{engine, log};\nlet x = crate::server::http::Head; // crate::api\n");
     let names: Vec<&str> = named.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, ["engine", "log", "server"]);
+}
+
+/// Lines of a source's non-test code that start a thread themselves.
+fn thread_starts(text: &str) -> Vec<usize> {
+    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+    code.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            code.contains("thread::Builder") || code.contains("thread::spawn")
+        })
+        .map(|(n, _)| n + 1)
+        .collect()
+}
+
+/// Threads start in `workers` only, so its budget is the whole of steward's threads.
+#[test]
+fn threads_start_only_in_workers() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&base.join("src"), &mut files);
+    let mut wrong = Vec::new();
+    for file in files {
+        let name = file.strip_prefix(base).unwrap_or(&file).display().to_string();
+        if name == "src/workers.rs" || name == "src/layering.rs" {
+            continue;
+        }
+        for line in thread_starts(&std::fs::read_to_string(&file).expect("source file")) {
+            wrong.push(format!("{name}:{line}"));
+        }
+    }
+    assert!(wrong.is_empty(), "threads started outside crate::workers:\n{}", wrong.join("\n"));
+    let workers = std::fs::read_to_string(base.join("src/workers.rs")).expect("workers.rs");
+    assert!(!thread_starts(&workers).is_empty(), "the checker must see workers' own thread starts");
 }

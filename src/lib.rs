@@ -22,6 +22,7 @@ pub mod store;
 pub mod system;
 pub mod time;
 pub mod tls;
+pub mod workers;
 
 #[cfg(test)]
 mod layering;

@@ -14,9 +14,15 @@ pub const MAX_HEADERS: usize = 48;
 /// `OVERFLOW_CONNECTIONS` more of them at a time) and is closed. Sized so that 500 idle
 /// keep-alive clients do not lock an administrator out.
 pub const MAX_CONNECTIONS: usize = 768;
-/// Streamed downloads (logs, debug bundles, backups) produced at once, each on its own
-/// thread: with the request thread, threads stay at three. One more is answered 503.
-pub const MAX_STREAMS: usize = 2;
+/// Background threads at once, whatever runs (`crate::workers`): long jobs and the producers
+/// of streamed downloads share them, so with the request thread steward has at most three.
+/// Two lets one download go on beside a backup; a stream that finds none free is told 503.
+pub const WORKERS: usize = 2;
+
+/// Long jobs waiting for a worker. Each kind runs one at a time (an update, a certificate
+/// swap, a backup, a plan operation, a restore), so the queue stays short; past this a job
+/// is refused rather than held in memory.
+pub const MAX_QUEUED_JOBS: usize = 16;
 
 /// Connections one client address (an IPv6 /64) may hold; more are told 503 and closed.
 /// Two thirds of the table: one host's flood of idle connections leaves room for the owner.

@@ -56,6 +56,7 @@ pub fn engine_error(e: Error) -> Reply {
         Error::Invalid(m) => error("invalid_argument", &m),
         Error::Conflict(m) => error("failed_precondition", &m),
         Error::Forbidden(m) => error("permission_denied", &m),
+        Error::Busy(m) => error("unavailable", &m),
         // Connect has no code for a full disk: resource_exhausted says what it is.
         Error::Io(m) if super::store_failure_status(&m) == 507 => error("resource_exhausted", &m),
         Error::Io(m) => error("internal", &m),

@@ -42,6 +42,7 @@ pub fn engine_error(e: crate::engine::Error) -> Reply {
         Error::Invalid(m) => error(400, &m),
         Error::Conflict(m) => error(409, &m),
         Error::Forbidden(m) => error(403, &m),
+        Error::Busy(m) => error(503, &m),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
             error(super::store_failure_status(&m), &m)
@@ -109,7 +110,7 @@ pub fn system_index(_api: &mut Api, _call: &mut Call) -> Handled {
     .into())
 }
 
-/// Every streamed download is being produced already (see `limits::MAX_STREAMS`).
+/// No worker is free to produce a download (see `crate::workers`).
 fn busy() -> Reply {
     error(503, crate::server::stream::BUSY).header("Retry-After", "5").into()
 }

@@ -61,6 +61,7 @@ pub fn engine_error(e: Error) -> Reply {
         Error::Invalid(m) => bad_request(&m),
         Error::Conflict(m) => status(409, Some(&m)).into(),
         Error::Forbidden(m) => status(403, Some(&m)).into(),
+        Error::Busy(m) => status(503, Some(&m)).header("Retry-After", "5").into(),
         Error::Io(m) => {
             crate::log::warn(format_args!("{m}"));
             status(super::store_failure_status(&m), Some(&m)).into()
@@ -241,7 +242,7 @@ pub fn get_certs(api: &mut Api, _call: &mut Call) -> Handled {
     Ok(job_status(api, Kind::Certs, false))
 }
 
-/// Every streamed download is being produced already (see `limits::MAX_STREAMS`).
+/// No worker is free to produce a download (see `crate::workers`).
 fn busy() -> Reply {
     status(503, Some(crate::server::stream::BUSY)).header("Retry-After", "5").into()
 }

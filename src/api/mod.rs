@@ -480,7 +480,7 @@ impl Api {
         }
         let restoring = self.engine.restoring.clone();
         let (tx, rx) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new().name("restore".into()).spawn(move || {
+        let queued = crate::workers::queue("restore", move || {
             let result = crate::engine::restore::run(&plan, &archive.path);
             drop(archive);
             if let Err(e) = &result {
@@ -493,7 +493,7 @@ impl Api {
             let _ = tx.send(answer(result.as_ref().map(|_| ())));
             waker.wake();
         });
-        if spawned.is_err() {
+        if queued.is_err() {
             self.engine.restoring.store(false, Ordering::Release);
             return answer(Err(&Error::Io("cannot start the restore".into()))).into();
         }

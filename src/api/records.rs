@@ -36,6 +36,7 @@ pub fn engine_error(e: Error) -> Reply {
         Error::Invalid(m) => error(400, &m),
         Error::Conflict(m) => error(409, &m),
         Error::Forbidden(m) => error(403, &m),
+        Error::Busy(m) => error(503, &m),
         Error::Io(m) => error(super::store_failure_status(&m), &m),
     }
     .into()

@@ -55,10 +55,10 @@ pub fn restart(app: Application) -> bool {
         crate::log::info(format_args!("application {}: no restart command on this board", app.name));
         return false;
     };
-    let spawned = std::thread::Builder::new().name("app-restart".into()).spawn(move || {
+    let queued = crate::workers::queue("app-restart", move || {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let status = std::process::Command::new(&argv[0]).args(&argv[1..]).stdin(std::process::Stdio::null()).status();
         crate::log::info(format_args!("application {} restart {argv:?}: {status:?}", app.name));
     });
-    spawned.is_ok()
+    queued.is_ok()
 }

@@ -118,19 +118,17 @@ impl Engine {
         finish: impl FnOnce(W) -> io::Result<()> + Send + 'static,
     ) -> Result<(), String> {
         let manifest = self.backup_manifest(&sources);
-        std::thread::Builder::new()
-            .name("backup-stream".into())
-            .spawn(move || {
-                let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                let result = archive_to(gz, &manifest, &sources, &Arc::new(AtomicBool::new(false)))
-                    .and_then(|(gz, _)| gz.finish())
-                    .and_then(finish);
-                if let Err(e) = result {
-                    crate::log::warn(format_args!("streamed backup stopped: {e}"));
-                }
-            })
-            .map(|_| ())
-            .map_err(|e| format!("cannot start the backup: {e}"))
+        // The producer's slot is held by `out` (a stream's writer).
+        crate::workers::detached("backup-stream", move || {
+            let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            let result = archive_to(gz, &manifest, &sources, &Arc::new(AtomicBool::new(false)))
+                .and_then(|(gz, _)| gz.finish())
+                .and_then(finish);
+            if let Err(e) = result {
+                crate::log::warn(format_args!("streamed backup stopped: {e}"));
+            }
+        })
+        .map_err(|e| format!("cannot start the backup: {e}"))
     }
 
     fn backup_manifest(&self, sources: &[(String, PathBuf, u64)]) -> Manifest {

@@ -89,17 +89,15 @@ impl Engine {
         let root = self.root.clone();
         let commands = self.board.debug.commands.clone();
         let stage = self.upload_dir().join(format!("debug-{}.enc", std::process::id()));
-        std::thread::Builder::new()
-            .name("debug".into())
-            .spawn(move || {
-                let result = build(&vendor, &sources, &root, &commands, &stage, out).and_then(finish);
-                let _ = std::fs::remove_file(&stage);
-                if let Err(e) = result {
-                    crate::log::warn(format_args!("debug bundle stopped: {e}"));
-                }
-            })
-            .map(|_| ())
-            .map_err(|e| format!("cannot start the debug bundle: {e}"))
+        // The producer's slot is held by `out` (a stream's writer).
+        crate::workers::detached("debug", move || {
+            let result = build(&vendor, &sources, &root, &commands, &stage, out).and_then(finish);
+            let _ = std::fs::remove_file(&stage);
+            if let Err(e) = result {
+                crate::log::warn(format_args!("debug bundle stopped: {e}"));
+            }
+        })
+        .map_err(|e| format!("cannot start the debug bundle: {e}"))
     }
 }
 

@@ -204,8 +204,8 @@ impl Jobs {
         log_path(&self.dir, kind)
     }
 
-    /// Starts `work` on its own thread unless a job of this kind is running. The log of the
-    /// previous run is replaced.
+    /// Queues `work` for a worker (`crate::workers`) unless a job of this kind is running;
+    /// it reads as running from now on. The log of the previous run is replaced.
     pub fn start(&self, kind: Kind, work: impl FnOnce(Progress) + Send + 'static) -> Result<(), AlreadyRunning> {
         let shared = self.slot(kind).clone();
         {
@@ -219,12 +219,12 @@ impl Jobs {
             *guard = Some(state);
         }
         let progress = Progress { kind, dir: self.dir.clone(), shared };
-        let spawned = std::thread::Builder::new().name(format!("job-{}", kind.name())).spawn({
+        let queued = crate::workers::queue(kind.name(), {
             let progress = progress.clone();
             move || work(progress)
         });
-        if let Err(e) = spawned {
-            progress.fail(Some("E1002"), &format!("cannot start the job: {e}"));
+        if let Err(crate::workers::Refused(why)) = queued {
+            progress.fail(Some("E1002"), &format!("cannot start the job: {why}"));
         }
         Ok(())
     }

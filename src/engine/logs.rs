@@ -50,7 +50,8 @@ impl Engine {
         finish: impl FnOnce(W) -> std::io::Result<()> + Send + 'static,
     ) {
         let sources = self.log_sources();
-        let spawned = std::thread::Builder::new().name("logs".into()).spawn(move || {
+        // The producer's slot is held by `out` (a stream's writer).
+        let spawned = crate::workers::detached("logs", move || {
             let result = (|| -> std::io::Result<W> {
                 let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::fast()));
                 sources.append_to(&mut tar)?;

@@ -79,6 +79,8 @@ pub enum Error {
     /// The acting principal's capabilities do not cover an effect the request would have
     /// (a command to run, steward's own state to restore); the text names the capability.
     Forbidden(String),
+    /// Every worker is busy and the queue is full (`crate::workers`): try again later.
+    Busy(String),
     /// The machine failed us (I/O); not the client's fault.
     Io(String),
 }
@@ -88,7 +90,7 @@ impl Error {
     pub fn message(&self) -> String {
         match self {
             Error::NotFound(what) => format!("{what} not found"),
-            Error::Invalid(m) | Error::Conflict(m) | Error::Forbidden(m) | Error::Io(m) => m.clone(),
+            Error::Invalid(m) | Error::Conflict(m) | Error::Forbidden(m) | Error::Busy(m) | Error::Io(m) => m.clone(),
         }
     }
 }

@@ -466,7 +466,7 @@ impl Engine {
         };
         let restoring = self.restoring.clone();
         self.plans.running = Some((id, cancel));
-        let spawned = std::thread::Builder::new().name(format!("op-{id}")).spawn(move || {
+        let queued = crate::workers::queue("operation", move || {
             let mut op = op;
             match op.kind {
                 Kind::Backup => run_backup(&ctx, &mut op, plan.as_ref()),
@@ -477,8 +477,8 @@ impl Engine {
             }
             ctx.finish(op.id);
         });
-        if let Err(e) = spawned {
-            let ctx_err = format!("cannot start a worker: {e}");
+        if let Err(crate::workers::Refused(why)) = queued {
+            let ctx_err = format!("cannot start a worker: {why}");
             if let Some(mut op) = self.plans.log().get(id) {
                 op.status = Status::Error;
                 op.message = ctx_err;

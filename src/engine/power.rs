@@ -47,7 +47,8 @@ impl Engine {
         }
         let watch = self.jobs.watch(super::jobs::Kind::Backup);
         let power = self.board.power.clone();
-        let spawned = std::thread::Builder::new().name("backup-then-reboot".into()).spawn(move || {
+        // Outside the worker budget: it waits for a backup that may need a worker itself.
+        let spawned = crate::workers::detached("backup-then-reboot", move || {
             let running = || {
                 watch
                     .lock()
@@ -82,7 +83,8 @@ fn schedule(power: Power, action: Action) -> &'static str {
         crate::log::info(format_args!("{what} requested: this board's power method is none, nothing happens"));
         return "none";
     }
-    let spawned = std::thread::Builder::new().name("power".into()).spawn(move || {
+    // Outside the worker budget: a power action is never refused.
+    let spawned = crate::workers::detached("power", move || {
         std::thread::sleep(POWER_DELAY);
         match power.method.as_str() {
             "syscall" => {

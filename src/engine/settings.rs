@@ -342,23 +342,20 @@ impl Engine {
         };
         let config = self.root.path(&self.board.network.config);
         let mode = if is_static { "static" } else { "dhcp" };
-        std::thread::Builder::new()
-            .name("network-apply".into())
-            .spawn(move || {
-                let status = std::process::Command::new(&argv[0])
-                    .args(&argv[1..])
-                    .env("STEWARD_NETWORK_CONFIG", &config)
-                    .env("STEWARD_NETWORK_MODE", mode)
-                    .stdin(std::process::Stdio::null())
-                    .status();
-                done(match status {
-                    Ok(s) if s.success() => Ok(()),
-                    Ok(s) => Err(format!("the network apply hook failed ({s})")),
-                    Err(e) => Err(format!("cannot run the network apply hook: {e}")),
-                });
-            })
-            .map(|_| ())
-            .map_err(|e| Error::Io(format!("cannot run the network apply hook: {e}")))
+        crate::workers::queue("network-apply", move || {
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .env("STEWARD_NETWORK_CONFIG", &config)
+                .env("STEWARD_NETWORK_MODE", mode)
+                .stdin(std::process::Stdio::null())
+                .status();
+            done(match status {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(format!("the network apply hook failed ({s})")),
+                Err(e) => Err(format!("cannot run the network apply hook: {e}")),
+            });
+        })
+        .map_err(|crate::workers::Refused(why)| Error::Busy(format!("cannot run the network apply hook: {why}")))
     }
 
     /// The hostname the box has: the stored settings', else the system's, else `steward`.

@@ -6,10 +6,9 @@
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::limits::MAX_STREAMS;
+use crate::workers::Slot;
 
 /// Chunks in flight per stream: memory per stream is bounded by this × `CHUNK`.
 const DEPTH: usize = 4;
@@ -36,27 +35,23 @@ pub struct ChunkWriter {
     tx: SyncSender<Chunk>,
     buf: Vec<u8>,
     waker: Waker,
-    /// Still counted in `PRODUCING`.
-    counted: bool,
+    /// The producer's worker slot, held until the body is complete.
+    slot: Option<Slot>,
 }
 
-/// Streams whose producer is still running (their `ChunkWriter` is alive).
-static PRODUCING: AtomicUsize = AtomicUsize::new(0);
-
-/// `MAX_STREAMS` streams are being produced already.
+/// Every worker slot is held (by downloads being produced or long jobs).
 #[derive(Debug)]
 pub struct Busy;
 
 /// What a surface says when `channel` is `Busy`.
-pub const BUSY: &str = "another download is being prepared; try again shortly";
+pub const BUSY: &str =
+    "every worker is busy (downloads being prepared, or a backup, restore or update running); try again shortly";
 
-/// A new stream, unless `MAX_STREAMS` are being produced (each producer is a thread).
+/// A new stream, unless no worker slot is free for its producer (`crate::workers`).
 pub fn channel(waker: Waker) -> Result<(ChunkWriter, Receiver<Chunk>), Busy> {
-    PRODUCING
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_STREAMS).then_some(n + 1))
-        .map_err(|_| Busy)?;
+    let slot = Slot::claim().ok_or(Busy)?;
     let (tx, rx) = sync_channel(DEPTH);
-    Ok((ChunkWriter { tx, buf: Vec::with_capacity(CHUNK), waker, counted: true }, rx))
+    Ok((ChunkWriter { tx, buf: Vec::with_capacity(CHUNK), waker, slot: Some(slot) }, rx))
 }
 
 impl ChunkWriter {
@@ -70,17 +65,15 @@ impl ChunkWriter {
         Ok(())
     }
 
-    fn uncount(&mut self) {
-        if std::mem::replace(&mut self.counted, false) {
-            PRODUCING.fetch_sub(1, Ordering::AcqRel);
-        }
+    fn free_slot(&mut self) {
+        self.slot = None;
     }
 
     /// Ships what is buffered and marks the body complete.
     pub fn finish(mut self) -> io::Result<()> {
         self.ship()?;
         // The slot is free before the client can see the end and ask for the next download.
-        self.uncount();
+        self.free_slot();
         self.tx.send(Chunk::End).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))?;
         self.waker.wake();
         Ok(())
@@ -106,13 +99,13 @@ impl Drop for ChunkWriter {
     fn drop(&mut self) {
         // Without `finish`, the receiver sees the channel close without `End`: a failure.
         self.waker.wake();
-        self.uncount();
+        self.free_slot();
     }
 }
 
 /// Streams an open file on a producer thread (a download of a finished artifact).
 pub fn send_file(mut file: std::fs::File, mut writer: ChunkWriter) {
-    let spawned = std::thread::Builder::new().name("download".into()).spawn(move || {
+    let spawned = crate::workers::detached("download", move || {
         if io::copy(&mut file, &mut writer).is_ok() {
             let _ = writer.finish();
         }

@@ -196,10 +196,10 @@ fn streamed_downloads_are_two_at_once_and_a_third_is_told_to_retry() {
     let r = d.connect().send("POST", "/1.0/system/:backup", &[("Authorization", "Bearer owner")], b"");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("Retry-After"), Some("5"));
-    assert!(r.text().contains("another download"), "{}", r.text());
+    assert!(r.text().contains("every worker is busy"), "{}", r.text());
     let r = d.get(&format!("{ADMIN}/logs?token=owner"));
     assert_eq!(r.status, 503);
-    assert!(r.header("Error-Message").is_some_and(|m| m.contains("another download")));
+    assert!(r.header("Error-Message").is_some_and(|m| m.contains("every worker is busy")));
     // qemu-user adds one thread of its own.
     let threads = crate::util::threads(d.pid());
     assert!(threads <= 3 + u32::from(crate::util::emulated()), "{threads} threads with two downloads held open");
@@ -491,4 +491,73 @@ fn one_address_cannot_take_the_whole_connection_table() {
         assert_eq!(owner.send("GET", &format!("{ADMIN}/version?token=owner"), &[], b"").status, 200);
     }
     drop(flood);
+}
+
+/// Long jobs and downloads share two workers: with a Jidoteki backup and a plan's backup
+/// running, a download is told to come back, threads stay at three, and once the jobs end a
+/// download is served again.
+#[test]
+fn a_backup_a_plan_run_and_downloads_at_once_stay_within_three_threads() {
+    let d = Daemon::with(crate::util::Options { root: crate::util::fixture_root_copy(), ..Default::default() });
+    d.setup("owner");
+    let bearer = [("Authorization", "Bearer owner")];
+    // 2 GiB take seconds to archive, far longer than the checks below.
+    let big = std::fs::File::create(d.options.root.join("var/lib/app/big.img")).unwrap();
+    big.set_len(2 * 1024 * 1024 * 1024).unwrap();
+    drop(big);
+    let plan = br#"{"id":"p","sources":{"applications":["app"]},"destination":{"path":"/srv/backups/p"}}"#;
+    assert_eq!(d.connect().send("POST", "/1.0/plans", &bearer, plan).status, 200);
+    let r = d.post_form(&format!("{ADMIN}/backup?token=owner"), &[("action", b"START")]);
+    assert_eq!(r.status, 202, "{}", r.text());
+    // The Backup RPC answers when the backup ends: sent, not waited for.
+    let mut blocking = d.connect();
+    let body = br#"{"value":"p"}"#;
+    blocking.write_raw(
+        format!(
+            "POST /v1.Backrest/Backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    blocking.write_raw(body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let running = |d: &Daemon| {
+        let r = d.connect().send("GET", "/1.0/operations?status=INPROGRESS", &bearer, b"");
+        r.text().matches("/1.0/operations/").count()
+    };
+    while running(&d) < 2 {
+        assert!(Instant::now() < deadline, "the two backups did not both start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut most = 0;
+    for _ in 0..4 {
+        let r = d.get(&format!("{ADMIN}/logs?token=owner"));
+        assert_eq!(r.status, 503, "a download while two jobs hold the workers");
+        assert_eq!(r.header("Retry-After"), Some("5"));
+        let r = d.connect().send("POST", "/1.0/system/:backup", &bearer, b"");
+        assert_eq!(r.status, 503, "{}", r.text());
+        most = most.max(crate::util::threads(d.pid()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("most threads with two jobs running and downloads asked for: {most}");
+    // qemu-user adds one thread of its own.
+    assert!(most <= 3 + u32::from(crate::util::emulated()), "{most} threads with two jobs and downloads asked for");
+    // Both are stopped; a download is served again once a worker is free.
+    assert_eq!(d.post_form(&format!("{ADMIN}/backup?token=owner"), &[("action", b"STOP")]).status, 202);
+    let r = d.connect().send("GET", "/1.0/operations?status=INPROGRESS", &bearer, b"");
+    for id in r.text().split("/1.0/operations/").skip(1).filter_map(|s| s.split('"').next()) {
+        d.connect().send("DELETE", &format!("/1.0/operations/{id}"), &bearer, b"");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = d.get(&format!("{ADMIN}/logs?token=owner"));
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(Instant::now() < deadline, "no worker came free after the jobs were stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(blocking);
+    crate::util::cleanup(d);
 }
