@@ -187,16 +187,28 @@ impl Api {
     }
 
     fn auth_failed(&mut self, head: &Head, peer: IpAddr, action: &str) -> Reply {
-        self.refused_as(head, peer, crate::store::audit::Actor::Nobody, action)
+        self.refused_as(head, peer, crate::store::audit::Actor::Nobody, action, None)
     }
 
-    /// A refusal audited as `actor` (a known key without the capability, or nobody).
-    fn refused_as(&mut self, head: &Head, peer: IpAddr, actor: crate::store::audit::Actor, action: &str) -> Reply {
+    /// A refusal audited as `actor` (a known key without the capability `lacking`, or
+    /// nobody).
+    fn refused_as(
+        &mut self,
+        head: &Head,
+        peer: IpAddr,
+        actor: crate::store::audit::Actor,
+        action: &str,
+        lacking: Option<Cap>,
+    ) -> Reply {
         self.engine.audit.record_refusal(&who_from(head, peer, actor), action, head.path());
         match Surface::of_path(head.path()) {
             Some(Surface::Incus) => incus::error(403, "not authorized").into(),
             Some(Surface::Backrest) => backrest::error("unauthenticated", "a valid token is required").into(),
-            Some(Surface::Records) => records::error(401, "a valid token is required").into(),
+            // Cycle's clients tell a bad key (401) from a weak one (403, naming what it lacks).
+            Some(Surface::Records) => match lacking {
+                Some(cap) => records::lacking(cap).into(),
+                None => records::error(401, "a valid token is required").into(),
+            },
             _ => jidoteki::auth_error(&self.engine).into(),
         }
     }
@@ -266,7 +278,7 @@ impl Api {
 
     /// The principal may not do what the route does: audited, answered as an auth failure.
     fn denied(&mut self, head: &Head, peer: IpAddr, principal: &Principal, need: Cap) -> Reply {
-        self.refused_as(head, peer, principal.actor(), &format!("capability.denied.{}", need.name()))
+        self.refused_as(head, peer, principal.actor(), &format!("capability.denied.{}", need.name()), Some(need))
     }
 }
 

@@ -48,8 +48,16 @@ impl Cap {
         }
     }
 
+    /// Names other systems give the same capabilities, accepted where keys are made (Cycle's
+    /// platform calls the backup ones `containers-backups-*`); a key stores steward's name.
+    pub const ALIASES: [(&'static str, Cap); 2] =
+        [("containers-backups-view", Cap::BackupsView), ("containers-backups-manage", Cap::BackupsManage)];
+
     pub fn parse(s: &str) -> Option<Cap> {
-        Cap::ALL.into_iter().find(|c| c.name() == s)
+        Cap::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .or_else(|| Cap::ALIASES.iter().find(|(alias, _)| *alias == s).map(|(_, c)| *c))
     }
 }
 

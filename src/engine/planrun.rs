@@ -22,7 +22,7 @@ pub const JIDOTEKI_PLAN: &str = "jidoteki";
 pub const STATE_CONTAINER: &str = "steward";
 /// History kept: operations beyond this count, or older than a year, are trimmed.
 const KEEP_OPERATIONS: usize = 20_000;
-const KEEP_MS: i64 = 366 * 86_400_000;
+pub const KEEP_MS: i64 = 366 * 86_400_000;
 
 pub type Waiter = Box<dyn FnOnce(Option<&Operation>) + Send>;
 

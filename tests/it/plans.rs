@@ -318,6 +318,10 @@ fn a_backup_killed_midway_reads_error_after_restart_and_leaves_nothing_live() {
     cleanup(d);
 }
 
+fn is_object_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 #[test]
 fn a_restore_job_from_a_record_brings_the_state_back() {
     let d = daemon();
@@ -333,14 +337,45 @@ fn a_restore_job_from_a_record_brings_the_state_back() {
     assert_eq!(s(rec, &["state", "current"]), "live");
     let backup = s(rec, &["id"]).to_owned();
     assert_eq!(backup.len(), 24);
-    assert_eq!(s(rec, &["target", "integration_id"]), "nightly");
-    let integration = field(&v, &["includes", "integrations", "nightly"]);
+    // Cycle's ids are 24-hex: the plan's destination is an integration with one, and the
+    // record points at it.
+    let integration_id = s(rec, &["target", "integration_id"]).to_owned();
+    assert!(is_object_id(&integration_id), "{integration_id}");
+    let integration = field(&v, &["includes", "integrations", &integration_id]);
+    assert_eq!(s(integration, &["id"]), integration_id);
+    assert_eq!(s(integration, &["extra", "plan_id"]), "nightly");
     assert_eq!(s(integration, &["vendor"]), "nfs");
     assert_eq!(s(integration, &["auth", "secret"]), "[redacted]");
+    assert!(is_object_id(s(integration, &["hub_id"])) && is_object_id(s(integration, &["creator", "id"])));
+    // Events not yet happened read as Cycle's zero time; they are always there.
+    assert_eq!(s(rec, &["events", "deleted"]), "0001-01-01T00:00:00Z");
     // The same record under steward's own container; not under an unknown one.
     assert_eq!(call(&d, "GET", &format!("/v1/containers/steward/backups/{backup}"), "").status, 200);
-    assert_eq!(call(&d, "GET", "/v1/containers/nope/backups", "").status, 404);
-    assert_eq!(call(&d, "GET", "/v1/containers/app/backups/000000000000000000000fff", "").status, 404);
+    // Errors come in the spec's envelope with its codes.
+    for (path, code) in [
+        ("/v1/containers/nope/backups".to_owned(), "404.container"),
+        ("/v1/containers/app/backups/000000000000000000000fff".to_owned(), "404.container.backup"),
+        ("/v1/jobs/000000000000000000000fff".to_owned(), "404.job"),
+        ("/v1/jobs/12".to_owned(), "404.job"),
+    ] {
+        let r = call(&d, "GET", &path, "");
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(s(&r.json(), &["error", "code"]), code, "{path}: {}", r.text());
+        assert!(matches!(field(&r.json(), &["data"]), Value::Null), "{}", r.text());
+    }
+    let r = d.connect().send("GET", "/v1/containers/app/backups", &[("Authorization", "Bearer wrong")], b"");
+    assert_eq!((r.status, s(&r.json(), &["error", "code"])), (401, "401.auth-invalid"), "{}", r.text());
+    // A key made with Cycle's name for the view capability views, and is told what it lacks.
+    let made = call(&d, "POST", "/1.0/keys", r#"{"name":"viewer","capabilities":["containers-backups-view"]}"#);
+    assert!(made.status < 300, "{}", made.text());
+    let viewer = format!("Bearer {}", s(&made.json(), &["metadata", "secret"]));
+    let r = d.connect().send("GET", "/v1/containers/app/backups", &[("Authorization", &viewer)], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r =
+        d.connect().send("DELETE", &format!("/v1/containers/app/backups/{backup}"), &[("Authorization", &viewer)], b"");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(s(&r.json(), &["error", "code"]), "403.permissions");
+    assert_eq!(s(&r.json(), &["error", "extra", "capability"]), "containers-backups-manage");
 
     // Change the state, then restore the record.
     let app = d.options.root.join("var/lib/app");
@@ -363,9 +398,11 @@ fn a_restore_job_from_a_record_brings_the_state_back() {
     let v = r.json();
     assert_eq!(s(&v, &["data", "action"]), "restore");
     let job = s(&v, &["data", "job", "id"]).to_owned();
+    assert!(is_object_id(&job), "{job}");
     let Value::Array(tasks) = field(&v, &["data", "job", "tasks"]) else { panic!() };
     let Value::Array(steps) = field(&tasks[0], &["steps"]) else { panic!() };
     assert_eq!(steps.len(), 2);
+    assert!(steps.iter().all(|st| !s(st, &["started"]).is_empty()), "a step always has started: {}", r.text());
     let mut done = None;
     for _ in 0..400 {
         // The restored token is back as soon as the job completes: ask with either.
@@ -380,7 +417,13 @@ fn a_restore_job_from_a_record_brings_the_state_back() {
         std::thread::sleep(Duration::from_millis(25));
     }
     let v = done.expect("the restore job completes");
+    // The job as Cycle's trackJob reads it: its state, and each task's.
+    assert!(matches!(field(&v, &["data", "state", "error"]), Value::Null));
+    assert_eq!(s(&v, &["data", "caption"]), "Restore backup");
+    assert!(is_object_id(s(&v, &["data", "hub_id"])));
     let Value::Array(tasks) = field(&v, &["data", "tasks"]) else { panic!() };
+    assert_eq!(s(&tasks[0], &["state", "current"]), "completed");
+    assert!(is_object_id(s(&tasks[0], &["id"])));
     let Value::Array(steps) = field(&tasks[0], &["steps"]) else { panic!() };
     assert!(steps.iter().all(|st| !s(st, &["completed"]).is_empty()));
     assert_eq!(std::fs::read_to_string(app.join("config.ini")).unwrap(), "app config v1\n");
