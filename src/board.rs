@@ -141,6 +141,9 @@ pub struct NetworkBackend {
     /// Run after the file is written (argv, no shell; STEWARD_NETWORK_CONFIG and
     /// STEWARD_NETWORK_MODE in its environment), e.g. the board's network restart script.
     pub apply: Option<Vec<String>>,
+    /// The settings the appliance ships with (a Jidoteki `network` section): what `GET
+    /// /settings` answers until settings are stored. Without it, that answer is 404.
+    pub default: Option<json::Value>,
 }
 
 /// The storage types this appliance offers (Jidoteki's storage-options.json) and where the
@@ -153,6 +156,9 @@ pub struct StorageBackend {
     /// STEWARD_POOL_NAME, STEWARD_POOL_TYPE, STEWARD_POOL_DEVICES in its environment), e.g.
     /// the board's zpool or mdadm script. Without it, `/1.0/system/storage` takes no pools.
     pub pool_hook: Option<Vec<String>>,
+    /// The storage the appliance ships with (a Jidoteki `storage` section, e.g. `{"type":
+    /// "local"}`): what `GET /storage` answers until a choice is stored. Without it, 404.
+    pub default: Option<json::Value>,
 }
 
 /// The options Jidoteki kept in `/usr/local/etc/jidoteki-admin-api.json`, with its key names

@@ -84,9 +84,12 @@ mod tests {
 
     #[test]
     fn names_the_field_of_each_problem() {
-        let text = include_str!("../board/dev.json").replacen(
-            r#""network": { "config": "/etc/steward/network.conf" }"#,
-            r#""network": { "config": "/etc/steward/network.conf", "apply": ["/usr/lib/steward/missing-hook"] }"#,
+        let dev = include_str!("../board/dev.json");
+        let from = r#""config": "/etc/steward/network.conf","#;
+        assert!(dev.contains(from), "the dev board changed: this test must change with it");
+        let text = dev.replacen(
+            from,
+            r#""config": "/etc/steward/network.conf", "apply": ["/usr/lib/steward/missing-hook"],"#,
             1,
         );
         let board = Board::parse(&text).unwrap();

@@ -129,8 +129,85 @@ pub fn document() -> String {
     out
 }
 
-pub fn docs(_api: &mut Api, _call: &mut Call) -> Handled {
+/// `/docs`: the OpenAPI document; `/docs/` (where the Jidoteki dashboard's "Admin API
+/// documentation" link goes): the same routes as a page to read.
+pub fn docs(_api: &mut Api, call: &mut Call) -> Handled {
+    if call.head.path().ends_with('/') {
+        let page = Response::new(200, "text/html; charset=utf-8", page().into_bytes())
+            .header("Content-Security-Policy", PAGE_CSP)
+            .header("X-Content-Type-Options", "nosniff")
+            .header("Referrer-Policy", "no-referrer");
+        return Ok(page.into());
+    }
     Ok(Response::json(200, document()).into())
+}
+
+/// The page has no script and loads nothing; its one style sheet is inline.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+fn push_html(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Every route, by surface: method, path, what it needs, what it does.
+fn page() -> String {
+    let surfaces = [
+        (Surface::Jidoteki, "Jidoteki Admin API", "?token=, ?hash= (HMAC), or Authorization: Bearer"),
+        (Surface::Incus, "IncusOS API, plans, operations and keys", "Authorization: Bearer (a token or an API key)"),
+        (Surface::Backrest, "Backrest RPCs (Connect: JSON or binary protobuf over POST)", "Basic or Bearer"),
+        (Surface::Records, "Backup records (Cycle's container-backups API)", "Authorization: Bearer"),
+    ];
+    let mut out = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>steward API</title>\
+         <style>body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em}\
+         table{border-collapse:collapse;width:100%;margin-bottom:2em}td,th{border-bottom:1px solid #ddd;\
+         padding:.3em .5em;text-align:left;vertical-align:top}code{font-size:.95em}th{background:#f4f4f4}\
+         .m{font-weight:600;width:5em}</style></head><body><h1>steward API</h1>\
+         <p>Every endpoint this appliance serves, from its route table. The machine-readable \
+         description is <a href=\"/docs\">/docs</a> (OpenAPI 3). Capabilities bound API keys; the \
+         admin token may do everything.</p>",
+    );
+    for (surface, title, auth) in surfaces {
+        out.push_str("<h2>");
+        push_html(&mut out, title);
+        out.push_str("</h2><p>Credentials: ");
+        push_html(&mut out, auth);
+        out.push_str("</p><table><tr><th>method</th><th>path</th><th>needs</th><th>what it does</th></tr>");
+        for r in ROUTES.iter().filter(|r| r.surface == surface) {
+            out.push_str("<tr><td class=\"m\">");
+            out.push_str(r.method.as_str());
+            out.push_str("</td><td><code>");
+            push_html(&mut out, surface.prefix());
+            push_html(&mut out, r.pattern);
+            out.push_str("</code></td><td>");
+            let needs = match r.access {
+                Access::Public => "nothing",
+                Access::Setup => "nothing on first run, then the token",
+                _ => r.cap.name(),
+            };
+            push_html(&mut out, needs);
+            if let Some(optional) = r.optional {
+                out.push_str(" (optional endpoint: ");
+                push_html(&mut out, optional);
+                out.push(')');
+            }
+            out.push_str("</td><td>");
+            push_html(&mut out, r.doc);
+            out.push_str("</td></tr>");
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</body></html>");
+    out
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ impl Surface {
         let under = |p: &str| path.starts_with(p) && (path.len() == p.len() || path.as_bytes()[p.len()] == b'/');
         if under("/api/v1/admin") {
             Some(Surface::Jidoteki)
-        } else if path == "/" || under("/1.0") || path == "/metrics" || path == "/docs" || under("/ui") {
+        } else if path == "/" || under("/1.0") || path == "/metrics" || under("/docs") || under("/ui") {
             Some(Surface::Incus)
         } else if under("/v1.Backrest") {
             Some(Surface::Backrest)
@@ -97,7 +97,6 @@ pub struct Route {
     /// A GET route that HEAD may also ask: false where the GET has effects or starts a
     /// producer (a reboot, a download), which HEAD must never do (RFC 9110 §9.3.2).
     pub head: bool,
-    #[allow(dead_code)] // documentation data: read by the route-table tests
     pub doc: &'static str,
     pub handler: HandlerFn,
 }
@@ -434,7 +433,7 @@ pub static ROUTES: &[Route] = &[
         access: Access::Public,
         ..incus_get(
             "/docs",
-            "The OpenAPI 3 description of every endpoint (generated from the route table)",
+            "The OpenAPI 3 description of every endpoint (generated from the route table); /docs/ is the same as a page to read",
             openapi::docs,
         )
     },

@@ -103,6 +103,7 @@ impl Engine {
     }
 
     pub fn open(board: Board, root: Root, data: PathBuf) -> Result<(Engine, Option<String>), String> {
+        settings::check_board_defaults(&board)?;
         crate::store::atomic::ensure_private_dir(&data).map_err(|e| format!("data dir {}: {e}", data.display()))?;
         // A restore cut short by a stop is finished (or its staging dropped) before any state
         // is read.

@@ -92,7 +92,10 @@ impl Engine {
 
     /// The stored network settings, read and checked once.
     pub fn network_settings(&self) -> Option<Network> {
-        parse_network(&std::fs::read(self.data.join(SETTINGS_FILE)).ok()?).ok()
+        match std::fs::read(self.data.join(SETTINGS_FILE)) {
+            Ok(stored) => parse_network(&stored).ok(),
+            Err(_) => self.default_network(),
+        }
     }
 
     /// `:confirm`: keeps the change.

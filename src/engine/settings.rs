@@ -171,11 +171,25 @@ pub fn network_from_section(net: &Object, app: Option<Value>) -> Result<Network,
     // "mode" is what the reference's GET adds; a client may send it back.
     let mut known = names.clone();
     known.push("mode");
-    reject_unknown(&net, &known)?;
+    reject_unknown(net, &known)?;
+    // An explicit "dhcp" wins over leftover addresses (the dashboard sends the static
+    // fields whatever the mode); "static" still needs all three.
+    let (dhcp, wants_static) = match net.get("mode") {
+        None | Some(Value::Null) => (false, false),
+        Some(Value::String(m)) if m == "dhcp" => (true, false),
+        Some(Value::String(m)) if m == "static" => (false, true),
+        Some(_) => return Err(Error::Invalid("Invalid option: mode. Allowed: dhcp, static".into())),
+    };
     let mut fields = Vec::new();
     for (r, required) in &NETWORK_RULES {
         let value = net.get(r.name);
-        if !required && matches!(value, None | Some(Value::Null)) {
+        // The reference's decoder turns "" into nothing: an optional field sent empty (as
+        // the dashboard sends a blank NTP server) is absent, not too short.
+        let empty = matches!(value, Some(Value::String(s)) if s.is_empty());
+        if !required && (matches!(value, None | Some(Value::Null)) || empty) {
+            continue;
+        }
+        if dhcp && STATIC_FIELDS.contains(&r.name) {
             continue;
         }
         if let Some(v) = check(r, value)? {
@@ -183,13 +197,30 @@ pub fn network_from_section(net: &Object, app: Option<Value>) -> Result<Network,
         }
     }
     let has = |n: &str| fields.iter().any(|(k, _)| *k == n);
-    let statics = ["ip_address", "netmask", "gateway"].iter().filter(|n| has(n)).count();
-    if statics != 0 && statics != 3 {
+    let statics = STATIC_FIELDS.iter().filter(|n| has(n)).count();
+    if statics != 0 && statics != 3 || (statics == 0 && wants_static) {
         return Err(Error::Invalid(
             "Static network settings need ip_address, netmask and gateway together (omit all three for DHCP)".into(),
         ));
     }
     Ok(Network { fields, app })
+}
+
+/// The fields that make network settings static; without them they are DHCP.
+const STATIC_FIELDS: [&str; 3] = ["ip_address", "netmask", "gateway"];
+
+/// A board's shipped settings must pass the checks a client's do, or steward does not start.
+pub fn check_board_defaults(board: &crate::board::Board) -> Result<(), String> {
+    if let Some(default) = &board.network.default {
+        let Value::Object(net) = default else { return Err("board network.default: not a JSON object".into()) };
+        network_from_section(net, None).map_err(|e| format!("board network.default: {}", e.message()))?;
+    }
+    if let Some(default) = &board.storage.default {
+        let doc = crate::json::Object::new().raw("storage", &json::to_string(default)).finish();
+        parse_storage(doc.as_bytes(), &board.storage.options)
+            .map_err(|e| format!("board storage.default: {}", e.message()))?;
+    }
+    Ok(())
 }
 
 pub struct Storage {
@@ -231,6 +262,23 @@ pub fn parse_storage(text: &[u8], offered: &[String]) -> Result<Storage, Error> 
         }
     }
     Ok(Storage { kind, fields })
+}
+
+/// The fields with `mode` first, as the reference stores and returns them.
+fn with_mode(n: &Network) -> Vec<(&'static str, String)> {
+    let mode = if n.is_static() { "static" } else { "dhcp" };
+    let mut fields = vec![("mode", mode.to_owned())];
+    fields.extend(n.fields.iter().cloned());
+    fields
+}
+
+/// The stored settings document: `network` (with its mode) and the Jidoteki `app` section.
+fn network_document(n: &Network) -> String {
+    let mut doc = crate::json::Object::new().raw("network", &object(&with_mode(n)));
+    if let Some(app) = &n.app {
+        doc = doc.raw("app", &json::to_string(app));
+    }
+    doc.finish()
 }
 
 fn object(fields: &[(&str, String)]) -> String {
@@ -285,11 +333,12 @@ impl Engine {
     /// The one writer of the network settings: the stored document (`network` and the
     /// Jidoteki `app` section) and the board's rendered file, as one change.
     pub(super) fn store_network(&self, n: &Network) -> Result<(), Error> {
-        let mut doc = crate::json::Object::new().raw("network", &object(&n.fields));
-        if let Some(app) = &n.app {
-            doc = doc.raw("app", &json::to_string(app));
-        }
-        self.store_rendered(NETWORK_FILE, &doc.finish(), &self.board.network.config.clone(), &self.network_lines(n))
+        self.store_rendered(
+            NETWORK_FILE,
+            &network_document(n),
+            &self.board.network.config.clone(),
+            &self.network_lines(n),
+        )
     }
 
     /// Writes the board's network file (key=value lines) for the settings.
@@ -299,10 +348,7 @@ impl Engine {
 
     /// The board's network file for the settings: key=value lines.
     pub fn network_lines(&self, n: &Network) -> String {
-        let mode = if n.is_static() { "static" } else { "dhcp" };
-        let mut fields = vec![("mode", mode.to_owned())];
-        fields.extend(n.fields.iter().cloned());
-        key_value_lines(&fields)
+        key_value_lines(&with_mode(n))
     }
 
     /// Stores a settings document and renders the board's file for it as one change: the
@@ -368,8 +414,22 @@ impl Engine {
             .unwrap_or_else(|| "steward".to_owned())
     }
 
+    /// The stored settings document, else the board's shipped one.
     pub fn network(&self) -> Result<String, Error> {
-        self.stored(NETWORK_FILE)
+        match self.stored(NETWORK_FILE) {
+            Err(Error::NotFound(_)) => {
+                self.default_network().map(|n| network_document(&n)).ok_or(Error::NotFound("settings"))
+            }
+            stored => stored,
+        }
+    }
+
+    /// The board's shipped network settings (checked when the engine opened).
+    pub(super) fn default_network(&self) -> Option<Network> {
+        match &self.board.network.default {
+            Some(Value::Object(net)) => network_from_section(net, None).ok(),
+            _ => None,
+        }
     }
 
     pub fn set_storage(&mut self, s: &Storage) -> Result<(), Error> {
@@ -380,8 +440,14 @@ impl Engine {
     }
 
     /// The stored storage settings (a JSON document with a `storage` object).
+    /// The stored storage choice, else the board's shipped one.
     pub fn storage(&self) -> Result<String, Error> {
-        self.stored(STORAGE_FILE)
+        match (self.stored(STORAGE_FILE), &self.board.storage.default) {
+            (Err(Error::NotFound(_)), Some(default)) => {
+                Ok(crate::json::Object::new().raw("storage", &json::to_string(default)).finish())
+            }
+            (stored, _) => stored,
+        }
     }
 
     /// A stored settings document, as written: a JSON object. A file that is not one (edited
@@ -460,12 +526,62 @@ mod tests {
                 "Missing or invalid string for option: interface. Allowed: a-zA-Z0-9",
             ),
             (r#"{"network":{"interface":"eth0","hostname":"test.host","evil":"x"}}"#, "Unknown option: evil"),
+            // "" is absent only for the optional fields.
+            (
+                r#"{"network":{"interface":"","hostname":"test.host"}}"#,
+                "Invalid string length for option: interface. Allowed: >= 3 and <= 14",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"test.host","mode":"auto"}}"#,
+                "Invalid option: mode. Allowed: dhcp, static",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"test.host","mode":7}}"#,
+                "Invalid option: mode. Allowed: dhcp, static",
+            ),
+            (
+                r#"{"network":{"interface":"eth0","hostname":"test.host","mode":"static","ntpserver":""}}"#,
+                "Static network settings need ip_address, netmask and gateway together (omit all three for DHCP)",
+            ),
             (r#"{"net":{}}"#, "Missing or invalid option: network"),
             (r#"[]"#, "Settings file is not a JSON object"),
         ];
         for (doc, msg) in bad {
             assert_eq!(net(doc).err().as_deref(), Some(msg), "{doc}");
         }
+    }
+
+    /// What the Jidoteki dashboard sends: every field, blank where the owner left it so.
+    #[test]
+    fn blank_optional_fields_are_absent_and_an_explicit_dhcp_drops_addresses() {
+        let d = net(r#"{"network":{"interface":"eth0","hostname":"test.host","mode":"dhcp","ip_address":"","netmask":"","gateway":"","dns1":"","dns2":"","ntpserver":""}}"#).unwrap();
+        assert!(!d.is_static());
+        assert_eq!(d.fields.len(), 2, "only interface and hostname are set");
+        let left = net(r#"{"network":{"interface":"eth0","hostname":"test.host","mode":"dhcp","ip_address":"10.0.0.2","netmask":"255.0.0.0","gateway":"10.0.0.1","ntpserver":""}}"#).unwrap();
+        assert!(!left.is_static() && left.get("ip_address").is_none());
+        let s = net(r#"{"network":{"interface":"eth0","hostname":"test.host","mode":"static","ip_address":"10.0.0.2","netmask":"255.0.0.0","gateway":"10.0.0.1","ntpserver":""}}"#).unwrap();
+        assert!(s.is_static() && s.get("ntpserver").is_none());
+        // Stored with its mode, as the reference returns it.
+        assert!(network_document(&s).starts_with(r#"{"network":{"mode":"static","interface":"eth0""#));
+        assert!(network_document(&d).starts_with(r#"{"network":{"mode":"dhcp","interface":"eth0""#));
+    }
+
+    #[test]
+    fn a_board_whose_shipped_settings_a_client_could_not_send_is_refused() {
+        let dev = include_str!("../../board/dev.json");
+        let board = |from: &str, to: &str| {
+            assert!(dev.contains(from), "{from}");
+            crate::board::Board::parse(&dev.replacen(from, to, 1)).unwrap()
+        };
+        let bad_host = board(r#""hostname": "steward.local""#, r#""hostname": "a b""#);
+        let e = check_board_defaults(&bad_host).unwrap_err();
+        assert!(e.starts_with("board network.default: Missing or invalid string for option: hostname"), "{e}");
+        let not_offered = board(r#""default": { "type": "local" }"#, r#""default": { "type": "ceph" }"#);
+        assert!(check_board_defaults(&not_offered).unwrap_err().starts_with("board storage.default:"));
+        let not_object =
+            board(r#""default": { "interface": "eth0", "hostname": "steward.local" }"#, r#""default": []"#);
+        assert!(check_board_defaults(&not_object).is_err());
+        assert_eq!(check_board_defaults(&crate::board::Board::parse(dev).unwrap()), Ok(()));
     }
 
     #[test]

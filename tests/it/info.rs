@@ -177,3 +177,24 @@ fn executable_resident_kib(pid: u32) -> u64 {
     }
     resident
 }
+
+/// The Jidoteki dashboard's "Admin API documentation" link goes to `/docs/`: a page to read,
+/// with no script; `/docs` stays the OpenAPI document. Both need no credentials.
+#[test]
+fn docs_slash_is_a_page_and_docs_is_the_openapi_document() {
+    let d = started();
+    let page = d.get("/docs/");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.header("Content-Type"), Some("text/html; charset=utf-8"));
+    let csp = page.header("Content-Security-Policy").unwrap_or_default().to_owned();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+    let text = page.text();
+    for row in ["/api/v1/admin/settings", "/1.0/system/network", "/v1.Backrest/GetOperations", "/v1/jobs/{job}"] {
+        assert!(text.contains(row), "{row} is not on the page");
+    }
+    assert!(!text.contains("<script"), "the page runs nothing");
+    let doc = d.get("/docs");
+    assert_eq!(doc.status, 200);
+    assert!(doc.text().starts_with(r#"{"openapi":"3.0.3""#), "{}", &doc.text()[..80]);
+    assert_eq!(d.get("/docs/nope").status, 403, "only the two are served, and the rest is no one's business");
+}

@@ -3,6 +3,10 @@
 use crate::util::{ADMIN, Daemon, Options, cleanup, fixture_root_copy};
 
 const STATIC: &str = r#"{"network":{"interface":"eth0","hostname":"test.host","ip_address":"192.168.1.100","netmask":"255.255.255.0","gateway":"192.168.1.1","dns1":"192.168.1.2","dns2":"192.168.1.3","ntpserver":"pool.ntp.org"},"app":{"name":"testapp"}}"#;
+/// `STATIC` as GET returns it: with the mode the reference stores.
+const STATIC_STORED: &str = r#"{"network":{"mode":"static","interface":"eth0","hostname":"test.host","ip_address":"192.168.1.100","netmask":"255.255.255.0","gateway":"192.168.1.1","dns1":"192.168.1.2","dns2":"192.168.1.3","ntpserver":"pool.ntp.org"},"app":{"name":"testapp"}}"#;
+/// What the dev board ships with (`network.default`), before anything is stored.
+const DEV_DEFAULT: &str = r#"{"network":{"mode":"dhcp","interface":"eth0","hostname":"steward.local"}}"#;
 
 fn daemon() -> Daemon {
     let d = Daemon::with(Options { root: fixture_root_copy(), ..Options::default() });
@@ -17,14 +21,15 @@ fn post(d: &Daemon, endpoint: &str, doc: &str) -> crate::util::Resp {
 #[test]
 fn static_settings_are_accepted_stored_and_rendered() {
     let d = daemon();
-    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).status, 404, "nothing stored yet");
+    let r = d.get(&format!("{ADMIN}/settings?token=owner"));
+    assert_eq!((r.status, r.text()), (200, DEV_DEFAULT.to_owned()), "the board's settings before any are stored");
     let r = post(&d, "settings", STATIC);
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.header("Location"), Some("/api/v1/admin/settings"));
     assert_eq!(r.text(), r#"{"Status":"202 Accepted","Location":"/api/v1/admin/settings"}"#);
     let r = d.get(&format!("{ADMIN}/settings?token=owner"));
     assert_eq!(r.status, 200);
-    assert_eq!(r.text(), STATIC);
+    assert_eq!(r.text(), STATIC_STORED);
     let conf = std::fs::read_to_string(d.options.root.join("etc/steward/network.conf")).unwrap();
     assert!(
         conf.starts_with("mode=\"static\"\ninterface=\"eth0\"\nhostname=\"test.host\"\nip_address=\"192.168.1.100\"\n"),
@@ -35,7 +40,53 @@ fn static_settings_are_accepted_stored_and_rendered() {
     assert_eq!(post(&d, "settings", dhcp).status, 202);
     let conf = std::fs::read_to_string(d.options.root.join("etc/steward/network.conf")).unwrap();
     assert_eq!(conf, "mode=\"dhcp\"\ninterface=\"eth0\"\nhostname=\"test.host\"\n");
-    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).text(), dhcp);
+    assert_eq!(
+        d.get(&format!("{ADMIN}/settings?token=owner")).text(),
+        r#"{"network":{"mode":"dhcp","interface":"eth0","hostname":"test.host"},"app":{"name":"testapp"}}"#
+    );
+    cleanup(d);
+}
+
+/// What the original Jidoteki dashboard posts: every field, blank where the owner left it
+/// (NTP, and the addresses in DHCP mode), with the mode it reads back from GET.
+#[test]
+fn the_dashboards_blank_fields_are_absent_and_the_mode_it_saved_comes_back() {
+    let d = daemon();
+    let dhcp = r#"{"network":{"mode":"dhcp","interface":"eth0","hostname":"dash.host","ip_address":"","netmask":"","gateway":"","dns1":"","dns2":"","ntpserver":""}}"#;
+    let r = post(&d, "settings", dhcp);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let got = d.get(&format!("{ADMIN}/settings?token=owner")).text();
+    assert_eq!(got, r#"{"network":{"mode":"dhcp","interface":"eth0","hostname":"dash.host"}}"#);
+    let fixed = r#"{"network":{"mode":"static","interface":"eth0","hostname":"dash.host","ip_address":"10.0.0.2","netmask":"255.255.255.0","gateway":"10.0.0.1","dns1":"10.0.0.53","dns2":"","ntpserver":""}}"#;
+    assert_eq!(post(&d, "settings", fixed).status, 202);
+    let got = d.get(&format!("{ADMIN}/settings?token=owner")).text();
+    assert!(got.starts_with(r#"{"network":{"mode":"static","#) && !got.contains("ntpserver"), "{got}");
+    // A required field sent blank is still refused, with the reference's message.
+    let r = post(&d, "settings", r#"{"network":{"interface":"","hostname":"dash.host","ntpserver":""}}"#);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("Invalid string length for option: interface"), "{}", r.text());
+    // The stored settings say static; switching back to DHCP with the addresses left in.
+    let back = fixed.replace(r#""mode":"static""#, r#""mode":"dhcp""#);
+    assert_eq!(post(&d, "settings", &back).status, 202);
+    let conf = std::fs::read_to_string(d.options.root.join("etc/steward/network.conf")).unwrap();
+    assert!(conf.starts_with("mode=\"dhcp\"\n") && !conf.contains("ip_address"), "{conf}");
+    cleanup(d);
+}
+
+/// A board without shipped settings keeps the documented 404 until some are stored.
+#[test]
+fn a_board_without_defaults_answers_404_until_settings_are_stored() {
+    let board = crate::util::dev_board_with(
+        "no-defaults",
+        &[
+            (r#""default": { "interface": "eth0", "hostname": "steward.local" }"#, r#""_": null"#),
+            (r#""default": { "type": "local" }"#, r#""_": null"#),
+        ],
+    );
+    let d = Daemon::with(Options { board: Some(board), root: fixture_root_copy(), plain: false });
+    d.setup("owner");
+    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).status, 404);
+    assert_eq!(d.get(&format!("{ADMIN}/storage?token=owner")).status, 404);
     cleanup(d);
 }
 
@@ -93,7 +144,11 @@ fn every_settings_rule_rejects_a_bad_value_and_keeps_the_old_settings() {
     assert_eq!(r.status, 400);
     let r = d.post_form(&format!("{ADMIN}/settings?token=owner"), &[("settings", STATIC.as_bytes()), ("x", b"1")]);
     assert_eq!(r.status, 400);
-    assert_eq!(d.get(&format!("{ADMIN}/settings?token=owner")).text(), STATIC, "a rejected post changed nothing");
+    assert_eq!(
+        d.get(&format!("{ADMIN}/settings?token=owner")).text(),
+        STATIC_STORED,
+        "a rejected post changed nothing"
+    );
     assert_eq!(post(&d, "settings", STATIC).status, 202);
     cleanup(d);
 }
@@ -108,7 +163,9 @@ fn replace_field(doc: &str, field: &str, value: &str) -> String {
 #[test]
 fn storage_round_trip_and_rules() {
     let d = daemon();
-    assert_eq!(d.get(&format!("{ADMIN}/storage?token=owner")).status, 404);
+    let r = d.get(&format!("{ADMIN}/storage?token=owner"));
+    assert_eq!(r.status, 200, "the board's storage before a choice is stored");
+    assert_eq!(r.text(), r#"{"storage":{"type":"local"},"options":["local","nfs","aoe","iscsi","nbd"]}"#);
     let nfs = r#"{"storage":{"type":"nfs","mount_options":"noacl,sync","ip":"192.168.1.100","share":"/nfs/storage"}}"#;
     let r = post(&d, "storage", nfs);
     assert_eq!(r.status, 202, "{}", r.text());
@@ -249,10 +306,11 @@ fn a_failed_write_is_reported_and_changed_nothing() {
     );
     assert_eq!(r.status, 500, "{}", r.text());
     assert!(stored().contains("before.lan"), "the IncusOS surface changed the settings: {}", stored());
-    let storage = br#"{"storage":{"type":"local"}}"#;
+    let storage = br#"{"storage":{"type":"aoe","device":"e0.1"}}"#;
     let r = d.post_form(&format!("{ADMIN}/storage?token=owner"), &[("settings", storage)]);
     assert_eq!(r.status, 500, "{}", r.text());
-    assert_eq!(d.get(&format!("{ADMIN}/storage?token=owner")).status, 404, "storage was stored");
+    let r = d.get(&format!("{ADMIN}/storage?token=owner"));
+    assert!(r.status == 200 && !r.text().contains(r#""type":"aoe""#), "storage was stored: {}", r.text());
     // The settings file could be written while the rendered one could not: and the other
     // way round, the rendered file is put back.
     std::fs::remove_dir_all(&rendered).unwrap();

@@ -29,8 +29,8 @@ fn board_with_apply(hook: &str) -> String {
     crate::util::dev_board_with(
         "apply",
         &[(
-            r#""network": { "config": "/etc/steward/network.conf" }"#,
-            &format!(r#""network": {{ "config": "/etc/steward/network.conf", "apply": {hook} }}"#),
+            r#""config": "/etc/steward/network.conf","#,
+            &format!(r#""config": "/etc/steward/network.conf", "apply": {hook},"#),
         )],
     )
 }
