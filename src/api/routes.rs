@@ -418,7 +418,7 @@ pub static ROUTES: &[Route] = &[
         incus_json(
             Method::Post,
             "/1.0/system/storage/:wipe-drive",
-            "Wipe a drive ({\"id\", \"secure_wipe\"}): 202 with the operation",
+            "Wipe a drive ({\"id\", \"secure_wipe\"}): answered once it is wiped; the operation is in /1.0/operations",
             system::wipe_drive,
         ),
     ),

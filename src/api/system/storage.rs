@@ -123,7 +123,9 @@ pub fn import_key(api: &mut Api, call: &mut Call) -> Handled {
     Ok(audited(api, call, result, "storage.pool.key", &name))
 }
 
-/// `:wipe-drive {"id", "secure_wipe"}`: checked now, done as an operation (202).
+/// `:wipe-drive {"id", "secure_wipe"}`: checked now, done as an operation in the history,
+/// and answered as upstream does, an empty sync answer once the drive is wiped (the
+/// connection waits; the loop serves everyone else meanwhile).
 pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Handled {
     let m = action_body(call)?;
     only(&m, "wipe", &["id", "secure_wipe"])?;
@@ -137,7 +139,23 @@ pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Handled {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Ok(error(400, "secure_wipe must be true or false").into()),
     };
+    let Some(waker) = api.waker.clone() else { return Ok(error(503, "the wipe cannot be waited for here").into()) };
     let op = api.engine.wipe_job(&id, secure)?;
     api.engine.audit.record(&call.who(), "storage.wipe", &id);
-    Ok(crate::api::plans::accepted(api, op))
+    let (tx, rx) = std::sync::mpsc::channel();
+    api.engine.op_wait(
+        op,
+        Box::new(move |op| {
+            use crate::store::oplog::Status;
+            let response = match op {
+                Some(op) if op.status == Status::Success => sync("{}"),
+                Some(op) if op.status == Status::UserCancelled => error(400, "the wipe was cancelled"),
+                Some(op) => error(500, &format!("wiping the drive failed: {}", op.message)),
+                None => error(500, "the wipe's operation is gone"),
+            };
+            let _ = tx.send(response);
+            waker.wake();
+        }),
+    );
+    Ok(Reply { response: error(500, "the wipe ended without an answer"), not_before: None, pending: Some(rx) })
 }
