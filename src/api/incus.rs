@@ -99,6 +99,8 @@ pub fn system_index(_api: &mut Api, _call: &mut Call) -> Handled {
         "/1.0/system/:poweroff",
         "/1.0/system/:reboot",
         "/1.0/system/:restore",
+        "/1.0/system/fallback-listener",
+        "/1.0/system/kernel",
         "/1.0/system/logging",
         "/1.0/system/network",
         "/1.0/system/provider",
@@ -195,6 +197,34 @@ pub fn application(api: &mut Api, call: &mut Call) -> Handled {
         .raw("available_versions", &json::str_array(Some(state.version.as_str()).filter(|v| !v.is_empty()).into_iter()))
         .finish();
     Ok(sync(&Object::new().raw("state", &state).raw("config", "{}").finish()).into())
+}
+
+/// `PUT /1.0/applications/{name}`: upstream's `ApplicationConfig` has no fields, so the one
+/// config there is `{}`.
+pub fn put_application(api: &mut Api, call: &mut Call) -> Handled {
+    app_of(api, call)?;
+    let text = call.body_text().map_err(|m| Reply::from(error(400, m)))?;
+    use miniserde::json::Value;
+    let Ok(Value::Object(body)) = miniserde::json::from_str::<Value>(&text) else {
+        return Ok(error(400, "the body must be a JSON object with a config").into());
+    };
+    for (k, v) in body.iter() {
+        match (k.as_str(), v) {
+            ("state", _) => {}
+            ("config", Value::Object(c)) if c.is_empty() => {}
+            ("config", Value::Null) => {}
+            ("config", _) => return Ok(error(400, "an application has no settings: config must be {}").into()),
+            (k, _) => return Ok(error(400, &format!("unknown field {k:?}")).into()),
+        }
+    }
+    Ok(sync("{}").into())
+}
+
+/// `:check-update`: an application is updated with the system (signed packages uploaded
+/// to `/api/v1/admin/update`); there is no feed to ask, so the check is done at once.
+pub fn app_check_update(api: &mut Api, call: &mut Call) -> Handled {
+    app_of(api, call)?;
+    Ok(sync("{}").into())
 }
 
 pub fn app_restart(api: &mut Api, call: &mut Call) -> Handled {

@@ -422,6 +422,137 @@ pub static ROUTES: &[Route] = &[
             system::wipe_drive,
         ),
     ),
+    needs(
+        Cap::StorageDestructive,
+        incus_json(
+            Method::Post,
+            "/1.0/system/storage/:scrub-pool",
+            "Start a scrub of a pool ({\"name\"}) through the board's pool hook",
+            system::scrub_pool,
+        ),
+    ),
+    incus_post(
+        "/1.0/system/storage/:create-volume",
+        "Not on steward boards: pools hold no volumes here (the board's pool hook makes whole pools)",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/system/storage/:delete-volume",
+        "Not on steward boards: pools hold no volumes here (the board's pool hook makes whole pools)",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/system/storage/:encrypt-drive",
+        "Not on steward boards: drives are not encrypted by steward (a pool's key is imported with :import-pool)",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/system/storage/:import-encrypted-drive",
+        "Not on steward boards: drives are not encrypted by steward (a pool's key is imported with :import-pool)",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/system/storage/:cleanup-root",
+        "Not on steward boards: the root partition holds the two update slots only, which updates manage",
+        system::not_here,
+    ),
+    incus_get("/1.0/system/kernel", "Kernel settings: none on a steward board (they are the board's)", system::kernel),
+    incus_json(
+        Method::Put,
+        "/1.0/system/kernel",
+        "Change the kernel settings: only the empty config is taken",
+        system::put_kernel,
+    ),
+    incus_get(
+        "/1.0/system/fallback-listener",
+        "The fallback listener: never active (steward is the API itself)",
+        system::fallback_listener,
+    ),
+    incus_json(
+        Method::Put,
+        "/1.0/system/fallback-listener",
+        "Change the fallback listener: only the empty config is taken",
+        system::put_fallback_listener,
+    ),
+    incus_post(
+        "/1.0/system/:suspend",
+        "Not on steward boards: the appliance does not suspend (a sleeping box cannot be administered); :poweroff and :reboot are served",
+        system::not_here,
+    ),
+    needs(
+        Cap::Network,
+        incus_post(
+            "/1.0/system/network/:flush-dns",
+            "Flush the DNS cache: steward boards keep none, so this is done at once",
+            system::flush_dns,
+        ),
+    ),
+    incus_post(
+        "/1.0/services/{name}/:reset",
+        "Reset a service's config to the board's default (enabled)",
+        system::reset_service,
+    ),
+    incus_get("/1.0/debug/kernel", "Kernel release, architecture and loaded modules", system::debug_kernel),
+    needs(
+        Cap::Admin,
+        incus_get(
+            "/1.0/debug/processes",
+            "Every process: pid, parent, state, command line (read from /proc)",
+            system::debug_processes,
+        ),
+    ),
+    incus_post(
+        "/1.0/debug/:run-script",
+        "Not on steward boards: no key is provisioned to check a signed recovery script against, and steward runs no scripts a client sends",
+        system::not_here,
+    ),
+    incus_get("/1.0/debug/secureboot", "Secure Boot debug endpoints (none are served here)", system::secureboot_index),
+    incus_get(
+        "/1.0/debug/secureboot/event-log",
+        "Not on steward boards: steward does not read the measured-boot event log",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/debug/secureboot/:update",
+        "Not on steward boards: steward does not change the Secure Boot databases",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/applications",
+        "Not on steward boards: the applications are the board's; none can be added",
+        system::not_here,
+    ),
+    incus_json(
+        Method::Put,
+        "/1.0/applications/{name}",
+        "Change an application's config: it has no settings, so only {} is taken",
+        incus::put_application,
+    ),
+    incus_post(
+        "/1.0/applications/{name}/:check-update",
+        "Check for an application update: it updates with the system (signed uploads), so this is done at once",
+        incus::app_check_update,
+    ),
+    incus_post(
+        "/1.0/applications/{name}/:action",
+        "Not on steward boards: the board's applications define no actions",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/applications/{name}/:debug",
+        "Not on steward boards: the board's applications expose no debug data (their logs are in /1.0/debug/log)",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/applications/{name}/:remove",
+        "Not on steward boards: the applications are the board's; none can be removed",
+        system::not_here,
+    ),
+    incus_post(
+        "/1.0/applications/{name}/:switch-version",
+        "Not on steward boards: one version of each application is installed (it changes with a system update)",
+        system::not_here,
+    ),
     needs(Cap::Admin, incus_get("/1.0/keys", "API keys (?recursion=1: with capabilities)", keys::list)),
     incus_json(Method::Post, "/1.0/keys", "Create an API key: the secret is in this answer only", keys::create),
     needs(Cap::Admin, incus_get("/1.0/keys/{name}", "One API key (never its secret)", keys::show)),

@@ -17,6 +17,11 @@ impl Engine {
         std::fs::read_to_string(config_path(&self.data, name)).unwrap_or_else(|_| default.to_owned())
     }
 
+    /// Drops a stored config document: its default is in force again.
+    pub fn forget_config(&self, name: &str) -> Result<(), Error> {
+        atomic::remove(&config_path(&self.data, name)).map_err(|e| Error::Io(format!("resetting {name}: {e}")))
+    }
+
     pub fn store_config(&self, name: &str, config: &str) -> Result<(), Error> {
         atomic::write(&config_path(&self.data, name), config.as_bytes(), 0o600)
             .map_err(|e| Error::Io(format!("storing {name}: {e}")))

@@ -149,6 +149,14 @@ impl Engine {
     }
 
     /// steward itself first (it is answering, so it runs), then the profile's services.
+    pub fn kernel(&self) -> crate::system::kernel::Kernel {
+        crate::system::kernel::kernel(&self.root)
+    }
+
+    pub fn processes(&self) -> Vec<crate::system::kernel::Process> {
+        crate::system::kernel::processes(&self.root)
+    }
+
     pub fn services(&self) -> Vec<(&str, bool)> {
         let mut list = vec![("steward", true)];
         list.extend(self.board.services.iter().map(|s| (s.name.as_str(), services::is_running(&self.root, s))));

@@ -247,6 +247,16 @@ impl Engine {
         self.store_pools(&pools)
     }
 
+    /// `:scrub-pool`: the board's pool hook starts a scrub of the pool (`STEWARD_POOL_ACTION`
+    /// scrub; `zpool scrub` and `mdadm`'s check both return once it is under way).
+    pub fn scrub_pool(&mut self, name: &str) -> Result<(), Error> {
+        let hook = self.board.storage.pool_hook.clone().ok_or_else(|| {
+            Error::Invalid("this board has no pool backend (storage.pool_hook): there is no pool to scrub".into())
+        })?;
+        let pool = self.pools().into_iter().find(|p| p.name == name).ok_or(Error::NotFound("pool"))?;
+        self.run_pool_hook(&hook, "scrub", &pool)
+    }
+
     pub fn import_pool_key(&mut self, name: &str, key: &str) -> Result<(), Error> {
         if !valid_key(key) {
             return Err(Error::Invalid("encryption_key must be the base64 of a 32-byte raw key".into()));

@@ -3,6 +3,7 @@
 
 pub mod hardware;
 pub mod health;
+pub mod kernel;
 #[allow(unsafe_code)] // the one module that needs it: see its header
 pub mod pages;
 pub mod privilege;

@@ -389,3 +389,125 @@ fn security_edit_adds_a_key_to_the_redacted_list() {
         assert_eq!(bearer(&d, "PUT", "/1.0/system/security", bad.as_bytes()).status, 400, "{bad}");
     }
 }
+
+/// Every path+verb upstream's router serves (incus-osd internal/rest/server.go), with the
+/// bodies its clients send: each answers in the envelope, never 404 or 405, and never a 5xx.
+/// Where steward has the feature it acts; where a steward board has none the answer says so.
+const UPSTREAM: &[(&str, &str, &str)] = &[
+    ("GET", "/1.0", ""),
+    ("GET", "/1.0/applications", ""),
+    ("POST", "/1.0/applications", r#"{"name":"incus"}"#),
+    ("GET", "/1.0/applications/app", ""),
+    ("PUT", "/1.0/applications/app", r#"{"config":{}}"#),
+    ("POST", "/1.0/applications/app/:action", r#"{"action":"x"}"#),
+    ("POST", "/1.0/applications/app/:check-update", ""),
+    ("POST", "/1.0/applications/app/:debug", ""),
+    ("POST", "/1.0/applications/app/:remove", ""),
+    ("POST", "/1.0/applications/app/:restart", ""),
+    ("POST", "/1.0/applications/app/:switch-version", r#"{"version":"2"}"#),
+    ("GET", "/1.0/debug", ""),
+    ("GET", "/1.0/debug/kernel", ""),
+    ("GET", "/1.0/debug/log", ""),
+    ("GET", "/1.0/debug/processes", ""),
+    ("POST", "/1.0/debug/:run-script", "#!/bin/sh\necho hi\n"),
+    ("GET", "/1.0/debug/secureboot", ""),
+    ("GET", "/1.0/debug/secureboot/event-log", ""),
+    ("POST", "/1.0/debug/secureboot/:update", ""),
+    ("GET", "/1.0/services", ""),
+    ("GET", "/1.0/services/openssh", ""),
+    ("PUT", "/1.0/services/openssh", r#"{"config":{"enabled":true}}"#),
+    ("POST", "/1.0/services/openssh/:reset", ""),
+    ("GET", "/1.0/system", ""),
+    ("POST", "/1.0/system/:suspend", ""),
+    ("GET", "/1.0/system/fallback-listener", ""),
+    ("PUT", "/1.0/system/fallback-listener", r#"{"config":{}}"#),
+    ("GET", "/1.0/system/kernel", ""),
+    ("PUT", "/1.0/system/kernel", r#"{"config":{}}"#),
+    ("GET", "/1.0/system/logging", ""),
+    ("GET", "/1.0/system/network", ""),
+    ("POST", "/1.0/system/network/:flush-dns", ""),
+    ("GET", "/1.0/system/provider", ""),
+    ("GET", "/1.0/system/resources", ""),
+    ("GET", "/1.0/system/security", ""),
+    ("POST", "/1.0/system/security/:tpm-rebind", ""),
+    ("GET", "/1.0/system/storage", ""),
+    ("POST", "/1.0/system/storage/:cleanup-root", ""),
+    ("POST", "/1.0/system/storage/:create-volume", r#"{"pool":"local","name":"v"}"#),
+    ("POST", "/1.0/system/storage/:delete-volume", r#"{"pool":"local","name":"v"}"#),
+    ("POST", "/1.0/system/storage/:encrypt-drive", r#"{"id":"/dev/sda"}"#),
+    ("POST", "/1.0/system/storage/:import-encrypted-drive", r#"{"id":"/dev/sda"}"#),
+    ("POST", "/1.0/system/storage/:scrub-pool", r#"{"name":"nope"}"#),
+    ("GET", "/1.0/system/update", ""),
+    ("POST", "/1.0/system/update/:check", ""),
+];
+
+#[test]
+fn every_upstream_path_answers_in_the_envelope() {
+    let d = daemon();
+    for (method, path, body) in UPSTREAM {
+        for prefix in ["", "/os"] {
+            let r = bearer(&d, method, &format!("{prefix}{path}"), body.as_bytes());
+            let text = r.text();
+            assert!(
+                ![404, 405, 501].contains(&r.status) && r.status < 500,
+                "{method} {prefix}{path}: {} {text}",
+                r.status
+            );
+            assert!(text.starts_with(r#"{"type":""#), "{method} {path}: not the envelope: {text}");
+            if r.status == 400 {
+                assert!(
+                    text.contains(r#""error":""#) && !text.contains(r#""error":"""#),
+                    "{method} {path}: no reason: {text}"
+                );
+            }
+        }
+    }
+    cleanup(d);
+}
+
+#[test]
+fn the_added_upstream_endpoints_do_what_they_say() {
+    let d = daemon();
+    // The kernel as procfs shows it, decoded as upstream's DebugKernel.
+    let r = bearer(&d, "GET", "/1.0/debug/kernel", b"");
+    let text = r.text();
+    assert!(text.contains(r#""version":"6.18.0-steward""#), "{text}");
+    assert!(
+        text.contains(
+            r#"{"name":"zfs","dependencies":["zunicode","zavl","icp","zcommon","znvpair","spl"],"in_use":true}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"{"name":"loop","dependencies":[],"in_use":false}"#), "{text}");
+    assert!(text.contains(r#""architecture":""#) && text.contains(r#""cpu_baseline":""#), "{text}");
+    // Processes: a string, as upstream's is, one line each.
+    let text = bearer(&d, "GET", "/1.0/debug/processes", b"").text();
+    assert!(text.contains(r#""metadata":"PID PPID S COMMAND\n"#), "{text}");
+    assert!(text.contains(r#"4242 1 S /usr/sbin/sshd -D\n"#) && text.contains(r#"77 1 Z [ntpd]\n"#), "{text}");
+    // A service's reset brings the board's default back.
+    assert_eq!(bearer(&d, "PUT", "/1.0/services/openssh", br#"{"config":{"enabled":false}}"#).status, 200);
+    assert!(bearer(&d, "GET", "/1.0/services/openssh", b"").text().contains(r#""enabled":false"#));
+    assert_eq!(bearer(&d, "POST", "/1.0/services/openssh/:reset", b"").status, 200);
+    assert!(bearer(&d, "GET", "/1.0/services/openssh", b"").text().contains(r#""enabled":true"#));
+    assert_eq!(bearer(&d, "POST", "/1.0/services/nope/:reset", b"").status, 404);
+    // Configs a steward board does not have: the empty one (a client's edit) is taken.
+    for path in ["/1.0/system/kernel", "/1.0/system/fallback-listener", "/1.0/applications/app"] {
+        assert_eq!(bearer(&d, "PUT", path, br#"{"config":{},"state":{}}"#).status, 200, "{path}");
+        let r = bearer(&d, "PUT", path, br#"{"config":{"blacklist_modules":["x"]}}"#);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(bearer(&d, "PUT", path, b"[]").status, 400, "{path}");
+    }
+    assert!(bearer(&d, "GET", "/1.0/system/fallback-listener", b"").text().contains(r#""state":{"active":false}"#));
+    let sections = bearer(&d, "GET", "/1.0/system", b"").text();
+    assert!(
+        sections.contains("/1.0/system/kernel") && sections.contains("/1.0/system/fallback-listener"),
+        "{sections}"
+    );
+    // A scrub needs a pool that exists; the board's hook starts it.
+    // A scrub runs the board's pool hook (system::drives_pools_and_wipes); this board has none.
+    let r = bearer(&d, "POST", "/1.0/system/storage/:scrub-pool", br#"{"name":"nope"}"#);
+    assert!(r.status == 400 && r.text().contains("no pool backend"), "{}", r.text());
+    assert_eq!(bearer(&d, "POST", "/1.0/system/storage/:scrub-pool", br#"{}"#).status, 400);
+    assert_eq!(bearer(&d, "PUT", "/1.0/applications/nope", br#"{"config":{}}"#).status, 404);
+    cleanup(d);
+}

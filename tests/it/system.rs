@@ -494,6 +494,12 @@ fn drives_pools_and_wipes() {
     assert!(text.contains(r#""member_pool":"tank""#) && text.contains(r#""scrub_schedule":"0 5 * * 6""#), "{text}");
     let r = call(&d, "POST", "/1.0/system/storage/:wipe-drive", r#"{"id":"/dev/nvme0n1"}"#);
     assert!(r.status == 400 && r.text().contains("belongs to pool tank"), "{}", r.text());
+    // A scrub goes to the board's hook, for a pool that exists.
+    assert_eq!(call(&d, "POST", "/1.0/system/storage/:scrub-pool", r#"{"name":"nope"}"#).status, 404);
+    assert_eq!(call(&d, "POST", "/1.0/system/storage/:scrub-pool", r#"{"name":"tank","x":1}"#).status, 400);
+    assert_eq!(call(&d, "POST", "/1.0/system/storage/:scrub-pool", r#"{"name":"tank"}"#).status, 200);
+    let hook = std::fs::read_to_string(format!("{}.hook", nvme.display())).unwrap();
+    assert_eq!(hook, "create tank\nscrub tank\n");
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     assert_eq!(
         call(&d, "POST", "/1.0/system/storage/:import-encryption-key", r#"{"name":"tank","encryption_key":"short"}"#)

@@ -273,3 +273,29 @@ mod tests {
         }
     }
 }
+
+/// `/1.0/system/kernel`: upstream's kernel settings (console, blacklisted modules, CPU,
+/// memory, network tuning, PCI passthrough) are the board's on a steward appliance.
+pub fn kernel(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(resource("{}", "{}"))
+}
+
+pub fn put_kernel(_api: &mut Api, call: &mut Call) -> Handled {
+    empty_config(
+        call,
+        "kernel settings are the board's on a steward appliance (its kernel command line and sysctl files)",
+    )
+}
+
+/// `/1.0/system/fallback-listener`: upstream's listener for when its application fails to
+/// start; steward is the API itself, so there is no application whose failure it would cover.
+pub fn fallback_listener(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(resource("{}", r#"{"active":false}"#))
+}
+
+pub fn put_fallback_listener(_api: &mut Api, call: &mut Call) -> Handled {
+    empty_config(
+        call,
+        "steward is the API itself: there is no application whose failure a fallback listener would cover",
+    )
+}

@@ -3,7 +3,51 @@
 use super::*;
 
 pub fn debug_index(_api: &mut Api, _call: &mut Call) -> Handled {
-    Ok(sync(r#"["/1.0/debug/log"]"#).into())
+    Ok(sync(r#"["/1.0/debug/kernel","/1.0/debug/log","/1.0/debug/processes","/1.0/debug/secureboot"]"#).into())
+}
+
+/// Upstream's `DebugKernel`: release, architecture, loaded modules (procfs).
+pub fn debug_kernel(api: &mut Api, _call: &mut Call) -> Handled {
+    let k = api.engine.kernel();
+    let modules: Vec<String> = k
+        .modules
+        .iter()
+        .map(|m| {
+            Object::new()
+                .str("name", &m.name)
+                .raw("dependencies", &crate::json::str_array(m.dependencies.iter().map(String::as_str)))
+                .bool("in_use", m.in_use)
+                .finish()
+        })
+        .collect();
+    // The x86-64 microarchitecture level upstream reads from its build; steward's binary
+    // asks for the baseline only.
+    let baseline = if k.architecture == "x86_64" { "x86-64" } else { "" };
+    let body = Object::new()
+        .str("version", &k.version)
+        .str("architecture", &k.architecture)
+        .str("cpu_baseline", baseline)
+        .raw("modules", &format!("[{}]", modules.join(",")))
+        .finish();
+    Ok(sync(&body).into())
+}
+
+/// What upstream's `ps fauxww` string holds, read from procfs: one process a line.
+pub fn debug_processes(api: &mut Api, _call: &mut Call) -> Handled {
+    let mut out = String::from("PID PPID S COMMAND\n");
+    for p in api.engine.processes() {
+        let command = if p.command.is_empty() { format!("[{}]", p.name) } else { p.command };
+        out.push_str(&format!("{} {} {} {command}\n", p.pid, p.ppid, p.state));
+    }
+    let mut text = String::new();
+    crate::json::push_str(&mut text, &out);
+    Ok(sync(&text).into())
+}
+
+/// Upstream lists its Secure Boot debug endpoints here; steward serves none of them (they
+/// answer why), so the list is empty.
+pub fn secureboot_index(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(sync("[]").into())
 }
 
 /// The last lines of the board's log files as journal-like records, oldest first.

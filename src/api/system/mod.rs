@@ -77,6 +77,23 @@ fn string_field(m: &json::Object, key: &str) -> Result<Option<String>, Reply> {
     }
 }
 
+/// An upstream endpoint for something a steward board does not have: answered in the
+/// envelope, with the reason its route documents (so `/docs/` says it too).
+pub fn not_here(_api: &mut Api, call: &mut Call) -> Handled {
+    Ok(error(400, call.route.doc).into())
+}
+
+/// A config resource whose settings a steward board does not have: GET shows it empty, a
+/// PUT of the empty config (what a client's `edit` sends back) is taken, anything else is
+/// refused with `why`.
+fn empty_config(call: &mut Call, why: &str) -> Handled {
+    let c = put_config(call)?;
+    if let Some(k) = c.keys().next() {
+        return Ok(error(400, &format!("config.{k}: {why}")).into());
+    }
+    Ok(sync("{}").into())
+}
+
 /// A config document kept in the data dir, or its default.
 fn stored(api: &Api, name: &str, default: &str) -> String {
     api.engine.stored_config(name, default)

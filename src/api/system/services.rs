@@ -26,6 +26,15 @@ pub fn service(api: &mut Api, call: &mut Call) -> Handled {
     Ok(resource(&service_config(api, &name), &Object::new().bool("running", running).finish()))
 }
 
+/// `:reset`: the service's stored config is dropped, so the board's default (enabled) is in
+/// force again.
+pub fn reset_service(api: &mut Api, call: &mut Call) -> Handled {
+    let name = service_name(api, call)?;
+    api.engine.forget_config(&format!("service-{name}"))?;
+    api.engine.audit.record(&call.who(), "service.reset", &name);
+    Ok(sync("{}").into())
+}
+
 /// Stores whether the service should be enabled; the board's init system acts on it (the
 /// file is in the data dir), steward reports the running state it measures.
 pub fn put_service(api: &mut Api, call: &mut Call) -> Handled {

@@ -106,6 +106,15 @@ fn audited(api: &mut Api, call: &Call, result: Result<(), Error>, action: &str, 
     }
 }
 
+/// `:scrub-pool {"name"}`: the board's pool hook starts the scrub.
+pub fn scrub_pool(api: &mut Api, call: &mut Call) -> Handled {
+    let m = action_body(call)?;
+    only(&m, "scrub", &["name"])?;
+    let Some(name) = string_field(&m, "name")? else { return Ok(error(400, "name is required").into()) };
+    let result = api.engine.scrub_pool(&name);
+    Ok(audited(api, call, result, "storage.pool.scrub", &name))
+}
+
 pub fn import_key(api: &mut Api, call: &mut Call) -> Handled {
     let m = action_body(call)?;
     // Upstream's SystemStoragePoolKey also names the pool's type; zfs is the only one.
