@@ -92,14 +92,10 @@ pub fn environment(api: &mut Api, _call: &mut Call) -> Handled {
     Ok(sync(&Object::new().raw("environment", &env.finish()).finish()).into())
 }
 
+/// Upstream's eight sections, in its order (the actions and the fallback listener are
+/// served but not listed, as upstream does).
 pub fn system_index(_api: &mut Api, _call: &mut Call) -> Handled {
     Ok(sync(&urls(&[
-        "/1.0/system/:backup",
-        "/1.0/system/:factory-reset",
-        "/1.0/system/:poweroff",
-        "/1.0/system/:reboot",
-        "/1.0/system/:restore",
-        "/1.0/system/fallback-listener",
         "/1.0/system/kernel",
         "/1.0/system/logging",
         "/1.0/system/network",
