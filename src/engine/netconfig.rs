@@ -71,6 +71,7 @@ impl Engine {
         let network = Network {
             fields: network.fields.clone(),
             app: network.app.clone().or_else(|| self.network_settings().and_then(|n| n.app)),
+            system: network.system.clone(),
         };
         if let Err(e) = self.store_network(&network) {
             // A failed store changed nothing (store_rendered puts back what it wrote), so

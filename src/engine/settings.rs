@@ -139,6 +139,27 @@ fn reject_unknown(section: &Object, known: &[&str]) -> Result<(), Error> {
 pub struct Network {
     pub fields: Vec<(&'static str, String)>,
     pub app: Option<Value>,
+    /// What IncusOS's network config has beyond the Jidoteki fields: the DNS domain and the
+    /// interface's roles (`management`, …). Stored in the document's `system` section, which
+    /// a Jidoteki POST leaves as it is.
+    pub system: System,
+}
+
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct System {
+    pub domain: String,
+    pub roles: Vec<String>,
+}
+
+impl System {
+    fn from_document(doc: &Object) -> System {
+        let Some(Value::Object(s)) = doc.get("system") else { return System::default() };
+        let domain = match s.get("domain") {
+            Some(Value::String(d)) => d.clone(),
+            _ => String::new(),
+        };
+        System { domain, roles: crate::json::strings_in(s.get("roles")) }
+    }
 }
 
 impl Network {
@@ -161,7 +182,9 @@ pub fn parse_network(text: &[u8]) -> Result<Network, Error> {
         Some(v @ Value::Object(_)) => Some(v.clone()),
         Some(_) => return Err(Error::Invalid("Missing or invalid option: app. Expected a JSON object".into())),
     };
-    network_from_section(&net, app)
+    let mut network = network_from_section(&net, app)?;
+    network.system = System::from_document(&doc);
+    Ok(network)
 }
 
 /// The `network` section's fields checked as the Jidoteki document has them checked, whichever
@@ -203,7 +226,7 @@ pub fn network_from_section(net: &Object, app: Option<Value>) -> Result<Network,
             "Static network settings need ip_address, netmask and gateway together (omit all three for DHCP)".into(),
         ));
     }
-    Ok(Network { fields, app })
+    Ok(Network { fields, app, system: System::default() })
 }
 
 /// The fields that make network settings static; without them they are DHCP.
@@ -278,6 +301,13 @@ fn network_document(n: &Network) -> String {
     if let Some(app) = &n.app {
         doc = doc.raw("app", &json::to_string(app));
     }
+    if n.system != System::default() {
+        let system = crate::json::Object::new()
+            .str("domain", &n.system.domain)
+            .raw("roles", &crate::json::str_array(n.system.roles.iter().map(String::as_str)))
+            .finish();
+        doc = doc.raw("system", &system);
+    }
     doc.finish()
 }
 
@@ -322,6 +352,10 @@ impl Engine {
                     .into(),
             ));
         }
+        // The Jidoteki document has no domain or roles: those set through IncusOS stay.
+        let kept = self.network_settings().map(|current| current.system).unwrap_or_default();
+        let n = Network { fields: n.fields.clone(), app: n.app.clone(), system: kept };
+        let n = &n;
         self.store_network(n)?;
         // Applying can take the interface down for a while: off the request thread, and
         // the 202 goes out first.

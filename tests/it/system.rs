@@ -100,6 +100,42 @@ fn network_is_the_jidoteki_settings_seen_the_incus_way() {
     cleanup(d);
 }
 
+/// Upstream's config has a DNS domain (always sent) and interface roles; a PUT keeps them, a
+/// GET shows them (roles in the state too), and a Jidoteki POST leaves them alone.
+#[test]
+fn the_dns_domain_and_interface_roles_are_kept() {
+    let d = daemon_with(None);
+    set_before(&d);
+    let text = call(&d, "GET", "/1.0/system/network", "").text();
+    assert!(text.contains(r#""dns":{"domain":"","hostname":"before.lan""#), "always sent: {text}");
+    for (body, why) in [
+        (
+            r#"{"config":{"dns":{"hostname":"x.lan","domain":"bad domain"},"interfaces":[{"name":"eth0"}]}}"#,
+            "dns.domain",
+        ),
+        (r#"{"config":{"dns":{"hostname":"x.lan","domain":7},"interfaces":[{"name":"eth0"}]}}"#, "dns.domain"),
+        (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","roles":["a b"]}]}}"#, "role"),
+        (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","roles":"management"}]}}"#, "roles"),
+    ] {
+        let r = call(&d, "PUT", "/1.0/system/network", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(why), "{body}: {}", r.text());
+    }
+    let put = r#"{"config":{"dns":{"hostname":"box.lan","domain":"example.lan"},"interfaces":[{"name":"eth0","addresses":["dhcp4","slaac"],"roles":["management","instances"],"required_for_online":"no"}]}}"#;
+    assert_eq!(call(&d, "PUT", "/1.0/system/network", put).status, 200);
+    let got = call(&d, "GET", "/1.0/system/network", "").json();
+    assert_eq!(s(&got, &["metadata", "config", "dns", "domain"]), "example.lan");
+    let text = call(&d, "GET", "/1.0/system/network", "").text();
+    assert!(text.contains(r#""routes":[],"roles":["management","instances"]}"#), "{text}");
+    assert_eq!(text.matches(r#""roles":["management","instances"]"#).count(), 2, "in the config and the state: {text}");
+    // A Jidoteki POST changes the Jidoteki fields only.
+    set_before(&d);
+    let text = call(&d, "GET", "/1.0/system/network", "").text();
+    assert!(text.contains(r#""domain":"example.lan","hostname":"before.lan""#), "{text}");
+    assert_eq!(text.matches(r#""roles":["management","instances"]"#).count(), 2, "config and state: {text}");
+    cleanup(d);
+}
+
 #[test]
 fn an_unconfirmed_network_change_rolls_back_and_a_confirmed_one_stays() {
     let mut d = daemon_with(None);

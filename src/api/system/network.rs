@@ -169,7 +169,29 @@ pub fn from_incus(config: &Value, hostname: &str) -> Result<(Network, Option<i64
             set("ntpserver", server);
         }
     }
-    Ok((network_from_section(&net, None)?, timeout))
+    let mut network = network_from_section(&net, None)?;
+    network.system.domain = match dns.and_then(|d| d.get("domain")) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(d)) if d.is_empty() || valid_domain(d) => d.clone(),
+        Some(Value::String(d)) => return Err(Error::Invalid(format!("dns.domain {d:?} is not a domain name"))),
+        Some(_) => return Err(Error::Invalid("dns.domain must be a string".into())),
+    };
+    network.system.roles = strings(iface.get("roles"), "roles")?;
+    if let Some(r) = network.system.roles.iter().find(|r| !crate::board::valid_id(r)) {
+        return Err(Error::Invalid(format!("role {r:?}: letters, digits, - or _ (management, cluster, …)")));
+    }
+    Ok((network, timeout))
+}
+
+/// A DNS domain: dot-separated labels of letters, digits and inner hyphens.
+fn valid_domain(d: &str) -> bool {
+    d.len() <= 253
+        && d.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// The stored settings as an IncusOS network `config`.
@@ -186,16 +208,22 @@ pub fn to_incus(settings: Option<&Network>, hwaddr: &str) -> String {
         _ => addresses.push("dhcp4".to_owned()),
     }
     let nameservers: Vec<&str> = [get("dns1"), get("dns2")].into_iter().flatten().collect();
-    let iface = Object::new()
+    let system = settings.map(|n| n.system.clone()).unwrap_or_default();
+    let mut iface = Object::new()
         .str("name", get("interface").unwrap_or("eth0"))
         .str("hwaddr", hwaddr)
         .raw("addresses", &str_array(addresses.iter().map(String::as_str)))
-        .raw("routes", &routes)
-        .finish();
+        .raw("routes", &routes);
+    // Upstream omits empty roles (omitempty) and always sends the domain.
+    if !system.roles.is_empty() {
+        iface = iface.raw("roles", &str_array(system.roles.iter().map(String::as_str)));
+    }
+    let iface = iface.finish();
     Object::new()
         .raw(
             "dns",
             &Object::new()
+                .str("domain", &system.domain)
                 .str("hostname", get("hostname").unwrap_or(""))
                 .raw("nameservers", &str_array(nameservers))
                 .finish(),
@@ -228,6 +256,9 @@ pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
         .str("state", if operstate == "up" { "routable" } else { "off" })
         .str("type", "ethernet")
         .str("hwaddr", &hwaddr);
+    if let Some(roles) = settings.as_ref().map(|n| &n.system.roles).filter(|r| !r.is_empty()) {
+        st = st.raw("roles", &str_array(roles.iter().map(String::as_str)));
+    }
     if let Some(mtu) = num("mtu") {
         st = st.num("mtu", mtu);
     }
