@@ -66,18 +66,23 @@ pub struct Tpm {
     pub pcrs: Vec<(u32, String)>,
 }
 
-/// The Incus `api.Resources` subset as a JSON object.
+/// Incus's `api.Resources` as a JSON object, every field its Go type always sends, in its
+/// order; what sysfs cannot tell is the type's zero value (as Incus sends it).
 pub fn resources(root: &Root) -> String {
     let drives = drives(root);
-    let disks: Vec<String> = drives.iter().map(disk_json).collect();
+    let disks: Vec<String> = drives.iter().map(|d| disk_json(root, d)).collect();
     let storage = Object::new().raw("disks", &array(&disks)).num("total", disks.len()).finish();
     Object::new()
         .raw("cpu", &cpu_json(root))
         .raw("memory", &memory_json(root))
-        .raw("storage", &storage)
+        .raw("gpu", &gpu_json(root))
         .raw("network", &network_json(root))
-        .raw("load", &load_json(root))
+        .raw("storage", &storage)
+        .raw("usb", &usb_json(root))
+        .raw("pci", &pci_json(root))
         .raw("system", &system_json(root))
+        .raw("load", &load_json(root))
+        .raw("serial", &serial_json(root))
         .finish()
 }
 
@@ -279,6 +284,8 @@ struct CpuInfo {
     package: Option<u32>,
     core: Option<u32>,
     mhz: Option<f64>,
+    /// `flags` (x86) or `Features` (arm64).
+    flags: Vec<String>,
 }
 
 struct Thread {
@@ -286,8 +293,22 @@ struct Thread {
     online: bool,
     package: u32,
     core: u32,
+    die: u64,
+    cluster: u64,
+    numa_node: u64,
+    isolated: bool,
     /// MHz.
     frequency: Option<u64>,
+}
+
+/// The NUMA node a sysfs device directory sits on: its `numa_node` file (-1, no NUMA: 0).
+fn numa_node_of(root: &Root, dir: &str) -> u64 {
+    read_trimmed(root, &format!("{dir}/numa_node")).and_then(|v| v.parse::<i64>().ok()).map_or(0, |n| n.max(0) as u64)
+}
+
+/// The node a CPU belongs to: its `nodeN` link in sysfs.
+fn cpu_numa_node(root: &Root, base: &str) -> u64 {
+    read_dir_names(root, base).iter().find_map(|n| n.strip_prefix("node")?.parse().ok()).unwrap_or(0)
 }
 
 fn cpu_json(root: &Root) -> String {
@@ -307,6 +328,8 @@ fn cpu_json(root: &Root) -> String {
     ids.extend(online_list.iter().flatten());
     ids.sort_unstable();
     ids.dedup();
+    let isolated =
+        read_trimmed(root, "/sys/devices/system/cpu/isolated").and_then(|l| expand_cpu_list(&l)).unwrap_or_default();
 
     let threads: Vec<Thread> = ids
         .iter()
@@ -328,7 +351,11 @@ fn cpu_json(root: &Root) -> String {
                 None => info.is_empty() || entry.is_some(),
             };
             let frequency = read_u64(root, &format!("{base}/cpufreq/scaling_cur_freq")).map(|khz| khz / 1000);
-            Thread { id, online, package, core, frequency }
+            let die = read_u64(root, &format!("{base}/topology/die_id")).unwrap_or(0);
+            let cluster = read_u64(root, &format!("{base}/topology/cluster_id")).unwrap_or(0);
+            let numa_node = cpu_numa_node(root, &base);
+            let isolated = isolated.contains(&id);
+            Thread { id, online, package, core, die, cluster, numa_node, isolated, frequency }
         })
         .collect();
 
@@ -354,9 +381,24 @@ fn cpu_json(root: &Root) -> String {
             let threads_json: Vec<String> = members
                 .iter()
                 .enumerate()
-                .map(|(i, t)| Object::new().num("id", t.id).num("thread", i).bool("online", t.online).finish())
+                .map(|(i, t)| {
+                    Object::new()
+                        .num("id", t.id)
+                        .num("numa_node", t.numa_node)
+                        .num("thread", i)
+                        .bool("online", t.online)
+                        .bool("isolated", t.isolated)
+                        .finish()
+                })
                 .collect();
-            let mut obj = Object::new().num("core", core).raw("threads", &array(&threads_json));
+            let first = members.first();
+            let flags = members.iter().find_map(|t| info.get(&t.id).filter(|i| !i.flags.is_empty())).map(|i| &i.flags);
+            let mut obj = Object::new()
+                .num("core", core)
+                .num("cluster", first.map_or(0, |t| t.cluster))
+                .num("die", first.map_or(0, |t| t.die))
+                .raw("threads", &array(&threads_json))
+                .raw("flags", &crate::json::str_array(flags.into_iter().flatten().map(String::as_str)));
             if let Some(mhz) = members.iter().filter_map(|t| t.frequency).max() {
                 obj = obj.num("frequency", mhz);
                 max_mhz = max_mhz.max(Some(mhz));
@@ -420,6 +462,7 @@ fn parse_cpuinfo(text: &str) -> (BTreeMap<u32, CpuInfo>, CpuInfo) {
             "physical id" => entry.package = value.parse().ok(),
             "core id" => entry.core = value.parse().ok(),
             "cpu MHz" => entry.mhz = value.parse().ok(),
+            "flags" | "Features" => entry.flags = value.split_whitespace().map(str::to_owned).collect(),
             _ => {}
         }
     }
@@ -447,28 +490,212 @@ fn expand_cpu_list(list: &str) -> Option<Vec<u32>> {
 }
 
 fn memory_json(root: &Root) -> String {
-    match super::health::memory(root) {
-        Ok(m) => Object::new().num("total", m.total).num("used", m.used).num("free", m.total - m.used).finish(),
-        Err(_) => Object::new().finish(),
-    }
+    let (total, used) = super::health::memory(root).map(|m| (m.total, m.used)).unwrap_or((0, 0));
+    let meminfo = read_trimmed(root, "/proc/meminfo").unwrap_or_default();
+    let field = |key: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let hugepage_bytes = field("Hugepagesize") * 1024;
+    let (huge_total, huge_free) = (field("HugePages_Total"), field("HugePages_Free"));
+    Object::new()
+        .num("hugepages_total", huge_total * hugepage_bytes)
+        .num("hugepages_used", huge_total.saturating_sub(huge_free) * hugepage_bytes)
+        .num("hugepages_size", hugepage_bytes)
+        .num("used", used)
+        .num("total", total)
+        .finish()
 }
 
-fn disk_json(d: &Drive) -> String {
+/// A sysfs link's last component (`device/driver` → `nvme`), or "".
+fn link_name(root: &Root, abs: &str) -> String {
+    std::fs::read_link(root.path(abs))
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}
+
+/// A hex id file (`0x8086` → `8086`), or "".
+fn hex_id(root: &Root, abs: &str) -> String {
+    read_trimmed(root, abs).map(|v| v.trim_start_matches("0x").to_ascii_lowercase()).unwrap_or_default()
+}
+
+/// The PCI address of a device directory whose `device` link points into a PCI bus, or "".
+fn pci_address_of(root: &Root, dir: &str) -> String {
+    let name = link_name(root, &format!("{dir}/device"));
+    if is_pci_address(&name) { name } else { String::new() }
+}
+
+/// `0000:00:1f.2`.
+fn is_pci_address(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 12 && b[4] == b':' && b[7] == b':' && b[10] == b'.'
+}
+
+fn gpu_json(root: &Root) -> String {
+    let mut names: Vec<String> = read_dir_names(root, "/sys/class/drm")
+        .into_iter()
+        .filter(|n| n.strip_prefix("card").is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    names.sort();
+    let cards: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let base = format!("/sys/class/drm/{name}");
+            let drm = Object::new()
+                .num("id", name[4..].parse::<u64>().unwrap_or(0))
+                .str("card_name", name)
+                .str("card_device", &read_trimmed(root, &format!("{base}/dev")).unwrap_or_default())
+                .finish();
+            let mut card = Object::new();
+            let driver = link_name(root, &format!("{base}/device/driver"));
+            if !driver.is_empty() {
+                card = card.str("driver", &driver);
+            }
+            card = card.raw("drm", &drm).num("numa_node", numa_node_of(root, &format!("{base}/device")));
+            let pci = pci_address_of(root, &base);
+            if !pci.is_empty() {
+                card = card.str("pci_address", &pci);
+            }
+            for (key, file) in [("vendor_id", "vendor"), ("product_id", "device")] {
+                let id = hex_id(root, &format!("{base}/device/{file}"));
+                if !id.is_empty() {
+                    card = card.str(key, &id);
+                }
+            }
+            card.finish()
+        })
+        .collect();
+    Object::new().raw("cards", &array(&cards)).num("total", cards.len()).finish()
+}
+
+fn pci_json(root: &Root) -> String {
+    let mut names: Vec<String> =
+        read_dir_names(root, "/sys/bus/pci/devices").into_iter().filter(|n| is_pci_address(n)).collect();
+    names.sort();
+    let devices: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let base = format!("/sys/bus/pci/devices/{name}");
+            Object::new()
+                .str("driver", &link_name(root, &format!("{base}/driver")))
+                .str(
+                    "driver_version",
+                    &read_trimmed(root, &format!("{base}/driver/module/version")).unwrap_or_default(),
+                )
+                .num("numa_node", numa_node_of(root, &base))
+                .str("pci_address", name)
+                // Names come from the pci.ids database, which this appliance does not carry.
+                .str("vendor", "")
+                .str("vendor_id", &hex_id(root, &format!("{base}/vendor")))
+                .str("product", "")
+                .str("product_id", &hex_id(root, &format!("{base}/device")))
+                .num("iommu_group", link_name(root, &format!("{base}/iommu_group")).parse::<u64>().unwrap_or(0))
+                .raw("vpd", "{}")
+                .finish()
+        })
+        .collect();
+    Object::new().raw("devices", &array(&devices)).num("total", devices.len()).finish()
+}
+
+fn usb_json(root: &Root) -> String {
+    let entries = read_dir_names(root, "/sys/bus/usb/devices");
+    // Devices are `1-2` or `usb1`; their interfaces `1-2:1.0`.
+    let mut names: Vec<String> = entries.iter().filter(|n| !n.contains(':')).cloned().collect();
+    names.sort();
+    let devices: Vec<String> = names
+        .iter()
+        .filter_map(|name| {
+            let base = format!("/sys/bus/usb/devices/{name}");
+            let text = |f: &str| read_trimmed(root, &format!("{base}/{f}")).unwrap_or_default();
+            let bus = read_u64(root, &format!("{base}/busnum"))?;
+            let mut interfaces: Vec<&String> =
+                entries.iter().filter(|e| e.split(':').next() == Some(name.as_str()) && e.contains(':')).collect();
+            interfaces.sort();
+            let interfaces: Vec<String> = interfaces
+                .iter()
+                .map(|i| {
+                    let ib = format!("/sys/bus/usb/devices/{i}");
+                    let hex = |f: &str| {
+                        u64::from_str_radix(&read_trimmed(root, &format!("{ib}/{f}")).unwrap_or_default(), 16)
+                            .unwrap_or(0)
+                    };
+                    Object::new()
+                        .str("class", "")
+                        .num("class_id", hex("bInterfaceClass"))
+                        .str("driver", &link_name(root, &format!("{ib}/driver")))
+                        .str("driver_version", "")
+                        .num("number", hex("bInterfaceNumber"))
+                        .str("subclass", "")
+                        .num("subclass_id", hex("bInterfaceSubClass"))
+                        .finish()
+                })
+                .collect();
+            let speed: f64 = text("speed").parse().unwrap_or(0.0);
+            Some(
+                Object::new()
+                    .num("bus_address", bus)
+                    .num("device_address", read_u64(root, &format!("{base}/devnum")).unwrap_or(0))
+                    .str("serial", &text("serial"))
+                    .raw("interfaces", &array(&interfaces))
+                    .str("vendor", &text("manufacturer"))
+                    .str("vendor_id", &text("idVendor"))
+                    .str("product", &text("product"))
+                    .str("product_id", &text("idProduct"))
+                    .num("speed", speed)
+                    .finish(),
+            )
+        })
+        .collect();
+    Object::new().raw("devices", &array(&devices)).num("total", devices.len()).finish()
+}
+
+/// Serial ports with hardware behind them (a `device` link): 8250 UARTs, USB serial adapters.
+fn serial_json(root: &Root) -> String {
+    let mut names: Vec<String> = read_dir_names(root, "/sys/class/tty")
+        .into_iter()
+        .filter(|n| ["ttyS", "ttyUSB", "ttyACM", "ttyAMA"].iter().any(|p| n.starts_with(p)))
+        .filter(|n| root.path(&format!("/sys/class/tty/{n}/device")).exists())
+        .collect();
+    names.sort();
+    let devices: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let base = format!("/sys/class/tty/{name}");
+            Object::new()
+                .str("id", name)
+                .str("device", &read_trimmed(root, &format!("{base}/dev")).unwrap_or_default())
+                .str("device_id", "")
+                .str("device_path", &format!("/dev/{name}"))
+                .str("driver", &link_name(root, &format!("{base}/device/driver")))
+                .str("vendor", "")
+                .str("vendor_id", "")
+                .str("product", "")
+                .str("product_id", "")
+                .finish()
+        })
+        .collect();
+    Object::new().raw("devices", &array(&devices)).num("total", devices.len()).finish()
+}
+
+fn disk_json(root: &Root, d: &Drive) -> String {
     let partitions: Vec<String> = d
         .partitions
         .iter()
         .map(|p| {
-            let mut o = Object::new().str("id", &p.name);
-            if !p.major_minor.is_empty() {
-                o = o.str("device", &p.major_minor);
-            }
-            o.num("partition", p.number).num("size", p.size).bool("read_only", p.read_only).finish()
+            Object::new()
+                .str("id", &p.name)
+                .str("device", &p.major_minor)
+                .bool("read_only", p.read_only)
+                .num("size", p.size)
+                .num("partition", p.number)
+                .finish()
         })
         .collect();
-    let mut o = Object::new().str("id", &d.name);
-    if !d.major_minor.is_empty() {
-        o = o.str("device", &d.major_minor);
-    }
+    let base = format!("/sys/block/{}", d.name);
+    let mut o = Object::new().str("id", &d.name).str("device", &d.major_minor);
     if !d.model.is_empty() {
         o = o.str("model", &d.model);
     }
@@ -477,14 +704,14 @@ fn disk_json(d: &Drive) -> String {
         .bool("read_only", d.read_only)
         .num("size", d.size)
         .bool("removable", d.removable)
+        .num("numa_node", numa_node_of(root, &format!("{base}/device")))
+        .num("block_size", read_u64(root, &format!("{base}/queue/logical_block_size")).unwrap_or(SECTOR))
         // Incus reports 1 for a spinning disk of unknown speed, 0 for solid state.
         .num("rpm", u8::from(d.rotational));
     if !d.serial.is_empty() {
         o = o.str("serial", &d.serial);
     }
-    if let Some(link) = d.id.strip_prefix("/dev/disk/by-id/") {
-        o = o.str("device_id", link);
-    }
+    o = o.str("device_id", d.id.strip_prefix("/dev/disk/by-id/").unwrap_or(""));
     o.raw("partitions", &array(&partitions)).finish()
 }
 
@@ -499,6 +726,7 @@ fn network_json(root: &Root) -> String {
             if let Some(mac) = read_trimmed(root, &format!("{base}/address")).filter(|m| !m.is_empty()) {
                 port = port.str("address", &mac);
             }
+            port = port.num("port", 0);
             // ARPHRD_INFINIBAND; everything else steward can meet is Ethernet framing.
             let protocol = if read_trimmed(root, &format!("{base}/type")).as_deref() == Some("32") {
                 "infiniband"
@@ -506,6 +734,8 @@ fn network_json(root: &Root) -> String {
                 "ethernet"
             };
             port = port.str("protocol", protocol);
+            // Whether the link negotiates is an ethtool ioctl away; sysfs does not say.
+            port = port.bool("auto_negotiation", false);
             let up = read_trimmed(root, &format!("{base}/operstate")).is_some_and(|s| s == "up");
             port = port.bool("link_detected", up);
             // The kernel reports -1 (or fails the read) when there is no link.
@@ -514,39 +744,98 @@ fn network_json(root: &Root) -> String {
             {
                 port = port.num("link_speed", speed);
             }
+            if let Some(duplex) = read_trimmed(root, &format!("{base}/duplex")).filter(|d| d == "full" || d == "half") {
+                port = port.str("link_duplex", &duplex);
+            }
             if let Some(mtu) = read_u64(root, &format!("{base}/mtu")) {
                 port = port.num("mtu", mtu);
             }
-            Object::new().raw("ports", &array(&[port.finish()])).finish()
+            let mut card = Object::new();
+            let driver = link_name(root, &format!("{base}/device/driver"));
+            if !driver.is_empty() {
+                card = card.str("driver", &driver);
+            }
+            card = card
+                .raw("ports", &array(&[port.finish()]))
+                .num("numa_node", numa_node_of(root, &format!("{base}/device")));
+            let pci = pci_address_of(root, &base);
+            if !pci.is_empty() {
+                card = card.str("pci_address", &pci);
+            }
+            for (key, file) in [("vendor_id", "vendor"), ("product_id", "device")] {
+                let id = hex_id(root, &format!("{base}/device/{file}"));
+                if !id.is_empty() {
+                    card = card.str(key, &id);
+                }
+            }
+            card.finish()
         })
         .collect();
     Object::new().raw("cards", &array(&cards)).num("total", cards.len()).finish()
 }
 
+/// Incus's `ResourcesLoad` has no JSON tags, so its keys are the Go field names; its
+/// `Average10Min` holds /proc/loadavg's third figure (the 15-minute average), as Incus reads it.
 fn load_json(root: &Root) -> String {
     let text = read_trimmed(root, "/proc/loadavg").unwrap_or_default();
     let fields: Vec<&str> = text.split_whitespace().collect();
     let mut o = Object::new();
-    for (i, key) in ["average_1_min", "average_5_min", "average_15_min"].iter().enumerate() {
-        if let Some(v) = fields.get(i).and_then(|f| f.parse::<f64>().ok()).filter(|v| v.is_finite()) {
-            o = o.num(key, v);
-        }
+    for (i, key) in ["Average1Min", "Average5Min", "Average10Min"].iter().enumerate() {
+        let v = fields.get(i).and_then(|f| f.parse::<f64>().ok()).filter(|v| v.is_finite()).unwrap_or(0.0);
+        o = o.num(key, v);
     }
-    if let Some(total) = fields.get(3).and_then(|f| f.split_once('/')).and_then(|(_, t)| t.parse::<u64>().ok()) {
-        o = o.num("processes", total);
-    }
-    o.finish()
+    let total = fields.get(3).and_then(|f| f.split_once('/')).and_then(|(_, t)| t.parse::<u64>().ok()).unwrap_or(0);
+    o.num("Processes", total).finish()
 }
 
 fn system_json(root: &Root) -> String {
+    // product_uuid and the serials are root-only; a non-root steward sends them empty.
+    let dmi = |file: &str| read_trimmed(root, &format!("/sys/class/dmi/id/{file}")).unwrap_or_default();
     let mut o = Object::new();
-    for (key, file) in [("uuid", "product_uuid"), ("vendor", "sys_vendor"), ("product", "product_name")] {
-        // product_uuid is root-only; a non-root steward simply omits it.
-        if let Some(value) = read_trimmed(root, &format!("/sys/class/dmi/id/{file}")).filter(|v| !v.is_empty()) {
-            o = o.str(key, &value);
-        }
+    for (key, file) in [
+        ("uuid", "product_uuid"),
+        ("vendor", "sys_vendor"),
+        ("product", "product_name"),
+        ("family", "product_family"),
+        ("version", "product_version"),
+        ("sku", "product_sku"),
+        ("serial", "product_serial"),
+    ] {
+        o = o.str(key, &dmi(file));
     }
-    o.str("type", "physical").finish()
+    let virtual_machine = root.read_limited("/proc/cpuinfo", 4 * 1024 * 1024).is_ok_and(|c| {
+        String::from_utf8_lossy(&c).lines().any(|l| l.starts_with("flags") && l.contains(" hypervisor"))
+    });
+    o = o.str("type", if virtual_machine { "virtual-machine" } else { "physical" });
+    let part =
+        |fields: [(&str, &str); 4]| fields.iter().fold(Object::new(), |o, (key, file)| o.str(key, &dmi(file))).finish();
+    o.raw(
+        "firmware",
+        &Object::new()
+            .str("vendor", &dmi("bios_vendor"))
+            .str("date", &dmi("bios_date"))
+            .str("version", &dmi("bios_version"))
+            .finish(),
+    )
+    .raw(
+        "chassis",
+        &part([
+            ("vendor", "chassis_vendor"),
+            ("type", "chassis_type"),
+            ("serial", "chassis_serial"),
+            ("version", "chassis_version"),
+        ]),
+    )
+    .raw(
+        "motherboard",
+        &part([
+            ("vendor", "board_vendor"),
+            ("product", "board_name"),
+            ("serial", "board_serial"),
+            ("version", "board_version"),
+        ]),
+    )
+    .finish()
 }
 
 fn array(items: &[String]) -> String {
@@ -742,10 +1031,20 @@ mod tests {
         assert!(!has(&v, "cpu.sockets.0.cores.1.frequency"), "cpu1 and cpu3 have no cpufreq");
         assert_eq!(u(&v, "cpu.sockets.0.cores.1.threads.0.id"), 1);
         assert_eq!(u(&v, "cpu.sockets.0.cores.1.threads.1.id"), 3);
+        // The topology and flags upstream always sends.
+        assert_eq!((u(&v, "cpu.sockets.0.cores.0.die"), u(&v, "cpu.sockets.0.cores.0.cluster")), (0, 0));
+        assert_eq!(len(&v, "cpu.sockets.0.cores.0.flags"), 12);
+        assert_eq!(s(&v, "cpu.sockets.0.cores.0.flags.11"), "lm");
+        assert_eq!(u(&v, "cpu.sockets.0.cores.0.threads.0.numa_node"), 0);
+        assert!(!b(&v, "cpu.sockets.0.cores.0.threads.0.isolated"));
+        assert!(b(&v, "cpu.sockets.0.cores.1.threads.1.isolated"), "cpu3 is in the isolated list");
 
         assert_eq!(u(&v, "memory.total"), 1_024_000 * 1024);
-        assert_eq!(u(&v, "memory.free"), 757_760 * 1024);
+        assert!(!has(&v, "memory.free"), "not in upstream's type");
         assert_eq!(u(&v, "memory.used"), (1_024_000 - 757_760) * 1024);
+        assert_eq!(u(&v, "memory.hugepages_size"), 2048 * 1024);
+        assert_eq!(u(&v, "memory.hugepages_total"), 4 * 2048 * 1024);
+        assert_eq!(u(&v, "memory.hugepages_used"), 3 * 2048 * 1024);
 
         assert_eq!(u(&v, "storage.total"), 2);
         assert_eq!(len(&v, "storage.disks"), 2);
@@ -758,7 +1057,8 @@ mod tests {
         assert_eq!(u(nvme, "size"), 128 * 1024 * 1024);
         assert_eq!(u(nvme, "rpm"), 0);
         assert!(!b(nvme, "read_only") && !b(nvme, "removable"));
-        assert!(!matches!(nvme, Value::Object(o) if o.contains_key("device_id")));
+        assert_eq!(s(nvme, "device_id"), "", "always sent; no by-id link for this one");
+        assert_eq!((u(nvme, "numa_node"), u(nvme, "block_size")), (1, 4096));
         assert_eq!(len(nvme, "partitions"), 0);
         let sda = get(&v, "storage.disks.1");
         assert_eq!(s(sda, "id"), "sda");
@@ -769,6 +1069,7 @@ mod tests {
         assert_eq!(u(sda, "size"), 64 * 1024 * 1024);
         assert_eq!(u(sda, "rpm"), 0);
         assert_eq!(s(sda, "serial"), "S6PNNS0T123456");
+        assert_eq!((u(sda, "numa_node"), u(sda, "block_size")), (0, 512), "no NUMA file, no block size: the defaults");
         assert_eq!(s(sda, "device_id"), "ata-Samsung_SSD_870_S6PNNS0T123456");
         assert_eq!(len(sda, "partitions"), 1);
         assert_eq!(s(sda, "partitions.0.id"), "sda1");
@@ -787,16 +1088,65 @@ mod tests {
         assert!(b(port, "link_detected"));
         assert_eq!(u(port, "link_speed"), 1000);
         assert_eq!(u(port, "mtu"), 1500);
+        assert_eq!(u(port, "port"), 0);
+        assert!(!b(port, "auto_negotiation"));
+        assert_eq!(s(port, "link_duplex"), "full");
+        let card = get(&v, "network.cards.0");
+        assert_eq!(s(card, "driver"), "virtio-pci");
+        assert_eq!(s(card, "pci_address"), "0000:00:03.0");
+        assert_eq!((s(card, "vendor_id"), s(card, "product_id")), ("1af4", "1000"));
+        assert_eq!(u(card, "numa_node"), 0, "-1 (no NUMA) reads as node 0");
 
-        assert_eq!(f(&v, "load.average_1_min"), 0.66);
-        assert_eq!(f(&v, "load.average_5_min"), 0.28);
-        assert_eq!(f(&v, "load.average_15_min"), 0.14);
-        assert_eq!(u(&v, "load.processes"), 123);
+        assert_eq!(u(&v, "gpu.total"), 1, "card0, not its connector card0-Virtual-1");
+        let gpu = get(&v, "gpu.cards.0");
+        assert_eq!((s(gpu, "driver"), s(gpu, "pci_address")), ("bochs-drm", "0000:00:02.0"));
+        assert_eq!((s(gpu, "vendor_id"), s(gpu, "product_id")), ("1234", "1111"));
+        assert_eq!((u(gpu, "drm.id"), s(gpu, "drm.card_name"), s(gpu, "drm.card_device")), (0, "card0", "226:0"));
+
+        assert_eq!(u(&v, "pci.total"), 2);
+        let pci = get(&v, "pci.devices.1");
+        assert_eq!((s(pci, "pci_address"), s(pci, "driver")), ("0000:00:03.0", "virtio-pci"));
+        assert_eq!((s(pci, "vendor_id"), s(pci, "product_id"), u(pci, "iommu_group")), ("1af4", "1000", 7));
+        assert_eq!((s(pci, "vendor"), s(pci, "driver_version")), ("", ""));
+        assert!(matches!(get(pci, "vpd"), Value::Object(o) if o.is_empty()));
+
+        assert_eq!(u(&v, "usb.total"), 1);
+        let usb = get(&v, "usb.devices.0");
+        assert_eq!((u(usb, "bus_address"), u(usb, "device_address")), (1, 2));
+        assert_eq!((s(usb, "vendor"), s(usb, "vendor_id"), s(usb, "product_id")), ("Kingston", "0951", "1666"));
+        assert_eq!((s(usb, "product"), s(usb, "serial")), ("DataTraveler 3.0", "AA00000000012345"));
+        assert_eq!(f(usb, "speed"), 480.0);
+        assert_eq!(len(usb, "interfaces"), 1);
+        let intf = get(usb, "interfaces.0");
+        assert_eq!((u(intf, "class_id"), u(intf, "subclass_id"), u(intf, "number")), (8, 6, 0));
+        assert_eq!(s(intf, "driver"), "usb-storage");
+
+        assert_eq!(u(&v, "serial.total"), 1, "ttyS0 has hardware behind it, tty1 is a console");
+        let tty = get(&v, "serial.devices.0");
+        assert_eq!((s(tty, "id"), s(tty, "device"), s(tty, "driver")), ("ttyS0", "4:64", "serial8250"));
+        assert_eq!(s(tty, "device_path"), "/dev/ttyS0");
+
+        // No JSON tags upstream: the Go field names. Average10Min is loadavg's third figure.
+        assert_eq!(f(&v, "load.Average1Min"), 0.66);
+        assert_eq!(f(&v, "load.Average5Min"), 0.28);
+        assert_eq!(f(&v, "load.Average10Min"), 0.14);
+        assert_eq!(u(&v, "load.Processes"), 123);
 
         assert_eq!(s(&v, "system.uuid"), "4c4c4544-0047-3510-8052-b4c04f564433");
         assert_eq!(s(&v, "system.vendor"), "Supermicro");
         assert_eq!(s(&v, "system.product"), "AS-1014S-WTRT");
+        assert_eq!(
+            (s(&v, "system.family"), s(&v, "system.sku"), s(&v, "system.serial")),
+            ("Server", "AS-1014S-SKU", "S12345678")
+        );
+        assert_eq!(s(&v, "system.version"), "0123456789");
         assert_eq!(s(&v, "system.type"), "physical");
+        assert_eq!(
+            (s(&v, "system.firmware.vendor"), s(&v, "system.firmware.date"), s(&v, "system.firmware.version")),
+            ("American Megatrends Inc.", "03/14/2024", "2.6a")
+        );
+        assert_eq!((s(&v, "system.chassis.type"), s(&v, "system.chassis.serial")), ("17", "C1234"));
+        assert_eq!((s(&v, "system.motherboard.product"), s(&v, "system.motherboard.version")), ("H12SSW-NT", "1.01"));
     }
 
     #[test]
@@ -810,9 +1160,16 @@ mod tests {
         assert_eq!(len(&v, "cpu.sockets"), 0);
         assert_eq!(u(&v, "storage.total"), 0);
         assert_eq!(u(&v, "network.total"), 0);
-        assert!(matches!(get(&v, "memory"), Value::Object(o) if o.is_empty()));
-        assert!(matches!(get(&v, "load"), Value::Object(o) if o.is_empty()));
-        assert!(matches!(get(&v, "system"), Value::Object(o) if o.len() == 1), "only the type");
+        // Upstream's types always send their fields: zeros and empty strings here.
+        assert_eq!((u(&v, "memory.total"), u(&v, "memory.hugepages_size")), (0, 0));
+        assert_eq!((f(&v, "load.Average1Min"), u(&v, "load.Processes")), (0.0, 0));
+        assert_eq!(
+            (s(&v, "system.vendor"), s(&v, "system.type"), s(&v, "system.firmware.vendor")),
+            ("", "physical", "")
+        );
+        for section in ["gpu", "usb", "pci", "serial"] {
+            assert_eq!(u(&v, &format!("{section}.total")), 0, "{section}");
+        }
 
         // UEFI without the variables (a firmware in legacy mode) and a TPM without a version file.
         std::fs::create_dir_all(dir.join("sys/firmware/efi/efivars")).unwrap();

@@ -9,6 +9,7 @@ mod certs;
 mod crash;
 mod devboard;
 mod fulldisk;
+mod goshape;
 mod hostile;
 mod http;
 mod incus;
