@@ -306,3 +306,241 @@ fn the_checker_finds_a_missing_field_and_a_wrong_type() {
     assert!(problems.iter().any(|p| p.starts_with(".cpu.architecture: want a string")), "{problems:?}");
     assert!(problems.iter().any(|p| p == ".memory: missing (always sent upstream)"), "{problems:?}");
 }
+
+// incus-osd/api. A `time.Time` is a string (RFC 3339; the zero time before it happens).
+const WINDOW: Shape = Struct(&[
+    Field("start_day_of_week", OMITEMPTY, &Any),
+    Field("start_hour", ALWAYS, &Int),
+    Field("start_minute", ALWAYS, &Int),
+    Field("end_day_of_week", OMITEMPTY, &Any),
+    Field("end_hour", ALWAYS, &Int),
+    Field("end_minute", ALWAYS, &Int),
+]);
+const UPDATE_CONFIG: Shape = Struct(&[
+    Field("auto_reboot", ALWAYS, &Bool),
+    Field("channel", ALWAYS, &Str),
+    Field("check_frequency", ALWAYS, &Str),
+    Field("maintenance_windows", OMITEMPTY, &List(&WINDOW)),
+]);
+const UPDATE_STATE: Shape =
+    Struct(&[Field("last_check", ALWAYS, &Str), Field("status", ALWAYS, &Str), Field("needs_reboot", ALWAYS, &Bool)]);
+pub const UPDATE: Shape = Struct(&[Field("config", ALWAYS, &UPDATE_CONFIG), Field("state", ALWAYS, &UPDATE_STATE)]);
+
+const SYSLOG: Shape =
+    Struct(&[Field("address", ALWAYS, &Str), Field("protocol", ALWAYS, &Str), Field("log_format", ALWAYS, &Str)]);
+pub const LOGGING: Shape = Struct(&[
+    Field("config", ALWAYS, &Struct(&[Field("syslog", ALWAYS, &SYSLOG)])),
+    Field("state", ALWAYS, &Struct(&[])),
+]);
+
+pub const PROVIDER: Shape = Struct(&[
+    Field("config", ALWAYS, &Struct(&[Field("name", ALWAYS, &Str), Field("config", OMITEMPTY, &Map(&Str))])),
+    Field("state", ALWAYS, &Struct(&[Field("registered", ALWAYS, &Bool)])),
+]);
+
+const SECURE_BOOT_CERT: Shape = Struct(&[
+    Field("type", ALWAYS, &Str),
+    Field("fingerprint", ALWAYS, &Str),
+    Field("subject", ALWAYS, &Str),
+    Field("issuer", ALWAYS, &Str),
+]);
+const ENCRYPTED_VOLUME: Shape = Struct(&[Field("volume", ALWAYS, &Str), Field("state", ALWAYS, &Str)]);
+pub const SECURITY: Shape = Struct(&[
+    Field(
+        "config",
+        ALWAYS,
+        &Struct(&[
+            Field("custom_ca_certs", OMITEMPTY, &List(&Str)),
+            Field("encryption_recovery_keys", ALWAYS, &List(&Str)),
+        ]),
+    ),
+    Field(
+        "state",
+        ALWAYS,
+        &Struct(&[
+            Field("encrypted_volumes", ALWAYS, &List(&ENCRYPTED_VOLUME)),
+            Field("encryption_recovery_keys_retrieved", ALWAYS, &Bool),
+            Field("drive_recovery_keys", ALWAYS, &Map(&Str)),
+            Field("pool_recovery_keys", ALWAYS, &Map(&Str)),
+            Field("secure_boot_certificates", ALWAYS, &List(&SECURE_BOOT_CERT)),
+            Field("secure_boot_enabled", ALWAYS, &Bool),
+            Field("system_state_is_trusted", ALWAYS, &Bool),
+            Field("system_state_status", ALWAYS, &Str),
+            Field("tpm_status", ALWAYS, &Str),
+            Field("tpm_public_key", OMITEMPTY, &Str),
+        ]),
+    ),
+]);
+
+const POOL_VOLUME: Shape = Struct(&[
+    Field("name", ALWAYS, &Str),
+    Field("usage_in_bytes", ALWAYS, &Int),
+    Field("quota_in_bytes", ALWAYS, &Int),
+    Field("use", ALWAYS, &Str),
+]);
+const POOL: Shape = Struct(&[
+    Field("name", ALWAYS, &Str),
+    Field("type", ALWAYS, &Str),
+    Field("devices", ALWAYS, &List(&Str)),
+    Field("managed", ALWAYS, &Bool),
+    Field("state", ALWAYS, &Str),
+    Field("encryption_key_status", ALWAYS, &Str),
+    Field("raw_pool_size_in_bytes", ALWAYS, &Int),
+    Field("usable_pool_size_in_bytes", ALWAYS, &Int),
+    Field("pool_allocated_space_in_bytes", ALWAYS, &Int),
+    Field("volumes", ALWAYS, &List(&POOL_VOLUME)),
+]);
+const POOL_CONFIG: Shape =
+    Struct(&[Field("name", ALWAYS, &Str), Field("type", ALWAYS, &Str), Field("devices", ALWAYS, &List(&Str))]);
+const DRIVE: Shape = Struct(&[
+    Field("id", ALWAYS, &Str),
+    Field("model_family", ALWAYS, &Str),
+    Field("model_name", ALWAYS, &Str),
+    Field("serial_number", ALWAYS, &Str),
+    Field("bus", ALWAYS, &Str),
+    Field("capacity_in_bytes", ALWAYS, &Int),
+    Field("boot", ALWAYS, &Bool),
+    Field("multipath", ALWAYS, &Bool),
+    Field("removable", ALWAYS, &Bool),
+    Field("remote", ALWAYS, &Bool),
+    Field("member_pool", OMITEMPTY, &Str),
+]);
+pub const STORAGE_RESOURCE: Shape = Struct(&[
+    Field(
+        "config",
+        ALWAYS,
+        &Struct(&[Field("scrub_schedule", ALWAYS, &Str), Field("pools", OMITEMPTY, &List(&POOL_CONFIG))]),
+    ),
+    Field(
+        "state",
+        ALWAYS,
+        &Struct(&[
+            Field("drives", ALWAYS, &List(&DRIVE)),
+            Field("pools", ALWAYS, &List(&POOL)),
+            Field(
+                "root_partition",
+                ALWAYS,
+                &Struct(&[Field("size_in_bytes", ALWAYS, &Int), Field("available_in_bytes", ALWAYS, &Int)]),
+            ),
+        ]),
+    ),
+]);
+
+const ROUTE: Shape = Struct(&[Field("to", ALWAYS, &Str), Field("via", ALWAYS, &Str)]);
+const INTERFACE: Shape = Struct(&[
+    Field("addresses", OMITEMPTY, &List(&Str)),
+    Field("hwaddr", ALWAYS, &Str),
+    Field("mtu", OMITEMPTY, &Int),
+    Field("name", ALWAYS, &Str),
+    Field("required_for_online", OMITEMPTY, &Str),
+    Field("roles", OMITEMPTY, &List(&Str)),
+    Field("routes", OMITEMPTY, &List(&ROUTE)),
+]);
+const INTERFACE_STATE: Shape = Struct(&[
+    Field("addresses", OMITEMPTY, &List(&Str)),
+    Field("hwaddr", OMITEMPTY, &Str),
+    Field("mtu", OMITEMPTY, &Int),
+    Field("roles", OMITEMPTY, &List(&Str)),
+    Field("speed", OMITEMPTY, &Str),
+    Field("state", ALWAYS, &Str),
+    Field(
+        "stats",
+        ALWAYS,
+        &Struct(&[
+            Field("rx_bytes", ALWAYS, &Int),
+            Field("rx_errors", ALWAYS, &Int),
+            Field("tx_bytes", ALWAYS, &Int),
+            Field("tx_errors", ALWAYS, &Int),
+        ]),
+    ),
+    Field("type", OMITEMPTY, &Str),
+]);
+pub const NETWORK_RESOURCE: Shape = Struct(&[
+    Field(
+        "config",
+        ALWAYS,
+        &Struct(&[
+            Field(
+                "dns",
+                OMITEMPTY,
+                &Ptr(&Struct(&[
+                    Field("domain", ALWAYS, &Str),
+                    Field("hostname", ALWAYS, &Str),
+                    Field("nameservers", OMITEMPTY, &List(&Str)),
+                    Field("search_domains", OMITEMPTY, &List(&Str)),
+                ])),
+            ),
+            Field(
+                "time",
+                OMITEMPTY,
+                &Ptr(&Struct(&[Field("ntp_servers", OMITEMPTY, &List(&Str)), Field("timezone", OMITEMPTY, &Str)])),
+            ),
+            Field("interfaces", OMITEMPTY, &List(&INTERFACE)),
+        ]),
+    ),
+    Field(
+        "state",
+        ALWAYS,
+        &Struct(&[
+            Field("interfaces", ALWAYS, &Map(&INTERFACE_STATE)),
+            Field("configuration_in_process", ALWAYS, &Bool),
+        ]),
+    ),
+]);
+
+pub const APPLICATION: Shape = Struct(&[
+    Field(
+        "state",
+        ALWAYS,
+        &Struct(&[
+            Field("is_primary", ALWAYS, &Bool),
+            Field("initialized", ALWAYS, &Bool),
+            Field("friendly_version", ALWAYS, &Str),
+            Field("version", ALWAYS, &Str),
+            Field("available_versions", ALWAYS, &List(&Str)),
+            Field("last_restored", OMITEMPTY, &Ptr(&Str)),
+        ]),
+    ),
+    Field("config", ALWAYS, &Struct(&[])),
+]);
+
+const MODULE: Shape =
+    Struct(&[Field("name", ALWAYS, &Str), Field("dependencies", ALWAYS, &List(&Str)), Field("in_use", ALWAYS, &Bool)]);
+pub const DEBUG_KERNEL: Shape = Struct(&[
+    Field("version", ALWAYS, &Str),
+    Field("architecture", ALWAYS, &Str),
+    Field("cpu_baseline", ALWAYS, &Str),
+    Field("modules", ALWAYS, &List(&MODULE)),
+]);
+
+pub const KERNEL: Shape = Struct(&[Field("config", ALWAYS, &Struct(&[])), Field("state", ALWAYS, &Struct(&[]))]);
+pub const FALLBACK_LISTENER: Shape = Struct(&[
+    Field(
+        "config",
+        ALWAYS,
+        &Struct(&[
+            Field("listen_address", OMITEMPTY, &Str),
+            Field("trusted_client_certificates", OMITEMPTY, &List(&Str)),
+        ]),
+    ),
+    Field("state", ALWAYS, &Struct(&[Field("active", ALWAYS, &Bool)])),
+]);
+
+/// The URL lists (`/1.0/system`, `/1.0/debug`, …): `[]string`.
+pub const URLS: Shape = List(&Str);
+
+/// `GET /1.0`: a map upstream builds by hand (`uptime` an int64 of seconds).
+pub const ROOT: Shape = Struct(&[Field(
+    "environment",
+    ALWAYS,
+    &Struct(&[
+        Field("hostname", ALWAYS, &Str),
+        Field("machine_id", ALWAYS, &Str),
+        Field("os_name", ALWAYS, &Str),
+        Field("os_version", ALWAYS, &Str),
+        Field("os_version_next", ALWAYS, &Str),
+        Field("os_version_alternate", OMITEMPTY, &Str),
+        Field("system_is_ready", ALWAYS, &Bool),
+        Field("uptime", ALWAYS, &Int),
+    ]),
+)]);

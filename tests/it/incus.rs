@@ -509,3 +509,36 @@ fn the_added_upstream_endpoints_do_what_they_say() {
     assert_eq!(bearer(&d, "PUT", "/1.0/applications/nope", br#"{"config":{}}"#).status, 404);
     cleanup(d);
 }
+
+/// Every `/1.0` GET decoded as a Go client decodes it into upstream's type.
+#[test]
+fn every_answer_decodes_into_upstreams_types() {
+    use crate::goshape::*;
+    let d = daemon();
+    let cases: &[(&str, &Shape)] = &[
+        ("/1.0", &ROOT),
+        ("/1.0/system", &URLS),
+        ("/1.0/debug", &URLS),
+        ("/1.0/debug/secureboot", &URLS),
+        ("/1.0/applications", &URLS),
+        ("/1.0/services", &URLS),
+        ("/1.0/applications/app", &APPLICATION),
+        ("/1.0/debug/kernel", &DEBUG_KERNEL),
+        ("/1.0/system/kernel", &KERNEL),
+        ("/1.0/system/fallback-listener", &FALLBACK_LISTENER),
+        ("/1.0/system/logging", &LOGGING),
+        ("/1.0/system/network", &NETWORK_RESOURCE),
+        ("/1.0/system/provider", &PROVIDER),
+        ("/1.0/system/resources", &RESOURCES),
+        ("/1.0/system/security", &SECURITY),
+        ("/1.0/system/storage", &STORAGE_RESOURCE),
+        ("/1.0/system/update", &UPDATE),
+    ];
+    for (path, shape) in cases {
+        let r = bearer(&d, "GET", path, b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let v = r.json();
+        assert_decodes(crate::util::field(&v, &["metadata"]), shape, path);
+    }
+    cleanup(d);
+}
