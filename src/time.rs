@@ -15,6 +15,84 @@ pub fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of `civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A time as `journalctl --since` takes it, in Unix seconds (UTC): `@1700000000`,
+/// `2026-12-01`, `2026-12-01 10:00[:00]`, RFC 3339 (`2026-12-01T10:00:00Z`, `+02:00`),
+/// `now`, `today`, `yesterday`, `-1h` / `+30m` / `2d ago` (s, m, h, d).
+pub fn parse_journal_time(text: &str, now_secs: i64) -> Option<i64> {
+    let text = text.trim();
+    let day_start = now_secs - now_secs.rem_euclid(86_400);
+    match text {
+        "now" => return Some(now_secs),
+        "today" => return Some(day_start),
+        "yesterday" => return Some(day_start - 86_400),
+        "tomorrow" => return Some(day_start + 86_400),
+        _ => {}
+    }
+    if let Some(secs) = text.strip_prefix('@') {
+        return secs.parse().ok();
+    }
+    let relative = |spec: &str| -> Option<i64> {
+        let unit = match spec.as_bytes().last()? {
+            b's' => 1,
+            b'm' => 60,
+            b'h' => 3_600,
+            b'd' => 86_400,
+            _ => return None,
+        };
+        spec[..spec.len() - 1].parse::<i64>().ok().filter(|n| *n >= 0)?.checked_mul(unit)
+    };
+    if let Some(spec) = text.strip_suffix(" ago") {
+        return relative(spec.trim()).map(|d| now_secs - d);
+    }
+    if let Some(spec) = text.strip_prefix('-') {
+        return relative(spec).map(|d| now_secs - d);
+    }
+    if let Some(spec) = text.strip_prefix('+') {
+        return relative(spec).map(|d| now_secs + d);
+    }
+    let (date, rest) = text.split_at(text.find(['T', ' ']).unwrap_or(text.len()));
+    let mut d = date.split('-');
+    let (year, month, day) =
+        (d.next()?.parse::<i64>().ok()?, d.next()?.parse::<u32>().ok()?, d.next()?.parse::<u32>().ok()?);
+    if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) || date.len() != 10 {
+        return None;
+    }
+    let mut secs = days_from_civil(year, month, day) * 86_400;
+    let rest = rest.get(1..).unwrap_or("");
+    if !rest.is_empty() {
+        // A zone: Z, or ±hh:mm after the time.
+        let (clock, offset) = if let Some(c) = rest.strip_suffix('Z') {
+            (c, 0)
+        } else if let Some(at) = rest.rfind(['+', '-']).filter(|at| *at >= 5) {
+            let (h, m) = rest[at + 1..].split_once(':')?;
+            let minutes = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+            (&rest[..at], if rest.as_bytes()[at] == b'+' { minutes * 60 } else { -minutes * 60 })
+        } else {
+            (rest, 0)
+        };
+        let mut c = clock.split(':');
+        let h: i64 = c.next()?.parse().ok()?;
+        let m: i64 = c.next()?.parse().ok()?;
+        let s: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
+        if c.next().is_some() || h > 23 || m > 59 || !(0.0..61.0).contains(&s) {
+            return None;
+        }
+        secs += h * 3_600 + m * 60 + s as i64 - offset;
+    }
+    Some(secs)
+}
+
 /// RFC 3339 of a Unix time in milliseconds (times before 1970 read as 1970).
 pub fn rfc3339_ms(ms: i64) -> String {
     rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64))
@@ -107,5 +185,32 @@ mod tests {
         assert_eq!(rfc3339(at(951_827_696)), "2000-02-29T12:34:56Z");
         assert_eq!(HttpDate(at(951_827_696)).to_string(), "Tue, 29 Feb 2000 12:34:56 GMT");
         assert_eq!(HttpDate(at(1_795_382_663)).to_string(), "Sun, 22 Nov 2026 21:24:23 GMT");
+    }
+}
+
+#[cfg(test)]
+mod journal_time_tests {
+    use super::parse_journal_time as p;
+
+    #[test]
+    fn journalctl_times_parse_and_garbage_does_not() {
+        let now = 1_764_633_600 + 3_723; // 2025-12-02 01:02:03 UTC
+        for bad in
+            ["", "soon", "2025-13-01", "2025-12-32", "2025-12-01 25:00", "2025-12-01 10", "-5x", "@x", "2025-1-1"]
+        {
+            assert_eq!(p(bad, now), None, "{bad:?}");
+        }
+        assert_eq!(p("@1700000000", now), Some(1_700_000_000));
+        assert_eq!(p("2025-12-02", now), Some(1_764_633_600));
+        assert_eq!(p("2025-12-02 01:02", now), Some(1_764_633_600 + 3_720));
+        assert_eq!(p("2025-12-02 01:02:03", now), Some(now));
+        assert_eq!(p("2025-12-02T01:02:03Z", now), Some(now));
+        assert_eq!(p("2025-12-02T03:02:03+02:00", now), Some(now));
+        assert_eq!(p("1970-01-01", now), Some(0));
+        assert_eq!(p("today", now), Some(1_764_633_600));
+        assert_eq!(p("yesterday", now), Some(1_764_633_600 - 86_400));
+        assert_eq!(p("-1h", now), Some(now - 3_600));
+        assert_eq!(p("2d ago", now), Some(now - 172_800));
+        assert_eq!(p("now", now), Some(now));
     }
 }

@@ -309,9 +309,20 @@ fn services_and_debug() {
     let Value::Array(records) = field(&log.json(), &["metadata"]).clone() else { panic!() };
     assert!(!records.is_empty() && records.len() <= 2, "{}", log.text());
     assert!(records.iter().all(|r| s(r, &["_SYSTEMD_UNIT"]) == "app"));
-    for q in ["entries=0", "entries=x", "entries=100000", "boot=-1"] {
+    for q in ["entries=0", "entries=x", "entries=100000", "boot=-1", "since=soon", "until=2026-13-01"] {
         assert_eq!(call(&d, "GET", &format!("/1.0/debug/log?{q}"), "").status, 400, "{q}");
     }
+    // since/until as journalctl takes them, against each record's time (its file's change).
+    let count =
+        |q: &str| match field(&call(&d, "GET", &format!("/1.0/debug/log?unit=app&{q}"), "").json(), &["metadata"]) {
+            Value::Array(r) => r.len(),
+            other => panic!("{other:?}"),
+        };
+    assert!(count("") > 0);
+    assert_eq!(count("since=-1h"), count(""), "the root copy's log files were written by this test");
+    assert_eq!(count("until=1970-01-02"), 0);
+    assert_eq!(count("since=%2B1d"), 0, "nothing from tomorrow");
+    assert!(count("since=1970-01-01%2000:00&until=%2B1d") > 0);
     let r = call(&d, "POST", "/1.0/debug/tui/:write-message", r#"{"level":"WARN","message":"hello from the test"}"#);
     assert_eq!(r.status, 200, "{}", r.text());
     std::thread::sleep(Duration::from_millis(100));

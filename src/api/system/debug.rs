@@ -68,6 +68,22 @@ pub fn debug_log(api: &mut Api, call: &mut Call) -> Handled {
         return Ok(error(400, &format!("boot {b:?}: only the current boot (0) is kept on this board")).into());
     }
     let unit = query_param(call.head.query(), "unit").filter(|u| !u.is_empty());
+    // `since` and `until` as journalctl takes them; a record's time is its file's last change
+    // (these logs carry no time of their own steward could trust).
+    let now = crate::time::unix_millis() / 1000;
+    let bound = |name: &str| -> Result<Option<i64>, Reply> {
+        match query_param(call.head.query(), name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => crate::time::parse_journal_time(&v, now).map(Some).ok_or_else(|| {
+                error(
+                    400,
+                    &format!("{name} {v:?}: a time as journalctl takes it (2026-12-01 10:00, @1764633600, -1h, today)"),
+                )
+                .into()
+            }),
+        }
+    };
+    let (since, until) = (bound("since")?, bound("until")?);
     let mut files: Vec<(std::time::SystemTime, String, std::path::PathBuf)> = Vec::new();
     for dir in &api.engine.board.logs {
         let Ok(list) = std::fs::read_dir(api.engine.root.path(dir)) else { continue };
@@ -81,7 +97,12 @@ pub fn debug_log(api: &mut Api, call: &mut Call) -> Handled {
             if unit.as_ref().is_some_and(|u| *u != stem) {
                 continue;
             }
-            files.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), stem, entry.path()));
+            let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            let secs = crate::time::unix_seconds(modified);
+            if since.is_some_and(|s| secs < s) || until.is_some_and(|u| secs > u) {
+                continue;
+            }
+            files.push((modified, stem, entry.path()));
         }
     }
     files.sort();
