@@ -15,6 +15,45 @@ pub fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// A Go duration as `time.ParseDuration` reads it (`90s`, `1.5h`, `1h30m`, `300ms`, `-2m`,
+/// `0`), in milliseconds (rounded towards zero); what Go refuses is `None`.
+pub fn parse_go_duration(text: &str) -> Option<i64> {
+    let (negative, s) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    const UNITS: [(&str, f64); 7] =
+        [("ns", 1e0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 6e10), ("h", 3.6e12)];
+    let mut total_ns = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let number = &rest[..digits];
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return None;
+        }
+        let value: f64 = number.parse().ok()?;
+        rest = &rest[digits..];
+        // "ms" before "m", "ns"/"us" before "s": UNITS is in that order.
+        let (unit, ns) = UNITS.into_iter().find(|(u, _)| rest.starts_with(u))?;
+        rest = &rest[unit.len()..];
+        total_ns += value * ns;
+    }
+    // Go's durations are int64 nanoseconds: about 292 years.
+    if total_ns >= 9.2e18 {
+        return None;
+    }
+    let ms = (total_ns / 1e6) as i64;
+    Some(if negative { -ms } else { ms })
+}
+
 /// Days since 1970-01-01 of a civil date (the inverse of `civil`).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -191,6 +230,30 @@ mod tests {
 #[cfg(test)]
 mod journal_time_tests {
     use super::parse_journal_time as p;
+
+    #[test]
+    fn go_durations_as_time_parse_duration_reads_them() {
+        use super::parse_go_duration as d;
+        for bad in ["", "6", "h", "1.2.3h", "1d", "1hh", ".h", "6 h", "-", "+", "3000000h"] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+        for (good, ms) in [
+            ("0", 0),
+            ("6h", 21_600_000),
+            ("1.5h", 5_400_000),
+            ("1h30m", 5_400_000),
+            ("90s", 90_000),
+            ("300ms", 300),
+            ("2h45m10.5s", 9_910_500),
+            ("+1h", 3_600_000),
+            (".5h", 1_800_000),
+            ("-2m", -120_000),
+            ("1500us", 1),
+            ("1µs", 0),
+        ] {
+            assert_eq!(d(good), Some(ms), "{good:?}");
+        }
+    }
 
     #[test]
     fn journalctl_times_parse_and_garbage_does_not() {

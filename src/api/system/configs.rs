@@ -158,28 +158,9 @@ pub fn put_update(api: &mut Api, call: &mut Call) -> Handled {
 /// Whether `s` is a non-negative duration as Go's `time.ParseDuration` reads it (what
 /// upstream validates `check_frequency` with): `0`, or numbers with optional fractions, each
 /// followed by a unit of ns, us, µs, ms, s, m or h (`1.5h`, `1h30m`, `90s`).
+/// `check_frequency`: a Go duration that is not negative.
 fn is_go_duration(s: &str) -> bool {
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s == "0" {
-        return true;
-    }
-    let mut rest = s;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
-        let number = &rest[..digits];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"].into_iter().find(|u| rest.starts_with(u));
-        // "ms" before "m", "ns"/"us" before "s": the list is in that order.
-        let Some(unit) = unit else { return false };
-        rest = &rest[unit.len()..];
-    }
-    true
+    crate::time::parse_go_duration(s).is_some_and(|ms| ms >= 0)
 }
 
 fn check_update(c: json::Object) -> Result<String, Reply> {

@@ -7,28 +7,6 @@ use crate::engine::netconfig::MAX_CONFIRM_MS;
 use crate::engine::settings::{Network, network_from_section};
 use crate::json::str_array;
 
-/// A Go-style duration ("90s", "5m", "1h30m") in milliseconds.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    let mut total = 0i64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1_000,
-            'm' => 60_000,
-            'h' => 3_600_000,
-            _ => return None,
-        };
-        let n: i64 = number.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        number.clear();
-    }
-    (number.is_empty() && !text.is_empty()).then_some(total)
-}
-
 fn prefix_to_netmask(prefix: u32) -> Option<String> {
     if prefix > 32 {
         return None;
@@ -83,11 +61,12 @@ pub fn from_incus(config: &Value, hostname: &str) -> Result<(Network, Option<i64
     let timeout = match c.get("confirmation_timeout") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => match parse_duration(s) {
+        // Upstream reads it with Go's time.ParseDuration.
+        Some(Value::String(s)) => match crate::time::parse_go_duration(s) {
             Some(ms) if ms > 0 && ms <= MAX_CONFIRM_MS => Some(ms),
             _ => {
                 return Err(Error::Invalid(format!(
-                    "invalid confirmation_timeout {s:?} (e.g. \"90s\", \"5m\"; at most 24h)"
+                    "invalid confirmation_timeout {s:?} (a Go duration: \"90s\", \"1.5m\"; more than 0, at most 24h)"
                 )));
             }
         },
@@ -325,11 +304,6 @@ mod tests {
 
     #[test]
     fn durations_and_masks() {
-        assert_eq!(parse_duration("90s"), Some(90_000));
-        assert_eq!(parse_duration("1h30m"), Some(5_400_000));
-        assert_eq!(parse_duration("5"), None);
-        assert_eq!(parse_duration("5d"), None);
-        assert_eq!(parse_duration(""), None);
         assert_eq!(prefix_to_netmask(24).as_deref(), Some("255.255.255.0"));
         assert_eq!(netmask_to_prefix("255.255.255.0"), Some(24));
         assert_eq!(netmask_to_prefix("255.0.255.0"), None);
