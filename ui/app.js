@@ -819,11 +819,14 @@
   $("plans-refresh").addEventListener("click", loadPlans);
 
   async function loadOperations() {
-    const r = await api("POST", "/v1.Backrest/GetOperations", { json: { lastN: 50 } });
+    // steward's own history (with each archive's path and size); Backrest's GetOperations
+    // carries only what its protos define.
+    const r = await api("GET", "/1.0/operations?recursion=1");
     const body = $("ops-table").tBodies[0];
     body.replaceChildren();
     say("ops-msg", r.ok ? "" : r.error);
-    const ops = ((r.ok && r.data && r.data.operations) || []).slice().sort((a, b) => Number(b.id) - Number(a.id));
+    const listed = (r.ok && r.data && Array.isArray(r.data.metadata) && r.data.metadata) || [];
+    const ops = listed.slice().sort((a, b) => Number(b.id) - Number(a.id)).slice(0, 50);
     $("ops-empty").hidden = !r.ok || ops.length > 0;
     for (const op of ops) {
       const kindKey = Object.keys(op).find((k) => /^operation[A-Z]/.test(k)) || "";

@@ -10,7 +10,7 @@ use crate::engine::Error;
 use crate::json::Object;
 use crate::server::Reply;
 use crate::server::http::Response;
-use crate::store::oplog::{self, Selector, Status};
+use crate::store::oplog::{self, Kind, Operation, Selector, Status};
 
 /// A Connect error: the code name and the HTTP status Connect maps it to.
 pub fn error(code: &str, message: &str) -> Response {
@@ -85,8 +85,27 @@ fn int64(v: &Value) -> Option<u64> {
     }
 }
 
+/// A field as protojson reads it: by its JSON name (`planId`) or its proto name (`plan_id`).
+fn named<'a>(m: &'a miniserde::json::Object, key: &str) -> Option<&'a Value> {
+    m.get(key).or_else(|| {
+        let proto: String = key
+            .chars()
+            .flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] })
+            .collect();
+        m.get(&proto)
+    })
+}
+
+fn field_bool(m: &miniserde::json::Object, key: &str) -> Result<bool, Reply> {
+    match named(m, key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(error("invalid_argument", &format!("{key} must be true or false")).into()),
+    }
+}
+
 fn field_int(m: &miniserde::json::Object, key: &str) -> Result<Option<u64>, Reply> {
-    match m.get(key) {
+    match named(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {
             int64(v).map(Some).ok_or_else(|| error("invalid_argument", &format!("{key} must be an integer")).into())
@@ -95,7 +114,7 @@ fn field_int(m: &miniserde::json::Object, key: &str) -> Result<Option<u64>, Repl
 }
 
 fn field_str<'a>(m: &'a miniserde::json::Object, key: &str) -> Result<Option<&'a str>, Reply> {
-    match m.get(key) {
+    match named(m, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(error("invalid_argument", &format!("{key} must be a string")).into()),
@@ -111,6 +130,11 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
         Ok(_) => return Ok(error("invalid_argument", "value (the plan id) is required").into()),
         Err(r) => return Err(r.into()),
     };
+    // A dry run must write nothing and forget nothing; steward has no way to simulate a
+    // backup, so it says so rather than take one.
+    if field_bool(&m, "dryRun")? {
+        return Ok(error("invalid_argument", "dry runs are not offered here: steward would write the backup").into());
+    }
     let Some(waker) = api.waker.clone() else { return Ok(error("unavailable", "unavailable").into()) };
     let op = api.engine.plan_run(&plan)?;
     api.engine.audit.record(&call.who(), "plan.run", &plan);
@@ -133,6 +157,7 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
 
 pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     let m = message(call)?;
+    let api_hub = &hub(api);
     let mut sel = Selector::default();
     let mut none = false;
     let last_n = match field_int(&m, "lastN") {
@@ -163,7 +188,11 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
                 }
                 // One repository and one instance here: naming another matches nothing.
                 none |= field_str(s, "repoId")?.is_some_and(|r| r != "local");
+                none |= field_str(s, "repoGuid")?.is_some_and(|g| g != repo_guid(api_hub));
                 none |= field_str(s, "instanceId")?.is_some_and(|i| i != "steward");
+                // Operations synced from another instance carry its key id; steward's own
+                // carry none.
+                none |= field_str(s, "originalInstanceKeyid")?.is_some_and(|k| !k.is_empty());
                 Ok(())
             })();
             parsed?;
@@ -172,31 +201,98 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     }
     let log = api.engine.plans.log();
     let ids = if none { Vec::new() } else { log.select(&sel, last_n) };
-    let mut body = String::with_capacity(64 + ids.len() * 320);
-    body.push_str("{\"operations\":[");
-    for (i, id) in ids.iter().enumerate() {
-        if let Ok(raw) = log.raw(*id) {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(&raw);
+    let guid = repo_guid(api_hub);
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        // A drive wipe is IncusOS's, with no Backrest message: not in this history.
+        if let Some(op) = log.get(id).filter(|op| op.kind != Kind::Wipe) {
+            items.push(operation_json(&op, &guid));
         }
     }
-    body.push_str("]}");
     drop(log);
-    Ok(Response::json(200, body).into())
+    Ok(Response::json(200, format!("{{\"operations\":[{}]}}", items.join(","))).into())
 }
 
-/// `Cancel {"value": operationId}`.
+/// The appliance's machine id, which the repository's guid is made from.
+fn hub(api: &Api) -> String {
+    api.engine
+        .root
+        .read_limited("/etc/machine-id", 4096)
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The one repository's `guid` (Backrest's globally unique repo id): stable for this box.
+fn repo_guid(machine_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update("backrest-repo\0local\0").chain_update(machine_id).finalize();
+    crate::hex::to_hex(&digest[..16])
+}
+
+/// An operation as Backrest's `Operation` message has it, and nothing else: strict decoders
+/// (protojson's default, `fromJson` without `ignoreUnknownFields`) refuse unknown fields.
+/// steward's details (artifact, steps) are on `/1.0/operations`.
+fn operation_json(op: &Operation, repo_guid: &str) -> String {
+    let mut o = Object::new()
+        .str("id", &op.id.to_string())
+        .str("modno", &op.modno.to_string())
+        .str("flowId", &op.flow_id.to_string())
+        .str("repoId", "local")
+        .str("repoGuid", repo_guid)
+        .str("planId", &op.plan_id)
+        .str("instanceId", "steward")
+        .str("status", op.status.wire())
+        .str("unixTimeStartMs", &op.start_ms.to_string());
+    if op.end_ms != 0 {
+        o = o.str("unixTimeEndMs", &op.end_ms.to_string());
+    }
+    if let Some(s) = op.snapshot {
+        o = o.str("snapshotId", &oplog::snapshot_id(s));
+    }
+    if !op.message.is_empty() {
+        o = o.str("displayMessage", &op.message);
+    }
+    if !op.logref.is_empty() {
+        o = o.str("logref", &op.logref);
+    }
+    let snapshot = |id: u64| Object::new().str("id", &oplog::snapshot_id(id)).finish();
+    let (member, body) = match op.kind {
+        Kind::Backup => {
+            let mut b = Object::new();
+            if let Some(a) = &op.artifact {
+                // What a restic summary would say of this archive that steward knows: the
+                // bytes it added (the archive) and the snapshot it made.
+                let summary = Object::new()
+                    .str("dataAdded", &a.size.to_string())
+                    .str("snapshotId", &oplog::snapshot_id(op.id))
+                    .finish();
+                b = b.raw("lastStatus", &Object::new().raw("summary", &summary).finish());
+            }
+            ("operationBackup", b.finish())
+        }
+        Kind::Restore => ("operationRestore", Object::new().finish()),
+        Kind::Forget => {
+            let forgotten: Vec<String> = op.forgotten.iter().map(|n| snapshot(*n)).collect();
+            ("operationForget", Object::new().raw("forget", &format!("[{}]", forgotten.join(","))).finish())
+        }
+        Kind::Check | Kind::Wipe => ("operationCheck", Object::new().finish()),
+    };
+    o.raw(member, &body).finish()
+}
+
+/// `Cancel {"operationId"}` (v1.14's `CancelOperationRequest`; `{"value"}` before it). As
+/// upstream, an operation that already ended or never existed is no error: `{}`.
 pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
     let m = message(call)?;
-    let id = match field_int(&m, "value") {
-        Ok(Some(id)) => id,
-        Ok(None) => return Ok(error("invalid_argument", "value (the operation id) is required").into()),
-        Err(r) => return Err(r.into()),
+    let id = match (field_int(&m, "operationId")?, field_int(&m, "value")?) {
+        (Some(id), _) | (None, Some(id)) => id,
+        (None, None) => return Ok(error("invalid_argument", "operationId is required").into()),
     };
-    api.engine.op_cancel(id)?;
-    api.engine.audit.record(&call.who(), "operation.cancel", &id.to_string());
+    match api.engine.op_cancel(id) {
+        Ok(()) => api.engine.audit.record(&call.who(), "operation.cancel", &id.to_string()),
+        Err(Error::NotFound(_) | Error::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(Response::json(200, "{}").into())
 }
 

@@ -366,9 +366,9 @@ fn a_jidoteki_backup_is_in_the_operation_history_of_every_surface() {
             other => panic!("{other:?}"),
         }
     };
-    assert!(text.contains(&sha), "the history has the archive's digest: {text}");
     let r = d.connect().send("GET", "/1.0/operations?plan=jidoteki&recursion=1", &bearer, b"");
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains(&sha), "the history has the archive's digest: {}", r.text());
     let id = r.text().split(r#""id":""#).nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
     let log = d.connect().send("GET", &format!("/1.0/operations/{id}/log"), &bearer, b"");
     assert!(log.text().contains("Backup complete"), "{}", log.text());

@@ -139,8 +139,12 @@ fn the_blocking_backup_rpc_answers_after_the_backup_and_the_history_says_so() {
     );
     assert_eq!((r.status, r.text().as_str()), (200, "{}"));
     let ops = operations(&d, r#"{"selector": {"planId": "nightly"}}"#);
-    let backup = ops.iter().find(|o| matches!(o, Value::Object(m) if m.contains_key("operationBackup"))).unwrap();
-    assert_eq!(s(backup, &["status"]), "STATUS_SUCCESS");
+    let listed = ops.iter().find(|o| matches!(o, Value::Object(m) if m.contains_key("operationBackup"))).unwrap();
+    assert_eq!(s(listed, &["status"]), "STATUS_SUCCESS");
+    // Backrest's message only there; steward's details (the archive) on /1.0/operations.
+    assert!(!matches!(field(listed, &["operationBackup"]), Value::Object(m) if m.contains_key("path")));
+    let one = call(&d, "GET", &format!("/1.0/operations/{}", s(listed, &["id"])), "").json();
+    let backup = field(&one, &["metadata"]);
     let path = s(backup, &["operationBackup", "path"]);
     let file = d.options.root.join(path.trim_start_matches('/'));
     let tar = std::fs::read(&file).unwrap();
@@ -198,9 +202,10 @@ fn get_operations_selectors_each_filter() {
     let in_flow = operations(&d, &format!(r#"{{"selector":{{"flowId":"{flow}"}}}}"#));
     assert_eq!(in_flow.len(), 2);
     let forget = &in_flow[1];
-    let Value::Array(forgotten) = field(forget, &["operationForget", "forgotten"]) else { panic!() };
+    // Backrest's OperationForget: the snapshots it forgot, each a ResticSnapshot.
+    let Value::Array(forgotten) = field(forget, &["operationForget", "forget"]) else { panic!() };
     assert_eq!(forgotten.len(), 1);
-    assert_eq!(s(&forgotten[0], &[]), s(&by_plan[0], &["snapshotId"]));
+    assert_eq!(s(&forgotten[0], &["id"]), s(&by_plan[0], &["snapshotId"]));
     // Numbers are accepted where protojson writes strings.
     assert_eq!(ids(&operations(&d, &format!(r#"{{"selector":{{"flowId":{flow}}}}}"#))), ids(&in_flow));
     let picked = operations(&d, &format!(r#"{{"selector":{{"ids":["{}", {}]}}}}"#, ids(&all)[5], ids(&all)[0]));
@@ -269,8 +274,18 @@ fn a_non_blocking_run_can_be_polled_and_cancelled() {
         std::fs::read_dir(&dest).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing is left of a cancelled backup: {left:?}");
     assert_eq!(call(&d, "DELETE", &format!("/1.0/operations/{id}"), "").status, 409, "finished work");
-    assert_eq!(rpc(&d, "Cancel", &format!(r#"{{"value":"{id}"}}"#)).status, 400);
-    assert_eq!(rpc(&d, "Cancel", r#"{"value":"999999"}"#).status, 404);
+    // Backrest's Cancel: finished or unknown work is no error, as upstream; both request forms.
+    for body in [
+        format!(r#"{{"value":"{id}"}}"#),
+        format!(r#"{{"operationId":"{id}"}}"#),
+        format!(r#"{{"operation_id":{id}}}"#),
+        r#"{"operationId":"999999"}"#.to_owned(),
+    ] {
+        let r = rpc(&d, "Cancel", &body);
+        assert_eq!((r.status, r.text()), (200, "{}".to_owned()), "{body}");
+    }
+    assert_eq!(rpc(&d, "Cancel", "{}").status, 400, "an operation id is required");
+    assert_eq!(rpc(&d, "Cancel", r#"{"operationId":"x"}"#).status, 400);
     assert_eq!(call(&d, "GET", "/1.0/operations/999999", "").status, 404);
     let log = call(&d, "GET", &format!("/1.0/operations/{id}/log"), "");
     assert!(log.text().contains("cancelled"), "{}", log.text());
@@ -512,5 +527,127 @@ fn operations_list_filters_by_plan_and_status() {
     assert_eq!(call(&d, "GET", "/1.0/operations?status=BOGUS", "").status, 400);
     let parsed: Value = json::from_str(&ok.text()).unwrap();
     assert_eq!(s(&parsed, &["type"]), "sync");
+    cleanup(d);
+}
+
+/// The JSON names of Backrest's `Operation` (v1/operations.proto) and of the members steward
+/// fills: a strict decoder (protojson's default, `fromJson` with `ignoreUnknownFields:false`)
+/// refuses any other key.
+const OPERATION_FIELDS: &[&str] = &[
+    "id",
+    "originalId",
+    "modno",
+    "flowId",
+    "originalFlowId",
+    "repoId",
+    "repoGuid",
+    "planId",
+    "instanceId",
+    "originalInstanceKeyid",
+    "snapshotId",
+    "status",
+    "unixTimeStartMs",
+    "unixTimeEndMs",
+    "displayMessage",
+    "logref",
+    "operationBackup",
+    "operationIndexSnapshot",
+    "operationForget",
+    "operationPrune",
+    "operationRestore",
+    "operationStats",
+    "operationRunHook",
+    "operationCheck",
+    "operationRunCommand",
+];
+const MEMBER_FIELDS: &[(&str, &[&str])] = &[
+    ("operationBackup", &["lastStatus", "errors", "dryRun"]),
+    ("operationForget", &["forget", "policy"]),
+    ("operationRestore", &["path", "target", "lastStatus"]),
+    ("operationCheck", &["output", "outputLogref"]),
+];
+const SUMMARY_FIELDS: &[&str] = &[
+    "filesNew",
+    "filesChanged",
+    "filesUnmodified",
+    "dirsNew",
+    "dirsChanged",
+    "dirsUnmodified",
+    "dataBlobs",
+    "treeBlobs",
+    "dataAdded",
+    "totalFilesProcessed",
+    "totalBytesProcessed",
+    "totalDuration",
+    "snapshotId",
+];
+
+fn strictly_an_operation(op: &Value) {
+    let Value::Object(m) = op else { panic!("{op:?}") };
+    for (k, v) in m.iter() {
+        assert!(OPERATION_FIELDS.contains(&k.as_str()), "Operation has no field {k:?}: {op:?}");
+        if let Some((_, allowed)) = MEMBER_FIELDS.iter().find(|(name, _)| name == k) {
+            let Value::Object(member) = v else { panic!("{k}: {v:?}") };
+            for key in member.keys() {
+                assert!(allowed.contains(&key.as_str()), "{k} has no field {key:?}: {v:?}");
+            }
+        }
+    }
+    if let Value::Object(summary) = field_or_null(op, &["operationBackup", "lastStatus", "summary"]) {
+        for key in summary.keys() {
+            assert!(SUMMARY_FIELDS.contains(&key.as_str()), "BackupProgressSummary has no field {key:?}");
+        }
+    }
+}
+
+fn field_or_null<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    static NULL: Value = Value::Null;
+    path.iter()
+        .try_fold(v, |v, k| match v {
+            Value::Object(m) => m.get(*k),
+            _ => None,
+        })
+        .unwrap_or(&NULL)
+}
+
+#[test]
+fn get_operations_answers_only_what_the_protos_define_and_reads_requests_as_protojson_does() {
+    let d = daemon();
+    create(&d, "a", r#","retention":{"keep_last_n":1}"#);
+    for _ in 0..2 {
+        assert_eq!(rpc(&d, "Backup", r#"{"value":"a"}"#).status, 200);
+    }
+    let all = operations(&d, "{}");
+    assert!(all.len() >= 3, "two backups and a forget: {all:?}");
+    all.iter().for_each(strictly_an_operation);
+    let summary = field(&all[0], &["operationBackup", "lastStatus", "summary"]);
+    assert!(s(summary, &["dataAdded"]).parse::<u64>().unwrap() > 0);
+    // Proto field names are read as protojson reads them, not ignored (which widened results).
+    assert_eq!(operations(&d, r#"{"selector":{"plan_id":"zzz"}}"#).len(), 0);
+    assert_eq!(operations(&d, r#"{"selector":{"plan_id":"a"},"last_n":"1"}"#).len(), 1);
+    let flow = s(&all[0], &["flowId"]).to_owned();
+    let by_proto_name = ids(&operations(&d, &format!(r#"{{"selector":{{"flow_id":"{flow}"}}}}"#)));
+    assert!(by_proto_name.len() < all.len(), "flow_id filters");
+    assert_eq!(by_proto_name, ids(&operations(&d, &format!(r#"{{"selector":{{"flowId":"{flow}"}}}}"#))));
+    assert_eq!(operations(&d, r#"{"selector":{"modno_gte":"999999"}}"#).len(), 0);
+    // The repository's guid is stable and selects; another repo's, or a synced instance's, nothing.
+    let guid = s(&all[0], &["repoGuid"]).to_owned();
+    assert_eq!(guid.len(), 32);
+    assert!(all.iter().all(|o| s(o, &["repoGuid"]) == guid));
+    assert_eq!(operations(&d, &format!(r#"{{"selector":{{"repoGuid":"{guid}"}}}}"#)).len(), all.len());
+    assert_eq!(operations(&d, r#"{"selector":{"repo_guid":"0123"}}"#).len(), 0);
+    assert_eq!(operations(&d, r#"{"selector":{"originalInstanceKeyid":"peer-key"}}"#).len(), 0);
+    // A dry run writes nothing and forgets nothing: it is refused, and the history is unchanged.
+    let dest = d.options.root.join("srv/backups/a");
+    let before: Vec<_> = std::fs::read_dir(&dest).unwrap().flatten().map(|e| e.file_name()).collect();
+    for body in [r#"{"value":"a","dryRun":true}"#, r#"{"value":"a","dry_run":true}"#] {
+        let r = rpc(&d, "Backup", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains("dry run"), "{}", r.text());
+    }
+    let after: Vec<_> = std::fs::read_dir(&dest).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(before.len(), after.len(), "nothing written or forgotten");
+    assert_eq!(operations(&d, "{}").len(), all.len());
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"a","dryRun":"yes"}"#).status, 400);
     cleanup(d);
 }
