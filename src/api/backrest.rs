@@ -296,6 +296,138 @@ pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
     Ok(Response::json(200, "{}").into())
 }
 
+/// The paths a plan's backup holds, as Backrest's `Plan.paths` lists them.
+fn plan_paths(api: &Api, plan: &crate::engine::plans::Plan) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    if plan.state {
+        paths.extend(api.engine.board.backup.paths.iter().cloned());
+    }
+    for app in api.engine.board.applications.iter().filter(|a| plan.applications.contains(&a.name)) {
+        paths.extend(app.paths.iter().cloned());
+    }
+    paths
+}
+
+/// `GetConfig`: Backrest's `Config` as this box has it — one repository (`local`: the
+/// plans' destinations, with its stable guid) and the plans. No `auth`: the users and their
+/// password hashes are steward's token and keys, never sent.
+pub fn get_config(api: &mut Api, _call: &mut Call) -> Handled {
+    use crate::engine::plans::Schedule;
+    let guid = repo_guid(&hub(api));
+    let repo = Object::new().str("id", "local").str("uri", "steward:local").str("guid", &guid).finish();
+    let plans: Vec<String> = api
+        .engine
+        .plans
+        .plans
+        .iter()
+        .map(|p| {
+            let paths = plan_paths(api, p);
+            let schedule = match &p.schedule {
+                Schedule::Disabled => Object::new().bool("disabled", true),
+                Schedule::Cron(c) => Object::new().str("cron", c),
+                Schedule::EveryHours(h) => Object::new().num("maxFrequencyHours", *h),
+            }
+            .str("clock", "CLOCK_LOCAL")
+            .finish();
+            let r = &p.retention;
+            let retention = if r.hourly + r.daily + r.weekly + r.monthly == 0 && r.keep_last_n > 0 {
+                Object::new().num("policyKeepLastN", r.keep_last_n).finish()
+            } else if r == &Default::default() {
+                Object::new().bool("policyKeepAll", true).finish()
+            } else {
+                let buckets = Object::new()
+                    .num("hourly", r.hourly)
+                    .num("daily", r.daily)
+                    .num("weekly", r.weekly)
+                    .num("monthly", r.monthly)
+                    .num("keepLastN", r.keep_last_n)
+                    .finish();
+                Object::new().raw("policyTimeBucketed", &buckets).finish()
+            };
+            Object::new()
+                .str("id", &p.id)
+                .str("repo", "local")
+                .raw("paths", &crate::json::str_array(paths.iter().map(String::as_str)))
+                .raw("schedule", &schedule)
+                .raw("retention", &retention)
+                .finish()
+        })
+        .collect();
+    let modno = api.engine.plans.plans.len();
+    let body = Object::new()
+        .num("modno", modno)
+        .num("version", 4)
+        .str("instance", "steward")
+        .raw("repos", &format!("[{repo}]"))
+        .raw("plans", &format!("[{}]", plans.join(",")))
+        .finish();
+    Ok(Response::json(200, body).into())
+}
+
+/// `GetSummaryDashboard`: per plan and for the repository, the last 30 days of backups.
+pub fn get_summary_dashboard(api: &mut Api, _call: &mut Call) -> Handled {
+    const DAY_MS: i64 = 86_400_000;
+    const RECENT: usize = 20;
+    let since = crate::time::unix_millis() - 30 * DAY_MS;
+    let backups: Vec<Operation> = {
+        let log = api.engine.plans.log();
+        log.backups(None).into_iter().filter_map(|id| log.get(id)).filter(|op| op.kind == Kind::Backup).collect()
+    };
+    let summary = |id: &str, ops: &[&Operation], next_ms: Option<i64>| -> String {
+        let recent: Vec<&&Operation> = ops.iter().filter(|o| o.start_ms >= since).collect();
+        let count = |st: &[Status]| recent.iter().filter(|o| st.contains(&o.status)).count();
+        let added = |o: &Operation| o.artifact.as_ref().map_or(0, |a| a.size);
+        let bytes_added: u64 = recent.iter().map(|o| added(o)).sum();
+        let done = recent.iter().filter(|o| matches!(o.status, Status::Success | Status::Warning)).count();
+        let snapshots = ops.iter().filter(|o| o.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0)).count();
+        let chart: Vec<&&Operation> = ops.iter().rev().take(RECENT).collect::<Vec<_>>().into_iter().rev().collect();
+        let strings = |f: &dyn Fn(&Operation) -> String| {
+            crate::json::str_array(chart.iter().map(|o| f(o)).collect::<Vec<_>>().iter().map(String::as_str))
+        };
+        let statuses = crate::json::str_array(chart.iter().map(|o| o.status.wire()));
+        let chart = Object::new()
+            .raw("flowId", &strings(&|o| o.flow_id.to_string()))
+            .raw("timestampMs", &strings(&|o| o.start_ms.to_string()))
+            .raw("durationMs", &strings(&|o| (o.end_ms - o.start_ms).max(0).to_string()))
+            .raw("status", &statuses)
+            .raw("bytesAdded", &strings(&|o| added(o).to_string()))
+            .finish();
+        let protected =
+            ops.iter().rev().find(|o| matches!(o.status, Status::Success | Status::Warning)).map_or(0, |o| added(o));
+        let mut s = Object::new()
+            .str("id", id)
+            .str("backupsFailed30days", &count(&[Status::Error]).to_string())
+            .str("backupsWarningLast30days", &count(&[Status::Warning]).to_string())
+            .str("backupsSuccessLast30days", &count(&[Status::Success]).to_string())
+            .str("bytesAddedLast30days", &bytes_added.to_string())
+            .str("totalSnapshots", &snapshots.to_string())
+            .str("bytesAddedAvg", &(if done == 0 { 0 } else { bytes_added / done as u64 }).to_string());
+        if let Some(ms) = next_ms {
+            s = s.str("nextBackupTimeMs", &ms.to_string());
+        }
+        s.raw("recentBackups", &chart).str("protectedBytes", &protected.to_string()).finish()
+    };
+    let plans: Vec<String> = api
+        .engine
+        .plans
+        .plans
+        .iter()
+        .map(|p| {
+            let ops: Vec<&Operation> = backups.iter().filter(|o| o.plan_id == p.id).collect();
+            summary(&p.id, &ops, api.engine.plans.next_run_ms(p))
+        })
+        .collect();
+    let all: Vec<&Operation> = backups.iter().filter(|o| o.plan_id != crate::engine::planrun::JIDOTEKI_PLAN).collect();
+    let repo = summary("local", &all, None);
+    let body = Object::new()
+        .raw("repoSummaries", &format!("[{repo}]"))
+        .raw("planSummaries", &format!("[{}]", plans.join(",")))
+        .str("configPath", "")
+        .str("dataPath", "")
+        .finish();
+    Ok(Response::json(200, body).into())
+}
+
 #[cfg(test)]
 mod tests {
     //! Request parsing as protojson reads it, bad inputs first.

@@ -623,7 +623,23 @@ pub static ROUTES: &[Route] = &[
             backrest::get_operations,
         ),
     ),
-    rpc("/Cancel", "Cancel a queued or running operation ({\"value\": operationId})", backrest::cancel),
+    rpc("/Cancel", "Cancel a queued or running operation ({\"operationId\"}, or {\"value\"})", backrest::cancel),
+    needs(
+        Cap::BackupsView,
+        rpc(
+            "/GetConfig",
+            "Backrest's Config: the one repository (local) and the plans (no auth section)",
+            backrest::get_config,
+        ),
+    ),
+    needs(
+        Cap::BackupsView,
+        rpc(
+            "/GetSummaryDashboard",
+            "Per plan and for the repository: the last 30 days of backups, the next run, recent backups",
+            backrest::get_summary_dashboard,
+        ),
+    ),
     records_get(
         Method::Get,
         "/v1/containers/{container}/backups",

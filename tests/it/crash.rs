@@ -49,6 +49,7 @@ fn killed_while_writing_every_file_is_old_or_new() {
     let mut torn_checks = 0u32;
     let (mut token_rounds, mut token_landed) = (0u32, 0u32);
     let mut cert_swaps = 0u32;
+    let mut token_window_us = window_us;
     // Two certificates to swap between: a kill must never leave a key and a certificate
     // that do not belong together (the box would not come back).
     let pairs: Vec<(String, String)> = (0..2)
@@ -120,8 +121,14 @@ fn killed_while_writing_every_file_is_old_or_new() {
                 }
             }
         });
-        // A certificate change is a job after its 202: its writes come later.
-        let window = if kind == 5 { window_us * 20 } else { window_us };
+        // A certificate change is a job after its 202: its writes come later. A token change
+        // (multipart, a hash) takes longer than the calibrating write and varies with the load:
+        // its window adapts, wider after a cut, narrower after a landing, so both occur.
+        let window = match kind {
+            5 => window_us * 20,
+            0 => token_window_us,
+            _ => window_us,
+        };
         std::thread::sleep(Duration::from_micros(rng.next(window)));
         d.restart();
         let _ = writer.join();
@@ -131,6 +138,9 @@ fn killed_while_writing_every_file_is_old_or_new() {
             if d.get(&format!("{ADMIN}/version?token={next_token}")).status == 200 {
                 token = next_token;
                 token_landed += 1;
+                token_window_us = (token_window_us * 3 / 4).max(200);
+            } else {
+                token_window_us = (token_window_us * 2).min(2_000_000);
             }
         }
         assert_eq!(d.get(&format!("{ADMIN}/version?token={token}")).status, 200, "round {round}: the box answers");

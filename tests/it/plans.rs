@@ -651,3 +651,53 @@ fn get_operations_answers_only_what_the_protos_define_and_reads_requests_as_prot
     assert_eq!(rpc(&d, "Backup", r#"{"value":"a","dryRun":"yes"}"#).status, 400);
     cleanup(d);
 }
+
+/// What the tools built on Backrest read (Home Assistant integrations, dashboard widgets):
+/// GetConfig's repos and plans, GetSummaryDashboard's plan summaries, in the protos' JSON.
+#[test]
+fn get_config_and_the_summary_dashboard_answer_what_tools_read() {
+    let d = daemon();
+    create(&d, "nightly", r#","schedule":{"cron":"0 3 * * *"},"retention":{"keep_last_n":3}"#);
+    create(&d, "hourly", r#","schedule":{"every_hours":6},"retention":{"daily":7,"keep_last_n":1}"#);
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"nightly"}"#).status, 200);
+    assert_eq!(rpc(&d, "Backup", r#"{"value":"nightly"}"#).status, 200);
+
+    let config = rpc(&d, "GetConfig", "{}");
+    assert_eq!(config.status, 200, "{}", config.text());
+    let v = config.json();
+    assert_eq!(s(&v, &["instance"]), "steward");
+    assert!(!config.text().contains("\"auth\""), "no users or password hashes: {}", config.text());
+    let Value::Array(repos) = field(&v, &["repos"]) else { panic!() };
+    assert_eq!((s(&repos[0], &["id"]), s(&repos[0], &["guid"]).len()), ("local", 32));
+    let ops = operations(&d, "{}");
+    assert_eq!(s(&ops[0], &["repoGuid"]), s(&repos[0], &["guid"]), "the operations name the same repository");
+    let Value::Array(plans) = field(&v, &["plans"]) else { panic!() };
+    let nightly = plans.iter().find(|p| s(p, &["id"]) == "nightly").unwrap();
+    assert_eq!(s(nightly, &["repo"]), "local");
+    assert_eq!(s(nightly, &["schedule", "cron"]), "0 3 * * *");
+    assert!(matches!(field(nightly, &["retention", "policyKeepLastN"]), Value::Number(_)));
+    let Value::Array(paths) = field(nightly, &["paths"]) else { panic!() };
+    assert!(paths.iter().any(|p| matches!(p, Value::String(s) if s == "/var/lib/app")), "{paths:?}");
+    let hourly = plans.iter().find(|p| s(p, &["id"]) == "hourly").unwrap();
+    assert!(matches!(field(hourly, &["schedule", "maxFrequencyHours"]), Value::Number(_)));
+    assert!(matches!(field(hourly, &["retention", "policyTimeBucketed", "daily"]), Value::Number(_)));
+
+    let dash = rpc(&d, "GetSummaryDashboard", "");
+    assert_eq!(dash.status, 200, "{}", dash.text());
+    let v = dash.json();
+    let Value::Array(summaries) = field(&v, &["planSummaries"]) else { panic!() };
+    let n = summaries.iter().find(|p| s(p, &["id"]) == "nightly").unwrap();
+    assert_eq!(s(n, &["backupsSuccessLast30days"]), "2");
+    assert_eq!(s(n, &["backupsFailed30days"]), "0");
+    assert!(s(n, &["bytesAddedLast30days"]).parse::<u64>().unwrap() > 0);
+    assert!(s(n, &["nextBackupTimeMs"]).parse::<i64>().unwrap() > 0);
+    let Value::Array(statuses) = field(n, &["recentBackups", "status"]) else { panic!() };
+    assert_eq!(statuses.len(), 2);
+    let h = summaries.iter().find(|p| s(p, &["id"]) == "hourly").unwrap();
+    assert_eq!(s(h, &["backupsSuccessLast30days"]), "0");
+    let Value::Array(repos) = field(&v, &["repoSummaries"]) else { panic!() };
+    assert_eq!(s(&repos[0], &["backupsSuccessLast30days"]), "2");
+    // Read-only: a view key may ask, an unauthenticated caller may not.
+    assert_eq!(d.connect().send("POST", "/v1.Backrest/GetSummaryDashboard", &[], b"{}").status, 401);
+    cleanup(d);
+}
