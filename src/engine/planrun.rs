@@ -584,13 +584,34 @@ impl Ctx {
         for (k, v) in &plan.auth {
             cmd.env(format!("STEWARD_DESTINATION_{}", k.to_ascii_uppercase()), v);
         }
-        match cmd.status() {
-            Ok(s) if s.success() => Ok(()),
-            Ok(s) => Err(format!("the {} hook failed ({s})", if succeeded { "on_success" } else { "on_failure" })),
-            Err(e) => Err(format!("cannot run the hook: {e}")),
+        // Its own process group, so that a cancel stops what the hook started too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run the hook: {e}"))?;
+        // A cancel reaches a running hook: it is stopped, and the operation says so.
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if self.cancel.load(Ordering::Relaxed) => {
+                    if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                    }
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(HOOK_CANCELLED.to_owned());
+                }
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(e) => return Err(format!("waiting for the hook: {e}")),
+            }
+        };
+        match status {
+            s if s.success() => Ok(()),
+            s => Err(format!("the {} hook failed ({s})", if succeeded { "on_success" } else { "on_failure" })),
         }
     }
 }
+
+/// What `Ctx::hook` says when a cancel stopped the hook.
+const HOOK_CANCELLED: &str = "cancelled while its hook ran (the hook was stopped)";
 
 fn stamp(ms: i64) -> String {
     crate::time::rfc3339_ms(ms).replace(['-', ':'], "")
@@ -640,6 +661,15 @@ fn run_backup(ctx: &Ctx, op: &mut Operation, plan: Option<&Plan>) {
             ctx.log(op, &format!("Created {path} ({size} bytes, sha256 {sha256})"));
             match ctx.hook(plan, op, true, &path) {
                 Ok(()) => ctx.end(op, Status::Success, ""),
+                // A cancelled backup leaves no backup: the archive its hook was given goes.
+                Err(e) if e == HOOK_CANCELLED => {
+                    let file = ctx.root.path(&path);
+                    let _ = atomic::remove(&file);
+                    let _ = atomic::remove(&PathBuf::from(format!("{}.sha256", file.display())));
+                    op.artifact = None;
+                    ctx.log(op, &format!("Removed {path}: the backup was cancelled"));
+                    return ctx.end(op, Status::UserCancelled, HOOK_CANCELLED);
+                }
                 Err(e) => ctx.end(op, Status::Warning, &e),
             }
             forget(ctx, op, plan);
@@ -900,6 +930,35 @@ mod tests {
         let op = e.plans.log().get(id).unwrap();
         assert_eq!(op.status, Status::Warning, "{}", op.message);
         assert!(op.message.contains("on_success hook failed"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cancel_during_the_success_hook_stops_it_and_leaves_no_backup() {
+        let (mut e, dir) = engine("hook-cancel");
+        let started = dir.join("hook.started");
+        let plan = format!(
+            r#"{{"id":"p","sources":{{"state":true}},"destination":{{"path":"/srv/backups"}},
+            "hooks":{{"on_success":["/bin/sh","-c","touch {} && sleep 30 && echo late"]}}}}"#,
+            started.display()
+        );
+        e.plan_put(&plan, None, &crate::engine::keys::Principal::Admin).unwrap();
+        let id = e.plan_run("p").unwrap();
+        let t = std::time::Instant::now();
+        while !started.exists() {
+            e.plans_tick(crate::time::unix_millis());
+            assert!(t.elapsed() < std::time::Duration::from_secs(20), "the hook never started");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        e.op_cancel(id).unwrap();
+        settle(&mut e, crate::time::unix_millis());
+        assert!(t.elapsed() < std::time::Duration::from_secs(25), "the hook ran on: it was not stopped");
+        let op = e.plans.log().get(id).unwrap();
+        assert_eq!(op.status, Status::UserCancelled, "{}", op.message);
+        assert!(op.artifact.is_none());
+        let left: Vec<_> =
+            std::fs::read_dir(dir.join("root/srv/backups")).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "a cancelled backup leaves nothing: {left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
