@@ -528,6 +528,22 @@ fn pci_address_of(root: &Root, dir: &str) -> String {
     if is_pci_address(&name) { name } else { String::new() }
 }
 
+/// The PCI address and vendor and product ids of the device behind a sysfs class entry
+/// (a GPU or a network card), each only when sysfs has it (they are `omitempty` upstream).
+fn device_ids(root: &Root, base: &str, mut o: Object) -> Object {
+    let pci = pci_address_of(root, base);
+    if !pci.is_empty() {
+        o = o.str("pci_address", &pci);
+    }
+    for (key, file) in [("vendor_id", "vendor"), ("product_id", "device")] {
+        let id = hex_id(root, &format!("{base}/device/{file}"));
+        if !id.is_empty() {
+            o = o.str(key, &id);
+        }
+    }
+    o
+}
+
 /// `0000:00:1f.2`.
 fn is_pci_address(name: &str) -> bool {
     let b = name.as_bytes();
@@ -555,17 +571,7 @@ fn gpu_json(root: &Root) -> String {
                 card = card.str("driver", &driver);
             }
             card = card.raw("drm", &drm).num("numa_node", numa_node_of(root, &format!("{base}/device")));
-            let pci = pci_address_of(root, &base);
-            if !pci.is_empty() {
-                card = card.str("pci_address", &pci);
-            }
-            for (key, file) in [("vendor_id", "vendor"), ("product_id", "device")] {
-                let id = hex_id(root, &format!("{base}/device/{file}"));
-                if !id.is_empty() {
-                    card = card.str(key, &id);
-                }
-            }
-            card.finish()
+            device_ids(root, &base, card).finish()
         })
         .collect();
     Object::new().raw("cards", &array(&cards)).num("total", cards.len()).finish()
@@ -758,17 +764,7 @@ fn network_json(root: &Root) -> String {
             card = card
                 .raw("ports", &array(&[port.finish()]))
                 .num("numa_node", numa_node_of(root, &format!("{base}/device")));
-            let pci = pci_address_of(root, &base);
-            if !pci.is_empty() {
-                card = card.str("pci_address", &pci);
-            }
-            for (key, file) in [("vendor_id", "vendor"), ("product_id", "device")] {
-                let id = hex_id(root, &format!("{base}/device/{file}"));
-                if !id.is_empty() {
-                    card = card.str(key, &id);
-                }
-            }
-            card.finish()
+            device_ids(root, &base, card).finish()
         })
         .collect();
     Object::new().raw("cards", &array(&cards)).num("total", cards.len()).finish()

@@ -242,19 +242,6 @@ pub fn update_check(api: &mut Api, call: &mut Call) -> Handled {
     Ok(sync("{}").into())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn go_durations_as_upstream_reads_them() {
-        for bad in ["", "6", "h", "-1h", "1.2.3h", "1d", "1hh", ".h", "6 h"] {
-            assert!(!super::is_go_duration(bad), "{bad:?}");
-        }
-        for good in ["0", "6h", "1.5h", "1h30m", "90s", "300ms", "2h45m10.5s", "+1h", ".5h"] {
-            assert!(super::is_go_duration(good), "{good:?}");
-        }
-    }
-}
-
 /// `/1.0/system/kernel`: upstream's kernel settings (console, blacklisted modules, CPU,
 /// memory, network tuning, PCI passthrough) are the board's on a steward appliance.
 pub fn kernel(_api: &mut Api, _call: &mut Call) -> Handled {
@@ -279,4 +266,17 @@ pub fn put_fallback_listener(_api: &mut Api, call: &mut Call) -> Handled {
         call,
         "steward is the API itself: there is no application whose failure a fallback listener would cover",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn go_durations_as_upstream_reads_them() {
+        for bad in ["", "6", "h", "-1h", "1.2.3h", "1d", "1hh", ".h", "6 h"] {
+            assert!(!super::is_go_duration(bad), "{bad:?}");
+        }
+        for good in ["0", "6h", "1.5h", "1h30m", "90s", "300ms", "2h45m10.5s", "+1h", ".5h"] {
+            assert!(super::is_go_duration(good), "{good:?}");
+        }
+    }
 }

@@ -298,6 +298,12 @@ pub fn network_confirm(api: &mut Api, call: &mut Call) -> Handled {
     Ok(sync("{}").into())
 }
 
+/// `:flush-dns`: steward boards run no caching resolver (names resolve through the
+/// configured nameservers each time), so there is nothing to flush; done.
+pub fn flush_dns(_api: &mut Api, _call: &mut Call) -> Handled {
+    Ok(sync("{}").into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,10 +359,4 @@ mod tests {
             assert!(net.fields.iter().any(|(k, v)| *k == "hostname" && v == "kept.host"), "{kept}");
         }
     }
-}
-
-/// `:flush-dns`: steward boards run no caching resolver (names resolve through the
-/// configured nameservers each time), so there is nothing to flush; done.
-pub fn flush_dns(_api: &mut Api, _call: &mut Call) -> Handled {
-    Ok(sync("{}").into())
 }
