@@ -149,6 +149,11 @@ impl Engine {
     }
 
     /// steward itself first (it is answering, so it runs), then the profile's services.
+    /// The addresses an interface has now (`10.0.2.15/24`, `fe80::…/64`).
+    pub fn interface_addresses(&self, iface: &str) -> Vec<String> {
+        crate::system::hardware::interface_addresses(&self.root, iface)
+    }
+
     pub fn kernel(&self) -> crate::system::kernel::Kernel {
         crate::system::kernel::kernel(&self.root)
     }

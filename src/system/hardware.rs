@@ -838,6 +838,54 @@ fn array(items: &[String]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The addresses an interface has now, as `address/prefix`, read from procfs (no netlink
+/// here): IPv4 from the kernel's FIB (`/proc/net/fib_trie`'s local entries, placed on an
+/// interface by `/proc/net/route`'s connected routes), IPv6 from `/proc/net/if_inet6`.
+pub fn interface_addresses(root: &Root, iface: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let route = read_trimmed(root, "/proc/net/route").unwrap_or_default();
+    // (destination, mask) of the routes through the interface, as numbers.
+    let connected: Vec<(u32, u32)> = route
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // The kernel prints each __be32 as a native integer: its bytes are the address's.
+            let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_ne_bytes()));
+            (f.len() >= 8 && f[0] == iface).then(|| Some((hex(f[1])?, hex(f[7])?)))?
+        })
+        .filter(|(_, mask)| *mask != 0)
+        .collect();
+    let trie = read_trimmed(root, "/proc/net/fib_trie").unwrap_or_default();
+    let lines: Vec<&str> = trie.lines().collect();
+    for pair in lines.windows(2) {
+        let Some(addr) = pair[0].trim().strip_prefix("|-- ") else { continue };
+        if !pair[1].contains("/32 host LOCAL") {
+            continue;
+        }
+        let Ok(ip) = addr.parse::<std::net::Ipv4Addr>() else { continue };
+        let bits = u32::from(ip);
+        let best = connected.iter().filter(|(dest, mask)| bits & mask == *dest).map(|(_, mask)| *mask).max();
+        let text = match best {
+            Some(mask) => format!("{ip}/{}", mask.count_ones()),
+            None => continue,
+        };
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    for l in read_trimmed(root, "/proc/net/if_inet6").unwrap_or_default().lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 6 || f[5] != iface || f[0].len() != 32 {
+            continue;
+        }
+        let Ok(raw) = u128::from_str_radix(f[0], 16) else { continue };
+        let Ok(prefix) = u8::from_str_radix(f[2], 16) else { continue };
+        out.push(format!("{}/{prefix}", std::net::Ipv6Addr::from(raw)));
+    }
+    out
+}
+
 /// Names in a directory, unsorted; an unreadable or missing directory is empty.
 fn read_dir_names(root: &Root, abs: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(root.path(abs)) else {
@@ -1143,6 +1191,19 @@ mod tests {
         );
         assert_eq!((s(&v, "system.chassis.type"), s(&v, "system.chassis.serial")), ("17", "C1234"));
         assert_eq!((s(&v, "system.motherboard.product"), s(&v, "system.motherboard.version")), ("H12SSW-NT", "1.01"));
+    }
+
+    #[test]
+    fn an_interface_has_its_fib_and_if_inet6_addresses() {
+        let root = fixture();
+        assert_eq!(interface_addresses(&root, "eth0"), ["10.0.2.15/24", "fe80::5054:ff:fe12:3456/64"]);
+        assert_eq!(
+            interface_addresses(&root, "lo"),
+            ["::1/128"],
+            "127.0.0.1 has no route through lo in the main table"
+        );
+        assert!(interface_addresses(&root, "nope").is_empty());
+        assert!(interface_addresses(&Root::new(temp_root("no-net")), "eth0").is_empty());
     }
 
     #[test]

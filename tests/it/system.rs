@@ -63,6 +63,8 @@ fn network_is_the_jidoteki_settings_seen_the_incus_way() {
         "{text}"
     );
     assert!(text.contains(r#""configuration_in_process":false"#), "{text}");
+    // The interface's addresses now, from the fixture's procfs (upstream always sends them).
+    assert!(text.contains(r#""addresses":["10.0.2.15/24","fe80::5054:ff:fe12:3456/64"]"#), "{text}");
     assert_eq!(hostname(&d), "before.lan");
     // A change without a timeout stands, and the Jidoteki surface sees it.
     let r = call(&d, "PUT", "/1.0/system/network", &STATIC.replace("CONFIRM", ""));

@@ -235,6 +235,10 @@ pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
         .str("state", if operstate == "up" { "routable" } else { "off" })
         .str("type", "ethernet")
         .str("hwaddr", &hwaddr);
+    let addresses = api.engine.interface_addresses(&iface);
+    if !addresses.is_empty() {
+        st = st.raw("addresses", &str_array(addresses.iter().map(String::as_str)));
+    }
     if let Some(roles) = settings.as_ref().map(|n| &n.system.roles).filter(|r| !r.is_empty()) {
         st = st.raw("roles", &str_array(roles.iter().map(String::as_str)));
     }
