@@ -364,6 +364,46 @@ pub fn get_config(api: &mut Api, _call: &mut Call) -> Handled {
     Ok(Response::json(200, body).into())
 }
 
+/// `ListSnapshots {repoId, planId}`: the backups kept (not forgotten), oldest first, as
+/// Backrest's `ResticSnapshot`s: the same ids the operations' `snapshotId` carry, the plan's
+/// paths, and the `plan:` and `created-by:` tags Backrest puts on its own snapshots.
+pub fn list_snapshots(api: &mut Api, call: &mut Call) -> Handled {
+    let m = message(call)?;
+    if field_str(&m, "repoId")?.is_some_and(|r| !r.is_empty() && r != "local") {
+        return Ok(Response::json(200, r#"{"snapshots":[]}"#).into());
+    }
+    let plan = field_str(&m, "planId")?.filter(|p| !p.is_empty()).map(str::to_owned);
+    let kept: Vec<Operation> = {
+        let log = api.engine.plans.log();
+        log.backups(plan.as_deref())
+            .into_iter()
+            .filter_map(|id| log.get(id))
+            .filter(|op| op.plan_id != crate::engine::planrun::JIDOTEKI_PLAN)
+            .filter(|op| matches!(op.status, Status::Success | Status::Warning))
+            .filter(|op| op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
+            .collect()
+    };
+    let hostname = api.engine.current_hostname();
+    let snapshots: Vec<String> = kept
+        .iter()
+        .map(|op| {
+            let paths = api.engine.plans.plan(&op.plan_id).map(|p| plan_paths(api, p)).unwrap_or_default();
+            let tags = [format!("plan:{}", op.plan_id), "created-by:steward".to_owned()];
+            let size = op.artifact.as_ref().map_or(0, |a| a.size);
+            Object::new()
+                .str("id", &oplog::snapshot_id(op.id))
+                .str("unixTimeMs", &op.start_ms.to_string())
+                .str("hostname", &hostname)
+                .str("username", "steward")
+                .raw("paths", &crate::json::str_array(paths.iter().map(String::as_str)))
+                .raw("tags", &crate::json::str_array(tags.iter().map(String::as_str)))
+                .raw("summary", &Object::new().str("dataAdded", &size.to_string()).finish())
+                .finish()
+        })
+        .collect();
+    Ok(Response::json(200, format!("{{\"snapshots\":[{}]}}", snapshots.join(","))).into())
+}
+
 /// `GetSummaryDashboard`: per plan and for the repository, the last 30 days of backups.
 pub fn get_summary_dashboard(api: &mut Api, _call: &mut Call) -> Handled {
     const DAY_MS: i64 = 86_400_000;

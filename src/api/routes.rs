@@ -627,6 +627,14 @@ pub static ROUTES: &[Route] = &[
     needs(
         Cap::BackupsView,
         rpc(
+            "/ListSnapshots",
+            "The backups kept, as Backrest's snapshots ({\"planId\", \"repoId\"})",
+            backrest::list_snapshots,
+        ),
+    ),
+    needs(
+        Cap::BackupsView,
+        rpc(
             "/GetConfig",
             "Backrest's Config: the one repository (local) and the plans (no auth section)",
             backrest::get_config,

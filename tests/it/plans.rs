@@ -697,6 +697,24 @@ fn get_config_and_the_summary_dashboard_answer_what_tools_read() {
     assert_eq!(s(h, &["backupsSuccessLast30days"]), "0");
     let Value::Array(repos) = field(&v, &["repoSummaries"]) else { panic!() };
     assert_eq!(s(&repos[0], &["backupsSuccessLast30days"]), "2");
+    // ListSnapshots: the backups kept, as ResticSnapshots, with the ids operations carry.
+    let snaps = rpc(&d, "ListSnapshots", r#"{"planId":"nightly"}"#);
+    assert_eq!(snaps.status, 200, "{}", snaps.text());
+    let Value::Array(list) = field(&snaps.json(), &["snapshots"]).clone() else { panic!() };
+    assert_eq!(list.len(), 2, "{}", snaps.text());
+    let ids: Vec<String> = operations(&d, r#"{"selector":{"planId":"nightly"}}"#)
+        .iter()
+        .filter(|o| matches!(o, Value::Object(m) if m.contains_key("operationBackup")))
+        .map(|o| s(o, &["snapshotId"]).to_owned())
+        .collect();
+    assert_eq!(list.iter().map(|x| s(x, &["id"]).to_owned()).collect::<Vec<_>>(), ids);
+    let Value::Array(tags) = field(&list[0], &["tags"]) else { panic!() };
+    assert!(tags.iter().any(|t| matches!(t, Value::String(t) if t == "plan:nightly")));
+    let hourly = rpc(&d, "ListSnapshots", r#"{"plan_id":"hourly"}"#);
+    assert_eq!(hourly.text(), r#"{"snapshots":[]}"#, "proto names select too; hourly has none");
+    let other_repo = rpc(&d, "ListSnapshots", r#"{"repoId":"elsewhere"}"#);
+    assert_eq!(other_repo.text(), r#"{"snapshots":[]}"#);
+    assert_eq!(rpc(&d, "ListSnapshots", r#"{"planId":7}"#).status, 400);
     // Read-only: a view key may ask, an unauthenticated caller may not.
     assert_eq!(d.connect().send("POST", "/v1.Backrest/GetSummaryDashboard", &[], b"{}").status, 401);
     cleanup(d);
