@@ -157,7 +157,7 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
 
 pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     let m = message(call)?;
-    let api_hub = &hub(api);
+    let guid = repo_guid(&api.engine.machine_id());
     let mut sel = Selector::default();
     let mut none = false;
     let last_n = match field_int(&m, "lastN") {
@@ -188,7 +188,7 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
                 }
                 // One repository and one instance here: naming another matches nothing.
                 none |= field_str(s, "repoId")?.is_some_and(|r| r != "local");
-                none |= field_str(s, "repoGuid")?.is_some_and(|g| g != repo_guid(api_hub));
+                none |= field_str(s, "repoGuid")?.is_some_and(|g| g != guid);
                 none |= field_str(s, "instanceId")?.is_some_and(|i| i != "steward");
                 // Operations synced from another instance carry its key id; steward's own
                 // carry none.
@@ -201,7 +201,6 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     }
     let log = api.engine.plans.log();
     let ids = if none { Vec::new() } else { log.select(&sel, last_n) };
-    let guid = repo_guid(api_hub);
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         // A drive wipe is IncusOS's, with no Backrest message: not in this history.
@@ -211,15 +210,6 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     }
     drop(log);
     Ok(Response::json(200, format!("{{\"operations\":[{}]}}", items.join(","))).into())
-}
-
-/// The appliance's machine id, which the repository's guid is made from.
-fn hub(api: &Api) -> String {
-    api.engine
-        .root
-        .read_limited("/etc/machine-id", 4096)
-        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-        .unwrap_or_default()
 }
 
 /// The one repository's `guid` (Backrest's globally unique repo id): stable for this box.
@@ -233,28 +223,7 @@ fn repo_guid(machine_id: &str) -> String {
 /// (protojson's default, `fromJson` without `ignoreUnknownFields`) refuse unknown fields.
 /// steward's details (artifact, steps) are on `/1.0/operations`.
 fn operation_json(op: &Operation, repo_guid: &str) -> String {
-    let mut o = Object::new()
-        .str("id", &op.id.to_string())
-        .str("modno", &op.modno.to_string())
-        .str("flowId", &op.flow_id.to_string())
-        .str("repoId", "local")
-        .str("repoGuid", repo_guid)
-        .str("planId", &op.plan_id)
-        .str("instanceId", "steward")
-        .str("status", op.status.wire())
-        .str("unixTimeStartMs", &op.start_ms.to_string());
-    if op.end_ms != 0 {
-        o = o.str("unixTimeEndMs", &op.end_ms.to_string());
-    }
-    if let Some(s) = op.snapshot {
-        o = o.str("snapshotId", &oplog::snapshot_id(s));
-    }
-    if !op.message.is_empty() {
-        o = o.str("displayMessage", &op.message);
-    }
-    if !op.logref.is_empty() {
-        o = o.str("logref", &op.logref);
-    }
+    let o = oplog::wire_fields(op, Some(repo_guid));
     let snapshot = |id: u64| Object::new().str("id", &oplog::snapshot_id(id)).finish();
     let (member, body) = match op.kind {
         Kind::Backup => {
@@ -313,7 +282,7 @@ fn plan_paths(api: &Api, plan: &crate::engine::plans::Plan) -> Vec<String> {
 /// password hashes are steward's token and keys, never sent.
 pub fn get_config(api: &mut Api, _call: &mut Call) -> Handled {
     use crate::engine::plans::Schedule;
-    let guid = repo_guid(&hub(api));
+    let guid = repo_guid(&api.engine.machine_id());
     let repo = Object::new().str("id", "local").str("uri", "steward:local").str("guid", &guid).finish();
     let plans: Vec<String> = api
         .engine

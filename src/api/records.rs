@@ -98,12 +98,7 @@ fn object_id(kind: &str, name: &str) -> String {
 /// The appliance's id, as a 24-hex `ID`: the start of its machine id (only that file is
 /// read), or one made from whatever the file holds.
 fn hub_id(api: &Api) -> String {
-    let id = api
-        .engine
-        .root
-        .read_limited("/etc/machine-id", 4096)
-        .map(|b| String::from_utf8_lossy(&b).trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let id = api.engine.machine_id().to_ascii_lowercase();
     match id.get(..24) {
         Some(start) if start.bytes().all(|b| b.is_ascii_hexdigit()) => start.to_owned(),
         _ => object_id("hub", &id),

@@ -67,6 +67,15 @@ impl Engine {
         }
     }
 
+    /// `/etc/machine-id`, trimmed ("" when it cannot be read): what the surfaces derive the
+    /// appliance's ids from.
+    pub fn machine_id(&self) -> String {
+        self.root
+            .read_limited("/etc/machine-id", 4096)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default()
+    }
+
     pub fn environment(&self) -> Environment {
         let read = |path: &str| {
             self.root.read_limited(path, 64 * 1024).ok().map(|b| String::from_utf8_lossy(&b).trim().to_owned())

@@ -163,14 +163,18 @@ pub fn parse_snapshot_id(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
 }
 
-/// Backrest's protojson form, plus steward's fields (`steps`, the artifact) where a client
-/// that does not know them ignores them.
-pub fn to_wire(op: &Operation) -> String {
+/// The fields of Backrest's `Operation` message that every form of an operation has, in its
+/// order; `repo_guid` where the form carries one (Backrest's own answers do).
+pub fn wire_fields(op: &Operation, repo_guid: Option<&str>) -> Object {
     let mut o = Object::new()
         .str("id", &op.id.to_string())
         .str("modno", &op.modno.to_string())
         .str("flowId", &op.flow_id.to_string())
-        .str("repoId", "local")
+        .str("repoId", "local");
+    if let Some(guid) = repo_guid {
+        o = o.str("repoGuid", guid);
+    }
+    o = o
         .str("planId", &op.plan_id)
         .str("instanceId", "steward")
         .str("status", op.status.wire())
@@ -187,6 +191,13 @@ pub fn to_wire(op: &Operation) -> String {
     if !op.logref.is_empty() {
         o = o.str("logref", &op.logref);
     }
+    o
+}
+
+/// Backrest's protojson form, plus steward's fields (`steps`, the artifact) where a client
+/// that does not know them ignores them.
+pub fn to_wire(op: &Operation) -> String {
+    let mut o = wire_fields(op, None);
     let mut member = Object::new();
     if let Some(a) = &op.artifact {
         member = member

@@ -89,11 +89,7 @@ pub fn resources(root: &Root) -> String {
 /// The machine's disks, by name.
 pub fn drives(root: &Root) -> Vec<Drive> {
     let by_id = by_id_links(root);
-    let mut names: Vec<String> = read_dir_names(root, "/sys/block")
-        .into_iter()
-        .filter(|name| !NOT_DISKS.iter().any(|prefix| name.starts_with(prefix)))
-        .collect();
-    names.sort();
+    let names = sorted_names(root, "/sys/block", |name| !NOT_DISKS.iter().any(|prefix| name.starts_with(prefix)));
     names.into_iter().filter_map(|name| drive(root, &name, &by_id)).collect()
 }
 
@@ -551,11 +547,9 @@ fn is_pci_address(name: &str) -> bool {
 }
 
 fn gpu_json(root: &Root) -> String {
-    let mut names: Vec<String> = read_dir_names(root, "/sys/class/drm")
-        .into_iter()
-        .filter(|n| n.strip_prefix("card").is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())))
-        .collect();
-    names.sort();
+    let names = sorted_names(root, "/sys/class/drm", |n| {
+        n.strip_prefix("card").is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    });
     let cards: Vec<String> = names
         .iter()
         .map(|name| {
@@ -578,9 +572,7 @@ fn gpu_json(root: &Root) -> String {
 }
 
 fn pci_json(root: &Root) -> String {
-    let mut names: Vec<String> =
-        read_dir_names(root, "/sys/bus/pci/devices").into_iter().filter(|n| is_pci_address(n)).collect();
-    names.sort();
+    let names = sorted_names(root, "/sys/bus/pci/devices", is_pci_address);
     let devices: Vec<String> = names
         .iter()
         .map(|name| {
@@ -660,12 +652,10 @@ fn usb_json(root: &Root) -> String {
 
 /// Serial ports with hardware behind them (a `device` link): 8250 UARTs, USB serial adapters.
 fn serial_json(root: &Root) -> String {
-    let mut names: Vec<String> = read_dir_names(root, "/sys/class/tty")
-        .into_iter()
-        .filter(|n| ["ttyS", "ttyUSB", "ttyACM", "ttyAMA"].iter().any(|p| n.starts_with(p)))
-        .filter(|n| root.path(&format!("/sys/class/tty/{n}/device")).exists())
-        .collect();
-    names.sort();
+    let names = sorted_names(root, "/sys/class/tty", |n| {
+        ["ttyS", "ttyUSB", "ttyACM", "ttyAMA"].iter().any(|p| n.starts_with(p))
+            && root.path(&format!("/sys/class/tty/{n}/device")).exists()
+    });
     let devices: Vec<String> = names
         .iter()
         .map(|name| {
@@ -722,8 +712,7 @@ fn disk_json(root: &Root, d: &Drive) -> String {
 }
 
 fn network_json(root: &Root) -> String {
-    let mut names: Vec<String> = read_dir_names(root, "/sys/class/net").into_iter().filter(|n| n != "lo").collect();
-    names.sort();
+    let names = sorted_names(root, "/sys/class/net", |n| n != "lo");
     let cards: Vec<String> = names
         .iter()
         .map(|name| {
@@ -884,6 +873,13 @@ pub fn interface_addresses(root: &Root, iface: &str) -> Vec<String> {
         out.push(format!("{}/{prefix}", std::net::Ipv6Addr::from(raw)));
     }
     out
+}
+
+/// The names in a directory that `keep` keeps, sorted.
+fn sorted_names(root: &Root, abs: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = read_dir_names(root, abs).into_iter().filter(|n| keep(n)).collect();
+    names.sort();
+    names
 }
 
 /// Names in a directory, unsorted; an unreadable or missing directory is empty.
