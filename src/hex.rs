@@ -37,6 +37,19 @@ pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Standard base64 with padding (protojson's `bytes`).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
 /// Standard base64 (padding optional), for `Authorization: Basic`; `None` if malformed.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
@@ -88,5 +101,11 @@ mod base64_tests {
         assert_eq!(super::base64_decode("YQ").as_deref(), Some(&b"a"[..]));
         assert!(super::base64_decode("Y").is_none());
         assert!(super::base64_decode("a*b").is_none());
+        for raw in [&b""[..], b"a", b"ab", b"abc", b"\xff\x00\xfe\x01"] {
+            let text = super::base64_encode(raw);
+            assert_eq!(text.len() % 4, 0, "{text}");
+            assert_eq!(super::base64_decode(&text).as_deref(), Some(raw), "{text}");
+        }
+        assert_eq!(super::base64_encode(b"user:pass"), "dXNlcjpwYXNz");
     }
 }

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod plans;
+pub mod protobuf;
 pub mod records;
 pub mod routes;
 pub mod system;

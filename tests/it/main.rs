@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod plans;
 mod privilege;
+mod protos;
 mod readme;
 mod settings;
 mod system;

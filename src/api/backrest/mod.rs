@@ -5,6 +5,7 @@
 
 use miniserde::json::{Number, Value};
 
+use super::protobuf::{self, Schema};
 use super::{Api, Call, Handled};
 use crate::engine::Error;
 use crate::json::Object;
@@ -64,16 +65,111 @@ pub fn engine_error(e: Error) -> Reply {
     .into()
 }
 
-/// The request message; an empty body is the empty message.
-fn message(call: &mut Call) -> Result<miniserde::json::Object, Reply> {
-    let text = call.body_text().map_err(|m| Reply::from(error("invalid_argument", m)))?;
-    if text.trim().is_empty() {
-        return Ok(Default::default());
+/// Backrest's wire schema: every RPC of v1.14.1's services and the messages they reach,
+/// written from upstream's protos by tests/it/protos.rs.
+fn schema() -> &'static Schema {
+    static SCHEMA: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| Schema::parse(include_str!("schema.txt")))
+}
+
+/// One of Connect's two codecs; a request is answered in the one it was sent in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Codec {
+    Json,
+    Proto,
+}
+
+/// The RPC a request calls: its messages and the codec it speaks.
+#[derive(Clone, Copy, Debug)]
+pub struct Rpc {
+    codec: Codec,
+    types: protobuf::Rpc,
+}
+
+const UNARY_TYPES: &str = "application/json, application/proto";
+const STREAM_TYPES: &str = "application/connect+json, application/connect+proto";
+
+impl Rpc {
+    /// The RPC of the request's path, in the codec its `Content-Type` names. A unary RPC
+    /// takes `application/json` (also when no type is sent, as curl without `-H` does) or
+    /// `application/proto`; a streaming one their `connect+` forms. Any other type is 415
+    /// with `Accept-Post`, as connect-go answers.
+    pub fn of(call: &Call) -> Result<Rpc, Reply> {
+        let path = call.head.path().trim_start_matches('/');
+        let Some(types) = schema().rpc(path) else {
+            return Err(error("unimplemented", &format!("{path} is not served here")).into());
+        };
+        let media = call.head.content_type().map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let codec = match (media.as_deref(), types.server_streaming) {
+            (None | Some("application/json"), false) | (Some("application/connect+json"), true) => Codec::Json,
+            (Some("application/proto"), false) | (Some("application/connect+proto"), true) => Codec::Proto,
+            _ => {
+                let accepted = if types.server_streaming { STREAM_TYPES } else { UNARY_TYPES };
+                return Err(Response::new(415, "text/plain", "").header("Accept-Post", accepted).into());
+            }
+        };
+        Ok(Rpc { codec, types })
     }
-    match miniserde::json::from_str::<Value>(&text) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(error("invalid_argument", "the request body is not a JSON object").into()),
+
+    /// The request message as protojson, whichever codec carried it; an empty body is the
+    /// empty message. A streaming request's one message comes in its envelope.
+    pub fn request(&self, call: &mut Call) -> Result<miniserde::json::Object, Reply> {
+        let invalid = |m: &str| Reply::from(error("invalid_argument", m));
+        let mut bytes = call.body_bytes().map_err(|_| invalid("the body cannot be read"))?;
+        if self.types.server_streaming && !bytes.is_empty() {
+            bytes = unenvelope(&bytes).map_err(invalid)?.to_vec();
+        }
+        if self.codec == Codec::Proto {
+            return schema()
+                .decode(self.types.input, &bytes)
+                .map_err(|e| invalid(&format!("the request is not a valid {}: {e}", self.types.input)));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| invalid("the body is not UTF-8 text"))?;
+        if text.trim().is_empty() {
+            return Ok(Default::default());
+        }
+        match miniserde::json::from_str::<Value>(&text) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(invalid("the request body is not a JSON object")),
+        }
     }
+
+    /// A unary answer: `json` (the response message as protojson) in the request's codec.
+    pub fn answer(&self, json: &str) -> Response {
+        match self.codec {
+            Codec::Json => Response::json(200, json.to_owned()),
+            Codec::Proto => match self.binary(json) {
+                Ok(bytes) => Response::new(200, "application/proto", bytes),
+                Err(e) => error("internal", &e),
+            },
+        }
+    }
+
+    /// `json` as the response message's binary form. Strict: a field the proto lacks is
+    /// steward's mistake, and a client decoding strictly would fail on it.
+    fn binary(&self, json: &str) -> Result<Vec<u8>, String> {
+        let parsed = match miniserde::json::from_str::<Value>(json) {
+            Ok(Value::Object(o)) => o,
+            _ => return Err("the answer is not a message".into()),
+        };
+        schema().encode(self.types.output, &parsed, true).map_err(|e| {
+            crate::log::warn(format_args!("backrest answer does not fit {}: {e}", self.types.output));
+            format!("the answer does not fit {}: {e}", self.types.output)
+        })
+    }
+}
+
+/// A streaming request's single message, out of its envelope (flags, big-endian length).
+fn unenvelope(bytes: &[u8]) -> Result<&[u8], &'static str> {
+    let (head, message) = bytes.split_at_checked(5).ok_or("the request envelope is cut short")?;
+    if head[0] & 1 != 0 {
+        return Err("compressed messages are not accepted (no Connect-Content-Encoding is offered)");
+    }
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len != message.len() {
+        return Err("the request envelope's length is not the message's");
+    }
+    Ok(message)
 }
 
 /// protojson writes 64-bit integers as strings and reads either form.
@@ -124,7 +220,8 @@ fn field_str<'a>(m: &'a miniserde::json::Object, key: &str) -> Result<Option<&'a
 /// `Backup {"value": planId}`: answers when the backup has ended; if the client goes away
 /// first, the backup goes on.
 pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
-    let m = message(call)?;
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
     let plan = match field_str(&m, "value") {
         Ok(Some(p)) if !p.is_empty() => p.to_owned(),
         Ok(_) => return Ok(error("invalid_argument", "value (the plan id) is required").into()),
@@ -143,7 +240,7 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
         op,
         Box::new(move |op| {
             let response = match op {
-                Some(op) if matches!(op.status, Status::Success | Status::Warning) => Response::json(200, "{}"),
+                Some(op) if matches!(op.status, Status::Success | Status::Warning) => rpc.answer("{}"),
                 Some(op) if op.status == Status::UserCancelled => error("canceled", "the backup was cancelled"),
                 Some(op) => error("unknown", &format!("backup failed: {}", op.message)),
                 None => error("internal", "the operation is gone"),
@@ -156,7 +253,8 @@ pub fn backup(api: &mut Api, call: &mut Call) -> Handled {
 }
 
 pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
-    let m = message(call)?;
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
     let guid = repo_guid(&api.engine.machine_id());
     let mut sel = Selector::default();
     let mut none = false;
@@ -209,7 +307,7 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
         }
     }
     drop(log);
-    Ok(Response::json(200, format!("{{\"operations\":[{}]}}", items.join(","))).into())
+    Ok(rpc.answer(&format!("{{\"operations\":[{}]}}", items.join(","))).into())
 }
 
 /// The one repository's `guid` (Backrest's globally unique repo id): stable for this box.
@@ -252,7 +350,8 @@ fn operation_json(op: &Operation, repo_guid: &str) -> String {
 /// `Cancel {"operationId"}` (v1.14's `CancelOperationRequest`; `{"value"}` before it). As
 /// upstream, an operation that already ended or never existed is no error: `{}`.
 pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
-    let m = message(call)?;
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
     let id = match (field_int(&m, "operationId")?, field_int(&m, "value")?) {
         (Some(id), _) | (None, Some(id)) => id,
         (None, None) => return Ok(error("invalid_argument", "operationId is required").into()),
@@ -262,7 +361,7 @@ pub fn cancel(api: &mut Api, call: &mut Call) -> Handled {
         Err(Error::NotFound(_) | Error::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    Ok(Response::json(200, "{}").into())
+    Ok(rpc.answer("{}").into())
 }
 
 /// The paths a plan's backup holds, as Backrest's `Plan.paths` lists them.
@@ -280,7 +379,8 @@ fn plan_paths(api: &Api, plan: &crate::engine::plans::Plan) -> Vec<String> {
 /// `GetConfig`: Backrest's `Config` as this box has it — one repository (`local`: the
 /// plans' destinations, with its stable guid) and the plans. No `auth`: the users and their
 /// password hashes are steward's token and keys, never sent.
-pub fn get_config(api: &mut Api, _call: &mut Call) -> Handled {
+pub fn get_config(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
     use crate::engine::plans::Schedule;
     let guid = repo_guid(&api.engine.machine_id());
     let repo = Object::new().str("id", "local").str("uri", "steward:local").str("guid", &guid).finish();
@@ -330,16 +430,17 @@ pub fn get_config(api: &mut Api, _call: &mut Call) -> Handled {
         .raw("repos", &format!("[{repo}]"))
         .raw("plans", &format!("[{}]", plans.join(",")))
         .finish();
-    Ok(Response::json(200, body).into())
+    Ok(rpc.answer(&body).into())
 }
 
 /// `ListSnapshots {repoId, planId}`: the backups kept (not forgotten), oldest first, as
 /// Backrest's `ResticSnapshot`s: the same ids the operations' `snapshotId` carry, the plan's
 /// paths, and the `plan:` and `created-by:` tags Backrest puts on its own snapshots.
 pub fn list_snapshots(api: &mut Api, call: &mut Call) -> Handled {
-    let m = message(call)?;
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
     if field_str(&m, "repoId")?.is_some_and(|r| !r.is_empty() && r != "local") {
-        return Ok(Response::json(200, r#"{"snapshots":[]}"#).into());
+        return Ok(rpc.answer(r#"{"snapshots":[]}"#).into());
     }
     let plan = field_str(&m, "planId")?.filter(|p| !p.is_empty()).map(str::to_owned);
     let kept: Vec<Operation> = {
@@ -370,11 +471,12 @@ pub fn list_snapshots(api: &mut Api, call: &mut Call) -> Handled {
                 .finish()
         })
         .collect();
-    Ok(Response::json(200, format!("{{\"snapshots\":[{}]}}", snapshots.join(","))).into())
+    Ok(rpc.answer(&format!("{{\"snapshots\":[{}]}}", snapshots.join(","))).into())
 }
 
 /// `GetSummaryDashboard`: per plan and for the repository, the last 30 days of backups.
-pub fn get_summary_dashboard(api: &mut Api, _call: &mut Call) -> Handled {
+pub fn get_summary_dashboard(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
     const DAY_MS: i64 = 86_400_000;
     const RECENT: usize = 20;
     let since = crate::time::unix_millis() - 30 * DAY_MS;
@@ -434,7 +536,7 @@ pub fn get_summary_dashboard(api: &mut Api, _call: &mut Call) -> Handled {
         .str("configPath", "")
         .str("dataPath", "")
         .finish();
-    Ok(Response::json(200, body).into())
+    Ok(rpc.answer(&body).into())
 }
 
 #[cfg(test)]
@@ -446,7 +548,8 @@ mod tests {
 
     fn parsed(body: &str) -> Result<miniserde::json::Object, (u16, String)> {
         let h = head("POST", "/v1.Backrest/GetOperations");
-        message(&mut call_for(&h, body.as_bytes())).map_err(refusal)
+        let mut call = call_for(&h, body.as_bytes());
+        Rpc::of(&call).and_then(|rpc| rpc.request(&mut call)).map_err(refusal)
     }
 
     #[test]
@@ -457,7 +560,8 @@ mod tests {
             assert!(body.contains("invalid_argument") && body.contains("not a JSON object"), "{bad}: {body}");
         }
         let h = head("POST", "/v1.Backrest/GetOperations");
-        let (status, body) = refusal(message(&mut call_for(&h, b"\xff\xfe")).unwrap_err());
+        let mut call = call_for(&h, b"\xff\xfe");
+        let (status, body) = refusal(Rpc::of(&call).and_then(|rpc| rpc.request(&mut call)).unwrap_err());
         assert_eq!((status, body.contains("UTF-8")), (400, true), "{body}");
     }
 
