@@ -128,3 +128,15 @@ pub const AUTH_TRUSTED_FOR: Duration = Duration::from_secs(600);
 pub const AUTH_TRACKED_ADDRESSES: usize = 4096;
 /// Refusals of one address are audited as one line per this long ("N refused").
 pub const AUDIT_COALESCE: Duration = Duration::from_secs(10);
+
+/// Backrest `GetOperationEvents` streams open at once: each holds a connection and is looked
+/// after on every turn of the loop; a dashboard needs one.
+pub const MAX_EVENT_STREAMS: usize = 8;
+
+/// An event stream with nothing to say sends a keep-alive this often, well inside the
+/// write-stall timeout (and a proxy's idle timeout).
+pub const EVENT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// `GetLogs` sends an operation's log up to this much (an operation's log is lines of its
+/// steps; a hook's output is kept shorter than this).
+pub const MAX_LOG_ANSWER: u64 = 1024 * 1024;

@@ -38,6 +38,8 @@ pub struct Api {
     pub metrics: metrics::Metrics,
     /// `GET /health`'s body, rendered from the health figures read at that instant.
     health_body: Option<(Instant, String)>,
+    /// Backrest clients following the operation history (`GetOperationEvents`).
+    pub event_streams: Vec<backrest::EventStream>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,6 +182,7 @@ impl Api {
             nonces: Default::default(),
             metrics: Default::default(),
             health_body: None,
+            event_streams: Vec::new(),
         }
     }
 
@@ -463,7 +466,8 @@ impl Handler for Api {
         let now_ms = crate::time::unix_millis();
         let plans = self.engine.plans_tick(now_ms);
         let network = self.engine.network_tick(now_ms);
-        let due_ms = plans.into_iter().chain(network).min()?;
+        let events = backrest::pump_events(self, now).map(|d| now_ms + d.as_millis() as i64);
+        let due_ms = plans.into_iter().chain(network).chain(events).min()?;
         // Wall-clock time can jump; a minute at most between looks keeps the schedule true.
         let wait = (due_ms - now_ms).clamp(0, 60_000) as u64;
         Some(now + std::time::Duration::from_millis(wait))

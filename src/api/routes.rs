@@ -10,7 +10,7 @@ pub enum Surface {
     Jidoteki,
     /// IncusOS: `/` and `/1.0/...` (patterns are whole paths).
     Incus,
-    /// Backrest's JSON RPCs: `/v1.Backrest/<Method>`.
+    /// Backrest's Connect RPCs: `/v1.Backrest/<Method>`, `/v1.Authentication/Login` (whole paths).
     Backrest,
     /// The container-backups records: `/v1/containers/...` and `/v1/jobs/...` (whole paths).
     Records,
@@ -30,8 +30,8 @@ impl Surface {
     pub fn prefix(self) -> &'static str {
         match self {
             Surface::Jidoteki => "/api/v1/admin",
-            Surface::Incus | Surface::Records => "",
-            Surface::Backrest => "/v1.Backrest",
+            // Backrest's services are two (`v1.Backrest`, `v1.Authentication`): whole paths.
+            Surface::Incus | Surface::Records | Surface::Backrest => "",
         }
     }
 
@@ -41,7 +41,7 @@ impl Surface {
             Some(Surface::Jidoteki)
         } else if path == "/" || under("/1.0") || path == "/metrics" || under("/docs") || under("/ui") {
             Some(Surface::Incus)
-        } else if under("/v1.Backrest") {
+        } else if under("/v1.Backrest") || under("/v1.Authentication") {
             Some(Surface::Backrest)
         } else if under("/v1") {
             Some(Surface::Records)
@@ -177,6 +177,9 @@ const fn needs(cap: Cap, route: Route) -> Route {
 const fn optional(name: &'static str, route: Route) -> Route {
     Route { optional: Some(name), ..route }
 }
+
+/// A Backrest RPC steward answers with Connect's `unimplemented` (501).
+const UNOFFERED: &str = "Not offered (no restic, SFTP or peers here): Connect's unimplemented (501)";
 
 pub static ROUTES: &[Route] = &[
     Route {
@@ -614,20 +617,28 @@ pub static ROUTES: &[Route] = &[
         },
     ),
     needs(Cap::BackupsView, incus_get("/1.0/operations/{id}/log", "The operation's log (text)", plans::operation_log)),
-    rpc("/Backup", "Run a plan's backup now; answers when it has ended ({\"value\": planId})", backrest::backup),
+    rpc(
+        "/v1.Backrest/Backup",
+        "Run a plan's backup now; answers when it has ended ({\"value\": planId})",
+        backrest::backup,
+    ),
     needs(
         Cap::BackupsView,
         rpc(
-            "/GetOperations",
+            "/v1.Backrest/GetOperations",
             "Operation history ({\"selector\": {planId, flowId, ids, snapshotId, modnoGte}, \"lastN\"})",
             backrest::get_operations,
         ),
     ),
-    rpc("/Cancel", "Cancel a queued or running operation ({\"operationId\"}, or {\"value\"})", backrest::cancel),
+    rpc(
+        "/v1.Backrest/Cancel",
+        "Cancel a queued or running operation ({\"operationId\"}, or {\"value\"})",
+        backrest::cancel,
+    ),
     needs(
         Cap::BackupsView,
         rpc(
-            "/ListSnapshots",
+            "/v1.Backrest/ListSnapshots",
             "The backups kept, as Backrest's snapshots ({\"planId\", \"repoId\"})",
             backrest::list_snapshots,
         ),
@@ -635,7 +646,7 @@ pub static ROUTES: &[Route] = &[
     needs(
         Cap::BackupsView,
         rpc(
-            "/GetConfig",
+            "/v1.Backrest/GetConfig",
             "Backrest's Config: the one repository (local) and the plans (no auth section)",
             backrest::get_config,
         ),
@@ -643,11 +654,44 @@ pub static ROUTES: &[Route] = &[
     needs(
         Cap::BackupsView,
         rpc(
-            "/GetSummaryDashboard",
+            "/v1.Backrest/GetSummaryDashboard",
             "Per plan and for the repository: the last 30 days of backups, the next run, recent backups",
             backrest::get_summary_dashboard,
         ),
     ),
+    needs(
+        Cap::BackupsView,
+        rpc(
+            "/v1.Backrest/GetOperationEvents",
+            "Server stream (connect+json, connect+proto): created, updated and deleted operations from now on",
+            backrest::get_operation_events,
+        ),
+    ),
+    needs(
+        Cap::BackupsView,
+        rpc("/v1.Backrest/GetLogs", "Server stream: an operation's log ({\"ref\": logref})", backrest::get_logs),
+    ),
+    Route {
+        access: Access::Public,
+        ..rpc(
+            "/v1.Authentication/Login",
+            "{\"username\", \"password\"}: the password is the token or a key's secret; answers it as the Bearer token",
+            backrest::login,
+        )
+    },
+    Route {
+        access: Access::Public,
+        ..rpc("/v1.Authentication/GetAuthInfo", "How to sign in: {\"authDriver\": \"local\"}", backrest::get_auth_info)
+    },
+    needs(Cap::BackupsView, rpc("/v1.Backrest/SetConfig", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/SetupSftp", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/CheckRepoExists", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/AddRepo", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/RemoveRepo", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/RunCommand", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/GetDownloadURL", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Backrest/GeneratePairingToken", UNOFFERED, backrest::unimplemented)),
+    needs(Cap::BackupsView, rpc("/v1.Authentication/HashPassword", UNOFFERED, backrest::unimplemented)),
     records_get(
         Method::Get,
         "/v1/containers/{container}/backups",

@@ -384,11 +384,16 @@ pub struct OpLog {
     plans: Vec<String>,
     next_id: u64,
     modno: u64,
+    /// The latest removals, each with the modno it took: what `removed_since` tells a
+    /// follower of the history (Backrest's `deletedOperations`). Bounded; not kept on disk.
+    removed: std::collections::VecDeque<(u64, u64)>,
     /// Counted on open: records that failed their checksum or did not parse.
     pub skipped: usize,
 }
 
 const META: &str = "M";
+/// Removals remembered for followers; one that falls further behind reads the history anew.
+const REMEMBERED_REMOVALS: usize = 256;
 /// What a line adds to its record: a tab, 16 hex digits of checksum, a newline.
 const RECORD_OVERHEAD: u64 = 18;
 /// Below this the journal is never worth rewriting.
@@ -426,6 +431,7 @@ impl OpLog {
             next_id: 1,
             modno: 0,
             skipped: 0,
+            removed: Default::default(),
         };
         let mut reader = io::BufReader::with_capacity(64 * 1024, log.file.try_clone()?);
         let (mut offset, mut raw, mut meta_bytes) = (0u64, Vec::new(), 0u64);
@@ -672,12 +678,32 @@ impl OpLog {
             .filter(|(i, (_, e))| *i < excess || now_ms - e.start_ms > max_age_ms)
             .map(|(_, (id, _))| *id)
             .collect();
-        if doomed.is_empty() {
-            return Ok(doomed);
-        }
-        let gone: std::collections::BTreeSet<u64> = doomed.iter().copied().collect();
-        self.rewrite(|id| !gone.contains(&id), BTreeMap::new())?;
+        self.remove(&doomed)?;
         Ok(doomed)
+    }
+
+    /// Drops these operations from the history; each removal takes a modno.
+    pub fn remove(&mut self, ids: &[u64]) -> io::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let gone: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        for id in &gone {
+            self.modno += 1;
+            if self.removed.len() == REMEMBERED_REMOVALS {
+                self.removed.pop_front();
+            }
+            self.removed.push_back((self.modno, *id));
+        }
+        self.rewrite(|id| !gone.contains(&id), BTreeMap::new())
+    }
+
+    /// Ids removed at or after `modno`; `None` when that is further back than remembered.
+    pub fn removed_since(&self, modno: u64) -> Option<Vec<u64>> {
+        if self.removed.front().is_some_and(|(m, _)| *m > modno) && self.removed.len() == REMEMBERED_REMOVALS {
+            return None;
+        }
+        Some(self.removed.iter().filter(|(m, _)| *m >= modno).map(|(_, id)| *id).collect())
     }
 
     #[cfg(test)]
@@ -685,7 +711,7 @@ impl OpLog {
         self.entries.len()
     }
 
-    #[cfg(test)]
+    /// The last change's modno: a follower's mark.
     pub fn modno(&self) -> u64 {
         self.modno
     }

@@ -539,6 +539,224 @@ pub fn get_summary_dashboard(api: &mut Api, call: &mut Call) -> Handled {
     Ok(rpc.answer(&body).into())
 }
 
+/// `v1.Authentication/Login {username, password}`: the password is checked as every other
+/// credential is (the token, or an API key's secret; the user name is not used, as with
+/// `curl -u`), under the same failure budget, and is the token answered: Backrest's clients
+/// send it back as `Authorization: Bearer`.
+pub fn login(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    let password = field_str(&m, "password")?.unwrap_or("").to_owned();
+    if password.is_empty() {
+        return Ok(error("invalid_argument", "password is required").into());
+    }
+    let credential = super::auth::Credential::Token(std::borrow::Cow::Borrowed(&password));
+    api.may_check(call.head, call.peer, &credential, call.now)?;
+    let principal = api.authenticate(call.head, &credential, super::routes::Access::Token, call.peer)?;
+    api.engine.audit.record(
+        &crate::store::audit::Who { client: call.peer, actor: principal.actor(), surface: "backrest" },
+        "auth.login",
+        "",
+    );
+    Ok(rpc.answer(&Object::new().str("token", &password).finish()).into())
+}
+
+/// `v1.Authentication/GetAuthInfo`: how to sign in (`local`: Login with the token).
+pub fn get_auth_info(_api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    Ok(rpc.answer(r#"{"authDriver":"local"}"#).into())
+}
+
+/// An RPC of Backrest's services that steward does not offer (it has no restic to run, no
+/// SFTP to set up, no peers to pair with): Connect's `unimplemented`.
+pub fn unimplemented(_api: &mut Api, call: &mut Call) -> Handled {
+    let path = call.head.path().trim_start_matches('/').to_owned();
+    Ok(error("unimplemented", &format!("{path} is not offered by steward")).into())
+}
+
+/// A streamed answer's message in its Connect envelope (flags 0), `json` in the codec.
+fn envelope(rpc: &Rpc, json: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    let bytes = match rpc.codec {
+        Codec::Json => json.as_bytes().to_vec(),
+        Codec::Proto => rpc.binary(json)?,
+    };
+    out.push(0);
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bytes);
+    Ok(())
+}
+
+/// The end of a stream (flags 2): always JSON, `{}` or `{"error": {code, message}}`.
+fn end_of_stream(error: Option<(&str, &str)>, out: &mut Vec<u8>) {
+    let body = match error {
+        None => "{}".to_owned(),
+        Some((code, message)) => {
+            Object::new().raw("error", &Object::new().str("code", code).str("message", message).finish()).finish()
+        }
+    };
+    out.push(2);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body.as_bytes());
+}
+
+fn stream_type(rpc: &Rpc) -> &'static str {
+    match rpc.codec {
+        Codec::Json => "application/connect+json",
+        Codec::Proto => "application/connect+proto",
+    }
+}
+
+/// A streaming RPC that fails before its first message: HTTP 200 and the error in the
+/// end-of-stream message, as the streaming protocol carries errors.
+fn stream_failed(rpc: &Rpc, code: &str, message: &str) -> Reply {
+    let mut body = Vec::new();
+    end_of_stream(Some((code, message)), &mut body);
+    Response::new(200, stream_type(rpc), body).into()
+}
+
+/// `GetLogs {ref}`: an operation's log (its `logref`, `op-ID`), as `BytesValue`s of at
+/// most 64 KiB each, then the end of the stream.
+pub fn get_logs(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = match rpc.request(call) {
+        Ok(m) => m,
+        Err(_) => return Ok(stream_failed(&rpc, "invalid_argument", "the request is not a LogDataRequest")),
+    };
+    let logref = field_str(&m, "ref").ok().flatten().unwrap_or("");
+    let id = logref.strip_prefix("op-").and_then(|n| n.parse::<u64>().ok());
+    let Some(id) = id.filter(|id| api.engine.plans.log().get(*id).is_some()) else {
+        return Ok(stream_failed(&rpc, "not_found", &format!("no log {logref:?}")));
+    };
+    let path = crate::engine::planrun::log_path(api.engine.plans.logs_dir(), id);
+    let mut text = Vec::new();
+    if let Ok(f) = std::fs::File::open(&path) {
+        use std::io::Read;
+        let _ = f.take(crate::limits::MAX_LOG_ANSWER).read_to_end(&mut text);
+    }
+    let mut body = Vec::new();
+    for chunk in text.chunks(64 * 1024) {
+        let value = Object::new().str("value", &crate::hex::base64_encode(chunk)).finish();
+        if let Err(e) = envelope(&rpc, &value, &mut body) {
+            return Ok(stream_failed(&rpc, "internal", &e));
+        }
+    }
+    end_of_stream(None, &mut body);
+    Ok(Response::new(200, stream_type(&rpc), body).into())
+}
+
+/// A client following the history: what it has been told, and where its stream goes.
+pub struct EventStream {
+    rpc: Rpc,
+    tx: std::sync::mpsc::SyncSender<crate::server::stream::Chunk>,
+    /// The first modno it has not been told of.
+    next_modno: u64,
+    /// Ids above this are new to it (`createdOperations`), the rest `updatedOperations`.
+    known_max_id: u64,
+    last_sent: std::time::Instant,
+}
+
+/// `GetOperationEvents`: every change to the history from now on, as `OperationEvent`s
+/// (created, updated and deleted operations; a keep-alive when there is nothing to say).
+/// The loop looks after the streams (`pump_events`); no worker is held.
+pub fn get_operation_events(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    if rpc.request(call).is_err() {
+        return Ok(stream_failed(&rpc, "invalid_argument", "the request is not an Empty"));
+    }
+    if api.event_streams.len() >= crate::limits::MAX_EVENT_STREAMS {
+        return Ok(stream_failed(&rpc, "resource_exhausted", "too many clients follow the operations already"));
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let (next_modno, known_max_id) = {
+        let log = api.engine.plans.log();
+        (log.modno() + 1, log.select(&Selector::default(), Some(1)).first().copied().unwrap_or(0))
+    };
+    let mut hello = Vec::new();
+    if let Err(e) = envelope(&rpc, r#"{"keepAlive":{}}"#, &mut hello) {
+        return Ok(stream_failed(&rpc, "internal", &e));
+    }
+    let _ = tx.try_send(crate::server::stream::Chunk::Data(hello));
+    api.event_streams.push(EventStream { rpc, tx, next_modno, known_max_id, last_sent: call.now });
+    Ok(Response::streamed(stream_type(&rpc), rx).into())
+}
+
+/// Tells every event stream what changed since it was last told; drops the ones whose
+/// client went away or stopped reading. When it next needs a turn, while any are open.
+pub fn pump_events(api: &mut Api, now: std::time::Instant) -> Option<std::time::Duration> {
+    use crate::server::stream::Chunk;
+    use std::sync::mpsc::TrySendError;
+    if api.event_streams.is_empty() {
+        return None;
+    }
+    let guid = repo_guid(&api.engine.machine_id());
+    let log = api.engine.plans.log();
+    let modno = log.modno();
+    let mut sent = false;
+    api.event_streams.retain_mut(|s| {
+        let mut body = Vec::new();
+        if modno >= s.next_modno {
+            let sel = Selector { modno_gte: Some(s.next_modno), ..Default::default() };
+            let (mut created, mut updated) = (Vec::new(), Vec::new());
+            for op in log.select(&sel, None).into_iter().filter_map(|id| log.get(id)).filter(|op| op.kind != Kind::Wipe)
+            {
+                let json = operation_json(&op, &guid);
+                if op.id > s.known_max_id { created.push(json) } else { updated.push(json) }
+            }
+            s.known_max_id =
+                s.known_max_id.max(log.select(&Selector::default(), Some(1)).first().copied().unwrap_or(0));
+            let list = |ops: &[String]| format!("{{\"operations\":[{}]}}", ops.join(","));
+            let mut events = Vec::new();
+            if !created.is_empty() {
+                events.push(format!("{{\"createdOperations\":{}}}", list(&created)));
+            }
+            if !updated.is_empty() {
+                events.push(format!("{{\"updatedOperations\":{}}}", list(&updated)));
+            }
+            match log.removed_since(s.next_modno) {
+                Some(ids) if !ids.is_empty() => {
+                    let values = crate::json::str_array(
+                        ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().iter().map(String::as_str),
+                    );
+                    events.push(format!("{{\"deletedOperations\":{{\"values\":{values}}}}}"));
+                }
+                Some(_) => {}
+                // Fallen too far behind to be told what went: it must read the history anew.
+                None => {
+                    end_of_stream(
+                        Some(("aborted", "too many operations were removed at once; read the history again")),
+                        &mut body,
+                    );
+                    let _ = s.tx.try_send(Chunk::Data(body));
+                    let _ = s.tx.try_send(Chunk::End);
+                    sent = true;
+                    return false;
+                }
+            }
+            for e in &events {
+                if envelope(&s.rpc, e, &mut body).is_err() {
+                    return false;
+                }
+            }
+            s.next_modno = modno + 1;
+        }
+        if body.is_empty() && now.duration_since(s.last_sent) >= crate::limits::EVENT_KEEPALIVE {
+            let _ = envelope(&s.rpc, r#"{"keepAlive":{}}"#, &mut body);
+        }
+        if body.is_empty() {
+            return true;
+        }
+        s.last_sent = now;
+        sent = true;
+        // A client that does not read its stream is not waited for: it is cut off.
+        !matches!(s.tx.try_send(Chunk::Data(body)), Err(TrySendError::Full(_) | TrySendError::Disconnected(_)))
+    });
+    drop(log);
+    if sent && let Some(w) = &api.waker {
+        w.wake();
+    }
+    (!api.event_streams.is_empty()).then_some(std::time::Duration::from_secs(1))
+}
+
 #[cfg(test)]
 mod tests {
     //! Request parsing as protojson reads it, bad inputs first.
