@@ -211,7 +211,7 @@ impl Schema {
             .find_map(|pair| pair.split_once('=').filter(|(n, _)| *n == value).and_then(|(_, v)| v.parse().ok()))
     }
 
-    fn enum_name(&self, name: &str, number: i32) -> Option<&'static str> {
+    pub fn enum_name(&self, name: &str, number: i32) -> Option<&'static str> {
         self.entry(name, b'e')?
             .split(' ')
             .find_map(|pair| pair.split_once('=').filter(|(_, v)| v.parse() == Ok(number)).map(|(n, _)| n))

@@ -683,6 +683,42 @@ pub static ROUTES: &[Route] = &[
         access: Access::Public,
         ..rpc("/v1.Authentication/GetAuthInfo", "How to sign in: {\"authDriver\": \"local\"}", backrest::get_auth_info)
     },
+    rpc(
+        "/v1.Backrest/DoRepoTask",
+        "{\"repoId\", \"task\"}: TASK_CHECK verifies every kept backup's sha256, TASK_PRUNE/TASK_FORGET run retention",
+        backrest::do_repo_task,
+    ),
+    rpc(
+        "/v1.Backrest/Forget",
+        "{\"snapshotId\"} deletes that backup; {\"planId\"} alone runs the plan's retention now",
+        backrest::forget,
+    ),
+    rpc(
+        "/v1.Backrest/Restore",
+        "{\"snapshotId\"}: the whole backup restored in place (a path or target elsewhere is refused)",
+        backrest::restore,
+    ),
+    rpc(
+        "/v1.Backrest/ClearHistory",
+        "{\"selector\", \"onlyFailed\"}: finished operations dropped from the history (kept backups stay)",
+        backrest::clear_history,
+    ),
+    needs(
+        Cap::BackupsView,
+        rpc(
+            "/v1.Backrest/PathAutocomplete",
+            "{\"value\"}: the backup paths the board offers that begin with it",
+            backrest::path_autocomplete,
+        ),
+    ),
+    needs(
+        Cap::BackupsView,
+        rpc(
+            "/v1.Backrest/ListSnapshotFiles",
+            "{\"snapshotId\", \"path\"}: the backup's entries directly below the path",
+            backrest::list_snapshot_files,
+        ),
+    ),
     needs(Cap::BackupsView, rpc("/v1.Backrest/SetConfig", UNOFFERED, backrest::unimplemented)),
     needs(Cap::BackupsView, rpc("/v1.Backrest/SetupSftp", UNOFFERED, backrest::unimplemented)),
     needs(Cap::BackupsView, rpc("/v1.Backrest/CheckRepoExists", UNOFFERED, backrest::unimplemented)),

@@ -14,6 +14,22 @@ use super::{Engine, Error};
 use crate::store::atomic;
 use crate::store::oplog::{Artifact, Kind, OpLog, Operation, Status, Step, snapshot_id};
 
+/// One entry of a backup's listing.
+#[derive(Debug, Default, Clone)]
+pub struct ListedEntry {
+    pub name: String,
+    pub path: String,
+    pub directory: bool,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+}
+
+/// The plan Backrest files repository-wide work under (its `_system_`).
+pub const SYSTEM_PLAN: &str = "_system_";
+
 /// The plan id under which the Jidoteki surface's backup (`POST /backup` START) is recorded
 /// in the history; no plan may take it.
 pub const JIDOTEKI_PLAN: &str = "jidoteki";
@@ -323,6 +339,99 @@ impl Engine {
         Ok(id)
     }
 
+    /// Queues a verification of every live backup against its recorded sha256 (Backrest's
+    /// repository check); the check's operation id.
+    pub fn repo_check_job(&mut self) -> Result<u64, Error> {
+        let id = self.plans.enqueue(Operation::new(Kind::Check, SYSTEM_PLAN, crate::time::unix_millis()))?;
+        self.plans_tick(crate::time::unix_millis());
+        Ok(id)
+    }
+
+    /// Queues the plan's retention now (as after a backup): a forget operation's id, or
+    /// `None` when the retention keeps every backup there is.
+    pub fn plan_forget_job(&mut self, plan_id: &str) -> Result<Option<u64>, Error> {
+        let plan = self.plans.plan(plan_id).cloned().ok_or(Error::NotFound("plan"))?;
+        let (_, doomed) = doomed_by_retention(&self.plans.log(), &plan);
+        let doomed: Vec<u64> = doomed.into_iter().filter(|id| !self.plans.deleting.contains_key(id)).collect();
+        if doomed.is_empty() {
+            return Ok(None);
+        }
+        let mut op = Operation::new(Kind::Forget, plan_id, crate::time::unix_millis());
+        op.forgotten = doomed.clone();
+        let id = self.plans.enqueue(op)?;
+        for backup in doomed {
+            self.plans.deleting.insert(backup, id);
+        }
+        self.plans_tick(crate::time::unix_millis());
+        Ok(Some(id))
+    }
+
+    /// Drops finished operations the selector matches from the history (only failed ones if
+    /// asked), with their logs; never a backup whose file is still kept, nor queued or
+    /// running work. How many went.
+    pub fn clear_history(&mut self, sel: &crate::store::oplog::Selector, only_failed: bool) -> Result<usize, Error> {
+        let mut log = self.plans.log();
+        let doomed: Vec<u64> = log
+            .select(sel, None)
+            .into_iter()
+            .filter_map(|id| log.get(id))
+            .filter(|op| op.status.finished())
+            .filter(|op| !only_failed || matches!(op.status, Status::Error | Status::SystemCancelled))
+            .filter(|op| !(op.kind == Kind::Backup && op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0)))
+            .map(|op| op.id)
+            .collect();
+        log.remove(&doomed).map_err(|e| Error::Io(format!("operation history: {e}")))?;
+        drop(log);
+        for id in &doomed {
+            let _ = std::fs::remove_file(log_path(&self.plans.logs, *id));
+        }
+        Ok(doomed.len())
+    }
+
+    /// What a live backup holds directly below `dir` (`/` its top), read from the archive's
+    /// headers: at most `limit` entries, directories first made up from the paths below them.
+    pub fn backup_listing(&self, backup: u64, dir: &str, limit: usize) -> Result<Vec<ListedEntry>, Error> {
+        /// Headers read at most: a listing is an answer on the request thread.
+        const MAX_HEADERS_READ: usize = 100_000;
+        let b = self.live_backup(backup)?;
+        let a = b.artifact.ok_or(Error::NotFound("backup"))?;
+        let file =
+            std::fs::File::open(self.root.path(&a.path)).map_err(|e| Error::Io(format!("reading the backup: {e}")))?;
+        let dir = format!("{}/", dir.trim_end_matches('/'));
+        let mut archive = tar::Archive::new(file);
+        let entries = archive.entries_with_seek().map_err(|e| Error::Io(format!("reading the backup: {e}")))?;
+        let mut out: Vec<ListedEntry> = Vec::new();
+        for entry in entries.take(MAX_HEADERS_READ) {
+            let entry = entry.map_err(|e| Error::Io(format!("reading the backup: {e}")))?;
+            let path = format!("/{}", String::from_utf8_lossy(&entry.path_bytes()).trim_start_matches("./"));
+            let Some(rest) = path.strip_prefix(&dir).filter(|r| !r.is_empty()) else { continue };
+            let h = entry.header();
+            let (name, listed) = match rest.split_once('/') {
+                Some((child, _)) => (child, ListedEntry { directory: true, ..Default::default() }),
+                None => (
+                    rest.trim_end_matches('/'),
+                    ListedEntry {
+                        directory: h.entry_type().is_dir(),
+                        size: h.size().unwrap_or(0),
+                        mode: h.mode().unwrap_or(0),
+                        uid: h.uid().unwrap_or(0),
+                        gid: h.gid().unwrap_or(0),
+                        mtime: h.mtime().unwrap_or(0),
+                        ..Default::default()
+                    },
+                ),
+            };
+            if out.iter().any(|e| e.name == name) {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            out.push(ListedEntry { name: name.to_owned(), path: format!("{dir}{name}"), ..listed });
+        }
+        Ok(out)
+    }
+
     fn live_backup(&self, backup: u64) -> Result<Operation, Error> {
         let op = self.plans.log().get(backup).filter(|op| op.kind == Kind::Backup).ok_or(Error::NotFound("backup"))?;
         if self.plans.deleting.contains_key(&backup) {
@@ -473,7 +582,7 @@ impl Engine {
                 Kind::Restore => run_restore(&ctx, &mut op, restore, &restoring),
                 Kind::Forget => run_delete(&ctx, &mut op),
                 Kind::Wipe => run_wipe(&ctx, &mut op),
-                Kind::Check => {}
+                Kind::Check => run_check(&ctx, &mut op),
             }
             ctx.finish(op.id);
         });
@@ -688,20 +797,23 @@ fn run_backup(ctx: &Ctx, op: &mut Operation, plan: Option<&Plan>) {
     }
 }
 
+/// The plan's live backups, and those of them its retention does not keep.
+fn doomed_by_retention(log: &OpLog, plan: &Plan) -> (usize, Vec<u64>) {
+    let live: Vec<(u64, i64)> = log
+        .backups(Some(&plan.id))
+        .into_iter()
+        .filter_map(|id| log.get(id))
+        .filter(|op| matches!(op.status, Status::Success | Status::Warning))
+        .filter(|op| op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
+        .map(|op| (op.id, op.start_ms))
+        .collect();
+    let keep = plans::retained(&plan.retention, &live);
+    (live.len(), live.iter().map(|b| b.0).filter(|id| !keep.contains(id)).collect())
+}
+
 /// The retention pass after a backup: one forget operation in the backup's flow.
 fn forget(ctx: &Ctx, backup: &Operation, plan: &Plan) {
-    let live: Vec<(u64, i64)> = {
-        let log = ctx.ops.lock().unwrap_or_else(|e| e.into_inner());
-        log.backups(Some(&plan.id))
-            .into_iter()
-            .filter_map(|id| log.get(id))
-            .filter(|op| matches!(op.status, Status::Success | Status::Warning))
-            .filter(|op| op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
-            .map(|op| (op.id, op.start_ms))
-            .collect()
-    };
-    let keep = plans::retained(&plan.retention, &live);
-    let doomed: Vec<u64> = live.iter().map(|b| b.0).filter(|id| !keep.contains(id)).collect();
+    let (live, doomed) = doomed_by_retention(&ctx.ops.lock().unwrap_or_else(|e| e.into_inner()), plan);
     let mut op = Operation::new(Kind::Forget, &plan.id, crate::time::unix_millis());
     op.flow_id = backup.flow_id;
     op.status = Status::InProgress;
@@ -710,7 +822,7 @@ fn forget(ctx: &Ctx, backup: &Operation, plan: &Plan) {
         return;
     }
     op.logref = format!("op-{}", op.id);
-    ctx.log(&op, &format!("Retention keeps {} of {} backups", keep.len(), live.len()));
+    ctx.log(&op, &format!("Retention keeps {} of {live} backups", live - doomed.len()));
     let failures = remove_backups(ctx, &mut op, &doomed);
     match failures {
         None => ctx.end(&mut op, Status::Success, ""),
@@ -746,6 +858,48 @@ fn run_delete(ctx: &Ctx, op: &mut Operation) {
     match remove_backups(ctx, op, &ids) {
         None => ctx.end(op, Status::Success, ""),
         Some(e) => ctx.end(op, Status::Error, &e),
+    }
+}
+
+/// Reads every live backup back and compares it with the sha256 recorded when it was made.
+fn run_check(ctx: &Ctx, op: &mut Operation) {
+    ctx.step(op, "Verifying every kept backup against its sha256");
+    let live: Vec<Operation> = {
+        let log = ctx.ops.lock().unwrap_or_else(|e| e.into_inner());
+        log.backups(None)
+            .into_iter()
+            .filter_map(|id| log.get(id))
+            .filter(|b| matches!(b.status, Status::Success | Status::Warning))
+            .filter(|b| b.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
+            .collect()
+    };
+    let mut bad = Vec::new();
+    for b in &live {
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return ctx.end(op, Status::UserCancelled, "cancelled");
+        }
+        let Some(a) = &b.artifact else { continue };
+        let verdict = match sha256_of(&ctx.root.path(&a.path)) {
+            Ok(sum) if sum == a.sha256 => Ok(()),
+            Ok(sum) => Err(format!("its sha256 is {sum}, not the {} recorded", a.sha256)),
+            Err(e) => Err(format!("cannot be read: {e}")),
+        };
+        match verdict {
+            Ok(()) => ctx.log(op, &format!("Backup {} ({}) is intact", snapshot_id(b.id), a.path)),
+            Err(why) => {
+                ctx.log(op, &format!("Backup {} ({}) {why}", snapshot_id(b.id), a.path));
+                bad.push(snapshot_id(b.id));
+            }
+        }
+    }
+    if bad.is_empty() {
+        ctx.end(op, Status::Success, &format!("{} backups verified", live.len()))
+    } else {
+        ctx.end(
+            op,
+            Status::Error,
+            &format!("{} of {} backups failed verification: {}", bad.len(), live.len(), bad.join(", ")),
+        )
     }
 }
 

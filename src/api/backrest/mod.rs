@@ -256,47 +256,15 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     let rpc = Rpc::of(call)?;
     let m = rpc.request(call)?;
     let guid = repo_guid(&api.engine.machine_id());
-    let mut sel = Selector::default();
-    let mut none = false;
     let last_n = match field_int(&m, "lastN") {
         Ok(n) => n.map(|n| n as usize),
         Err(r) => return Err(r.into()),
     };
-    match m.get("selector") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(s)) => {
-            let parsed = (|| -> Result<(), Reply> {
-                sel.plan_id = field_str(s, "planId")?.map(str::to_owned);
-                sel.flow_id = field_int(s, "flowId")?;
-                sel.modno_gte = field_int(s, "modnoGte")?;
-                if let Some(snap) = field_str(s, "snapshotId")? {
-                    match oplog::parse_snapshot_id(snap) {
-                        Some(n) => sel.snapshot = Some(n),
-                        None => none = true,
-                    }
-                }
-                match s.get("ids") {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Array(ids)) => {
-                        for id in ids {
-                            sel.ids.push(int64(id).ok_or_else(|| error("invalid_argument", "ids must be integers"))?);
-                        }
-                    }
-                    Some(_) => return Err(error("invalid_argument", "ids must be a list").into()),
-                }
-                // One repository and one instance here: naming another matches nothing.
-                none |= field_str(s, "repoId")?.is_some_and(|r| r != "local");
-                none |= field_str(s, "repoGuid")?.is_some_and(|g| g != guid);
-                none |= field_str(s, "instanceId")?.is_some_and(|i| i != "steward");
-                // Operations synced from another instance carry its key id; steward's own
-                // carry none.
-                none |= field_str(s, "originalInstanceKeyid")?.is_some_and(|k| !k.is_empty());
-                Ok(())
-            })();
-            parsed?;
-        }
+    let (sel, none) = match m.get("selector") {
+        None | Some(Value::Null) => (Selector::default(), false),
+        Some(Value::Object(s)) => selector(s, &guid)?,
         Some(_) => return Ok(error("invalid_argument", "selector must be an object").into()),
-    }
+    };
     let log = api.engine.plans.log();
     let ids = if none { Vec::new() } else { log.select(&sel, last_n) };
     let mut items = Vec::with_capacity(ids.len());
@@ -308,6 +276,39 @@ pub fn get_operations(api: &mut Api, call: &mut Call) -> Handled {
     }
     drop(log);
     Ok(rpc.answer(&format!("{{\"operations\":[{}]}}", items.join(","))).into())
+}
+
+/// An `OpSelector`; and whether it matches nothing here (another repository or instance).
+fn selector(s: &miniserde::json::Object, guid: &str) -> Result<(Selector, bool), Reply> {
+    let mut sel = Selector {
+        plan_id: field_str(s, "planId")?.map(str::to_owned),
+        flow_id: field_int(s, "flowId")?,
+        modno_gte: field_int(s, "modnoGte")?,
+        ..Default::default()
+    };
+    let mut none = false;
+    if let Some(snap) = field_str(s, "snapshotId")? {
+        match oplog::parse_snapshot_id(snap) {
+            Some(n) => sel.snapshot = Some(n),
+            None => none = true,
+        }
+    }
+    match s.get("ids") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(ids)) => {
+            for id in ids {
+                sel.ids.push(int64(id).ok_or_else(|| error("invalid_argument", "ids must be integers"))?);
+            }
+        }
+        Some(_) => return Err(error("invalid_argument", "ids must be a list").into()),
+    }
+    // One repository and one instance here: naming another matches nothing.
+    none |= field_str(s, "repoId")?.is_some_and(|r| r != "local");
+    none |= field_str(s, "repoGuid")?.is_some_and(|g| g != guid);
+    none |= field_str(s, "instanceId")?.is_some_and(|i| i != "steward");
+    // Operations synced from another instance carry its key id; steward's own carry none.
+    none |= field_str(s, "originalInstanceKeyid")?.is_some_and(|k| !k.is_empty());
+    Ok((sel, none))
 }
 
 /// The one repository's `guid` (Backrest's globally unique repo id): stable for this box.
@@ -373,6 +374,8 @@ fn plan_paths(api: &Api, plan: &crate::engine::plans::Plan) -> Vec<String> {
     for app in api.engine.board.applications.iter().filter(|a| plan.applications.contains(&a.name)) {
         paths.extend(app.paths.iter().cloned());
     }
+    paths.sort_unstable();
+    paths.dedup();
     paths
 }
 
@@ -536,6 +539,175 @@ pub fn get_summary_dashboard(api: &mut Api, call: &mut Call) -> Handled {
         .str("configPath", "")
         .str("dataPath", "")
         .finish();
+    Ok(rpc.answer(&body).into())
+}
+
+/// The one repository is `local`; naming another finds nothing.
+fn check_repo(m: &miniserde::json::Object) -> Result<(), Reply> {
+    match field_str(m, "repoId")? {
+        None | Some("" | "local") => Ok(()),
+        Some(other) => Err(error("not_found", &format!("repo {other} not found (steward has one: local)")).into()),
+    }
+}
+
+/// A snapshot id as ListSnapshots and the operations give it.
+fn snapshot_of(m: &miniserde::json::Object) -> Result<Option<u64>, Reply> {
+    match field_str(m, "snapshotId")? {
+        None | Some("") => Ok(None),
+        Some(s) => oplog::parse_snapshot_id(s)
+            .map(Some)
+            .ok_or_else(|| error("not_found", &format!("snapshot {s} not found")).into()),
+    }
+}
+
+fn scheduled(rpc: &Rpc, op: Option<u64>) -> Handled {
+    let body = match op {
+        Some(id) => Object::new().str("operationId", &id.to_string()).finish(),
+        None => "{}".to_owned(),
+    };
+    Ok(rpc.answer(&body).into())
+}
+
+/// `DoRepoTask {repoId, task}` (the task by name or number). CHECK reads every kept backup
+/// back against its sha256; PRUNE and FORGET run every plan's retention now. INDEX_SNAPSHOTS,
+/// STATS and UNLOCK have nothing to do here (the history is the index, nothing is locked)
+/// and answer operation 0, as upstream does when no operation was made.
+pub fn do_repo_task(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    check_repo(&m)?;
+    let task = match named(&m, "task") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(Number::U64(n))) => match schema().enum_name("v1.DoRepoTaskRequest.Task", *n as i32) {
+            Some(name) => name.to_owned(),
+            None => return Ok(error("invalid_argument", &format!("task {n} is not a task")).into()),
+        },
+        _ => String::new(),
+    };
+    let op = match task.as_str() {
+        "TASK_CHECK" => Some(api.engine.repo_check_job()?),
+        "TASK_PRUNE" | "TASK_FORGET" => {
+            let plans: Vec<String> = api.engine.plans.plans.iter().map(|p| p.id.clone()).collect();
+            let mut last = None;
+            for p in plans {
+                last = api.engine.plan_forget_job(&p)?.or(last);
+            }
+            last
+        }
+        "TASK_INDEX_SNAPSHOTS" | "TASK_STATS" | "TASK_UNLOCK" => None,
+        "" | "TASK_NONE" => return Ok(error("invalid_argument", "task is required").into()),
+        other => return Ok(error("invalid_argument", &format!("{other} is not a task")).into()),
+    };
+    api.engine.audit.record(&call.who(), "repo.task", &task);
+    scheduled(&rpc, op)
+}
+
+/// `Forget {repoId, planId, snapshotId}`: that backup deleted, or without a snapshot the
+/// plan's retention run now.
+pub fn forget(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    check_repo(&m)?;
+    let op = match snapshot_of(&m)? {
+        Some(backup) => Some(api.engine.backup_delete_job(backup)?),
+        None => match field_str(&m, "planId")? {
+            Some(plan) if !plan.is_empty() => api.engine.plan_forget_job(plan)?,
+            _ => return Ok(error("invalid_argument", "snapshotId or planId is required").into()),
+        },
+    };
+    api.engine.audit.record(&call.who(), "backup.forget", &op.unwrap_or(0).to_string());
+    scheduled(&rpc, op)
+}
+
+/// `Restore {planId, repoId, snapshotId, path, target}`: the whole backup put back where it
+/// came from, as the records' restore task does (and with its capability rule: a backup
+/// holding steward's own state needs admin). A path or a target elsewhere is not offered:
+/// steward writes only the places a backup was taken from.
+pub fn restore(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    check_repo(&m)?;
+    if field_str(&m, "path")?.is_some_and(|p| !p.is_empty() && p != "/") {
+        return Ok(error("invalid_argument", "steward restores whole backups: path must be empty or /").into());
+    }
+    if field_str(&m, "target")?.is_some_and(|t| !t.is_empty()) {
+        return Ok(error("invalid_argument", "steward restores in place: target must be empty").into());
+    }
+    let Some(backup) = snapshot_of(&m)? else {
+        return Ok(error("invalid_argument", "snapshotId is required").into());
+    };
+    let op = api.engine.backup_restore_job(backup, &call.principal())?;
+    api.engine.audit.record(&call.who(), "backup.restore", &oplog::snapshot_id(backup));
+    scheduled(&rpc, Some(op))
+}
+
+/// `ClearHistory {selector, onlyFailed}`: finished operations dropped from the history
+/// (never a kept backup's record, nor queued or running work).
+pub fn clear_history(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    let (sel, none) = match m.get("selector") {
+        Some(Value::Object(s)) => selector(s, &repo_guid(&api.engine.machine_id()))?,
+        None | Some(Value::Null) => (Selector::default(), false),
+        Some(_) => return Ok(error("invalid_argument", "selector must be an object").into()),
+    };
+    let only_failed = field_bool(&m, "onlyFailed")?;
+    let cleared = if none { 0 } else { api.engine.clear_history(&sel, only_failed)? };
+    api.engine.audit.record(&call.who(), "operations.clear", &cleared.to_string());
+    Ok(rpc.answer("{}").into())
+}
+
+/// `PathAutocomplete {value}`: the paths a plan can back up that begin with the text typed
+/// (the board's and its applications'); the rest of the file system is not shown.
+pub fn path_autocomplete(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    let typed = field_str(&m, "value")?.unwrap_or("");
+    let board = &api.engine.board;
+    let mut paths: Vec<&str> = board
+        .backup
+        .paths
+        .iter()
+        .chain(board.applications.iter().flat_map(|a| a.paths.iter()))
+        .map(String::as_str)
+        .filter(|p| p.starts_with(typed))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    Ok(rpc.answer(&Object::new().raw("values", &crate::json::str_array(paths.into_iter())).finish()).into())
+}
+
+/// `ListSnapshotFiles {repoId, snapshotId, path}`: the backup's entries directly below the
+/// path, as Backrest's `LsEntry`s (at most 1000).
+pub fn list_snapshot_files(api: &mut Api, call: &mut Call) -> Handled {
+    let rpc = Rpc::of(call)?;
+    let m = rpc.request(call)?;
+    check_repo(&m)?;
+    let Some(backup) = snapshot_of(&m)? else {
+        return Ok(error("invalid_argument", "snapshotId is required").into());
+    };
+    let path = field_str(&m, "path")?.filter(|p| !p.is_empty()).unwrap_or("/").to_owned();
+    if !path.starts_with('/') || path.split('/').any(|s| s == "..") {
+        return Ok(error("invalid_argument", "path must be absolute").into());
+    }
+    let entries = api.engine.backup_listing(backup, &path, 1000)?;
+    let time = |s: u64| crate::time::rfc3339_ms(s as i64 * 1000);
+    let listed: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            Object::new()
+                .str("name", &e.name)
+                .str("type", if e.directory { "directory" } else { "file" })
+                .str("path", &e.path)
+                .str("uid", &e.uid.to_string())
+                .str("gid", &e.gid.to_string())
+                .str("size", &e.size.to_string())
+                .str("mode", &e.mode.to_string())
+                .str("mtime", &if e.mtime > 0 { time(e.mtime) } else { String::new() })
+                .finish()
+        })
+        .collect();
+    let body = Object::new().str("path", &path).raw("entries", &format!("[{}]", listed.join(","))).finish();
     Ok(rpc.answer(&body).into())
 }
 
