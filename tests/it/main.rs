@@ -2,6 +2,7 @@
 
 mod access;
 mod auth;
+mod backrest;
 mod backup;
 mod boards;
 mod ceiling;

@@ -521,3 +521,197 @@ fn the_reader_sees_what_upstream_defines() {
     assert_eq!(p.rpc("v1.Authentication/Login").output, "v1.LoginResponse");
     assert_eq!(p.rpcs.iter().filter(|r| r.path.starts_with("v1.Backrest/")).count(), 22);
 }
+
+/// A second protobuf codec, written from the tables here and not from steward's: what the
+/// tests decode steward's binary answers with, and encode binary requests with.
+impl Protos {
+    pub fn encode(&self, ty: &str, v: &Value) -> Vec<u8> {
+        let Value::Object(obj) = v else { panic!("{ty}: not an object") };
+        let mut out = Vec::new();
+        for (key, value) in obj.iter() {
+            let f = self.messages[ty].iter().find(|f| &f.json == key || &f.name == key).expect("a known field");
+            let items: Vec<&Value> = match value {
+                Value::Array(a) => a.iter().collect(),
+                other => vec![other],
+            };
+            for item in items {
+                self.encode_field(f, item, &mut out);
+            }
+        }
+        out
+    }
+
+    fn encode_field(&self, f: &Field, v: &Value, out: &mut Vec<u8>) {
+        let int = |v: &Value| -> i64 {
+            match v {
+                Value::Number(Number::U64(n)) => *n as i64,
+                Value::Number(Number::I64(n)) => *n,
+                Value::String(s) => s.parse().expect("an integer"),
+                Value::Bool(b) => i64::from(*b),
+                _ => panic!("not an integer"),
+            }
+        };
+        let key = |wire: u64, out: &mut Vec<u8>| put_varint(out, u64::from(f.number) << 3 | wire);
+        match (&f.kind, f.ty.as_str()) {
+            (Kind::Message, _) => {
+                let body = self.encode(&f.ty, v);
+                key(2, out);
+                put_varint(out, body.len() as u64);
+                out.extend(body);
+            }
+            (Kind::Enum, _) => {
+                let n = match v {
+                    Value::String(s) => self.enums[&f.ty].iter().find(|(n, _)| n == s).expect("a known value").1 as i64,
+                    other => int(other),
+                };
+                key(0, out);
+                put_varint(out, n as u64);
+            }
+            (_, "string") => {
+                let Value::String(s) = v else { panic!("not a string") };
+                key(2, out);
+                put_varint(out, s.len() as u64);
+                out.extend_from_slice(s.as_bytes());
+            }
+            (_, "int64" | "int32" | "uint64" | "uint32" | "bool") => {
+                key(0, out);
+                put_varint(out, int(v) as u64);
+            }
+            (_, other) => panic!("the tests do not send {other}"),
+        }
+    }
+
+    /// Binary → protojson as protojson writes it: JSON names, 64-bit integers as strings,
+    /// enums by name. Panics on anything malformed, an unknown field or a wrong wire type:
+    /// a strict reader.
+    pub fn decode(&self, ty: &str, mut b: &[u8]) -> Value {
+        let mut obj = miniserde::json::Object::new();
+        while !b.is_empty() {
+            let tag = take_varint(&mut b);
+            let (number, wire) = ((tag >> 3) as u32, tag & 7);
+            let f = self.messages[ty]
+                .iter()
+                .find(|f| f.number == number)
+                .unwrap_or_else(|| panic!("{ty} has no field {number}"))
+                .clone();
+            let mut values = Vec::new();
+            let scalar_wire = match (&f.kind, f.ty.as_str()) {
+                (Kind::Message, _) | (_, "string" | "bytes") => 2,
+                (_, "double" | "fixed64" | "sfixed64") => 1,
+                (_, "float" | "fixed32" | "sfixed32") => 5,
+                _ => 0,
+            };
+            if wire == 2 && scalar_wire != 2 {
+                let len = take_varint(&mut b) as usize;
+                let (mut run, rest) = b.split_at(len);
+                b = rest;
+                assert!(f.repeated, "{ty}.{}: packed but not repeated", f.name);
+                while !run.is_empty() {
+                    values.push(self.scalar(&f, &mut run));
+                }
+            } else {
+                assert_eq!(wire, scalar_wire, "{ty}.{}: wire type", f.name);
+                if wire == 2 {
+                    let len = take_varint(&mut b) as usize;
+                    let (payload, rest) = b.split_at(len);
+                    b = rest;
+                    values.push(match f.kind {
+                        Kind::Message => self.decode(&f.ty, payload),
+                        _ if f.ty == "string" => Value::String(String::from_utf8(payload.to_vec()).expect("UTF-8")),
+                        _ => Value::String(format!("{} bytes", payload.len())),
+                    });
+                } else {
+                    values.push(self.scalar(&f, &mut b));
+                }
+            }
+            if f.repeated {
+                let entry = obj.entry(f.json.clone()).or_insert_with(|| Value::Array(Default::default()));
+                let Value::Array(a) = entry else { unreachable!() };
+                a.extend(values);
+            } else {
+                obj.insert(f.json.clone(), values.pop().unwrap());
+            }
+        }
+        Value::Object(obj)
+    }
+
+    fn scalar(&self, f: &Field, b: &mut &[u8]) -> Value {
+        let n = take_varint(b);
+        match (&f.kind, f.ty.as_str()) {
+            (Kind::Enum, _) => {
+                let name = self.enums[&f.ty].iter().find(|(_, v)| *v as i64 == n as i64).map(|(n, _)| n.clone());
+                Value::String(name.unwrap_or_else(|| panic!("{}: {n} is not a value", f.ty)))
+            }
+            (_, "int64") => Value::String((n as i64).to_string()),
+            (_, "uint64") => Value::String(n.to_string()),
+            (_, "int32") => Value::Number(Number::I64(i64::from(n as i32))),
+            (_, "bool") => Value::Bool(n != 0),
+            (_, other) => panic!("steward sends no {other} here"),
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn take_varint(b: &mut &[u8]) -> u64 {
+    let mut n = 0;
+    for i in 0..10 {
+        let byte = b[0];
+        *b = &b[1..];
+        n |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return n;
+        }
+    }
+    panic!("varint too long")
+}
+
+/// The message as proto3's binary form keeps it: fields at their default value (`""`, `0`,
+/// `false`, an empty list, an enum's zero) dropped where presence is implicit, so that an
+/// answer in JSON and the same answer in binary compare equal.
+pub fn without_defaults(p: &Protos, ty: &str, v: &Value) -> Value {
+    let Value::Object(obj) = v else { return v.clone() };
+    let mut out = miniserde::json::Object::new();
+    for (key, value) in obj.iter() {
+        let f = p.messages[ty].iter().find(|f| &f.json == key || &f.name == key).expect("known").clone();
+        let zero_enum = f.kind == Kind::Enum
+            && p.enums[&f.ty].iter().any(|(n, v)| *v == 0 && matches!(value, Value::String(s) if s == n));
+        let default = match value {
+            Value::Null => true,
+            Value::String(s) => s.is_empty() || (s == "0" && f.kind == Kind::Scalar && f.ty != "string") || zero_enum,
+            Value::Number(Number::U64(0) | Number::I64(0)) => true,
+            Value::Bool(false) => true,
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        if default && !f.presence && (f.kind != Kind::Message || f.repeated) {
+            continue;
+        }
+        let value = match (&f.kind, value) {
+            (Kind::Message, Value::Array(a)) => {
+                let mut items = miniserde::json::Array::new();
+                items.extend(a.iter().map(|x| without_defaults(p, &f.ty, x)));
+                Value::Array(items)
+            }
+            (Kind::Message, x) => without_defaults(p, &f.ty, x),
+            (_, Value::Number(Number::U64(n))) if f.ty.ends_with("64") => Value::String(n.to_string()),
+            (_, Value::Array(a)) if f.ty.ends_with("64") => {
+                let mut items = miniserde::json::Array::new();
+                items.extend(a.iter().map(|x| match x {
+                    Value::Number(Number::U64(n)) => Value::String(n.to_string()),
+                    other => other.clone(),
+                }));
+                Value::Array(items)
+            }
+            (_, x) => x.clone(),
+        };
+        out.insert(f.json.clone(), value);
+    }
+    Value::Object(out)
+}
