@@ -76,7 +76,9 @@ fn every_route_checks_credentials_and_capabilities() {
         if route.cap == "public" {
             // Nothing of the box's: the API versions and the dashboard's assets.
             let r = d.connect().send(&route.method, &route.path.replace("{file}", "app.js"), &[], b"");
-            assert_eq!(r.status, 200, "{} {} is public", route.method, route.path);
+            // Backrest's Login is public too, and tells an empty request that it lacks a password.
+            let want = if route.path.ends_with("/Login") { 400 } else { 200 };
+            assert_eq!(r.status, want, "{} {} is public", route.method, route.path);
             continue;
         }
         let what = format!("{} {}", route.method, route.path);
@@ -118,8 +120,10 @@ fn every_route_checks_credentials_and_capabilities() {
             } else if harmless(route) && *cap != "admin" {
                 let r = with(&d, &route.method, &route.path, &format!("Bearer {secret}"), body);
                 assert!(!refused(&r), "{what} with a {cap} key: {} {}", r.status, r.text());
+                // Connect's unimplemented is 501 by its spec: Backrest RPCs steward does not offer.
+                let unoffered = r.status == 501 && r.text().contains("\"unimplemented\"");
                 assert!(
-                    r.status < 500 || route.path.contains("wipe"),
+                    r.status < 500 || route.path.contains("wipe") || unoffered,
                     "{what} with a {cap} key: {} {}",
                     r.status,
                     r.text()
