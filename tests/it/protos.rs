@@ -636,6 +636,11 @@ impl Protos {
     }
 
     fn scalar(&self, f: &Field, b: &mut &[u8]) -> Value {
+        if f.ty == "double" {
+            let (x, rest) = b.split_at(8);
+            *b = rest;
+            return Value::Number(Number::F64(f64::from_le_bytes(x.try_into().unwrap())));
+        }
         let n = take_varint(b);
         match (&f.kind, f.ty.as_str()) {
             (Kind::Enum, _) => {
