@@ -402,8 +402,8 @@ fn plan_paths(api: &Api, plan: &crate::engine::plans::Plan) -> Vec<String> {
 /// plans' destinations, with its stable guid) and the plans. No `auth`: the users and their
 /// password hashes are steward's token and keys, never sent.
 pub fn get_config(api: &mut Api, call: &mut Call) -> Handled {
-    let rpc = Rpc::of(call)?;
     use crate::engine::plans::Schedule;
+    let rpc = Rpc::of(call)?;
     let guid = repo_guid(&api.engine.machine_id());
     let repo = Object::new().str("id", "local").str("uri", "steward:local").str("guid", &guid).finish();
     let plans: Vec<String> = api
@@ -879,18 +879,21 @@ pub fn pump_events(api: &mut Api, now: std::time::Instant) -> Option<std::time::
     if api.event_streams.is_empty() {
         return None;
     }
-    let guid = repo_guid(&api.engine.machine_id());
-    let log = api.engine.plans.log();
+    let engine = &api.engine;
+    let log = engine.plans.log();
     let modno = log.modno();
+    // Worked out (from /etc/machine-id) only on a turn with news to tell.
+    let mut guid: Option<String> = None;
     let mut sent = false;
     api.event_streams.retain_mut(|s| {
         let mut body = Vec::new();
         if modno >= s.next_modno {
             let sel = Selector { modno_gte: Some(s.next_modno), ..Default::default() };
             let (mut created, mut updated) = (Vec::new(), Vec::new());
+            let guid = guid.get_or_insert_with(|| repo_guid(&engine.machine_id()));
             for op in log.select(&sel, None).into_iter().filter_map(|id| log.get(id)).filter(|op| op.kind != Kind::Wipe)
             {
-                let json = operation_json(&op, &guid);
+                let json = operation_json(&op, guid);
                 if op.id > s.known_max_id { created.push(json) } else { updated.push(json) }
             }
             s.known_max_id =
