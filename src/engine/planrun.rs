@@ -395,8 +395,14 @@ impl Engine {
         const MAX_HEADERS_READ: usize = 100_000;
         let b = self.live_backup(backup)?;
         let a = b.artifact.ok_or(Error::NotFound("backup"))?;
-        let file =
+        let mut file =
             std::fs::File::open(self.root.path(&a.path)).map_err(|e| Error::Io(format!("reading the backup: {e}")))?;
+        let mut magic = [0u8; 2];
+        if std::io::Read::read_exact(&mut file, &mut magic).is_ok() && magic == [0x1f, 0x8b] {
+            // The Jidoteki backup is one gzip stream: listing it means inflating all of it.
+            return Err(Error::Conflict("this backup is compressed; its files are not listed".into()));
+        }
+        std::io::Seek::rewind(&mut file).map_err(|e| Error::Io(format!("reading the backup: {e}")))?;
         let dir = format!("{}/", dir.trim_end_matches('/'));
         let mut archive = tar::Archive::new(file);
         let entries = archive.entries_with_seek().map_err(|e| Error::Io(format!("reading the backup: {e}")))?;
