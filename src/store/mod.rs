@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod audit;
+pub mod bootenv;
 pub mod bulk;
 pub mod certfiles;
 pub mod oplog;
