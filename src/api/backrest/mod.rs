@@ -1,7 +1,9 @@
-//! Backrest's JSON RPCs (`POST /v1.Backrest/<Method>`, Connect protocol): `Backup` blocks
-//! until the plan's backup has ended, `GetOperations` reads the history with an
-//! `OpSelector`, `Cancel` stops queued or running work. Errors are Connect's
-//! `{"code", "message"}` with its HTTP status.
+//! Backrest's Connect RPCs (`POST /v1.Backrest/<Method>`, `/v1.Authentication/<Method>`)
+//! in both codecs: JSON, and binary protobuf transcoded through `super::protobuf` with the
+//! schema written from upstream's protos. Unary answers come in the request's codec, the two
+//! server streams (`GetOperationEvents`, `GetLogs`) in Connect's enveloped streaming form.
+//! Errors are Connect's `{"code", "message"}` with its HTTP status. The README's Backrest
+//! section says what each RPC does here.
 
 use miniserde::json::{Number, Value};
 
