@@ -8,6 +8,9 @@
 //!   `key=value\0` pairs, `\0` after the last, padding), or two redundant copies that also
 //!   carry a flags byte after the CRC. A write goes to the copy not in use, with the next
 //!   flag, and is synced before it counts: a torn write leaves the other copy valid.
+//! - systemd-boot's boot counting: an entry `NAME.conf` on trial is `NAME+LEFT-DONE.conf`
+//!   (`+LEFT` alone before the first try); the boot loader counts the tries down, and an
+//!   entry blessed good has no counter. Renamed with rename(2), then the directory synced.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -260,6 +263,63 @@ pub fn uboot_write(config: &UbootConfig, vars: &[(String, String)]) -> Result<()
     f.sync_all().map_err(io)
 }
 
+/// A systemd-boot entry's boot-counting state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// No counter: blessed (or never on trial).
+    Good,
+    /// On trial: tries left, tries made.
+    Trial { left: u32, done: u32 },
+    /// Every try used: the boot loader passes it over.
+    Bad { done: u32 },
+}
+
+/// `NAME+LEFT-DONE.conf`, `NAME+LEFT.conf` or `NAME.conf`: the name and its state.
+pub fn parse_counted(file: &str) -> Option<(&str, Counted)> {
+    let stem = file.strip_suffix(".conf")?;
+    let Some((name, counter)) = stem.rsplit_once('+') else { return Some((stem, Counted::Good)) };
+    let (left, done) = match counter.split_once('-') {
+        Some((l, d)) => (l.parse().ok()?, d.parse().ok()?),
+        None => (counter.parse().ok()?, 0),
+    };
+    (!name.is_empty()).then_some((name, if left == 0 { Counted::Bad { done } } else { Counted::Trial { left, done } }))
+}
+
+/// The entry file of `name` in `dir`, whatever its counter says.
+fn counted_entry(dir: &Path, name: &str) -> Result<(String, Counted), String> {
+    let list = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    list.flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .find_map(|f| parse_counted(&f).filter(|(n, _)| *n == name).map(|(_, c)| (f.clone(), c)))
+        .ok_or_else(|| format!("no boot entry {name} in {}", dir.display()))
+}
+
+pub fn counted_state(dir: &Path, name: &str) -> Result<Counted, String> {
+    counted_entry(dir, name).map(|(_, c)| c)
+}
+
+fn rename_entry(dir: &Path, from: &str, to: &str) -> Result<(), String> {
+    if from != to {
+        std::fs::rename(dir.join(from), dir.join(to)).map_err(|e| format!("renaming {from} to {to}: {e}"))?;
+    }
+    super::atomic::sync_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Puts the entry on trial with `tries` boots to prove itself (`NAME+TRIES.conf`).
+pub fn counted_arm(dir: &Path, name: &str, tries: u32) -> Result<(), String> {
+    if tries == 0 {
+        return Err("a trial needs at least one try".into());
+    }
+    let (file, _) = counted_entry(dir, name)?;
+    rename_entry(dir, &file, &format!("{name}+{tries}.conf"))
+}
+
+/// Blesses the entry: the counter goes, as systemd-bless-boot does.
+pub fn counted_bless(dir: &Path, name: &str) -> Result<(), String> {
+    let (file, _) = counted_entry(dir, name)?;
+    rename_entry(dir, &file, &format!("{name}.conf"))
+}
+
 #[cfg(test)]
 mod tests {
     //! Against the real tools where the machine has them (CI installs Debian's grub-common
@@ -406,6 +466,32 @@ mod tests {
             std::fs::write(&c.device, &bytes).unwrap();
         }
         assert!(uboot_read(&config).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn systemd_boot_counters_are_read_armed_and_blessed() {
+        assert_eq!(parse_counted("b.conf"), Some(("b", Counted::Good)));
+        assert_eq!(parse_counted("b+3.conf"), Some(("b", Counted::Trial { left: 3, done: 0 })));
+        assert_eq!(parse_counted("my+entry+1-2.conf"), Some(("my+entry", Counted::Trial { left: 1, done: 2 })));
+        assert_eq!(parse_counted("b+0-3.conf"), Some(("b", Counted::Bad { done: 3 })));
+        for bad in ["b", "b+x.conf", "b+1-y.conf", "+1.conf", "b+-1.conf"] {
+            assert_eq!(parse_counted(bad), None, "{bad}");
+        }
+        let d = dir("sdboot");
+        std::fs::write(d.join("slot-a.conf"), "title A\n").unwrap();
+        std::fs::write(d.join("slot-b.conf"), "title B\n").unwrap();
+        counted_arm(&d, "slot-b", 3).unwrap();
+        assert!(d.join("slot-b+3.conf").exists() && !d.join("slot-b.conf").exists());
+        // The boot loader counts a try down, as systemd-boot renames it.
+        std::fs::rename(d.join("slot-b+3.conf"), d.join("slot-b+2-1.conf")).unwrap();
+        assert_eq!(counted_state(&d, "slot-b").unwrap(), Counted::Trial { left: 2, done: 1 });
+        counted_bless(&d, "slot-b").unwrap();
+        assert_eq!(counted_state(&d, "slot-b").unwrap(), Counted::Good);
+        assert_eq!(std::fs::read_to_string(d.join("slot-b.conf")).unwrap(), "title B\n");
+        assert_eq!(counted_state(&d, "slot-a").unwrap(), Counted::Good);
+        assert!(counted_arm(&d, "slot-c", 3).is_err());
+        assert!(counted_arm(&d, "slot-a", 0).is_err());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
