@@ -41,7 +41,7 @@ fn plan_state(api: &Api, plan: &Plan) -> String {
         .backups(Some(&plan.id))
         .into_iter()
         .filter_map(|id| log.get(id))
-        .filter(|op| op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
+        .filter(|op| op.has_live_artifact())
         .map(|op| op.artifact.map_or(0, |a| a.size))
         .collect();
     drop(log);

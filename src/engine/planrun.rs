@@ -377,7 +377,7 @@ impl Engine {
             .filter_map(|id| log.get(id))
             .filter(|op| op.status.finished())
             .filter(|op| !only_failed || matches!(op.status, Status::Error | Status::SystemCancelled))
-            .filter(|op| !(op.kind == Kind::Backup && op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0)))
+            .filter(|op| !(op.kind == Kind::Backup && op.has_live_artifact()))
             .map(|op| op.id)
             .collect();
         log.remove(&doomed).map_err(|e| Error::Io(format!("operation history: {e}")))?;
@@ -443,10 +443,10 @@ impl Engine {
         if self.plans.deleting.contains_key(&backup) {
             return Err(Error::Conflict("the backup is being deleted".into()));
         }
-        match &op.artifact {
-            Some(a) if a.deleted_ms == 0 && matches!(op.status, Status::Success | Status::Warning) => Ok(op),
-            _ => Err(Error::Conflict("the backup is not live (still saving, failed or deleted)".into())),
+        if !op.is_kept_backup() {
+            return Err(Error::Conflict("the backup is not live (still saving, failed or deleted)".into()));
         }
+        Ok(op)
     }
 
     /// Cancels queued or running work. Finished work cannot be cancelled.
@@ -809,8 +809,7 @@ fn doomed_by_retention(log: &OpLog, plan: &Plan) -> (usize, Vec<u64>) {
         .backups(Some(&plan.id))
         .into_iter()
         .filter_map(|id| log.get(id))
-        .filter(|op| matches!(op.status, Status::Success | Status::Warning))
-        .filter(|op| op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
+        .filter(Operation::is_kept_backup)
         .map(|op| (op.id, op.start_ms))
         .collect();
     let keep = plans::retained(&plan.retention, &live);
@@ -872,12 +871,7 @@ fn run_check(ctx: &Ctx, op: &mut Operation) {
     ctx.step(op, "Verifying every kept backup against its sha256");
     let live: Vec<Operation> = {
         let log = ctx.ops.lock().unwrap_or_else(|e| e.into_inner());
-        log.backups(None)
-            .into_iter()
-            .filter_map(|id| log.get(id))
-            .filter(|b| matches!(b.status, Status::Success | Status::Warning))
-            .filter(|b| b.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
-            .collect()
+        log.backups(None).into_iter().filter_map(|id| log.get(id)).filter(Operation::is_kept_backup).collect()
     };
     let mut bad = Vec::new();
     for b in &live {

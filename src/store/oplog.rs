@@ -129,6 +129,18 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// Its archive is still on disk.
+    pub fn has_live_artifact(&self) -> bool {
+        self.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0)
+    }
+
+    /// A backup that ended well and whose archive is kept: what can be restored or listed.
+    pub fn is_kept_backup(&self) -> bool {
+        self.kind == Kind::Backup
+            && matches!(self.status, Status::Success | Status::Warning)
+            && self.has_live_artifact()
+    }
+
     pub fn new(kind: Kind, plan_id: &str, now_ms: i64) -> Operation {
         Operation {
             id: 0,
@@ -515,7 +527,7 @@ impl OpLog {
             status: op.status,
             kind: op.kind,
             start_ms: op.start_ms,
-            live_artifact: op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0),
+            live_artifact: op.has_live_artifact(),
             offset,
             len,
         }
@@ -709,6 +721,11 @@ impl OpLog {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The newest id given out (ids are never reused; that operation may be gone since).
+    pub fn last_id(&self) -> u64 {
+        self.next_id - 1
     }
 
     /// The last change's modno: a follower's mark.

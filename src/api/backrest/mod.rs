@@ -473,8 +473,7 @@ pub fn list_snapshots(api: &mut Api, call: &mut Call) -> Handled {
             .into_iter()
             .filter_map(|id| log.get(id))
             .filter(|op| op.plan_id != crate::engine::planrun::JIDOTEKI_PLAN)
-            .filter(|op| matches!(op.status, Status::Success | Status::Warning))
-            .filter(|op| op.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0))
+            .filter(Operation::is_kept_backup)
             .collect()
     };
     let hostname = api.engine.current_hostname();
@@ -514,7 +513,7 @@ pub fn get_summary_dashboard(api: &mut Api, call: &mut Call) -> Handled {
         let added = |o: &Operation| o.artifact.as_ref().map_or(0, |a| a.size);
         let bytes_added: u64 = recent.iter().map(|o| added(o)).sum();
         let done = recent.iter().filter(|o| matches!(o.status, Status::Success | Status::Warning)).count();
-        let snapshots = ops.iter().filter(|o| o.artifact.as_ref().is_some_and(|a| a.deleted_ms == 0)).count();
+        let snapshots = ops.iter().filter(|o| o.has_live_artifact()).count();
         let chart: Vec<&&Operation> = ops.iter().rev().take(RECENT).collect::<Vec<_>>().into_iter().rev().collect();
         let strings = |f: &dyn Fn(&Operation) -> String| {
             crate::json::str_array(chart.iter().map(|o| f(o)).collect::<Vec<_>>().iter().map(String::as_str))
@@ -862,7 +861,7 @@ pub fn get_operation_events(api: &mut Api, call: &mut Call) -> Handled {
     let (tx, rx) = std::sync::mpsc::sync_channel(4);
     let (next_modno, known_max_id) = {
         let log = api.engine.plans.log();
-        (log.modno() + 1, log.select(&Selector::default(), Some(1)).first().copied().unwrap_or(0))
+        (log.modno() + 1, log.last_id())
     };
     let mut hello = Vec::new();
     if let Err(e) = envelope(&rpc, r#"{"keepAlive":{}}"#, &mut hello) {
@@ -898,8 +897,7 @@ pub fn pump_events(api: &mut Api, now: std::time::Instant) -> Option<std::time::
                 let json = operation_json(&op, guid);
                 if op.id > s.known_max_id { created.push(json) } else { updated.push(json) }
             }
-            s.known_max_id =
-                s.known_max_id.max(log.select(&Selector::default(), Some(1)).first().copied().unwrap_or(0));
+            s.known_max_id = log.last_id();
             let list = |ops: &[String]| format!("{{\"operations\":[{}]}}", ops.join(","));
             let mut events = Vec::new();
             if !created.is_empty() {
