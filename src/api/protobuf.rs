@@ -90,6 +90,21 @@ fn scalar(word: &str) -> Option<Scalar> {
     })
 }
 
+/// protoc's default JSON name of a field (proto identifiers are ASCII): each `_` dropped
+/// and the byte after it upper-cased.
+fn lower_camel(name: &str) -> impl Iterator<Item = u8> + '_ {
+    let mut upper = false;
+    name.bytes().filter_map(move |b| {
+        if b == b'_' {
+            upper = true;
+            return None;
+        }
+        let b = if upper { b.to_ascii_uppercase() } else { b };
+        upper = false;
+        Some(b)
+    })
+}
+
 fn fields(line: &'static str) -> impl Iterator<Item = Field> {
     line.split(' ').filter(|t| !t.is_empty()).filter_map(parse_field)
 }
@@ -130,37 +145,14 @@ impl Field {
         if let Some(json) = self.json {
             return key == json;
         }
-        let mut want = key.bytes();
-        let mut upper = false;
-        for b in self.name.bytes() {
-            if b == b'_' {
-                upper = true;
-                continue;
-            }
-            let b = if upper { b.to_ascii_uppercase() } else { b };
-            upper = false;
-            if want.next() != Some(b) {
-                return false;
-            }
-        }
-        want.next().is_none()
+        key.bytes().eq(lower_camel(self.name))
     }
 
     fn json_name(&self) -> Cow<'static, str> {
-        if let Some(json) = self.json {
-            return Cow::Borrowed(json);
+        match self.json {
+            Some(json) => Cow::Borrowed(json),
+            None => Cow::Owned(lower_camel(self.name).map(char::from).collect()),
         }
-        let mut out = String::with_capacity(self.name.len());
-        let mut upper = false;
-        for c in self.name.chars() {
-            if c == '_' {
-                upper = true;
-            } else {
-                out.push(if upper { c.to_ascii_uppercase() } else { c });
-                upper = false;
-            }
-        }
-        Cow::Owned(out)
     }
 
     fn wire_type(&self) -> u8 {
