@@ -9,12 +9,7 @@
 # and npm; installs the pinned npm deps (package-lock.json) if missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../../.." && pwd)"
-bin="${STEWARD_BIN:-target/debug/steward}"
-case "$bin" in
-    /*) ;;
-    *) if [[ -e "$PWD/$bin" ]]; then bin="$PWD/$bin"; else bin="$repo/$bin"; fi ;;
-esac
+source "$here/../steward-bin.sh"
 protos="${BACKREST_PROTOS:-$repo/../shared/upstream/backrest}"
 [[ -f "$protos/v1/service.proto" ]] || { echo "Backrest's protos are not at $protos" >&2; exit 1; }
 cd "$here"

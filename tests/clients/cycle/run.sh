@@ -4,12 +4,7 @@
 # and npm; installs the pinned npm deps (package-lock.json) if missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../../.." && pwd)"
-bin="${STEWARD_BIN:-target/debug/steward}"
-case "$bin" in
-    /*) ;;
-    *) if [[ -e "$PWD/$bin" ]]; then bin="$PWD/$bin"; else bin="$repo/$bin"; fi ;;
-esac
+source "$here/../steward-bin.sh"
 export STEWARD_BIN="$bin"
 cd "$here"
 [[ -d node_modules/openapi-fetch ]] || timeout 300 npm ci --no-audit --no-fund
