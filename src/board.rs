@@ -104,6 +104,46 @@ pub struct DebugProfile {
     pub commands: Vec<Vec<String>>,
 }
 
+impl BootProfile {
+    pub fn names(&self) -> [String; 2] {
+        match self.names.as_deref() {
+            Some([a, b]) => [a.clone(), b.clone()],
+            _ => ["A".into(), "B".into()],
+        }
+    }
+
+    pub fn tries(&self) -> u32 {
+        self.tries.unwrap_or(1)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !["grub", "uboot", "systemd-boot"].contains(&self.loader.as_str()) {
+            return Err(format!("update.boot.loader: {:?} is not grub, uboot or systemd-boot", self.loader));
+        }
+        if !self.env.starts_with('/') || self.env.split('/').any(|p| p == "..") {
+            return Err("update.boot.env must be an absolute path below --root".into());
+        }
+        // Names go into variable names and file names: plain words only.
+        let plain = |n: &String| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        match self.names.as_deref() {
+            None => {}
+            Some([a, b]) if plain(a) && plain(b) && a != b => {}
+            Some(_) => return Err("update.boot.names must be two different plain names".into()),
+        }
+        match self.booted.as_deref().map(|b| b.split_once(':')) {
+            None | Some(Some(("cmdline" | "env", _))) => {}
+            _ => return Err("update.boot.booted must be cmdline:KEY or env:NAME".into()),
+        }
+        if !(1..=9).contains(&self.tries()) {
+            return Err("update.boot.tries must be from 1 to 9".into());
+        }
+        if self.health_check.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err("update.boot.health_check: empty command".into());
+        }
+        Ok(())
+    }
+}
+
 /// How `/reboot` reboots: `none` (a dev board: logged, nothing happens), `syscall`
 /// (sync, then the reboot system call; needs CAP_SYS_BOOT) or `command` (argv, no shell).
 #[derive(Deserialize, Debug, Clone)]
@@ -131,6 +171,32 @@ pub struct UpdateProfile {
     /// Run for `bundle` payloads (argv, no shell) in the staging dir they were extracted to;
     /// env STEWARD_STAGING, STEWARD_ROOT, STEWARD_VERSION. Without it, bundles are refused.
     pub install: Option<Vec<String>>,
+    /// How a new slot boots on trial and is committed or rolled back; without it, the
+    /// `activate` hook switches slots and nothing checks that the new one boots.
+    pub boot: Option<BootProfile>,
+}
+
+/// The bootloader steward drives for trial boots (board/README.md has a worked example of
+/// each, with the boot script that goes with it).
+#[derive(Deserialize, Debug, Clone)]
+pub struct BootProfile {
+    /// `grub` (a grubenv block), `uboot` (an environment image) or `systemd-boot` (boot
+    /// counting on loader entries).
+    pub loader: String,
+    /// Below `--root`: the grubenv file, the `fw_env.config` file, or the loader entries dir.
+    pub env: String,
+    /// The two slots' names as the bootloader knows them, in `slots`' order (default
+    /// `["A","B"]`; for systemd-boot, the entry file names without counter or `.conf`).
+    pub names: Option<Vec<String>>,
+    /// How steward learns which slot it booted: `cmdline:KEY` (the value of `KEY=` on
+    /// `/proc/cmdline`, the default `cmdline:steward.slot`) or `env:NAME` (a variable the
+    /// bootloader set in its environment).
+    pub booted: Option<String>,
+    /// Boots a trial gets before the bootloader falls back (default 1; GRUB's scheme has one).
+    pub tries: Option<u32>,
+    /// Run on a trial boot before the slot is committed (argv, no shell); non-zero exit
+    /// rolls the update back. STEWARD_VERSION and STEWARD_SLOT in its environment.
+    pub health_check: Option<Vec<String>>,
 }
 
 /// Where validated network settings are rendered (below `--root`), as quoted key="value"
@@ -270,6 +336,9 @@ impl Board {
         }
         if self.update.activate.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("update.activate: empty command".into());
+        }
+        if let Some(boot) = &self.update.boot {
+            boot.validate()?;
         }
         crate::hex::parse_hex(&self.debug.public_key, 32).map_err(|e| format!("debug.public_key: {e}"))?;
         if self.debug.commands.iter().any(|c| c.is_empty()) {

@@ -55,6 +55,11 @@ pub fn check(board: &Board, root: &Root) -> Vec<String> {
     add(&mut hooks, "storage.pool_hook".into(), board.storage.pool_hook.as_ref());
     add(&mut hooks, "update.activate".into(), board.update.activate.as_ref());
     add(&mut hooks, "update.install".into(), board.update.install.as_ref());
+    add(
+        &mut hooks,
+        "update.boot.health_check".into(),
+        board.update.boot.as_ref().and_then(|b| b.health_check.as_ref()),
+    );
     add(&mut hooks, "power.command".into(), board.power.command.as_ref());
     add(&mut hooks, "power.poweroff_command".into(), board.power.poweroff_command.as_ref());
     for app in &board.applications {

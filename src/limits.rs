@@ -37,6 +37,10 @@ pub const SMALL_FORM_BODY: u64 = 64 * 1024;
 /// Largest update package accepted; it is spooled to the data dir as it arrives.
 pub const MAX_UPDATE_BODY: u64 = 4 * 1024 * 1024 * 1024;
 
+/// Bytes of an update upload queued for its worker before the client's socket is left
+/// unread: the whole of the memory an upload in flight holds (issue 21's bar is 2 MiB).
+pub const UPLOAD_QUEUE: usize = 512 * 1024;
+
 /// The first byte of a request must arrive this soon after the connection opens (or after
 /// the previous response on a keep-alive connection went out).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);

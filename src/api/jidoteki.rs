@@ -157,22 +157,44 @@ pub fn get_storage(api: &mut Api, _call: &mut Call) -> Handled {
     Ok(json_ok(format!("{inner}{sep}\"options\":{options}}}")))
 }
 
+/// Starts the update job from the head of `POST /update`, so the package streams into it:
+/// one already running is refused (E1004) before a byte of the body is read.
+pub fn begin_update(
+    api: &mut Api,
+) -> Result<(crate::engine::upload::Feed, crate::engine::update::PendingUpdate), Reply> {
+    let waker = api.waker.clone();
+    let on_room = Box::new(move || {
+        if let Some(w) = &waker {
+            w.wake();
+        }
+    });
+    match api.engine.begin_update(on_room) {
+        Ok(prepared) => Ok(prepared),
+        Err(StartError::AlreadyRunning) => Err(update_error("The update process is already running", "E1004")),
+        Err(StartError::Engine(e)) => Err(engine_error(e)),
+    }
+}
+
 pub fn post_update(api: &mut Api, call: &mut Call) -> Handled {
-    let mut form = checked_form(call, &["update", "token", "hash"], || {
-        bad_request("Expected multipart/form-data with the field update")
-    })?;
-    let package = form.take("update");
-    let Some(spooled) = package.as_ref().and_then(|f| f.file.as_ref()).filter(|s| s.len > 0) else {
+    // Dropped on any early return below: a started job then sees the upload cut off.
+    let Some(upload) = call.update.take() else {
         return Ok(update_error("Missing update package", "E1003"));
     };
-    Ok(match api.engine.start_update(&spooled.path) {
-        Ok(()) => {
-            api.engine.audit.record(&call.who(), "update.post", &spooled.len.to_string());
-            accepted("update")
-        }
-        Err(StartError::AlreadyRunning) => update_error("The update process is already running", "E1004"),
-        Err(StartError::Engine(e)) => return Err(e.into()),
-    })
+    if upload.refused {
+        return Ok(update_error("The update process is already running", "E1004"));
+    }
+    let feed = upload.feed;
+    let form = checked_form(call, &["update", "token", "hash"], || {
+        bad_request("Expected multipart/form-data with the field update")
+    })?;
+    let size = form.get("update").and_then(|f| f.streamed).unwrap_or(0);
+    if size == 0 {
+        feed.cancel("E1003", "Missing update package");
+        return Ok(update_error("Missing update package", "E1003"));
+    }
+    feed.finish();
+    api.engine.audit.record(&call.who(), "update.post", &size.to_string());
+    Ok(accepted("update"))
 }
 
 /// 400 with the Jidoteki error code beside the message.

@@ -22,7 +22,7 @@ use self::routes::{Access, Body, Lookup, ROUTES, Route, Surface};
 use crate::engine::Engine;
 use crate::engine::keys::{Cap, Principal};
 use crate::limits::SMALL_FORM_BODY;
-use crate::server::form::{Form, FormError, FormReader, RawSpool, Spool, Spooled};
+use crate::server::form::{Form, FormError, FormReader, RawSpool, Spool, Spooled, StreamedPart};
 use crate::server::http::{Head, Method, Response};
 use crate::server::{Handler, Reply};
 
@@ -40,6 +40,8 @@ pub struct Api {
     health_body: Option<(Instant, String)>,
     /// Backrest clients following the operation history (`GetOperationEvents`).
     pub event_streams: Vec<backrest::EventStream>,
+    /// An update's trial boot was looked at (once, on the loop's first turn).
+    update_settled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +62,17 @@ pub struct Admission {
     route: usize,
     auth: AuthState,
     body: BodyReader,
+    /// An update streaming in (`Body::Update`): its job reads what the form's part sends,
+    /// and starts with the part's first byte.
+    update: Option<UpdateUpload>,
+}
+
+pub struct UpdateUpload {
+    pub feed: crate::engine::upload::Feed,
+    /// Taken when the job starts.
+    pending: Option<crate::engine::update::PendingUpdate>,
+    /// Another update started between this one's head and its first byte.
+    pub refused: bool,
 }
 
 enum BodyReader {
@@ -107,6 +120,9 @@ pub struct Call<'a> {
     pub auth: AuthState,
     /// The route the request matched: its pattern names the path's captures.
     pub route: &'static Route,
+    /// The update job this request's body streamed into (`Body::Update`): the handler ends
+    /// its upload, or the job sees the upload cut off.
+    pub update: Option<UpdateUpload>,
 }
 
 impl Call<'_> {
@@ -183,6 +199,7 @@ impl Api {
             metrics: Default::default(),
             health_body: None,
             event_streams: Vec::new(),
+            update_settled: false,
         }
     }
 
@@ -357,16 +374,28 @@ impl Api {
             }
             _ => None,
         };
+        let mut update = None;
         let body = match route.body {
             Body::Json => BodyReader::Small(Vec::new()),
             Body::Archive => BodyReader::Raw(RawSpool::new(self.engine.upload_dir())),
-            Body::Uploads => {
-                BodyReader::Form(FormReader::new(head.content_type(), Some(Spool { dir: self.engine.upload_dir() })))
+            Body::Uploads => BodyReader::Form(FormReader::new(
+                head.content_type(),
+                Some(Spool { dir: self.engine.upload_dir(), stream: None }),
+            )),
+            Body::Update => {
+                let (feed, pending) = jidoteki::begin_update(self)?;
+                let mut part = feed.clone();
+                let stream = StreamedPart { field: "update", sink: Box::new(move |bytes| part.push(bytes)) };
+                update = Some(UpdateUpload { feed, pending: Some(pending), refused: false });
+                BodyReader::Form(FormReader::new(
+                    head.content_type(),
+                    Some(Spool { dir: self.engine.upload_dir(), stream: Some(stream) }),
+                ))
             }
             // A GET's query credentials and a small form's fields are read the same way.
             Body::None | Body::Form => BodyReader::Form(FormReader::new(head.content_type(), None)),
         };
-        Ok(Admission { route: index, auth, body, digest, started: now })
+        Ok(Admission { route: index, auth, body, digest, started: now, update })
     }
 }
 
@@ -395,6 +424,10 @@ impl Handler for Api {
         ROUTES[admission.route].body_limit
     }
 
+    fn body_paused(&self, admission: &Admission) -> bool {
+        admission.update.as_ref().is_some_and(|u| u.feed.full())
+    }
+
     fn body_chunk(&mut self, admission: &mut Admission, data: &[u8]) {
         if let Some((_, ctx)) = admission.digest.as_mut() {
             ctx.update(data);
@@ -403,6 +436,13 @@ impl Handler for Api {
             BodyReader::Form(f) => f.feed(data),
             BodyReader::Raw(r) => r.feed(data),
             BodyReader::Small(b) => b.extend_from_slice(data),
+        }
+        if let Some(upload) = admission.update.as_mut().filter(|u| u.pending.is_some() && u.feed.begun())
+            && let Some(pending) = upload.pending.take()
+        {
+            // Refused, the job's end of the upload is dropped with `pending`: the rest of the
+            // part is discarded and the handler answers E1004.
+            upload.refused = self.engine.launch_update(pending).is_err();
         }
     }
 
@@ -434,7 +474,7 @@ impl Handler for Api {
                 Err(reply) => return reply,
             }
         }
-        let mut call = Call { head: &head, form, raw, small, peer, now, auth, route };
+        let mut call = Call { head: &head, form, raw, small, peer, now, auth, route, update: admission.update };
         let mut reply = match (route.handler)(self, &mut call) {
             Ok(reply) => reply,
             Err(Failure::Answer(reply)) => *reply,
@@ -463,6 +503,11 @@ impl Handler for Api {
 
     fn tick(&mut self, now: Instant, open_connections: usize) -> Option<Instant> {
         self.metrics.open_connections = open_connections;
+        if !self.update_settled {
+            // On the first turn the listener is up and answering: a trial boot can be judged.
+            self.update_settled = true;
+            self.engine.settle_update();
+        }
         let now_ms = crate::time::unix_millis();
         let plans = self.engine.plans_tick(now_ms);
         let network = self.engine.network_tick(now_ms);
@@ -563,6 +608,7 @@ pub(crate) mod test_call {
             now: Instant::now(),
             auth: AuthState::Pending,
             route: &ROUTES[index],
+            update: None,
         }
     }
 

@@ -71,6 +71,9 @@ pub enum Body {
     Form,
     /// A form whose file parts are spooled to `uploads/` as they arrive (packages, archives).
     Uploads,
+    /// An update's form: its `update` part streams into a running update job as it arrives
+    /// (the job starts once the head is admitted); other parts as in `Form`.
+    Update,
     /// One JSON document, kept in memory (IncusOS PUTs and actions, Backrest RPCs): a
     /// read-only call works on a full data disk, and nothing is written to be read back.
     Json,
@@ -190,7 +193,7 @@ pub static ROUTES: &[Route] = &[
         Cap::Update,
         Route {
             body_limit: MAX_UPDATE_BODY,
-            body: Body::Uploads,
+            body: Body::Update,
             ..post(
                 "/update",
                 "Upload a signed, encrypted update package; it is applied in the background",

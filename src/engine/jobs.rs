@@ -96,6 +96,24 @@ impl Progress {
         });
     }
 
+    /// Settles a finished job's outcome after the fact: a line added to its log, then its
+    /// status. A running job is left alone (it will report its own outcome).
+    pub fn conclude(&self, failure: Option<(&str, &str)>, line: &str) {
+        let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_some_and(|s| s.status == Status::Running) {
+            return;
+        }
+        append_log(&self.dir, self.kind, line);
+        let state = State {
+            status: if failure.is_some() { Status::Failed } else { Status::Success },
+            percentage: 100,
+            error_code: failure.map(|(code, _)| code.to_owned()),
+            error_message: failure.map(|(_, message)| message.to_owned()),
+        };
+        let _ = store(&self.dir, self.kind, &state);
+        *guard = Some(state);
+    }
+
     fn set(&self, change: impl FnOnce(&mut State)) {
         let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(state) = guard.as_mut() {
@@ -198,6 +216,12 @@ impl Jobs {
         }
         *guard = None;
         atomic::remove(&status_path(&self.dir, kind))
+    }
+
+    /// A handle on this kind's job outside a run (an update's trial boot is settled at the
+    /// next start, after its job finished).
+    pub fn handle(&self, kind: Kind) -> Progress {
+        Progress { kind, dir: self.dir.clone(), shared: self.slot(kind).clone() }
     }
 
     pub fn log_file(&self, kind: Kind) -> PathBuf {

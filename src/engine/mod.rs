@@ -27,7 +27,9 @@ pub mod settings;
 pub mod storage;
 pub mod targuard;
 pub mod token;
+pub mod trial;
 pub mod update;
+pub mod upload;
 
 use std::path::PathBuf;
 

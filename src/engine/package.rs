@@ -54,6 +54,12 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
+/// A short read means a short file (not ours, or cut off); any other error is the input's
+/// own (an upload that stopped, a disk error) and is passed on as it is.
+fn short(e: io::Error, what: &str) -> io::Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof { invalid(what) } else { e }
+}
+
 fn aead(key: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte key"))
 }
@@ -151,7 +157,7 @@ pub struct Decryptor<R: Read> {
 impl<R: Read> Decryptor<R> {
     pub fn new(mut input: R, key: &[u8; 32], magic: &[u8; 8]) -> io::Result<Self> {
         let mut head = [0u8; 12];
-        input.read_exact(&mut head).map_err(|_| invalid("too short to be ours"))?;
+        input.read_exact(&mut head).map_err(|e| short(e, "too short to be ours"))?;
         if &head[..8] != magic {
             return Err(invalid("bad magic: not this kind of file"));
         }
@@ -177,14 +183,14 @@ impl<R: Read> Decryptor<R> {
             return Ok(false);
         }
         let mut len = [0u8; 4];
-        self.input.read_exact(&mut len).map_err(|_| invalid("package is truncated"))?;
+        self.input.read_exact(&mut len).map_err(|e| short(e, "package is truncated"))?;
         let header = u32::from_be_bytes(len);
         let last = header >> 31 == 1;
         let len = (header & 0x7fff_ffff) as usize;
         if !(TAG..=CHUNK + TAG).contains(&len) {
             return Err(invalid("bad chunk length"));
         }
-        self.input.read_exact(&mut self.buf[..len]).map_err(|_| invalid("package is truncated"))?;
+        self.input.read_exact(&mut self.buf[..len]).map_err(|e| short(e, "package is truncated"))?;
         let n = self
             .key
             .open_in_place(nonce(self.prefix, self.counter), Aad::from([u8::from(last)]), &mut self.buf[..len])
@@ -258,15 +264,15 @@ pub fn open<R: Read>(
 ) -> Result<(Manifest, Decryptor<R>), PackageError> {
     let mut dec = Decryptor::new(input, encryption, MAGIC)?;
     let mut len = [0u8; 4];
-    dec.read_exact(&mut len).map_err(|_| invalid("package is truncated"))?;
+    dec.read_exact(&mut len).map_err(|e| short(e, "package is truncated"))?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_MANIFEST {
         return Err(PackageError::Invalid("manifest too large".into()));
     }
     let mut manifest_json = vec![0u8; len];
-    dec.read_exact(&mut manifest_json).map_err(|_| invalid("package is truncated"))?;
+    dec.read_exact(&mut manifest_json).map_err(|e| short(e, "package is truncated"))?;
     let mut signature = [0u8; 64];
-    dec.read_exact(&mut signature).map_err(|_| invalid("package is truncated"))?;
+    dec.read_exact(&mut signature).map_err(|e| short(e, "package is truncated"))?;
     UnparsedPublicKey::new(&ED25519, signing_public)
         .verify(&manifest_json, &signature)
         .map_err(|_| PackageError::Invalid("the package is not signed by this system's vendor key".into()))?;

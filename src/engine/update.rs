@@ -1,21 +1,27 @@
-//! Applying an update package: verify everything before the first write, write the payload
-//! to the inactive slot, read it back, run the board's activation hook, then record the new
-//! version. Runs as a job; error codes are Jidoteki's E1000–E1005.
+//! Applying an update package as it is uploaded: the request's bytes go through decryption
+//! (each chunk authenticated before its plaintext is used) and the payload hash straight
+//! into the inactive slot, with nothing spooled. Only once the signature, every chunk's tag
+//! and the payload hash have checked out does the new slot become bootable: on a board with
+//! a bootloader profile it boots once, on trial (`trial`), and is committed at the next
+//! start; otherwise the board's activation hook switches slots. Runs as a job; error codes
+//! are Jidoteki's E1000–E1005.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
 
 use super::jobs::{AlreadyRunning, Kind, Progress};
 use super::package::{self, Manifest, PackageError};
-use super::{Engine, Error};
+use super::trial::{self, Loader, Trial};
+use super::upload::{self, Ended, Feed, Upload};
+use super::{Engine, Error, power};
 use crate::board::UpdateProfile;
 use crate::store::{atomic, bulk};
 use crate::system::Root;
 
 /// Everything the worker needs, owned, so it shares nothing with the request thread.
 struct Plan {
-    package: PathBuf,
+    data: PathBuf,
     profile: UpdateProfile,
     encryption: [u8; 32],
     signing_public: Vec<u8>,
@@ -45,39 +51,48 @@ fn fail(code: &'static str, message: impl Into<String>) -> Failure {
     Failure { code, message: message.into() }
 }
 
+/// An update admitted but not yet started: its job and its end of the upload.
+pub struct PendingUpdate {
+    plan: Plan,
+    upload: Upload,
+}
+
+/// How an apply ended well.
+enum Applied {
+    /// The version runs once the box reboots (hook boards: the hook switched slots).
+    Installed(String),
+    /// The new slot boots next, on trial.
+    Armed(String),
+}
+
 impl Engine {
-    /// Takes ownership of the uploaded package file and starts applying it.
-    pub fn start_update(&mut self, upload: &Path) -> Result<(), StartError> {
-        let profile = self.board.update.clone();
-        let encryption: [u8; 32] = crate::hex::parse_hex(&profile.encryption_key, 32)
-            .map_err(|e| StartError::Engine(Error::Io(format!("board update.encryption_key: {e}"))))?
-            .try_into()
-            .expect("32 bytes");
-        let signing_public = crate::hex::parse_hex(&profile.signing_public_key, 32)
-            .map_err(|e| StartError::Engine(Error::Io(format!("board update.signing_public_key: {e}"))))?;
-        let package = self.data.join("jobs/update.pkg");
-        if self.jobs.state(Kind::Update).is_some_and(|s| s.status == super::jobs::Status::Running) {
+    /// Prepares an update whose package arrives through the returned feed as it is
+    /// uploaded; `on_room` wakes the request loop when the worker has caught up with the
+    /// upload. Refused at once while one runs. The job itself starts with the package's first
+    /// byte (`launch_update`), so a request that brings none leaves the last job's record.
+    pub fn begin_update(&mut self, on_room: Box<dyn Fn() + Send>) -> Result<(Feed, PendingUpdate), StartError> {
+        let plan = self.update_plan().map_err(StartError::Engine)?;
+        if self.update_running() {
             return Err(StartError::AlreadyRunning);
         }
-        std::fs::rename(upload, &package)
-            .map_err(|e| StartError::Engine(Error::Io(format!("storing the package: {e}"))))?;
-        let plan = Plan {
-            package,
-            profile,
-            encryption,
-            signing_public,
-            root: self.root.clone(),
-            version_file: self.board.info.version.clone(),
-            changelog_file: self.board.info.changelog.clone(),
-            build_file: self.board.info.build.clone(),
-        };
+        let (feed, upload) = upload::channel_pair(on_room);
+        Ok((feed, PendingUpdate { plan, upload }))
+    }
+
+    /// Starts the job of a prepared update (refused if another one started meanwhile).
+    pub fn launch_update(&mut self, pending: PendingUpdate) -> Result<(), StartError> {
+        let PendingUpdate { plan, upload } = pending;
         self.jobs.start(Kind::Update, move |p| {
             p.log("Updating system. Please wait..");
-            let result = apply(&plan, &p);
-            let _ = std::fs::remove_file(&plan.package);
-            match result {
-                Ok(version) => {
+            match apply(&plan, &p, upload) {
+                Ok(Applied::Installed(version)) => {
                     p.log(&format!("Updating system to {version} successful"));
+                    p.succeed(100);
+                }
+                Ok(Applied::Armed(version)) => {
+                    p.log(&format!(
+                        "Version {version} is installed and boots next, on trial: reboot to finish the update"
+                    ));
                     p.succeed(100);
                 }
                 Err(f) => p.fail(Some(f.code), &f.message),
@@ -85,17 +100,129 @@ impl Engine {
         })?;
         Ok(())
     }
+
+    fn update_plan(&self) -> Result<Plan, Error> {
+        let profile = self.board.update.clone();
+        let encryption: [u8; 32] = crate::hex::parse_hex(&profile.encryption_key, 32)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| Error::Io("board update.encryption_key is not 32 hex bytes".into()))?;
+        let signing_public = crate::hex::parse_hex(&profile.signing_public_key, 32)
+            .map_err(|e| Error::Io(format!("board update.signing_public_key: {e}")))?;
+        Ok(Plan {
+            data: self.data.clone(),
+            profile,
+            encryption,
+            signing_public,
+            root: self.root.clone(),
+            version_file: self.board.info.version.clone(),
+            changelog_file: self.board.info.changelog.clone(),
+            build_file: self.board.info.build.clone(),
+        })
+    }
+
+    /// Finishes what an update's trial left at the last start, on a worker (a health check
+    /// may take a while). Called once the request loop runs, so the API is answering.
+    pub fn settle_update(&mut self) {
+        let (Some(boot), Some(record)) = (self.board.update.boot.clone(), trial::load(&self.data)) else { return };
+        let Ok(plan) = self.update_plan() else { return };
+        let job = self.jobs.handle(Kind::Update);
+        let power = self.board.power.clone();
+        let queued = crate::workers::queue("update-trial", move || settle(&plan, &boot, record, &job, power));
+        if let Err(crate::workers::Refused(why)) = queued {
+            crate::log::warn(format_args!("update: cannot settle the trial boot now: {why}"));
+        }
+    }
+
+    pub fn update_running(&self) -> bool {
+        self.jobs.state(Kind::Update).is_some_and(|s| s.status == super::jobs::Status::Running)
+    }
+
+    /// Whether an applied update waits for a reboot to boot on trial.
+    pub fn update_reboot_pending(&self) -> bool {
+        trial::load(&self.data).is_some_and(|t| t.phase == "armed" && t.boot_id == trial::boot_id(&self.root))
+    }
 }
 
-fn open_package(plan: &Plan) -> Result<(Manifest, package::Decryptor<File>), Failure> {
-    let file = File::open(&plan.package).map_err(|e| fail("E1003", format!("Missing update package: {e}")))?;
-    package::open(file, &plan.encryption, &plan.signing_public).map_err(|e| match e {
-        PackageError::Invalid(m) => fail("E1005", format!("Error decrypting software update package: {m}")),
-        PackageError::Io(e) => fail("E1002", format!("Error reading the update package: {e}")),
-    })
+/// The outcome of a trial, worked out from which slot the box came up on. Each branch is
+/// safe to run again from its start: a kill half-way is completed at the next start.
+fn settle(plan: &Plan, boot: &crate::board::BootProfile, record: Trial, job: &Progress, power: crate::board::Power) {
+    let loader = loader(plan, boot);
+    let (target, previous, version) = (&record.target, &record.previous, &record.version);
+    let outcome: Result<Option<String>, String> = if record.phase != "armed" {
+        // Stopped while the bootloader was being set: it may be half set, so it is put back.
+        let message =
+            format!("the update to {version} was interrupted while its slot was set to boot; {previous} stays");
+        loader.reject(target, previous).map(|()| Some(message))
+    } else if record.boot_id == trial::boot_id(&plan.root) {
+        return; // no reboot since the trial was armed
+    } else {
+        match loader.booted() {
+            Some(booted) if booted == *target => match health_check(boot, version, &plan.root.path(target)) {
+                Ok(()) => {
+                    let committed = loader.commit(target, previous).map_err(|e| format!("committing slot {target}: {e}"));
+                    let recorded = committed.and_then(|()| {
+                        record_version(plan, version, &record.changelog, &record.builddate, Some(target))
+                            .map_err(|f| f.message)
+                    });
+                    match recorded {
+                        Ok(()) => {
+                            job.conclude(
+                                None,
+                                &format!("Version {version} booted on trial from slot {target}, passed its health checks and is committed"),
+                            );
+                            Ok(None)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(why) => loader.reject(target, previous).map(|()| {
+                    power::reboot_with(power);
+                    Some(format!(
+                        "version {version} booted from slot {target} but failed its health checks ({why}); rolled back to slot {previous}, rebooting"
+                    ))
+                }),
+            },
+            Some(booted) if booted == *previous => loader.reject(target, previous).map(|()| {
+                Some(format!(
+                    "version {version} did not boot from slot {target}: the bootloader fell back and the update was rolled back to slot {previous}"
+                ))
+            }),
+            other => {
+                crate::log::warn(format_args!(
+                    "update: cannot tell which slot booted ({other:?}); the trial of {version} stays as it is"
+                ));
+                return;
+            }
+        }
+    };
+    match outcome {
+        Ok(failure) => {
+            if let Some(message) = &failure {
+                job.conclude(Some(("E1002", message)), &format!("failed: {message}"));
+            }
+            if let Err(e) = trial::clear(&plan.data) {
+                crate::log::warn(format_args!("update: {e}"));
+            }
+        }
+        // Left recorded: the next start tries again.
+        Err(e) => crate::log::warn(format_args!("update: settling the trial of {version}: {e}")),
+    }
+}
+
+/// The board's health check for a trial boot: steward's own part is that it got this far
+/// (its state opened, its API answering); the hook, if any, checks the rest.
+fn health_check(boot: &crate::board::BootProfile, version: &str, slot: &std::path::Path) -> Result<(), String> {
+    let Some(hook) = boot.health_check.as_ref().filter(|h| !h.is_empty()) else { return Ok(()) };
+    let mut cmd = std::process::Command::new(&hook[0]);
+    cmd.args(&hook[1..]).env("STEWARD_VERSION", version).env("STEWARD_SLOT", slot);
+    run_hook(cmd, "health check").map_err(|f| f.message)
 }
 
 fn read_err(e: io::Error) -> Failure {
+    if let Some(ended) = e.get_ref().and_then(|e| e.downcast_ref::<Ended>()) {
+        return fail(ended.code, ended.message.clone());
+    }
     if e.kind() == io::ErrorKind::InvalidData {
         fail("E1005", format!("Error decrypting software update package: {e}"))
     } else {
@@ -103,34 +230,48 @@ fn read_err(e: io::Error) -> Failure {
     }
 }
 
-/// Streams `reader` through sha256 into `sink`; returns (bytes, hex digest).
-fn hash_copy(reader: &mut impl Read, mut sink: Option<&mut bulk::EarlyWriteback>) -> Result<(u64, String), Failure> {
+/// Passes a reader's bytes through SHA-256 on their way.
+struct Hashed<R> {
+    inner: R,
     // ring's SHA-256 uses the CPU's SHA instructions where they exist: on bulk payloads it
     // is several times the portable implementation built for size.
-    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; bulk::COPY_BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(f) = sink.as_deref_mut() {
-            f.write_all(&buf[..n]).map_err(|e| fail("E1002", format!("Error writing the update slot: {e}")))?;
-        }
-        total += n as u64;
-    }
-    Ok((total, crate::hex::to_hex(hasher.finish().as_ref())))
+    hasher: ring::digest::Context,
+    total: u64,
 }
 
-fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
-    p.percent(10);
-    let (manifest, mut payload) = open_package(plan)?;
+impl<R: Read> Hashed<R> {
+    fn new(inner: R) -> Self {
+        Hashed { inner, hasher: ring::digest::Context::new(&ring::digest::SHA256), total: 0 }
+    }
+
+    /// Reads the rest (a tar's padding after its end marker, the package's end) and checks
+    /// the whole against the signed manifest.
+    fn verify(mut self, manifest: &Manifest) -> Result<(), Failure> {
+        io::copy(&mut self, &mut io::sink()).map_err(read_err)?;
+        let digest = crate::hex::to_hex(self.hasher.finish().as_ref());
+        if self.total != manifest.payload_size || digest != manifest.payload_sha256 {
+            return Err(fail("E1005", "the payload does not match its signed manifest"));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.total += n as u64;
+        Ok(n)
+    }
+}
+
+fn apply(plan: &Plan, p: &Progress, upload: Upload) -> Result<Applied, Failure> {
+    let (manifest, payload) = package::open(upload, &plan.encryption, &plan.signing_public).map_err(|e| match e {
+        PackageError::Invalid(m) => fail("E1005", format!("Error decrypting software update package: {m}")),
+        PackageError::Io(e) => read_err(e),
+    })?;
     p.log(&format!("Package {} (built {}) is signed by the vendor", manifest.version, manifest.builddate));
-    p.percent(30);
+    p.percent(5);
     let current =
         plan.root.read_limited(&plan.version_file, 4096).ok().map(|b| String::from_utf8_lossy(&b).trim().to_owned());
     if let Some(current) = current.filter(|c| !c.is_empty()) {
@@ -154,25 +295,38 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
             }
         }
     }
+    let payload = Hashed::new(payload);
     match manifest.kind.as_str() {
-        "image" => {}
-        "bundle" if plan.profile.install.is_some() => {}
-        "bundle" => return Err(fail("E1002", "this board takes image payloads only (no update.install hook)")),
-        other => return Err(fail("E1002", format!("unknown payload kind {other:?}"))),
+        "image" => write_image(plan, p, &manifest, payload),
+        "bundle" if plan.profile.install.is_some() => {
+            install_bundle(plan, p, &manifest, payload)?;
+            record_version(plan, &manifest.version, &manifest.changelog, &manifest.builddate, None)?;
+            Ok(Applied::Installed(manifest.version))
+        }
+        "bundle" => Err(fail("E1002", "this board takes image payloads only (no update.install hook)")),
+        other => Err(fail("E1002", format!("unknown payload kind {other:?}"))),
     }
-    p.percent(40);
-    // Pass 1: prove the payload is the one the vendor signed before touching any slot.
-    let (size, digest) = hash_copy(&mut payload, None)?;
-    if size != manifest.payload_size || digest != manifest.payload_sha256 {
-        return Err(fail("E1005", "the payload does not match its signed manifest"));
+}
+
+fn loader<'a>(plan: &'a Plan, boot: &'a crate::board::BootProfile) -> Loader<'a> {
+    Loader { boot, root: &plan.root, slots: [&plan.profile.slots[0], &plan.profile.slots[1]] }
+}
+
+fn write_image(
+    plan: &Plan,
+    p: &Progress,
+    manifest: &Manifest,
+    mut payload: Hashed<package::Decryptor<Upload>>,
+) -> Result<Applied, Failure> {
+    // A trial armed earlier and not yet booted is given up: its slot is the one rewritten.
+    if let (Some(boot), Some(armed)) = (&plan.profile.boot, trial::load(&plan.data)) {
+        loader(plan, boot)
+            .reject(&armed.target, &armed.previous)
+            .map_err(|e| fail("E1002", format!("Error disarming the earlier update: {e}")))?;
+        trial::clear(&plan.data).map_err(|e| fail("E1002", e))?;
+        p.log(&format!("Version {} waiting for its trial boot is replaced", armed.version));
     }
-    p.log("Payload verified against the signed manifest");
-    p.percent(50);
-    if manifest.kind == "bundle" {
-        install_bundle(plan, p, &manifest)?;
-        return record_version(plan, &manifest, None);
-    }
-    let (active, target) = slots(plan)?;
+    let (active, target) = slots(plan);
     let target_path = plan.root.path(&target);
     if !target_path.exists() {
         // A file-backed slot on its first use (block devices always exist).
@@ -181,7 +335,7 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
                 .map_err(|e| fail("E1002", format!("Error creating the slot directory: {e}")))?;
         }
     }
-    p.log(&format!("Writing the payload to the inactive slot {target}"));
+    p.log(&format!("Writing the payload to the inactive slot {target} as it arrives"));
     let slot = OpenOptions::new()
         .write(true)
         .create(true)
@@ -189,27 +343,41 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
         .open(&target_path)
         .map_err(|e| fail("E1002", format!("Error opening the update slot {target}: {e}")))?;
     let mut slot = bulk::EarlyWriteback::new(slot);
-    // Pass 2: decrypt again (every chunk is re-authenticated) and write.
-    let (_, mut payload) = open_package(plan)?;
-    let (written, digest2) = hash_copy(&mut payload, Some(&mut slot))?;
-    let slot = slot.into_file();
-    if written != manifest.payload_size || digest2 != manifest.payload_sha256 {
-        return Err(fail("E1002", "the package changed while it was being applied"));
+    // One decrypted chunk at a time: the decryptor hands out at most 64 KiB per read.
+    let mut buf = vec![0u8; 64 * 1024];
+    let size = manifest.payload_size.max(1);
+    let mut shown = 5;
+    loop {
+        let n = match payload.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        if payload.total > manifest.payload_size {
+            return Err(fail("E1005", "the payload is longer than its signed manifest says"));
+        }
+        slot.write_all(&buf[..n]).map_err(|e| fail("E1002", format!("Error writing the update slot: {e}")))?;
+        let percent = (5 + payload.total * 85 / size).min(90) as u8;
+        if percent >= shown + 5 {
+            p.percent(percent);
+            shown = percent;
+        }
     }
+    let written = payload.total;
+    payload.verify(manifest)?;
+    p.log("Payload verified against the signed manifest");
+    let slot = slot.into_file();
     // A file-backed slot must not keep the tail of a longer earlier image.
     if slot.metadata().map(|m| m.file_type().is_file()).unwrap_or(false) {
         slot.set_len(written).map_err(|e| fail("E1002", format!("Error sizing the update slot: {e}")))?;
     }
     slot.sync_all().map_err(|e| fail("E1002", format!("Error flushing the update slot: {e}")))?;
-    p.percent(70);
-    let mut check = File::open(&target_path).map_err(|e| fail("E1002", format!("Error reading back the slot: {e}")))?;
-    check.rewind().ok();
-    let (_, readback) = hash_copy(&mut check.take(written), None)?;
-    if readback != manifest.payload_sha256 {
-        return Err(fail("E1002", "the slot does not read back what was written"));
+    p.percent(90);
+    if let Some(boot) = &plan.profile.boot {
+        arm_trial(plan, p, boot, manifest, &active, &target)?;
+        return Ok(Applied::Armed(manifest.version.clone()));
     }
-    p.log("Slot read back and verified");
-    p.percent(80);
     if let Some(hook) = plan.profile.activate.as_ref().filter(|h| !h.is_empty()) {
         let mut cmd = std::process::Command::new(&hook[0]);
         cmd.args(&hook[1..])
@@ -221,13 +389,51 @@ fn apply(plan: &Plan, p: &Progress) -> Result<String, Failure> {
     } else {
         p.log("No activation hook on this board: the new slot is recorded, nothing else is switched");
     }
-    p.percent(90);
-    record_version(plan, &manifest, Some(&target))
+    record_version(plan, &manifest.version, &manifest.changelog, &manifest.builddate, Some(&target))?;
+    Ok(Applied::Installed(manifest.version.clone()))
+}
+
+/// Recorded as `arming` before the bootloader is touched and `armed` after: a kill between
+/// the two is undone at the next start (`Engine::settle_update`).
+fn arm_trial(
+    plan: &Plan,
+    p: &Progress,
+    boot: &crate::board::BootProfile,
+    manifest: &Manifest,
+    active: &str,
+    target: &str,
+) -> Result<(), Failure> {
+    let mut record = Trial {
+        phase: "arming".into(),
+        target: target.to_owned(),
+        previous: active.to_owned(),
+        version: manifest.version.clone(),
+        builddate: manifest.builddate.clone(),
+        changelog: manifest.changelog.clone(),
+        boot_id: trial::boot_id(&plan.root),
+    };
+    trial::store(&plan.data, &record).map_err(|e| fail("E1002", e))?;
+    let loader = loader(plan, boot);
+    if let Err(e) = loader.arm(target, active, &manifest.version) {
+        let _ = loader.reject(target, active);
+        let _ = trial::clear(&plan.data);
+        return Err(fail("E1002", format!("Error setting the new slot to boot on trial ({}): {e}", boot.loader)));
+    }
+    record.phase = "armed".into();
+    trial::store(&plan.data, &record).map_err(|e| fail("E1002", e))?;
+    p.log(&format!("The {} bootloader boots slot {target} next, on trial; {active} stays the fallback", boot.loader));
+    Ok(())
 }
 
 /// Records the installed version (and the new active slot, for images); the version last,
 /// since it decides whether the next package is newer.
-fn record_version(plan: &Plan, manifest: &Manifest, slot: Option<&str>) -> Result<String, Failure> {
+fn record_version(
+    plan: &Plan,
+    version: &str,
+    changelog: &str,
+    builddate: &str,
+    slot: Option<&str>,
+) -> Result<(), Failure> {
     let record = |path: &str, data: &[u8]| -> Result<(), Failure> {
         let full = plan.root.path(path);
         if let Some(dir) = full.parent() {
@@ -238,21 +444,27 @@ fn record_version(plan: &Plan, manifest: &Manifest, slot: Option<&str>) -> Resul
     if let Some(target) = slot {
         record(&plan.profile.active_slot, format!("{target}\n").as_bytes())?;
     }
-    record(&plan.changelog_file, manifest.changelog.as_bytes())?;
-    let build = crate::json::Object::new().str("builddate", &manifest.builddate).finish();
+    record(&plan.changelog_file, changelog.as_bytes())?;
+    let build = crate::json::Object::new().str("builddate", builddate).finish();
     record(&plan.build_file, build.as_bytes())?;
-    record(&plan.version_file, format!("{}\n", manifest.version).as_bytes())?;
-    Ok(manifest.version.clone())
+    record(&plan.version_file, format!("{version}\n").as_bytes())?;
+    Ok(())
 }
 
-/// A `bundle` payload is a tar: extracted (regular files and directories only, relative
-/// paths only) into a staging dir, then handed to the board's install hook.
-fn install_bundle(plan: &Plan, p: &Progress, manifest: &Manifest) -> Result<(), Failure> {
-    let staging = plan.package.with_file_name("update-staging");
+/// A `bundle` payload is a tar: extracted as it arrives (regular files and directories
+/// only, relative paths only) into a staging dir, and handed to the board's install hook only
+/// once the whole payload has checked out against the signed manifest. The staging dir is
+/// the one copy on disk: a hook installs files, so they must exist somewhere first.
+fn install_bundle(
+    plan: &Plan,
+    p: &Progress,
+    manifest: &Manifest,
+    payload: Hashed<package::Decryptor<Upload>>,
+) -> Result<(), Failure> {
+    let staging = plan.data.join("jobs/update-staging");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| fail("E1002", format!("Error creating the staging dir: {e}")))?;
     let result = (|| {
-        let (_, payload) = open_package(plan)?;
         // The guard refuses a long-name or PAX entry too large before the tar crate reads it.
         let mut tar = tar::Archive::new(super::targuard::TarGuard::new(payload));
         let entries = tar.entries().map_err(|e| fail("E1005", format!("the bundle is not a tar archive: {e}")))?;
@@ -277,6 +489,8 @@ fn install_bundle(plan: &Plan, p: &Progress, manifest: &Manifest) -> Result<(), 
             let mut out = File::create(&dest).map_err(|e| fail("E1002", e.to_string()))?;
             io::copy(&mut entry, &mut out).map_err(read_err)?;
         }
+        tar.into_inner().into_inner().verify(manifest)?;
+        p.log("Payload verified against the signed manifest");
         p.log(&format!("Bundle {} extracted; running the install hook", manifest.version));
         p.percent(70);
         let hook = plan.profile.install.as_ref().expect("checked before");
@@ -309,9 +523,9 @@ fn run_hook(mut cmd: std::process::Command, which: &str) -> Result<(), Failure> 
 
 /// (active, inactive) slot paths: the active one is recorded in the profile's state file;
 /// without a record the first slot counts as active.
-fn slots(plan: &Plan) -> Result<(String, String), Failure> {
+fn slots(plan: &Plan) -> (String, String) {
     let [a, b] = [&plan.profile.slots[0], &plan.profile.slots[1]];
     let recorded = plan.root.read_limited(&plan.profile.active_slot, 4096).ok();
     let active = recorded.map(|r| String::from_utf8_lossy(&r).trim().to_owned()).unwrap_or_else(|| a.clone());
-    if active == *a { Ok((a.clone(), b.clone())) } else { Ok((b.clone(), a.clone())) }
+    if active == *a { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }
 }

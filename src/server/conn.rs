@@ -69,6 +69,9 @@ pub struct Conn<A> {
     yielded: bool,
     /// The socket was found empty since epoll last said it was readable (see `readable`).
     socket_dry: bool,
+    /// The handler asked for no more body for now (`Handler::body_paused`): the socket is
+    /// not read until a worker wakes the loop.
+    body_paused: bool,
 }
 
 /// What the event loop should do with a connection after driving it.
@@ -99,6 +102,7 @@ impl<A> Conn<A> {
             http10: false,
             yielded: false,
             socket_dry: false,
+            body_paused: false,
         }
     }
 
@@ -123,12 +127,14 @@ impl<A> Conn<A> {
 
     /// Waiting on a worker or producer thread rather than on the socket.
     pub fn waits_on_worker(&self) -> bool {
-        self.stream.is_some() || matches!(self.phase, Phase::Awaiting { .. })
+        self.stream.is_some() || matches!(self.phase, Phase::Awaiting { .. }) || self.body_paused
     }
 
     /// Whether the loop should wait for readability (else only writability or time).
     pub fn wants_read(&self) -> bool {
-        matches!(self.phase, Phase::Head | Phase::Body { .. } | Phase::Lingering { .. }) && !self.peer_done
+        matches!(self.phase, Phase::Head | Phase::Body { .. } | Phase::Lingering { .. })
+            && !self.peer_done
+            && !self.body_paused
     }
 
     pub fn wants_write(&self) -> bool {
@@ -252,6 +258,12 @@ impl<A> Conn<A> {
 
     fn step_body<H: Handler<Admission = A>>(&mut self, handler: &mut H, now: Instant) -> Result<Next, ()> {
         let next = self.on_body_bytes(handler)?;
+        self.body_paused = matches!(&self.phase, Phase::Body { admission, .. } if handler.body_paused(admission));
+        // Paused, the stall timer keeps running from the last byte read: a consumer that
+        // frees no room within BODY_STALL_TIMEOUT ends the request like a silent client.
+        if self.body_paused {
+            return Ok(next);
+        }
         if matches!(self.phase, Phase::Body { .. }) && next == Next::Keep {
             // Whatever is left in `inbuf` is an incomplete chunk line: read more.
             let got = self.fill(READ_CHUNK)?;

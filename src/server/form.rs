@@ -27,6 +27,8 @@ pub struct Field {
     /// In-memory content (empty for spooled parts).
     pub data: Vec<u8>,
     pub file: Option<Spooled>,
+    /// For the streamed part (`Spool::stream`): how many bytes went to its consumer.
+    pub streamed: Option<u64>,
 }
 
 pub struct Form {
@@ -62,12 +64,23 @@ impl Form {
 /// Where file parts go: `None` keeps every part in memory (small-body routes).
 pub struct Spool {
     pub dir: PathBuf,
+    /// One file part handed to a consumer as it arrives instead of written to `dir`.
+    pub stream: Option<StreamedPart>,
+}
+
+/// The file part named `field` goes, byte for byte as it arrives, to `sink` (an update's
+/// worker): nothing of it is stored, and a second part of that name is refused.
+pub struct StreamedPart {
+    pub field: &'static str,
+    pub sink: Box<dyn FnMut(&[u8])>,
 }
 
 struct Builder {
     fields: Vec<Field>,
     spool: Option<Spool>,
     open: Option<File>,
+    /// The part being read is the streamed one.
+    streaming: bool,
     memory: usize,
 }
 
@@ -82,7 +95,17 @@ impl Parts for Builder {
             return Err("form fields too large".into());
         }
         let mut file = None;
-        if let (Some(spool), Some(_)) = (&self.spool, filename) {
+        let mut streamed = None;
+        self.streaming = false;
+        if let (Some(stream), Some(_)) = (self.spool.as_ref().and_then(|s| s.stream.as_ref()), filename)
+            && stream.field == name
+        {
+            if self.fields.iter().any(|f| f.streamed.is_some()) {
+                return Err(format!("more than one {name} file in the form"));
+            }
+            self.streaming = true;
+            streamed = Some(0);
+        } else if let (Some(spool), Some(_)) = (&self.spool, filename) {
             if self.fields.iter().filter(|f| f.file.is_some()).count() >= crate::limits::MAX_FILE_PARTS {
                 return Err(format!("more than {} files in the form", crate::limits::MAX_FILE_PARTS));
             }
@@ -92,12 +115,19 @@ impl Parts for Builder {
             self.open = Some(f);
             file = Some(Spooled { path, len: 0 });
         }
-        self.fields.push(Field { name: name.to_owned(), data: Vec::new(), file });
+        self.fields.push(Field { name: name.to_owned(), data: Vec::new(), file, streamed });
         Ok(())
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<(), String> {
         let field = self.fields.last_mut().ok_or("data outside a part")?;
+        if let (true, Some(stream), Some(len)) =
+            (self.streaming, self.spool.as_mut().and_then(|s| s.stream.as_mut()), field.streamed.as_mut())
+        {
+            (stream.sink)(bytes);
+            *len += bytes.len() as u64;
+            return Ok(());
+        }
         match (&mut field.file, &mut self.open) {
             (Some(spooled), Some(f)) => {
                 f.write_all(bytes).map_err(|e| format!("cannot store the upload: {e}"))?;
@@ -118,6 +148,7 @@ impl Parts for Builder {
         // No fsync: a spooled upload lives only as long as its request, and a crash loses
         // the request anyway; whatever is built from it (slot, restored state) is synced.
         self.open = None;
+        self.streaming = false;
         Ok(())
     }
 }
@@ -194,7 +225,11 @@ impl FormReader {
             Some("application/x-www-form-urlencoded") => (Kind::Urlencoded(Vec::new()), None),
             _ => (Kind::NotAForm, None),
         };
-        FormReader { kind, builder: Builder { fields: Vec::new(), spool, open: None, memory: 0 }, error }
+        FormReader {
+            kind,
+            builder: Builder { fields: Vec::new(), spool, open: None, streaming: false, memory: 0 },
+            error,
+        }
     }
 
     /// Feeds body bytes; after the first error the rest is ignored and `finish` reports it.
@@ -235,7 +270,7 @@ impl FormReader {
                     let bad = || FormError::Malformed("bad percent-encoding in form".into());
                     let name = percent_decode(k).ok_or_else(bad)?.into_owned();
                     let value = percent_decode(v).ok_or_else(bad)?.into_owned();
-                    fields.push(Field { name, data: value.into_bytes(), file: None });
+                    fields.push(Field { name, data: value.into_bytes(), file: None, streamed: None });
                 }
                 Ok(Form { fields })
             }
@@ -276,7 +311,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("steward-form-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nt\r\n--XyZ\r\nContent-Disposition: form-data; name=\"update\"; filename=\"p.enc\"\r\n\r\n0123456789\r\n--XyZ--\r\n";
-        let mut r = FormReader::new(Some(CT), Some(Spool { dir: dir.clone() }));
+        let mut r = FormReader::new(Some(CT), Some(Spool { dir: dir.clone(), stream: None }));
         for c in body.chunks(3) {
             r.feed(c);
         }
@@ -290,6 +325,32 @@ mod tests {
         drop(update);
         assert!(!path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn streams_the_named_part_and_refuses_a_second() {
+        let got = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = {
+            let got = got.clone();
+            Box::new(move |b: &[u8]| got.borrow_mut().extend_from_slice(b))
+        };
+        let spool = Spool { dir: "/nonexistent".into(), stream: Some(StreamedPart { field: "update", sink }) };
+        let part = "--XyZ\r\nContent-Disposition: form-data; name=\"update\"; filename=\"p\"\r\n\r\n0123456789\r\n";
+        let mut r = FormReader::new(Some(CT), Some(spool));
+        for c in format!("{part}--XyZ--\r\n").as_bytes().chunks(4) {
+            r.feed(c);
+        }
+        let form = r.finish().unwrap();
+        assert_eq!(form.get("update").unwrap().streamed, Some(10));
+        assert_eq!(&*got.borrow(), b"0123456789");
+        let twice = format!("{part}{part}--XyZ--\r\n");
+        let spool = Spool {
+            dir: "/nonexistent".into(),
+            stream: Some(StreamedPart { field: "update", sink: Box::new(|_| {}) }),
+        };
+        let mut r = FormReader::new(Some(CT), Some(spool));
+        r.feed(twice.as_bytes());
+        assert!(matches!(r.finish(), Err(FormError::Malformed(m)) if m.contains("more than one")));
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub trait Handler {
     /// Decoded body bytes as they arrive (never more in total than `body_limit`).
     fn body_chunk(&mut self, admission: &mut Self::Admission, data: &[u8]);
 
+    /// The consumer of this body (a worker writing it out) is behind: read no more of it
+    /// until the loop is woken. The client's bytes wait in its socket, so an upload's
+    /// memory stays bounded by what the consumer queues, however fast the client sends.
+    fn body_paused(&self, _admission: &Self::Admission) -> bool {
+        false
+    }
+
     fn handle(&mut self, head: Head, admission: Self::Admission, peer: IpAddr, now: Instant) -> Reply;
 
     /// A framing-level error (400, 408, 413, 431, 503...) in the dialect of the surface the

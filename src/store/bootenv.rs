@@ -320,6 +320,34 @@ pub fn counted_bless(dir: &Path, name: &str) -> Result<(), String> {
     rename_entry(dir, &file, &format!("{name}.conf"))
 }
 
+/// Marks the entry bad (`NAME+0-DONE.conf`), as systemd-boot does once its tries are
+/// spent: it is passed over for the next entry.
+pub fn counted_reject(dir: &Path, name: &str) -> Result<(), String> {
+    let (file, state) = counted_entry(dir, name)?;
+    let done = match state {
+        Counted::Good => 1,
+        Counted::Trial { left, done } => done + left,
+        Counted::Bad { done } => done.max(1),
+    };
+    rename_entry(dir, &file, &format!("{name}+0-{done}.conf"))
+}
+
+/// Sets the entry's `version` line: systemd-boot boots the highest version first, so the
+/// slot on trial must carry the newer one.
+pub fn counted_set_version(dir: &Path, name: &str, version: &str) -> Result<(), String> {
+    if version.contains(['\n', '\r']) {
+        return Err("a version is one line".into());
+    }
+    let (file, _) = counted_entry(dir, name)?;
+    let path = dir.join(&file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines: Vec<String> =
+        text.lines().filter(|l| l.split_whitespace().next() != Some("version")).map(str::to_owned).collect();
+    lines.push(format!("version {version}"));
+    let body = lines.join("\n") + "\n";
+    super::atomic::write(&path, body.as_bytes(), 0o644).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     //! Against the real tools where the machine has them (CI installs Debian's grub-common

@@ -167,21 +167,23 @@ fn bad_packages_fail_with_the_documented_codes_and_leave_the_slots_alone() {
     std::fs::write(&slot_b, &before).unwrap();
     let good = pack(&f.work, DEV_KEYS, "1.3.0", &payload(300_000, 3));
 
+    // Refused before the payload: the manifest's signature, the format, the version.
+    let other_keys = f.work.join("other-keys");
+    assert!(run_cli(&["keygen", "--out", other_keys.to_str().unwrap()]).0);
+    expect_failure(&f, &pack(&f.work, other_keys.to_str().unwrap(), "1.3.0", &payload(1000, 4)), "E1005");
+    expect_failure(&f, b"this is not an update package at all", "E1005");
+    expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.2.3", &payload(1000, 5)), "E1001");
+    expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.0.9", &payload(1000, 6)), "E1001");
+    assert_eq!(std::fs::read(&slot_b).unwrap(), before, "slot B untouched by packages refused at their head");
+    // Damaged in the payload: it streams into the inactive slot B, which is never made
+    // active; slot A (running) is not touched and nothing is recorded.
     let mut tampered = good.clone();
     let i = tampered.len() / 2;
     tampered[i] ^= 0x40;
     expect_failure(&f, &tampered, "E1005");
-
-    let other_keys = f.work.join("other-keys");
-    assert!(run_cli(&["keygen", "--out", other_keys.to_str().unwrap()]).0);
-    expect_failure(&f, &pack(&f.work, other_keys.to_str().unwrap(), "1.3.0", &payload(1000, 4)), "E1005");
-
-    expect_failure(&f, b"this is not an update package at all", "E1005");
     expect_failure(&f, &good[..good.len() - 10], "E1005");
-    expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.2.3", &payload(1000, 5)), "E1001");
-    expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.0.9", &payload(1000, 6)), "E1001");
-    assert_eq!(std::fs::read(&slot_b).unwrap(), before, "slot B untouched by failed verifications");
     assert!(!f.d.options.root.join("var/lib/steward/slot-a.img").exists());
+    assert!(!f.d.options.root.join("var/lib/steward/active-slot").exists(), "no slot switch recorded");
     assert_eq!(f.d.get(&format!("{ADMIN}/version?token=owner")).text(), r#"{"version":"1.2.3"}"#);
     // And the good one still applies afterwards.
     assert_eq!(upload(&f.d, &good).status, 202);
@@ -202,7 +204,7 @@ fn missing_package_and_unknown_fields_are_400() {
     assert_eq!(
         f.d.get(&format!("{ADMIN}/update?token=owner")).text(),
         r#"{"status":null,"log":null}"#,
-        "no job was started"
+        "no job was started: a job starts with the package's first byte"
     );
     // Without credentials the upload is refused before it is read.
     let r = f.d.post_file(&format!("{ADMIN}/update"), "update", "p.enc", b"x");
@@ -212,16 +214,45 @@ fn missing_package_and_unknown_fields_are_400() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// An upload held open half-way, as a slow client sends it: the head and `sent` bytes of
+/// the body of `POST /update` carrying `package`.
+fn start_upload(d: &Daemon, package: &[u8], sent: usize) -> crate::util::Client {
+    let (ct, body) = crate::util::file_part("update", "software_package.enc", package);
+    let head = format!(
+        "POST {ADMIN}/update?token=owner HTTP/1.1\r\nHost: localhost\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut c = d.connect();
+    c.write_raw(&[head.as_bytes(), &body[..sent]].concat());
+    c
+}
+
+/// Polls `GET /update` until `done` holds (bounded).
+fn wait_for(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = status(d);
+        if done(&s) {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{what}: still {s:?} after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn one_update_at_a_time_and_a_restart_marks_it_interrupted() {
     let mut f = fixture();
-    let big = pack(&f.work, DEV_KEYS, "2.0.0", &payload(48 * 1024 * 1024, 7));
-    assert_eq!(upload(&f.d, &big).status, 202);
+    let big = pack(&f.work, DEV_KEYS, "2.0.0", &payload(4 * 1024 * 1024, 7));
+    let held = start_upload(&f.d, &big, 1024 * 1024);
+    wait_for(&f.d, "the upload's job", |s| matches!(field(s, &["status"]), Value::String(s) if s == "running"));
+    // The second is refused from its head, before its body is read.
     let r = upload(&f.d, b"second package");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("E1004"), "{}", r.text());
-    // Killed (SIGKILL) while it runs: 48 MiB take two decrypt passes, a write and a read-back.
+    // Killed (SIGKILL) while the first streams in.
     f.d.restart();
+    drop(held);
     let s = status(&f.d);
     assert_eq!(str_of(field(&s, &["status"])), "failed", "{s:?}");
     assert!(str_of(field(&s, &["error-message"])).starts_with("interrupted"), "{s:?}");
@@ -229,6 +260,20 @@ fn one_update_at_a_time_and_a_restart_marks_it_interrupted() {
     // A new update can start after the interruption.
     assert_eq!(upload(&f.d, &pack(&f.work, DEV_KEYS, "2.0.1", &payload(1000, 8))).status, 202);
     assert_eq!(str_of(field(&wait_done(&f.d), &["status"])), "success");
+}
+
+#[test]
+fn an_upload_cut_off_fails_the_job_and_switches_nothing() {
+    let f = fixture();
+    let good = pack(&f.work, DEV_KEYS, "2.0.0", &payload(2 * 1024 * 1024, 9));
+    let held = start_upload(&f.d, &good, good.len() - 100);
+    wait_for(&f.d, "the upload's job", |s| matches!(field(s, &["status"]), Value::String(s) if s == "running"));
+    drop(held);
+    let s = wait_done(&f.d);
+    assert_eq!(str_of(field(&s, &["status"])), "failed", "{s:?}");
+    assert_eq!(str_of(field(&s, &["error-code"])), "E1003", "{s:?}");
+    assert!(!f.d.options.root.join("var/lib/steward/active-slot").exists());
+    assert_eq!(f.d.get(&format!("{ADMIN}/version?token=owner")).text(), r#"{"version":"1.2.3"}"#);
 }
 
 fn vm_kib(pid: u32, field_name: &str) -> u64 {

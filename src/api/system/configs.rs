@@ -124,15 +124,23 @@ fn update_state(api: &Api) -> String {
         _ => json::Object::new(),
     };
     if let Some(j) = job {
+        use crate::engine::jobs::Status;
+        // With a bootloader profile, success is either waiting for its trial boot or done.
+        let trial = api.engine.board.update.boot.is_some();
+        let pending = if trial { api.engine.update_reboot_pending() } else { j.status == Status::Success };
         let status = match j.status {
-            crate::engine::jobs::Status::Running => format!("Applying an update ({}%)", j.percentage),
-            crate::engine::jobs::Status::Success => "The update was applied; it takes effect at the next boot".into(),
-            crate::engine::jobs::Status::Failed => {
+            Status::Running => format!("Applying an update ({}%)", j.percentage),
+            Status::Success if pending && trial => {
+                "The update was applied; it boots on trial at the next reboot".into()
+            }
+            Status::Success if pending => "The update was applied; it takes effect at the next boot".into(),
+            Status::Success => "The update is installed and committed".into(),
+            Status::Failed => {
                 format!("The update failed: {}", j.error_message.unwrap_or_default())
             }
         };
         state.insert("status".into(), Value::String(status));
-        state.insert("needs_reboot".into(), Value::Bool(j.status == crate::engine::jobs::Status::Success));
+        state.insert("needs_reboot".into(), Value::Bool(pending));
     } else {
         state.insert("needs_reboot".into(), Value::Bool(false));
     }
