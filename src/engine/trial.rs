@@ -248,4 +248,32 @@ mod tests {
         assert_eq!(loader.booted().as_deref(), Some("/b"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn systemd_boot_counts_the_trial_entry_and_blesses_or_spends_it() {
+        let dir = std::env::temp_dir().join(format!("steward-trial-sd-{}", std::process::id()));
+        let entries = dir.join("loader/entries");
+        std::fs::create_dir_all(&entries).unwrap();
+        for name in ["slot-a", "slot-b"] {
+            std::fs::write(entries.join(format!("{name}.conf")), "title steward\nversion 1.0\nlinux /vmlinuz\n")
+                .unwrap();
+        }
+        let root = Root::new(&dir);
+        let mut boot = profile("systemd-boot", "/loader/entries");
+        boot.names = Some(vec!["slot-a".into(), "slot-b".into()]);
+        boot.tries = Some(2);
+        let loader = Loader { boot: &boot, root: &root, slots: ["/a", "/b"] };
+        loader.arm("/b", "/a", "2.0").unwrap();
+        let armed = std::fs::read_to_string(entries.join("slot-b+2.conf")).unwrap();
+        assert!(armed.contains("version 2.0\n") && !armed.contains("version 1.0"), "{armed}");
+        loader.commit("/b", "/a").unwrap();
+        assert!(entries.join("slot-b.conf").exists());
+        loader.arm("/b", "/a", "3.0").unwrap();
+        std::fs::rename(entries.join("slot-b+2.conf"), entries.join("slot-b+1-1.conf")).unwrap();
+        loader.reject("/b", "/a").unwrap();
+        assert!(entries.join("slot-b+0-2.conf").exists(), "spent: passed over by systemd-boot");
+        assert!(entries.join("slot-a.conf").exists(), "the running entry is untouched");
+        assert!(loader.arm("/b", "/a", "bad\nversion").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

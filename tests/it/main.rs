@@ -25,5 +25,6 @@ mod protos;
 mod readme;
 mod settings;
 mod system;
+mod trial;
 mod update;
 mod util;

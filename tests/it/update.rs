@@ -28,7 +28,7 @@ fn fixture() -> Fixture {
 }
 
 /// Deterministic, incompressible-looking payload.
-fn payload(len: usize, seed: u32) -> Vec<u8> {
+pub fn payload(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     (0..len)
         .map(|_| {
