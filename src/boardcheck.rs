@@ -45,6 +45,13 @@ pub fn check(board: &Board, root: &Root) -> Vec<String> {
             problems.push(format!("update.slots[{i}]: device {slot} does not exist under the root"));
         }
     }
+    if let Some(boot) = &board.update.boot {
+        let slots = [board.update.slots[0].as_str(), board.update.slots[1].as_str()];
+        let loader = crate::engine::trial::Loader { boot, root, slots };
+        if let Err(e) = loader.readable() {
+            problems.push(format!("update.boot.env: {e}"));
+        }
+    }
     let mut hooks: Vec<(String, &Vec<String>)> = Vec::new();
     fn add<'a>(hooks: &mut Vec<(String, &'a Vec<String>)>, field: String, argv: Option<&'a Vec<String>>) {
         if let Some(a) = argv {

@@ -135,6 +135,18 @@ impl Loader<'_> {
         self.vars().ok()?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
+    /// Whether the environment is there and reads (`steward check`): GRUB's block or U-Boot's
+    /// copies, or both slots' systemd-boot entries.
+    pub fn readable(&self) -> Result<(), String> {
+        if self.boot.loader == "systemd-boot" {
+            for name in self.boot.names() {
+                bootenv::counted_state(&self.env(), &name)?;
+            }
+            return Ok(());
+        }
+        self.vars().map(|_| ())
+    }
+
     /// The new slot boots next, on trial; the running one stays the fallback.
     pub fn arm(&self, target: &str, previous: &str, version: &str) -> Result<(), String> {
         let (t, p) = (self.name(target)?, self.name(previous)?);

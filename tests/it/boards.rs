@@ -41,9 +41,11 @@ fn a_broken_profile_names_the_field() {
     let text = std::fs::read_to_string(profile("generic-x86_64")).unwrap();
     let cases = [
         (
-            text.replace("/usr/lib/steward/hooks/boot-slot", "/usr/lib/steward/hooks/nope"),
-            "update.activate: /usr/lib/steward/hooks/nope does not exist",
+            text.replace("/usr/lib/steward/hooks/healthy", "/usr/lib/steward/hooks/nope"),
+            "update.boot.health_check: /usr/lib/steward/hooks/nope does not exist",
         ),
+        (text.replace("/boot/grub/grubenv", "/boot/grub/missing"), "update.boot.env: no GRUB environment"),
+        (text.replace("\"loader\": \"grub\"", "\"loader\": \"lilo\""), "update.boot.loader: \"lilo\""),
         (
             text.replace("5b88e10eea84c18b69c2d1c524a6d9c563ce13be64e62500fcd7c9ab877df9ce", "5b88"),
             "update.signing_public_key",
