@@ -111,6 +111,16 @@ fn ended(code: &'static str, message: String) -> io::Error {
     io::Error::other(Ended { code, message })
 }
 
+/// A worker that stops early (a package refused at its head) must not leave the request
+/// paused on a full queue nobody drains: the queue reads empty and the loop is woken, so
+/// the rest of the body is read and dropped and the request gets its answer.
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.queued.store(0, Ordering::Release);
+        (self.on_room)();
+    }
+}
+
 impl Read for Upload {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.current.len() {
@@ -199,8 +209,14 @@ mod tests {
         upload.read_exact(&mut buf).unwrap();
         upload.read_exact(&mut buf).unwrap();
         assert_eq!(wakes.load(Ordering::Relaxed), 1);
-        // The worker gone, nothing is queued and nothing blocks the request.
+        // The worker gone, nothing is queued, the loop is woken, nothing blocks the request.
+        for _ in 0..3 {
+            feed.push(&chunk);
+        }
+        assert!(feed.full());
         drop(upload);
+        assert!(!feed.full());
+        assert_eq!(wakes.load(Ordering::Relaxed), 2);
         feed.push(&chunk);
         assert!(!feed.full());
     }

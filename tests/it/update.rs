@@ -174,6 +174,11 @@ fn bad_packages_fail_with_the_documented_codes_and_leave_the_slots_alone() {
     expect_failure(&f, b"this is not an update package at all", "E1005");
     expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.2.3", &payload(1000, 5)), "E1001");
     expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.0.9", &payload(1000, 6)), "E1001");
+    // Refused at its head with megabytes still to come: the rest is read and dropped, and the
+    // client gets its answer rather than a stalled upload.
+    let started = Instant::now();
+    expect_failure(&f, &pack(&f.work, DEV_KEYS, "1.0.8", &payload(8 * 1024 * 1024, 6)), "E1001");
+    assert!(started.elapsed() < Duration::from_secs(20), "answered after {:?}", started.elapsed());
     assert_eq!(std::fs::read(&slot_b).unwrap(), before, "slot B untouched by packages refused at their head");
     // Damaged in the payload: it streams into the inactive slot B, which is never made
     // active; slot A (running) is not touched and nothing is recorded.
