@@ -127,8 +127,10 @@ impl Engine {
         let (Some(boot), Some(record)) = (self.board.update.boot.clone(), trial::load(&self.data)) else { return };
         let Ok(plan) = self.update_plan() else { return };
         let job = self.jobs.handle(Kind::Update);
+        let interrupted = self.jobs.state(Kind::Update).is_some_and(|s| s.status == super::jobs::Status::Failed);
         let power = self.board.power.clone();
-        let queued = crate::workers::queue("update-trial", move || settle(&plan, &boot, record, &job, power));
+        let queued =
+            crate::workers::queue("update-trial", move || settle(&plan, &boot, record, &job, interrupted, power));
         if let Err(crate::workers::Refused(why)) = queued {
             crate::log::warn(format_args!("update: cannot settle the trial boot now: {why}"));
         }
@@ -146,7 +148,14 @@ impl Engine {
 
 /// The outcome of a trial, worked out from which slot the box came up on. Each branch is
 /// safe to run again from its start: a kill half-way is completed at the next start.
-fn settle(plan: &Plan, boot: &crate::board::BootProfile, record: Trial, job: &Progress, power: crate::board::Power) {
+fn settle(
+    plan: &Plan,
+    boot: &crate::board::BootProfile,
+    record: Trial,
+    job: &Progress,
+    job_failed: bool,
+    power: crate::board::Power,
+) {
     let loader = loader(plan, boot);
     let (target, previous, version) = (&record.target, &record.previous, &record.version);
     let outcome: Result<Option<String>, String> = if record.phase != "armed" {
@@ -155,7 +164,15 @@ fn settle(plan: &Plan, boot: &crate::board::BootProfile, record: Trial, job: &Pr
             format!("the update to {version} was interrupted while its slot was set to boot; {previous} stays");
         loader.reject(target, previous).map(|()| Some(message))
     } else if record.boot_id == trial::boot_id(&plan.root) {
-        return; // no reboot since the trial was armed
+        // No reboot since the trial was armed. Killed between arming and the job's last
+        // report, the job reads interrupted although the new slot boots next: it says so.
+        if job_failed {
+            job.conclude(
+                None,
+                &format!("Version {version} is installed and boots next, on trial: reboot to finish the update"),
+            );
+        }
+        return;
     } else {
         match loader.booted() {
             Some(booted) if booted == *target => match health_check(boot, version, &plan.root.path(target)) {

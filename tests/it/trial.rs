@@ -99,7 +99,8 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn tool(name: &str) -> bool {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).status().is_ok_and(|s| s.success());
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
     if !found {
         assert!(std::env::var_os("CI").is_none(), "{name} is missing: CI installs it");
         eprintln!("{name} is not installed: this bootloader's cycle is skipped");
@@ -349,6 +350,22 @@ fn a_kill_at_any_step_of_arming_or_committing_is_settled_at_the_next_start() {
     assert_eq!(text(&s, "error-code"), "E1002", "{s:?}");
     assert_eq!((env.get("ORDER"), env.get("B_OK")), ("A B".into(), "0".into()));
     assert!(!record.exists());
+    // Killed after arming, before the job's last report: the job read interrupted, yet the
+    // new slot boots next; the next start says so.
+    b.apply("2.0.0");
+    b.d.stop();
+    let status = b.d.data.join("jobs/update.status");
+    let text_before = std::fs::read_to_string(&status).unwrap();
+    std::fs::write(&status, text_before.replacen("success", "running", 1)).unwrap();
+    b.d.restart();
+    let started = Instant::now();
+    while text(&b.status(), "status") != "success" {
+        assert!(started.elapsed() < Duration::from_secs(60), "still {:?}", b.status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(b.log().contains("interrupted"), "{}", b.log());
+    assert_eq!(text(&b.incus_state(), "needs_reboot"), "true");
+    assert_eq!(env.get("ORDER"), "B A");
     // Killed after the bootloader committed B but before the version was recorded: the
     // next start (same boot) commits again and records it.
     b.apply("2.0.0");
