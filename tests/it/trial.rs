@@ -303,6 +303,46 @@ fn bootloader_falls_back_then_failed(loader: &str) {
     assert_eq!(text(&b.status(), "error-code"), "E1002");
 }
 
+/// systemd-boot has no tool to play it here (`bootctl` needs an ESP): its side is the
+/// renames it does, and steward's files are checked as they are.
+#[test]
+fn systemd_boot_trial_is_counted_blessed_or_spent() {
+    let root = fixture_root_copy();
+    let entries = root.join("boot/loader/entries");
+    std::fs::create_dir_all(&entries).unwrap();
+    for slot in ["a", "b"] {
+        std::fs::write(entries.join(format!("steward-{slot}.conf")), format!("title steward {slot}\nversion 1.2.3\n"))
+            .unwrap();
+    }
+    let boot = r#""update": { "boot": { "loader": "systemd-boot", "env": "/boot/loader/entries", "names": ["steward-a", "steward-b"], "tries": 2 },"#;
+    let board = dev_board_with("trial-sd", &[("\"update\": {", boot)]);
+    booted(&root, "steward-a", 1);
+    let d = Daemon::with(Options { board: Some(board), root, plain: false });
+    d.setup("owner");
+    let mut b = Box_ { d, work: temp_dir("trial") };
+    b.apply("2.0.0");
+    let armed = std::fs::read_to_string(entries.join("steward-b+2.conf")).unwrap();
+    assert!(armed.contains("version 2.0.0"), "{armed}");
+    // systemd-boot counts one try and boots it; steward blesses it.
+    b.d.stop();
+    std::fs::rename(entries.join("steward-b+2.conf"), entries.join("steward-b+1-1.conf")).unwrap();
+    b.booted("steward-b", 2);
+    b.d.restart();
+    b.wait_log("is committed");
+    assert!(entries.join("steward-b.conf").exists());
+    assert_eq!(b.version(), r#"{"version":"2.0.0"}"#);
+    // The next one goes to A; it never comes up and systemd-boot falls back to B.
+    b.apply("2.1.0");
+    b.d.stop();
+    std::fs::rename(entries.join("steward-a+2.conf"), entries.join("steward-a+0-2.conf")).unwrap();
+    b.booted("steward-b", 3);
+    b.d.restart();
+    let s = b.wait_log("did not boot");
+    assert_eq!(text(&s, "error-code"), "E1002");
+    assert!(entries.join("steward-a+0-2.conf").exists(), "stays spent");
+    assert_eq!(b.version(), r#"{"version":"2.0.0"}"#);
+}
+
 #[test]
 fn grub_trial_succeeds_and_is_committed() {
     success_then_commit("grub");
