@@ -72,8 +72,11 @@ pub struct Spool {
 /// worker): nothing of it is stored, and a second part of that name is refused.
 pub struct StreamedPart {
     pub field: &'static str,
-    pub sink: Box<dyn FnMut(&[u8])>,
+    pub sink: PartSink,
 }
+
+/// Takes a streamed part's bytes as they arrive.
+pub type PartSink = Box<dyn FnMut(&[u8])>;
 
 struct Builder {
     fields: Vec<Field>,
