@@ -127,7 +127,11 @@ impl Engine {
         let (Some(boot), Some(record)) = (self.board.update.boot.clone(), trial::load(&self.data)) else { return };
         let Ok(plan) = self.update_plan() else { return };
         let job = self.jobs.handle(Kind::Update);
-        let interrupted = self.jobs.state(Kind::Update).is_some_and(|s| s.status == super::jobs::Status::Failed);
+        // Failed by being interrupted, not by a package of its own (a later upload refused).
+        let interrupted = self.jobs.state(Kind::Update).is_some_and(|s| {
+            s.status == super::jobs::Status::Failed
+                && s.error_message.as_deref().is_some_and(|m| m.starts_with("interrupted"))
+        });
         let power = self.board.power.clone();
         let queued =
             crate::workers::queue("update-trial", move || settle(&plan, &boot, record, &job, interrupted, power));
@@ -158,6 +162,8 @@ fn settle(
 ) {
     let loader = loader(plan, boot);
     let (target, previous, version) = (&record.target, &record.previous, &record.version);
+    // After a failed health check, once the outcome is recorded.
+    let mut reboot = false;
     let outcome: Result<Option<String>, String> = if record.phase != "armed" {
         // Stopped while the bootloader was being set: it may be half set, so it is put back.
         let message =
@@ -194,7 +200,7 @@ fn settle(
                     }
                 }
                 Err(why) => loader.reject(target, previous).map(|()| {
-                    power::reboot_with(power);
+                    reboot = true;
                     Some(format!(
                         "version {version} booted from slot {target} but failed its health checks ({why}); rolled back to slot {previous}, rebooting"
                     ))
@@ -220,6 +226,9 @@ fn settle(
             }
             if let Err(e) = trial::clear(&plan.data) {
                 crate::log::warn(format_args!("update: {e}"));
+            }
+            if reboot {
+                power::reboot_with(power);
             }
         }
         // Left recorded: the next start tries again.
