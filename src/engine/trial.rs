@@ -119,13 +119,19 @@ impl Loader<'_> {
     }
 
     /// Sets variables, keeping every other one the environment holds.
+    /// Unchanged, nothing is written: marking the running slot good at every start must not
+    /// wear a U-Boot board's flash.
     fn set(&self, changes: &[(String, String)]) -> Result<(), String> {
         let mut vars = self.vars()?;
+        let before = vars.clone();
         for (k, v) in changes {
             match vars.iter_mut().find(|(name, _)| name == k) {
                 Some(slot) => slot.1 = v.clone(),
                 None => vars.push((k.clone(), v.clone())),
             }
+        }
+        if vars == before {
+            return Ok(());
         }
         self.write_vars(&vars)
     }

@@ -124,8 +124,18 @@ impl Engine {
     /// Finishes what an update's trial left at the last start, on a worker (a health check
     /// may take a while). Called once the request loop runs, so the API is answering.
     pub fn settle_update(&mut self) {
-        let (Some(boot), Some(record)) = (self.board.update.boot.clone(), trial::load(&self.data)) else { return };
+        let Some(boot) = self.board.update.boot.clone() else { return };
         let Ok(plan) = self.update_plan() else { return };
+        let Some(record) = trial::load(&self.data) else {
+            // No trial: the slot running is good. The boot scripts count every boot (GRUB's
+            // TRY, U-Boot's LEFT), so it is marked good at every start, as RAUC's mark-good
+            // service does, or a few ordinary reboots would use up its tries.
+            let queued = crate::workers::queue("update-mark-good", move || mark_running_good(&plan, &boot));
+            if let Err(crate::workers::Refused(why)) = queued {
+                crate::log::warn(format_args!("update: cannot mark the running slot good now: {why}"));
+            }
+            return;
+        };
         let job = self.jobs.handle(Kind::Update);
         // Failed by being interrupted, not by a package of its own (a later upload refused).
         let interrupted = self.jobs.state(Kind::Update).is_some_and(|s| {
@@ -147,6 +157,18 @@ impl Engine {
     /// Whether an applied update waits for a reboot to boot on trial.
     pub fn update_reboot_pending(&self) -> bool {
         trial::load(&self.data).is_some_and(|t| t.phase == "armed" && t.boot_id == trial::boot_id(&self.root))
+    }
+}
+
+fn mark_running_good(plan: &Plan, boot: &crate::board::BootProfile) {
+    let loader = loader(plan, boot);
+    let Some(running) = loader.booted() else {
+        crate::log::warn(format_args!("update: cannot tell which slot booted; its boot count is left as it is"));
+        return;
+    };
+    let other = if running == plan.profile.slots[0] { &plan.profile.slots[1] } else { &plan.profile.slots[0] };
+    if let Err(e) = loader.commit(&running, other) {
+        crate::log::warn(format_args!("update: marking the running slot {running} good: {e}"));
     }
 }
 
