@@ -14,19 +14,25 @@ use crate::util::{ADMIN, Daemon, Options, dev_board_with, field, fixture_root_co
 
 const DEV_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/board/dev-keys");
 
-struct Box_ {
+/// The system image every package here carries.
+fn image() -> Vec<u8> {
+    payload(300_000, 11)
+}
+
+/// A dev board running steward, with its root copy and a work dir for packages.
+struct Appliance {
     d: Daemon,
     work: PathBuf,
 }
 
-impl Drop for Box_ {
+impl Drop for Appliance {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
         let _ = std::fs::remove_dir_all(&self.d.options.root);
     }
 }
 
-impl Box_ {
+impl Appliance {
     fn root(&self) -> &Path {
         &self.d.options.root
     }
@@ -69,7 +75,7 @@ impl Box_ {
     }
 
     fn apply(&self, version: &str) -> Value {
-        let package = pack(&self.work, DEV_KEYS, version, &payload(300_000, 11));
+        let package = pack(&self.work, DEV_KEYS, version, &image());
         let r = self.d.post_file(&format!("{ADMIN}/update?token=owner"), "update", "p.enc", &package);
         assert_eq!(r.status, 202, "{}", r.text());
         self.wait_log("boots next, on trial")
@@ -142,7 +148,7 @@ impl Env for Uboot {
 
 /// A dev board whose updates boot on trial through `loader`, the environment made with the
 /// real tool as the board's image would ship it, booted from slot A.
-fn board(loader: &str, health: Option<&str>) -> Option<(Box_, Box<dyn Env>)> {
+fn board(loader: &str, health: Option<&str>) -> Option<(Appliance, Box<dyn Env>)> {
     let root = fixture_root_copy();
     let (env_path, env): (&str, Box<dyn Env>) = match loader {
         "grub" => {
@@ -187,24 +193,24 @@ fn board(loader: &str, health: Option<&str>) -> Option<(Box_, Box<dyn Env>)> {
     booted(&root, "A", 1);
     let d = Daemon::with(Options { board: Some(board), root, plain: false });
     d.setup("owner");
-    Some((Box_ { d, work: temp_dir("trial") }, env))
+    Some((Appliance { d, work: temp_dir("trial") }, env))
 }
 
-fn slot_b(b: &Box_) -> String {
+fn slot_b(b: &Appliance) -> String {
     b.root().join("var/lib/steward/slot-b.img").display().to_string()
 }
 
-fn active_slot(b: &Box_) -> String {
+fn active_slot(b: &Appliance) -> String {
     std::fs::read_to_string(b.root().join("var/lib/steward/active-slot")).unwrap_or_default().trim().to_owned()
 }
 
 /// Armed: the new slot boots next on trial, nothing of the running system changed yet.
-fn check_armed(b: &Box_, env: &dyn Env, loader: &str) {
+fn check_armed(b: &Appliance, env: &dyn Env, loader: &str) {
     let s = b.status();
     assert_eq!(text(&s, "status"), "success", "{s:?}");
     assert_eq!(text(&b.incus_state(), "needs_reboot"), "true");
     assert_eq!(b.version(), r#"{"version":"1.2.3"}"#, "the version changes at commit");
-    assert!(std::fs::metadata(slot_b(b)).is_ok());
+    assert_eq!(std::fs::read(slot_b(b)).unwrap(), image(), "slot B holds the image");
     if loader == "grub" {
         assert_eq!((env.get("ORDER"), env.get("B_OK"), env.get("B_TRY")), ("B A".into(), "1".into(), "0".into()));
     } else {
@@ -336,7 +342,7 @@ fn systemd_boot_trial_is_counted_blessed_or_spent() {
     booted(&root, "steward-a", 1);
     let d = Daemon::with(Options { board: Some(board), root, plain: false });
     d.setup("owner");
-    let mut b = Box_ { d, work: temp_dir("trial") };
+    let mut b = Appliance { d, work: temp_dir("trial") };
     b.apply("2.0.0");
     let armed = std::fs::read_to_string(entries.join("steward-b+2.conf")).unwrap();
     assert!(armed.contains("version 2.0.0"), "{armed}");
