@@ -82,8 +82,6 @@ struct Builder {
     fields: Vec<Field>,
     spool: Option<Spool>,
     open: Option<File>,
-    /// The part being read is the streamed one.
-    streaming: bool,
     memory: usize,
 }
 
@@ -99,14 +97,12 @@ impl Parts for Builder {
         }
         let mut file = None;
         let mut streamed = None;
-        self.streaming = false;
         if let (Some(stream), Some(_)) = (self.spool.as_ref().and_then(|s| s.stream.as_ref()), filename)
             && stream.field == name
         {
             if self.fields.iter().any(|f| f.streamed.is_some()) {
                 return Err(format!("more than one {name} file in the form"));
             }
-            self.streaming = true;
             streamed = Some(0);
         } else if let (Some(spool), Some(_)) = (&self.spool, filename) {
             if self.fields.iter().filter(|f| f.file.is_some()).count() >= crate::limits::MAX_FILE_PARTS {
@@ -124,8 +120,9 @@ impl Parts for Builder {
 
     fn data(&mut self, bytes: &[u8]) -> Result<(), String> {
         let field = self.fields.last_mut().ok_or("data outside a part")?;
-        if let (true, Some(stream), Some(len)) =
-            (self.streaming, self.spool.as_mut().and_then(|s| s.stream.as_mut()), field.streamed.as_mut())
+        // Only the streamed part carries a byte count.
+        if let (Some(stream), Some(len)) =
+            (self.spool.as_mut().and_then(|s| s.stream.as_mut()), field.streamed.as_mut())
         {
             (stream.sink)(bytes);
             *len += bytes.len() as u64;
@@ -151,7 +148,6 @@ impl Parts for Builder {
         // No fsync: a spooled upload lives only as long as its request, and a crash loses
         // the request anyway; whatever is built from it (slot, restored state) is synced.
         self.open = None;
-        self.streaming = false;
         Ok(())
     }
 }
@@ -228,11 +224,7 @@ impl FormReader {
             Some("application/x-www-form-urlencoded") => (Kind::Urlencoded(Vec::new()), None),
             _ => (Kind::NotAForm, None),
         };
-        FormReader {
-            kind,
-            builder: Builder { fields: Vec::new(), spool, open: None, streaming: false, memory: 0 },
-            error,
-        }
+        FormReader { kind, builder: Builder { fields: Vec::new(), spool, open: None, memory: 0 }, error }
     }
 
     /// Feeds body bytes; after the first error the rest is ignored and `finish` reports it.
