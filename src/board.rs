@@ -104,7 +104,25 @@ pub struct DebugProfile {
     pub commands: Vec<Vec<String>>,
 }
 
+/// The bootloaders steward drives (`update.boot.loader`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bootloader {
+    Grub,
+    Uboot,
+    SystemdBoot,
+}
+
 impl BootProfile {
+    /// `None` only for a profile `validate` refused.
+    pub fn bootloader(&self) -> Option<Bootloader> {
+        match self.loader.as_str() {
+            "grub" => Some(Bootloader::Grub),
+            "uboot" => Some(Bootloader::Uboot),
+            "systemd-boot" => Some(Bootloader::SystemdBoot),
+            _ => None,
+        }
+    }
+
     pub fn names(&self) -> [String; 2] {
         match self.names.as_deref() {
             Some([a, b]) => [a.clone(), b.clone()],
@@ -117,7 +135,7 @@ impl BootProfile {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !["grub", "uboot", "systemd-boot"].contains(&self.loader.as_str()) {
+        if self.bootloader().is_none() {
             return Err(format!("update.boot.loader: {:?} is not grub, uboot or systemd-boot", self.loader));
         }
         if !self.env.starts_with('/') || self.env.split('/').any(|p| p == "..") {

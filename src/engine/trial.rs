@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use miniserde::{Deserialize, Serialize, json};
 
-use crate::board::BootProfile;
+use crate::board::{BootProfile, Bootloader};
 use crate::store::{atomic, bootenv};
 use crate::system::Root;
 
@@ -79,6 +79,10 @@ pub struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    fn kind(&self) -> Result<Bootloader, String> {
+        self.boot.bootloader().ok_or_else(|| format!("unknown bootloader {:?}", self.boot.loader))
+    }
+
     fn name(&self, slot: &str) -> Result<String, String> {
         let names = self.boot.names();
         let i = self.slots.iter().position(|s| *s == slot).ok_or_else(|| format!("{slot} is not an update slot"))?;
@@ -100,21 +104,22 @@ impl Loader<'_> {
     }
 
     fn vars(&self) -> Result<bootenv::Vars, String> {
-        match self.boot.loader.as_str() {
-            "grub" => match bootenv::grub_read(&self.env()) {
+        match self.kind()? {
+            Bootloader::Grub => match bootenv::grub_read(&self.env()) {
                 Err(e) if !self.env().exists() => Err(format!("no GRUB environment: {e}")),
                 other => other,
             },
-            "uboot" => bootenv::uboot_read(&self.uboot()?).map(|(vars, _)| vars),
-            _ => Ok(Vec::new()),
+            Bootloader::Uboot => bootenv::uboot_read(&self.uboot()?).map(|(vars, _)| vars),
+            // Its state is in the entries' file names, not in variables.
+            Bootloader::SystemdBoot => Ok(Vec::new()),
         }
     }
 
     fn write_vars(&self, vars: &[(String, String)]) -> Result<(), String> {
-        match self.boot.loader.as_str() {
-            "grub" => bootenv::grub_write(&self.env(), vars),
-            "uboot" => bootenv::uboot_write(&self.uboot()?, vars),
-            _ => Ok(()),
+        match self.kind()? {
+            Bootloader::Grub => bootenv::grub_write(&self.env(), vars),
+            Bootloader::Uboot => bootenv::uboot_write(&self.uboot()?, vars),
+            Bootloader::SystemdBoot => Ok(()),
         }
     }
 
@@ -144,7 +149,7 @@ impl Loader<'_> {
     /// Whether the environment is there and reads (`steward check`): GRUB's block or U-Boot's
     /// copies, or both slots' systemd-boot entries.
     pub fn readable(&self) -> Result<(), String> {
-        if self.boot.loader == "systemd-boot" {
+        if self.kind()? == Bootloader::SystemdBoot {
             for name in self.boot.names() {
                 bootenv::counted_state(&self.env(), &name)?;
             }
@@ -157,17 +162,17 @@ impl Loader<'_> {
     pub fn arm(&self, target: &str, previous: &str, version: &str) -> Result<(), String> {
         let (t, p) = (self.name(target)?, self.name(previous)?);
         let tries = self.boot.tries();
-        match self.boot.loader.as_str() {
-            "grub" => self.set(&[
+        match self.kind()? {
+            Bootloader::Grub => self.set(&[
                 ("ORDER".into(), format!("{t} {p}")),
                 (format!("{t}_OK"), "1".into()),
                 (format!("{t}_TRY"), "0".into()),
                 (format!("{p}_OK"), "1".into()),
             ]),
-            "uboot" => {
+            Bootloader::Uboot => {
                 self.set(&[("BOOT_ORDER".into(), format!("{t} {p}")), (format!("BOOT_{t}_LEFT"), tries.to_string())])
             }
-            _ => {
+            Bootloader::SystemdBoot => {
                 bootenv::counted_set_version(&self.env(), &t, version)?;
                 bootenv::counted_arm(&self.env(), &t, tries)
             }
@@ -177,36 +182,36 @@ impl Loader<'_> {
     /// The new slot is good: it stays first and keeps being chosen.
     pub fn commit(&self, target: &str, previous: &str) -> Result<(), String> {
         let (t, p) = (self.name(target)?, self.name(previous)?);
-        match self.boot.loader.as_str() {
-            "grub" => self.set(&[
+        match self.kind()? {
+            Bootloader::Grub => self.set(&[
                 ("ORDER".into(), format!("{t} {p}")),
                 (format!("{t}_OK"), "1".into()),
                 (format!("{t}_TRY"), "0".into()),
             ]),
-            "uboot" => self.set(&[
+            Bootloader::Uboot => self.set(&[
                 ("BOOT_ORDER".into(), format!("{t} {p}")),
                 (format!("BOOT_{t}_LEFT"), COMMITTED_TRIES.to_string()),
             ]),
-            _ => bootenv::counted_bless(&self.env(), &t),
+            Bootloader::SystemdBoot => bootenv::counted_bless(&self.env(), &t),
         }
     }
 
     /// The new slot is not to be booted again: the running one goes first.
     pub fn reject(&self, target: &str, previous: &str) -> Result<(), String> {
         let (t, p) = (self.name(target)?, self.name(previous)?);
-        match self.boot.loader.as_str() {
-            "grub" => self.set(&[
+        match self.kind()? {
+            Bootloader::Grub => self.set(&[
                 ("ORDER".into(), format!("{p} {t}")),
                 (format!("{t}_OK"), "0".into()),
                 (format!("{p}_OK"), "1".into()),
                 (format!("{p}_TRY"), "0".into()),
             ]),
-            "uboot" => self.set(&[
+            Bootloader::Uboot => self.set(&[
                 ("BOOT_ORDER".into(), format!("{p} {t}")),
                 (format!("BOOT_{t}_LEFT"), "0".into()),
                 (format!("BOOT_{p}_LEFT"), COMMITTED_TRIES.to_string()),
             ]),
-            _ => bootenv::counted_reject(&self.env(), &t),
+            Bootloader::SystemdBoot => bootenv::counted_reject(&self.env(), &t),
         }
     }
 
