@@ -240,6 +240,10 @@ pub struct StorageBackend {
     /// STEWARD_POOL_NAME, STEWARD_POOL_TYPE, STEWARD_POOL_DEVICES in its environment), e.g.
     /// the board's zpool or mdadm script. Without it, `/1.0/system/storage` takes no pools.
     pub pool_hook: Option<Vec<String>>,
+    /// Name prefixes of the block devices offered as drives (listed, wiped, pooled), e.g.
+    /// `["nvme", "sd"]` to keep the eMMC the system boots from out of reach. Without it,
+    /// every disk but loop, RAM, zram, device-mapper and optical devices.
+    pub disks: Option<Vec<String>>,
     /// The storage the appliance ships with (a Jidoteki `storage` section, e.g. `{"type":
     /// "local"}`): what `GET /storage` answers until a choice is stored. Without it, 404.
     pub default: Option<json::Value>,
@@ -346,6 +350,15 @@ impl Board {
         if self.storage.pool_hook.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("storage.pool_hook: empty command".into());
         }
+        // An empty prefix offers every block device, the system's own disk and loops too.
+        if self
+            .storage
+            .disks
+            .as_ref()
+            .is_some_and(|d| d.is_empty() || d.iter().any(|p| p.is_empty() || p.contains('/')))
+        {
+            return Err("storage.disks: name prefixes of block devices, none empty (e.g. [\"nvme\", \"sd\"])".into());
+        }
         if self.network.apply.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("network.apply: empty command".into());
         }
@@ -445,6 +458,13 @@ mod tests {
         assert!(Board::parse(&make("", "", r#"{"name":"a"}"#)).is_err());
         assert!(Board::parse(&make("", "", r#"{"name":"a","pidfile":"/p","process":"p"}"#)).is_err());
         assert!(Board::parse(&make("", "", r#"{"name":"a","command":[]}"#)).is_err());
+        let disks =
+            |list: &str| make("", "", "").replace(r#""config":"/s"}"#, &format!(r#""config":"/s","disks":{list}}}"#));
+        Board::parse(&disks(r#"["nvme","sd"]"#)).unwrap();
+        for bad in ["[]", r#"[""]"#, r#"["nvme",""]"#, r#"["../sda"]"#] {
+            let e = Board::parse(&disks(bad)).unwrap_err();
+            assert!(e.contains("storage.disks"), "{bad}: {e}");
+        }
         assert!(Board::parse("{").is_err());
         assert!(Board::load("nosuchboard").is_err());
     }

@@ -57,7 +57,7 @@ impl Engine {
     /// Gives back the executable's pages mapped so far. Only the start-up one is logged,
     /// failure included: every idle spell after a request would otherwise be a log line.
     pub fn give_back_pages(&self, start_up: bool) {
-        match (crate::system::pages::release(), start_up) {
+        match (crate::system::raw::pages::release(), start_up) {
             (Ok(r), true) => crate::log::info(format_args!(
                 "start-up: gave back {} KiB of code pages ({} mappings)",
                 r.kib, r.mappings

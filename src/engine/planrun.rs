@@ -904,7 +904,10 @@ fn run_check(ctx: &Ctx, op: &mut Operation) {
 }
 
 fn run_wipe(ctx: &Ctx, op: &mut Operation) {
-    let Some(drive) = crate::system::hardware::drives(&ctx.root).into_iter().find(|d| d.id == op.drive) else {
+    let Some(drive) = crate::system::hardware::drives(&ctx.root, ctx.board.storage.disks.as_deref())
+        .into_iter()
+        .find(|d| d.id == op.drive)
+    else {
         return ctx.end(op, Status::Error, "the drive is gone");
     };
     // Checked when queued; checked again now, just before the first write.
@@ -912,12 +915,15 @@ fn run_wipe(ctx: &Ctx, op: &mut Operation) {
         return ctx.end(op, Status::Error, "the drive was mounted since the wipe was asked for");
     }
     ctx.step(op, "Wiping");
-    match super::storage::wipe_device(&ctx.root.path(&drive.dev_path), op.secure, &ctx.cancel) {
+    match super::storage::wipe_device(&ctx.root.path(&drive.dev_path), op.secure, drive.rotational, &ctx.cancel) {
         Ok(how) => {
             ctx.log(op, &format!("{} ({} bytes) {how}", drive.id, drive.size));
             ctx.end(op, Status::Success, "")
         }
         Err(_) if ctx.cancel.load(Ordering::Relaxed) => ctx.end(op, Status::UserCancelled, "cancelled"),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::ResourceBusy) => {
+            ctx.end(op, Status::Error, &format!("{}{} is not wiped: {e}", super::storage::REFUSED, drive.id))
+        }
         Err(e) => ctx.end(op, Status::Error, &format!("wiping {}: {e}", drive.id)),
     }
 }

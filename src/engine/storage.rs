@@ -11,6 +11,7 @@ use crate::json::{Object, str_array};
 use crate::store::atomic;
 use crate::store::oplog::{Kind, Operation};
 use crate::system::hardware::{self, Drive};
+use crate::system::raw::block;
 
 const POOLS_FILE: &str = "pools.json";
 const STORAGE_CONFIG_FILE: &str = "incus-storage.json";
@@ -96,8 +97,13 @@ impl Engine {
     }
 
     /// The drive with this id (`/dev/disk/by-id/…` or `/dev/<name>`).
+    /// The drives the board offers.
+    pub fn drives(&self) -> Vec<Drive> {
+        hardware::drives(&self.root, self.board.storage.disks.as_deref())
+    }
+
     pub fn drive(&self, id: &str) -> Option<Drive> {
-        hardware::drives(&self.root).into_iter().find(|d| d.id == id || d.dev_path == id)
+        self.drives().into_iter().find(|d| d.id == id || d.dev_path == id)
     }
 
     fn pool_of(&self, drive: &Drive) -> Option<String> {
@@ -288,25 +294,125 @@ impl Engine {
     }
 }
 
-/// Erases a drive or file-backed drive: the kernel's discard-and-zero (`fallocate`
-/// punch-hole, which on a block device is BLKDISCARD with zeroing, or zero-range, which is
-/// BLKZEROOUT) where the device supports it, else — and always for a secure wipe — writing
-/// zeros over every byte. Returns how it was done.
-pub fn wipe_device(path: &Path, secure: bool, cancel: &std::sync::atomic::AtomicBool) -> std::io::Result<&'static str> {
+/// How much one range ioctl covers: a cancel is noticed between two, and the kernel holds
+/// the device's page-cache lock for one at a time.
+const WIPE_STEP: u64 = 256 * 1024 * 1024;
+
+/// A wipe refused for what the device is or is doing (not a fault): the answer names it.
+pub const REFUSED: &str = "refused: ";
+
+/// Erases a drive. A block device is opened exclusively (the kernel refuses while anything
+/// holds it: a mount, a RAID or device-mapper member) and wiped by the device itself:
+/// BLKDISCARD to give every block back, then BLKZEROOUT, which leaves it reading zeros
+/// (the kernel writes the zeros itself where the device has no write-zeroes command). A
+/// secure wipe is BLKSECDISCARD; where the device has none, a spinning disk is overwritten
+/// with zeros instead (every sector is then gone, as IncusOS does it), and solid-state
+/// storage is refused, since an overwrite never reaches the blocks its controller remapped.
+/// The partition table is then read again, so the kernel drops the partitions it erased.
+/// A regular file (a file-backed drive) is punched or overwritten. Returns how it was done;
+/// a refusal is `Unsupported` or `ResourceBusy`.
+pub fn wipe_device(
+    path: &Path,
+    secure: bool,
+    rotational: bool,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<String> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let is_block = std::fs::metadata(path)?.file_type().is_block_device();
+    if !is_block {
+        return wipe_file(path, secure, cancel).map(str::to_owned);
+    }
+    let f = std::fs::OpenOptions::new().write(true).custom_flags(rustix::fs::OFlags::EXCL.bits() as i32).open(path);
+    let f = match f {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ResourceBusy,
+                "the kernel holds the device (mounted, or part of a RAID or device-mapper volume)",
+            ));
+        }
+        other => other?,
+    };
+    let geometry = block::geometry(&f)?;
+    let errno_is = |e: &std::io::Error, errno: rustix::io::Errno| e.raw_os_error() == Some(errno.raw_os_error());
+    let unsupported = |e: &std::io::Error| errno_is(e, rustix::io::Errno::OPNOTSUPP);
+    let in_steps = |call: fn(&std::fs::File, u64, u64) -> std::io::Result<()>| -> std::io::Result<()> {
+        let mut start = 0;
+        while start < geometry.bytes {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::other("cancelled"));
+            }
+            let len = WIPE_STEP.min(geometry.bytes - start);
+            call(&f, start, len)?;
+            start += len;
+        }
+        Ok(())
+    };
+    // The kernel writes zeros itself where the device cannot; a kernel (or emulator) without
+    // the ioctl at all (ENOTTY) leaves the writing to us.
+    let zero = || match in_steps(|f, s, l| block::zero_out(f, s, l)) {
+        Err(e) if errno_is(&e, rustix::io::Errno::NOTTY) || unsupported(&e) => {
+            overwrite(f.try_clone()?, geometry.bytes, cancel).map(|()| " (written by steward)")
+        }
+        other => other.map(|()| ""),
+    };
+    let how = if secure {
+        match in_steps(|f, s, l| block::secure_discard(f, s, l)) {
+            Ok(()) => "securely erased by the device".to_owned(),
+            Err(e) if (unsupported(&e) || errno_is(&e, rustix::io::Errno::NOTTY)) && rotational => {
+                format!("overwritten with zeros{}: the disk has no secure erase", zero()?)
+            }
+            Err(e) if unsupported(&e) || errno_is(&e, rustix::io::Errno::NOTTY) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "the device has no secure erase, and overwriting solid-state storage leaves the blocks its controller remapped",
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        // Discard is advisory: many devices (and every spinning disk) have none.
+        let discarded = match block::discard(&f, 0, geometry.bytes) {
+            Ok(()) => true,
+            Err(e) if unsupported(&e) || errno_is(&e, rustix::io::Errno::NOTTY) => false,
+            Err(e) => return Err(e),
+        };
+        format!("{}zeroed{}", if discarded { "discarded and " } else { "" }, zero()?)
+    };
+    f.sync_all()?;
+    // EINVAL: a device without partition scanning (a plain loop device); there is nothing
+    // to drop then.
+    let reread = match block::reread_partitions(&f) {
+        Ok(()) => "; partitions re-read".to_owned(),
+        Err(e) if errno_is(&e, rustix::io::Errno::INVAL) => String::new(),
+        Err(e) => format!("; re-reading the partitions failed: {e}"),
+    };
+    Ok(format!(
+        "{how} ({}-byte logical, {}-byte physical blocks){reread}",
+        geometry.logical_block, geometry.physical_block
+    ))
+}
+
+/// A file-backed drive: punched (the filesystem's discard) or zeroed in place where it can,
+/// else (and for a secure wipe, always) overwritten.
+fn wipe_file(path: &Path, secure: bool, cancel: &std::sync::atomic::AtomicBool) -> std::io::Result<&'static str> {
     use rustix::fs::FallocateFlags as F;
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
     let size = f.seek(SeekFrom::End(0))?;
     f.seek(SeekFrom::Start(0))?;
     if !secure {
-        for (flags, how) in
-            [(F::PUNCH_HOLE | F::KEEP_SIZE, "discarded"), (F::ZERO_RANGE | F::KEEP_SIZE, "zeroed by the device")]
-        {
+        for (flags, how) in [(F::PUNCH_HOLE | F::KEEP_SIZE, "discarded"), (F::ZERO_RANGE | F::KEEP_SIZE, "zeroed")] {
             if rustix::fs::fallocate(&f, flags, 0, size).is_ok() {
                 f.sync_all()?;
                 return Ok(how);
             }
         }
     }
+    overwrite(f, size, cancel)?;
+    Ok("overwritten with zeros")
+}
+
+/// Writes `size` zeros from the file's start, then syncs.
+fn overwrite(f: std::fs::File, size: u64, cancel: &std::sync::atomic::AtomicBool) -> std::io::Result<()> {
     let zeros = vec![0u8; crate::store::bulk::COPY_BUFFER];
     let mut left = size;
     let mut out = crate::store::bulk::EarlyWriteback::new(f);
@@ -318,6 +424,5 @@ pub fn wipe_device(path: &Path, secure: bool, cancel: &std::sync::atomic::Atomic
         out.write_all(&zeros[..n])?;
         left -= n as u64;
     }
-    out.sync()?;
-    Ok("overwritten with zeros")
+    out.sync().map(drop)
 }

@@ -77,7 +77,7 @@ pub trait Handler {
 }
 
 /// After this long without a connection the handler is told it is idle (steward then gives
-/// back the code pages the last requests mapped, see `system::pages`): an admin API is idle
+/// back the code pages the last requests mapped, see `system::raw::pages`): an admin API is idle
 /// nearly all the time, and mapping them
 /// again costs the next request about a hundred page faults (docs/BENCHMARKS.md).
 const IDLE_RELEASE: Duration = Duration::from_secs(5);

@@ -26,6 +26,8 @@ pub struct Drive {
     pub serial: String,
     /// Bytes.
     pub size: u64,
+    /// Logical and physical block sizes, bytes.
+    pub block_size: (u32, u32),
     pub rotational: bool,
     pub removable: bool,
     pub read_only: bool,
@@ -68,8 +70,8 @@ pub struct Tpm {
 
 /// Incus's `api.Resources` as a JSON object, every field its Go type always sends, in its
 /// order; what sysfs cannot tell is the type's zero value (as Incus sends it).
-pub fn resources(root: &Root) -> String {
-    let drives = drives(root);
+pub fn resources(root: &Root, offered: Option<&[String]>) -> String {
+    let drives = drives(root, offered);
     let disks: Vec<String> = drives.iter().map(|d| disk_json(root, d)).collect();
     let storage = Object::new().raw("disks", &array(&disks)).num("total", disks.len()).finish();
     Object::new()
@@ -86,10 +88,14 @@ pub fn resources(root: &Root) -> String {
         .finish()
 }
 
-/// The machine's disks, by name.
-pub fn drives(root: &Root) -> Vec<Drive> {
+/// The machine's disks, by name: those whose names start with one of `offered` (the board's
+/// `storage.disks`), else all but `NOT_DISKS`.
+pub fn drives(root: &Root, offered: Option<&[String]>) -> Vec<Drive> {
     let by_id = by_id_links(root);
-    let names = sorted_names(root, "/sys/block", |name| !NOT_DISKS.iter().any(|prefix| name.starts_with(prefix)));
+    let names = sorted_names(root, "/sys/block", |name| match offered {
+        Some(prefixes) => prefixes.iter().any(|prefix| name.starts_with(prefix.as_str())),
+        None => !NOT_DISKS.iter().any(|prefix| name.starts_with(prefix)),
+    });
     names.into_iter().filter_map(|name| drive(root, &name, &by_id)).collect()
 }
 
@@ -151,9 +157,27 @@ fn sys_dir(drive: &Drive, name: &str) -> String {
     if name == drive.name { format!("/sys/block/{name}") } else { format!("/sys/block/{}/{name}", drive.name) }
 }
 
+/// The device's own answer (BLKGETSIZE64, BLKSSZGET, BLKPBSZGET) where its node opens, else
+/// sysfs's (a fixture tree, or no permission to open the node).
+fn geometry(root: &Root, name: &str, base: &str) -> (u64, (u32, u32)) {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    if let Ok(dev) = rustix::fs::open(root.path(&format!("/dev/{name}")), flags, Mode::empty()) {
+        let is_block =
+            rustix::fs::fstat(&dev).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_block_device());
+        if let Some(g) = is_block.then(|| super::raw::block::geometry(&dev).ok()).flatten() {
+            return (g.bytes, (g.logical_block, g.physical_block));
+        }
+    }
+    let size = read_u64(root, &format!("{base}/size")).unwrap_or(0).saturating_mul(SECTOR);
+    let block = |file: &str| read_u64(root, &format!("{base}/queue/{file}")).and_then(|n| u32::try_from(n).ok());
+    let logical = block("logical_block_size").unwrap_or(SECTOR as u32);
+    (size, (logical, block("physical_block_size").unwrap_or(logical)))
+}
+
 fn drive(root: &Root, name: &str, by_id: &BTreeMap<String, String>) -> Option<Drive> {
     let base = format!("/sys/block/{name}");
-    let size = read_u64(root, &format!("{base}/size")).unwrap_or(0).saturating_mul(SECTOR);
+    let (size, block_size) = geometry(root, name, &base);
     if size == 0 {
         return None;
     }
@@ -189,6 +213,7 @@ fn drive(root: &Root, name: &str, by_id: &BTreeMap<String, String>) -> Option<Dr
         model: read_trimmed(root, &format!("{base}/device/model")).unwrap_or_default(),
         serial,
         size,
+        block_size,
         rotational: flag("queue/rotational"),
         removable,
         read_only: flag("ro"),
@@ -701,7 +726,7 @@ fn disk_json(root: &Root, d: &Drive) -> String {
         .num("size", d.size)
         .bool("removable", d.removable)
         .num("numa_node", numa_node_of(root, &format!("{base}/device")))
-        .num("block_size", read_u64(root, &format!("{base}/queue/logical_block_size")).unwrap_or(SECTOR))
+        .num("block_size", d.block_size.0)
         // Incus reports 1 for a spinning disk of unknown speed, 0 for solid state.
         .num("rpm", u8::from(d.rotational));
     if !d.serial.is_empty() {
@@ -980,7 +1005,7 @@ mod tests {
 
     #[test]
     fn fixture_drives() {
-        let drives = drives(&fixture());
+        let drives = drives(&fixture(), None);
         assert_eq!(drives.len(), 2);
         assert_eq!(
             drives[0],
@@ -991,6 +1016,7 @@ mod tests {
                 model: "WD Blue SN570".into(),
                 serial: "22123A456789".into(),
                 size: 128 * 1024 * 1024,
+                block_size: (4096, 4096),
                 rotational: false,
                 removable: false,
                 read_only: false,
@@ -1008,6 +1034,8 @@ mod tests {
                 model: "Samsung SSD 870".into(),
                 serial: "S6PNNS0T123456".into(),
                 size: 64 * 1024 * 1024,
+                // sysfs's queue has no block sizes here: a 512-byte disk, as the kernel's default.
+                block_size: (512, 512),
                 rotational: false,
                 removable: false,
                 read_only: false,
@@ -1047,7 +1075,7 @@ mod tests {
 
     #[test]
     fn fixture_resources() {
-        let v = parse(&resources(&fixture()));
+        let v = parse(&resources(&fixture(), None));
 
         assert_eq!(s(&v, "cpu.architecture"), std::env::consts::ARCH);
         assert_eq!(u(&v, "cpu.total"), 4);
@@ -1207,8 +1235,8 @@ mod tests {
         let dir = temp_root("bare");
         let root = Root::new(&dir);
         assert_eq!(security(&root), Security { uefi: false, secure_boot: None, setup_mode: None, tpm: None });
-        assert!(drives(&root).is_empty());
-        let v = parse(&resources(&root));
+        assert!(drives(&root, None).is_empty());
+        let v = parse(&resources(&root, None));
         assert_eq!(u(&v, "cpu.total"), 0);
         assert_eq!(len(&v, "cpu.sockets"), 0);
         assert_eq!(u(&v, "storage.total"), 0);
@@ -1246,7 +1274,7 @@ mod tests {
         );
         write(&dir, "sys/devices/system/cpu/online", "0-1\n");
         write(&dir, "sys/devices/system/cpu/cpu2/online", "0\n");
-        let v = parse(&resources(&Root::new(&dir)));
+        let v = parse(&resources(&Root::new(&dir), None));
         assert_eq!(u(&v, "cpu.total"), 3);
         assert_eq!(s(&v, "cpu.sockets.0.vendor"), "0x41");
         assert_eq!(s(&v, "cpu.sockets.0.name"), "BCM2835");
@@ -1283,7 +1311,7 @@ mod tests {
         std::os::unix::fs::symlink("../../sdb2", dir.join("dev/disk/by-id/usb-SanDisk_Cruzer_4C530001-part2")).unwrap();
         let root = Root::new(&dir);
 
-        let drives = drives(&root);
+        let drives = drives(&root, None);
         assert_eq!(drives.len(), 1, "{drives:?}");
         let sdb = &drives[0];
         assert_eq!(sdb.bus, "usb");

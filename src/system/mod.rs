@@ -4,9 +4,9 @@
 pub mod hardware;
 pub mod health;
 pub mod kernel;
-#[allow(unsafe_code)] // the one module that needs it: see its header
-pub mod pages;
 pub mod privilege;
+#[allow(unsafe_code)] // the one module that needs it: see its header
+pub mod raw;
 pub mod services;
 
 use std::path::{Path, PathBuf};

@@ -129,7 +129,7 @@ fn endpoints_list_what_is_served() {
     assert_eq!(d.req("DELETE", &format!("{ADMIN}/nothing?token=owner")).status, 404);
 }
 
-/// Start-up gives back the code pages it mapped (system::pages): the daemon says how much,
+/// Start-up gives back the code pages it mapped (system::raw::pages): the daemon says how much,
 /// then holds less of its executable than that, and answers as before; after requests it
 /// gives back what they mapped once no connection is left for five seconds.
 #[test]

@@ -9,6 +9,7 @@ mod ceiling;
 mod certs;
 mod crash;
 mod devboard;
+mod drives;
 mod fulldisk;
 mod goshape;
 mod hostile;

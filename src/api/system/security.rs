@@ -4,7 +4,7 @@
 use super::*;
 
 pub fn resources(api: &mut Api, _call: &mut Call) -> Handled {
-    Ok(sync(&crate::system::hardware::resources(&api.engine.root)).into())
+    Ok(sync(&crate::system::hardware::resources(&api.engine.root, api.engine.board.storage.disks.as_deref())).into())
 }
 
 const SECURITY_DEFAULT: &str = r#"{"encryption_recovery_keys":[],"custom_ca_certs":[],"retrieved":false}"#;

@@ -36,7 +36,7 @@ fn drive_json(api: &Api, d: &crate::system::hardware::Drive) -> String {
 }
 
 pub fn storage(api: &mut Api, _call: &mut Call) -> Handled {
-    let drives = crate::system::hardware::drives(&api.engine.root);
+    let drives = api.engine.drives();
     let drives: Vec<String> = drives.iter().map(|d| drive_json(api, d)).collect();
     let pools: Vec<String> = api
         .engine
@@ -159,6 +159,7 @@ pub fn wipe_drive(api: &mut Api, call: &mut Call) -> Handled {
             let response = match op {
                 Some(op) if op.status == Status::Success => sync("{}"),
                 Some(op) if op.status == Status::UserCancelled => error(400, "the wipe was cancelled"),
+                Some(op) if op.message.starts_with(crate::engine::storage::REFUSED) => error(400, &op.message),
                 Some(op) => error(500, &format!("wiping the drive failed: {}", op.message)),
                 None => error(500, "the wipe's operation is gone"),
             };

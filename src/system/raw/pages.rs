@@ -1,5 +1,5 @@
 //! Giving back the pages of steward's own executable that the running daemon does not use.
-//! This file holds the only `unsafe` in steward.
+//! Its one `unsafe` call is the madvise below (see `raw`, the module that holds them).
 //!
 //! Start-up (argument parsing, the board profile, certificate generation, opening the journal
 //! and the plans) touches code spread over most of the binary, and the kernel's fault-around
