@@ -37,6 +37,10 @@ pub struct Board {
     /// writes (rendered settings, update slots, application data, restores, resets) lands
     /// in the host. Seeded with the info files on first start.
     pub sandbox: Option<bool>,
+    /// The TPM's device (a system path, default `/dev/tpmrm0`), or a unix socket speaking
+    /// the TPM's command bytes (swtpm's `--server type=unixio`). sysfs is read when it is
+    /// absent or does not answer.
+    pub tpm: Option<String>,
 }
 
 /// The user (name or number) and the only capabilities (`CAP_SYS_BOOT`...) kept.
@@ -44,6 +48,9 @@ pub struct Board {
 pub struct RunAs {
     pub user: String,
     pub group: Option<String>,
+    /// Supplementary groups (names from /etc/group, or numbers): device access without a
+    /// capability, e.g. `disk` for the drives and update slots, `tss` for `/dev/tpmrm0`.
+    pub groups: Option<Vec<String>>,
     pub capabilities: Vec<String>,
 }
 
@@ -349,6 +356,9 @@ impl Board {
         }
         if self.storage.pool_hook.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("storage.pool_hook: empty command".into());
+        }
+        if self.tpm.as_ref().is_some_and(|t| !t.starts_with('/')) {
+            return Err("tpm: an absolute path (e.g. /dev/tpmrm0)".into());
         }
         // An empty prefix offers every block device, the system's own disk and loops too.
         if self

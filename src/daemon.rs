@@ -68,7 +68,13 @@ pub fn assemble(options: &Options) -> Result<Daemon, String> {
     engine.tls = tls.clone();
     engine.apply_token_seed();
     if let Some(run_as) = engine.board.run_as.clone() {
-        let how = system::privilege::drop_to(&run_as.user, run_as.group.as_deref(), &run_as.capabilities, &data)?;
+        let how = system::privilege::drop_to(
+            &run_as.user,
+            run_as.group.as_deref(),
+            run_as.groups.as_deref().unwrap_or_default(),
+            &run_as.capabilities,
+            &data,
+        )?;
         log::info(format_args!("{how}"));
     }
     let mut api = api::Api::new(engine);

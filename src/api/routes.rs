@@ -512,11 +512,11 @@ pub static ROUTES: &[Route] = &[
         "Not on steward boards: no key is provisioned to check a signed recovery script against, and steward runs no scripts a client sends",
         system::not_here,
     ),
-    incus_get("/1.0/debug/secureboot", "Secure Boot debug endpoints (none are served here)", system::secureboot_index),
+    incus_get("/1.0/debug/secureboot", "Secure Boot debug endpoints (the event log)", system::secureboot_index),
     incus_get(
         "/1.0/debug/secureboot/event-log",
-        "Not on steward boards: steward does not read the measured-boot event log",
-        system::not_here,
+        "The measured-boot event log's PCR 4, 7 and 11 events, with PCRs 4 and 7 from the TPM; 404 without a log",
+        system::secureboot_event_log,
     ),
     incus_post(
         "/1.0/debug/secureboot/:update",

@@ -63,10 +63,32 @@ pub struct Security {
 pub struct Tpm {
     /// "2.0" or "1.2".
     pub version: String,
-    /// SHA-256 bank, (index, lowercase hex), by index. Empty when the kernel does not export it
-    /// (TPM 1.2, or kernels before 5.12).
+    /// SHA-256 bank, (index, lowercase hex), by index. Empty when neither the device answers
+    /// nor the kernel exports them (TPM 1.2, or kernels before 5.12).
     pub pcrs: Vec<(u32, String)>,
+    /// What the device says of itself; None when only sysfs could be read.
+    pub identity: Option<super::tpm::Identity>,
+    /// The first PCR the measured-boot event log does not replay to, when there is a log.
+    pub log_mismatch: Option<u32>,
 }
+
+impl Tpm {
+    /// IncusOS's `tpm_status`: "pcr mismatch" when the PCRs hold measurements the event log
+    /// lacks (the stronger warning, so it comes first), "swtpm" for a software TPM (no root
+    /// of trust), else "ok".
+    pub fn status(&self) -> &'static str {
+        let software = self.identity.as_ref().is_some_and(|i| i.vendor.contains("SW") && i.vendor.contains("TPM"));
+        match (self.log_mismatch, software) {
+            (Some(_), _) => "pcr mismatch",
+            (None, true) => "swtpm",
+            (None, false) => "ok",
+        }
+    }
+}
+
+/// The TPM's device when the board names none: the kernel's resource manager, which lets
+/// several programs share the TPM.
+pub const TPM_DEVICE: &str = "/dev/tpmrm0";
 
 /// Incus's `api.Resources` as a JSON object, every field its Go type always sends, in its
 /// order; what sysfs cannot tell is the type's zero value (as Incus sends it).
@@ -99,7 +121,8 @@ pub fn drives(root: &Root, offered: Option<&[String]>) -> Vec<Drive> {
     names.into_iter().filter_map(|name| drive(root, &name, &by_id)).collect()
 }
 
-pub fn security(root: &Root) -> Security {
+/// `tpm_device` (a system path) is read first; sysfs is the fallback.
+pub fn security(root: &Root, tpm_device: &str) -> Security {
     let uefi = root.path("/sys/firmware/efi").exists();
     let efi_flag = |name: &str| -> Option<bool> {
         let bytes = root.read_limited(&format!("/sys/firmware/efi/efivars/{name}-{EFI_GLOBAL}"), 64).ok()?;
@@ -107,7 +130,7 @@ pub fn security(root: &Root) -> Security {
         bytes.get(4).map(|b| *b == 1)
     };
     let (secure_boot, setup_mode) = if uefi { (efi_flag("SecureBoot"), efi_flag("SetupMode")) } else { (None, None) };
-    Security { uefi, secure_boot, setup_mode, tpm: tpm(root) }
+    Security { uefi, secure_boot, setup_mode, tpm: tpm(root, tpm_device) }
 }
 
 /// True if the drive, one of its partitions, or a device-mapper/md device stacked on either is
@@ -278,7 +301,48 @@ fn by_id_links(root: &Root) -> BTreeMap<String, String> {
     map
 }
 
-fn tpm(root: &Root) -> Option<Tpm> {
+fn tpm(root: &Root, device: &str) -> Option<Tpm> {
+    let mut tpm = tpm_device(root, device).or_else(|| tpm_sysfs(root))?;
+    if let Ok(bytes) = root.read_limited(super::eventlog::PATH, super::eventlog::MAX_LOG) {
+        let pcrs: Vec<(u32, [u8; 32])> = tpm
+            .pcrs
+            .iter()
+            .filter_map(|(i, hex)| Some((*i, crate::hex::parse_hex(hex, 32).ok()?.try_into().ok()?)))
+            .collect();
+        match super::eventlog::parse(&bytes) {
+            Ok(log) => tpm.log_mismatch = log.mismatch(&pcrs),
+            Err(e) => crate::log::warn(format_args!("tpm: the measured-boot event log: {e}")),
+        }
+    }
+    Some(tpm)
+}
+
+/// The TPM through its device: who it is, its SHA-256 PCRs, and an answer from its random
+/// generator (a TPM that cannot give eight bytes is not working).
+fn tpm_device(root: &Root, device: &str) -> Option<Tpm> {
+    let path = root.path(device);
+    if !path.exists() {
+        return None;
+    }
+    let read = || -> std::io::Result<Tpm> {
+        let mut dev = super::tpm::Tpm::open(&path)?;
+        let identity = dev.identity()?;
+        let pcrs = dev.pcrs_sha256()?.into_iter().map(|(i, d)| (i, crate::hex::to_hex(&d))).collect();
+        if dev.random(8)?.len() != 8 {
+            return Err(std::io::Error::other("GetRandom gave short"));
+        }
+        Ok(Tpm { version: "2.0".into(), pcrs, identity: Some(identity), log_mismatch: None })
+    };
+    match read() {
+        Ok(tpm) => Some(tpm),
+        Err(e) => {
+            crate::log::warn(format_args!("tpm: {device}: {e}; reading sysfs instead"));
+            None
+        }
+    }
+}
+
+fn tpm_sysfs(root: &Root) -> Option<Tpm> {
     if !root.path("/sys/class/tpm/tpm0").exists() {
         return None;
     }
@@ -294,7 +358,7 @@ fn tpm(root: &Root) -> Option<Tpm> {
             (!value.is_empty() && value.bytes().all(|b| b.is_ascii_hexdigit())).then_some((n, value))
         })
         .collect();
-    Some(Tpm { version, pcrs })
+    Some(Tpm { version, pcrs, identity: None, log_mismatch: None })
 }
 
 /// One `processor` block of /proc/cpuinfo.
@@ -1057,7 +1121,7 @@ mod tests {
 
     #[test]
     fn fixture_security() {
-        let sec = security(&fixture());
+        let sec = security(&fixture(), TPM_DEVICE);
         assert!(sec.uefi);
         assert_eq!(sec.secure_boot, Some(true));
         assert_eq!(sec.setup_mode, Some(false));
@@ -1234,7 +1298,10 @@ mod tests {
     fn a_bare_board_has_no_uefi_tpm_or_disks() {
         let dir = temp_root("bare");
         let root = Root::new(&dir);
-        assert_eq!(security(&root), Security { uefi: false, secure_boot: None, setup_mode: None, tpm: None });
+        assert_eq!(
+            security(&root, TPM_DEVICE),
+            Security { uefi: false, secure_boot: None, setup_mode: None, tpm: None }
+        );
         assert!(drives(&root, None).is_empty());
         let v = parse(&resources(&root, None));
         assert_eq!(u(&v, "cpu.total"), 0);
@@ -1255,10 +1322,10 @@ mod tests {
         // UEFI without the variables (a firmware in legacy mode) and a TPM without a version file.
         std::fs::create_dir_all(dir.join("sys/firmware/efi/efivars")).unwrap();
         std::fs::create_dir_all(dir.join("sys/class/tpm/tpm0")).unwrap();
-        let sec = security(&root);
+        let sec = security(&root, TPM_DEVICE);
         assert!(sec.uefi);
         assert_eq!((sec.secure_boot, sec.setup_mode), (None, None));
-        assert_eq!(sec.tpm, Some(Tpm { version: "1.2".into(), pcrs: vec![] }));
+        assert_eq!(sec.tpm, Some(Tpm { version: "1.2".into(), pcrs: vec![], identity: None, log_mismatch: None }));
         let _ = std::fs::remove_dir_all(dir);
     }
 

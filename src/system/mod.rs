@@ -1,6 +1,7 @@
 //! Reading the machine: procfs, sysfs, statvfs. Every path goes through `Root`, so tests
 //! point the daemon at a fixture tree.
 
+pub mod eventlog;
 pub mod hardware;
 pub mod health;
 pub mod kernel;
@@ -8,6 +9,7 @@ pub mod privilege;
 #[allow(unsafe_code)] // the one module that needs it: see its header
 pub mod raw;
 pub mod services;
+pub mod tpm;
 
 use std::path::{Path, PathBuf};
 

@@ -45,6 +45,23 @@ fn resolve_user(user: &str) -> Result<(u32, u32), String> {
         .ok_or_else(|| format!("run_as.user {user:?} is not in /etc/passwd"))
 }
 
+/// Group names (from /etc/group) or numbers, as gids.
+fn resolve_groups(groups: &[String]) -> Result<Vec<rustix::process::Gid>, String> {
+    let table = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    groups
+        .iter()
+        .map(|g| {
+            let gid = g.parse::<u32>().ok().or_else(|| {
+                table.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 3 && f[0] == g).then(|| f[2].parse().ok()).flatten()
+                })
+            });
+            gid.map(rustix::process::Gid::from_raw).ok_or_else(|| format!("run_as.groups: {g:?} is not in /etc/group"))
+        })
+        .collect()
+}
+
 fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()> {
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
     if std::fs::symlink_metadata(path)?.is_dir() {
@@ -58,8 +75,15 @@ fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()>
 /// Becomes `user` keeping only `caps`, after giving it the data dir. `main` calls it before
 /// any thread starts: the credentials calls change the calling thread only. (A thread count
 /// check would be wrong under qemu-user, whose own threads show in /proc/self.)
-pub fn drop_to(user: &str, group: Option<&str>, caps: &[String], data: &std::path::Path) -> Result<String, String> {
+pub fn drop_to(
+    user: &str,
+    group: Option<&str>,
+    groups: &[String],
+    caps: &[String],
+    data: &std::path::Path,
+) -> Result<String, String> {
     let (uid, mut gid) = resolve_user(user)?;
+    let supplementary = resolve_groups(groups)?;
     if let Some(g) = group {
         gid = g.parse().map_err(|_| format!("run_as.group {g:?} must be a number"))?;
     }
@@ -73,7 +97,7 @@ pub fn drop_to(user: &str, group: Option<&str>, caps: &[String], data: &std::pat
     chown_tree(data, uid, gid).map_err(|e| format!("giving {} to uid {uid}: {e}", data.display()))?;
     let err = |what: &'static str| move |e: rustix::io::Errno| format!("dropping privileges, {what}: {e}");
     rustix::thread::set_keep_capabilities(true).map_err(err("keep capabilities"))?;
-    rustix::thread::set_thread_groups(&[]).map_err(err("supplementary groups"))?;
+    rustix::thread::set_thread_groups(&supplementary).map_err(err("supplementary groups"))?;
     let (g, u) = (rustix::process::Gid::from_raw(gid), rustix::process::Uid::from_raw(uid));
     rustix::thread::set_thread_res_gid(g, g, g).map_err(err("group"))?;
     rustix::thread::set_thread_res_uid(u, u, u).map_err(err("user"))?;

@@ -26,6 +26,7 @@ mod protos;
 mod readme;
 mod settings;
 mod system;
+mod tpm;
 mod trial;
 mod update;
 mod util;

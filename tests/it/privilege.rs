@@ -24,7 +24,7 @@ fn the_drop_leaves_the_named_user_and_capabilities() {
     let root = rustix_is_root();
     let d = Daemon::with(Options {
         board: Some(board(
-            r#"{"user": "65534", "capabilities": ["CAP_NET_BIND_SERVICE", "CAP_SYS_TIME"]}"#,
+            r#"{"user": "65534", "groups": ["disk", "4242"], "capabilities": ["CAP_NET_BIND_SERVICE", "CAP_SYS_TIME"]}"#,
             r#""power": { "method": "syscall" }"#,
         )),
         root: fixture_root_copy(),
@@ -36,6 +36,8 @@ fn the_drop_leaves_the_named_user_and_capabilities() {
         let uid = status_field(d.pid(), "Uid:");
         assert!(uid.split_whitespace().all(|u| u == "65534"), "Uid: {uid}");
         assert!(status_field(d.pid(), "Gid:").split_whitespace().all(|g| g == "65534"));
+        // The supplementary groups give device access (disk is 6 on Debian), in the kernel's order.
+        assert_eq!(status_field(d.pid(), "Groups:"), "6 4242");
         // CAP_NET_BIND_SERVICE is bit 10, CAP_SYS_TIME bit 25.
         let want = (1u64 << 10) | (1u64 << 25);
         for set in ["CapEff:", "CapPrm:"] {

@@ -44,10 +44,49 @@ pub fn debug_processes(api: &mut Api, _call: &mut Call) -> Handled {
     Ok(sync(&text).into())
 }
 
-/// Upstream lists its Secure Boot debug endpoints here; steward serves none of them (they
-/// answer why), so the list is empty.
+/// Upstream lists its Secure Boot debug endpoints here: steward serves the event log.
 pub fn secureboot_index(_api: &mut Api, _call: &mut Call) -> Handled {
-    Ok(sync("[]").into())
+    Ok(sync(r#"["/1.0/debug/secureboot/event-log"]"#).into())
+}
+
+/// The measured-boot event log as upstream answers it: the events of PCRs 4 (boot loaders),
+/// 7 (Secure Boot policy) and 11 (the unified kernel image) in go-eventlog's `tcg.Event`
+/// shape (its Go field names; data and digest base64), and PCRs 4 and 7 from the TPM.
+pub fn secureboot_event_log(api: &mut Api, _call: &mut Call) -> Handled {
+    use crate::system::eventlog;
+    let bytes = match api.engine.root.read_limited(eventlog::PATH, eventlog::MAX_LOG) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(error(404, "no measured-boot event log: the firmware kept none, or there is no TPM").into());
+        }
+        Err(e) => return Ok(error(500, &format!("reading the event log: {e}")).into()),
+    };
+    let log = match eventlog::parse(&bytes) {
+        Ok(log) => log,
+        Err(e) => return Ok(error(500, &format!("the event log cannot be read: {e}")).into()),
+    };
+    let Some(tpm) = api.engine.security().tpm else {
+        return Ok(error(500, "the event log has no TPM to check it against").into());
+    };
+    let pcr = |n: u32| tpm.pcrs.iter().find(|(i, _)| *i == n).map(|(_, v)| v.clone());
+    let (Some(pcr4), Some(pcr7)) = (pcr(4), pcr(7)) else {
+        return Ok(error(500, "the TPM does not give PCRs 4 and 7 of its SHA-256 bank").into());
+    };
+    let events: Vec<String> = log
+        .events
+        .iter()
+        .filter(|e| matches!(e.index, 4 | 7 | 11))
+        .map(|e| {
+            Object::new()
+                .num("Index", e.index)
+                .num("Type", e.kind)
+                .str("Data", &crate::hex::base64_encode(&e.data))
+                .str("Digest", &crate::hex::base64_encode(&e.digest))
+                .finish()
+        })
+        .collect();
+    let body = Object::new().raw("event_log", &format!("[{}]", events.join(","))).str("pcr4", &pcr4).str("pcr7", &pcr7);
+    Ok(sync(&body.finish()).into())
 }
 
 /// The last lines of the board's log files as journal-like records, oldest first.

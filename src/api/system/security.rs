@@ -59,7 +59,7 @@ pub fn security(api: &mut Api, call: &mut Call) -> Handled {
     if secrets {
         api.engine.audit.record(&call.who(), "security.secrets.read", "");
     }
-    let hw = crate::system::hardware::security(&api.engine.root);
+    let hw = api.engine.security();
     let mut state = Object::new().bool("secure_boot_available", hw.uefi);
     state = match hw.secure_boot {
         Some(on) => state.bool("secure_boot_enabled", on),
@@ -74,12 +74,19 @@ pub fn security(api: &mut Api, call: &mut Call) -> Handled {
             for (n, value) in &tpm.pcrs {
                 pcrs = pcrs.str(&n.to_string(), value);
             }
-            state =
-                state.str("tpm_status", "ok").str("tpm_version", &tpm.version).raw("tpm_pcrs_sha256", &pcrs.finish());
+            state = state.str("tpm_status", tpm.status()).str("tpm_version", &tpm.version);
+            if let Some(id) = &tpm.identity {
+                state = state
+                    .str("tpm_manufacturer", &id.manufacturer)
+                    .str("tpm_vendor", &id.vendor)
+                    .str("tpm_firmware_version", &id.firmware)
+                    .raw("tpm_pcr_banks", &crate::json::str_array(id.banks.iter().copied()));
+            }
+            state = state.raw("tpm_pcrs_sha256", &pcrs.finish());
         }
         None => state = state.str("tpm_status", "absent"),
     }
-    let trusted = hw.secure_boot == Some(true) && hw.tpm.is_some();
+    let trusted = hw.secure_boot == Some(true) && hw.tpm.as_ref().is_some_and(|t| t.status() == "ok");
     // steward encrypts no drives or pools and reads no Secure Boot key databases, so these
     // are empty; upstream always sends them, and a strict client expects them.
     state = state
@@ -252,7 +259,7 @@ pub fn security_retrieved(api: &mut Api, call: &mut Call) -> Handled {
 /// Nothing on this board is sealed to the TPM (no encrypted volumes), so there is no
 /// binding to renew; the answer says which of the two reasons applies.
 pub fn tpm_rebind(api: &mut Api, _call: &mut Call) -> Handled {
-    Ok(match crate::system::hardware::security(&api.engine.root).tpm {
+    Ok(match api.engine.security().tpm {
         None => error(400, "this board has no TPM").into(),
         Some(_) => error(400, "no encrypted volume is bound to the TPM on this board; nothing to rebind").into(),
     })
