@@ -515,7 +515,7 @@ pub static ROUTES: &[Route] = &[
     incus_get("/1.0/debug/secureboot", "Secure Boot debug endpoints (the event log)", system::secureboot_index),
     incus_get(
         "/1.0/debug/secureboot/event-log",
-        "The measured-boot event log's PCR 4, 7 and 11 events, with PCRs 4 and 7 from the TPM; 404 without a log",
+        "The measured-boot event log's PCR 4, 7 and 11 events, with PCRs 4 and 7 from the TPM; 400 without a log",
         system::secureboot_event_log,
     ),
     incus_post(

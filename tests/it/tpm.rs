@@ -196,7 +196,7 @@ fn without_an_event_log_the_endpoint_says_so_and_sysfs_stands_in_for_a_missing_d
     let d = Daemon::with(Options { board: None, root: fixture_root_copy(), plain: false });
     d.setup("owner");
     let r = call(&d, "/1.0/debug/secureboot/event-log");
-    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("no measured-boot event log"), "{}", r.text());
     let v = call(&d, "/1.0/system/security").json();
     assert_eq!(s(&v, &["metadata", "state", "tpm_status"]), "ok");

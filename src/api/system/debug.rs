@@ -57,7 +57,9 @@ pub fn secureboot_event_log(api: &mut Api, _call: &mut Call) -> Handled {
     let bytes = match api.engine.root.read_limited(eventlog::PATH, eventlog::MAX_LOG) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(error(404, "no measured-boot event log: the firmware kept none, or there is no TPM").into());
+            // 400, as every endpoint a board cannot serve answers: 404 is for paths that
+            // do not exist, and a client tells the two apart.
+            return Ok(error(400, "no measured-boot event log: the firmware kept none, or there is no TPM").into());
         }
         Err(e) => return Ok(error(500, &format!("reading the event log: {e}")).into()),
     };
