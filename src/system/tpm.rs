@@ -51,10 +51,14 @@ impl Tpm {
     /// Opens the device, or connects when `path` is a unix socket.
     pub fn open(path: &Path) -> io::Result<Tpm> {
         use std::os::unix::fs::FileTypeExt;
-        let link = if std::fs::metadata(path)?.file_type().is_socket() {
+        let kind = std::fs::metadata(path)?.file_type();
+        let link = if kind.is_socket() {
             Link::Socket(std::os::unix::net::UnixStream::connect(path)?)
-        } else {
+        } else if kind.is_char_device() {
             Link::Device(std::fs::OpenOptions::new().read(true).write(true).open(path)?)
+        } else {
+            // A command written to a regular file would only corrupt it.
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "neither a TPM device nor a socket"));
         };
         Ok(Tpm { link })
     }
@@ -285,6 +289,15 @@ mod tests {
             let e = exchange(&mut a, b"cmd", &mut out).unwrap_err();
             assert!(e.to_string().contains("impossible size"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_regular_file_is_not_written_to() {
+        let file = std::env::temp_dir().join(format!("steward-not-a-tpm-{}", std::process::id()));
+        std::fs::write(&file, b"keep").unwrap();
+        assert!(Tpm::open(&file).is_err());
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]
