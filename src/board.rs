@@ -235,6 +235,47 @@ pub struct NetworkBackend {
     /// The settings the appliance ships with (a Jidoteki `network` section): what `GET
     /// /settings` answers until settings are stored. Without it, that answer is 404.
     pub default: Option<json::Value>,
+    /// `hook` (the default: the file above, then `apply`) or `netlink`: steward sets the
+    /// kernel itself (link, MTU, address, default route, hostname) and writes `resolv_conf`,
+    /// `hostname_file` and `ntp_config`.
+    pub backend: Option<String>,
+    /// The resolver file the netlink backend writes (default /etc/resolv.conf).
+    pub resolv_conf: Option<String>,
+    /// The hostname file the netlink backend writes (default /etc/hostname).
+    pub hostname_file: Option<String>,
+    /// Where the netlink backend writes the NTP server (`server NAME iburst`, which chrony,
+    /// ntpd and openntpd read); without it the server is stored and shown only.
+    pub ntp_config: Option<String>,
+    /// DHCP on the netlink backend: the board's DHCP client for the interface (argv, no
+    /// shell; STEWARD_INTERFACE in its environment), e.g. `["udhcpc", "-i", "eth0", "-n",
+    /// "-q"]`, run once the link is up and steward's static address is off.
+    pub dhcp_client: Option<Vec<String>>,
+}
+
+/// How network settings reach the system (`network.backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetBackend {
+    Hook,
+    Netlink,
+}
+
+impl NetworkBackend {
+    /// `None` only for a profile `validate` refused.
+    pub fn backend(&self) -> Option<NetBackend> {
+        match self.backend.as_deref() {
+            None | Some("hook") => Some(NetBackend::Hook),
+            Some("netlink") => Some(NetBackend::Netlink),
+            Some(_) => None,
+        }
+    }
+
+    pub fn resolv_conf(&self) -> &str {
+        self.resolv_conf.as_deref().unwrap_or("/etc/resolv.conf")
+    }
+
+    pub fn hostname_file(&self) -> &str {
+        self.hostname_file.as_deref().unwrap_or("/etc/hostname")
+    }
 }
 
 /// The storage types this appliance offers (Jidoteki's storage-options.json) and where the
@@ -356,6 +397,21 @@ impl Board {
         }
         if self.storage.pool_hook.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("storage.pool_hook: empty command".into());
+        }
+        if self.network.backend().is_none() {
+            return Err(format!("network.backend: {:?} is not hook or netlink", self.network.backend));
+        }
+        for (field, path) in [
+            ("network.resolv_conf", &self.network.resolv_conf),
+            ("network.hostname_file", &self.network.hostname_file),
+            ("network.ntp_config", &self.network.ntp_config),
+        ] {
+            if path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+                return Err(format!("{field}: an absolute path"));
+            }
+        }
+        if self.network.dhcp_client.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err("network.dhcp_client: empty command".into());
         }
         if self.tpm.as_ref().is_some_and(|t| !t.starts_with('/')) {
             return Err("tpm: an absolute path (e.g. /dev/tpmrm0)".into());

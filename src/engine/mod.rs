@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod keys;
 pub mod license;
 pub mod logs;
+pub mod netapply;
 pub mod netconfig;
 pub mod package;
 pub mod passphrase;

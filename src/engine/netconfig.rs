@@ -60,6 +60,16 @@ impl Engine {
         let mut doc = Object::new()
             .num("deadline_ms", now_ms + timeout_ms.unwrap_or(MAX_CONFIRM_MS))
             .bool("auto_confirm", timeout_ms.is_none());
+        if self.uses_netlink() {
+            // The kernel's state, not only the settings, is what a rollback puts back.
+            let mut ifaces = vec![network.get("interface").unwrap_or("eth0").to_owned()];
+            ifaces.extend(self.network_settings().and_then(|n| n.get("interface").map(str::to_owned)));
+            let ifaces: Vec<&str> = ifaces.iter().map(String::as_str).collect();
+            let before = self
+                .network_before(&ifaces)
+                .map_err(|e| Error::Io(format!("reading the interfaces' state from the kernel: {e}")))?;
+            doc = doc.raw("before", &before.to_json());
+        }
         doc = match &previous {
             Some(p) => doc.str("previous", p),
             None => doc.raw("previous", "null"),
@@ -112,6 +122,11 @@ impl Engine {
     pub fn network_rollback(&mut self) -> Result<(), Error> {
         let Some(p) = self.network_pending() else { return Ok(()) };
         crate::log::warn(format_args!("network: rolling back the unconfirmed change"));
+        if let Some(before) = self.pending_before() {
+            if let Err(e) = super::netapply::restore(&self.root, &before) {
+                crate::log::warn(format_args!("network: putting the kernel's state back: {e}"));
+            }
+        }
         match &p.previous {
             Some(text) => {
                 let network = parse_network(text.as_bytes())?;
@@ -165,8 +180,19 @@ impl Engine {
         None
     }
 
-    /// Runs the apply hook for whatever settings are stored now (after a rollback).
+    /// The state from before the pending change (netlink backend).
+    fn pending_before(&self) -> Option<super::netapply::Before> {
+        let text = std::fs::read_to_string(self.data.join(PENDING_FILE)).ok()?;
+        let Value::Object(m) = json::from_str::<Value>(&text).ok()? else { return None };
+        super::netapply::Before::from_json(m.get("before")?)
+    }
+
+    /// Runs the apply hook for whatever settings are stored now (after a rollback). The
+    /// netlink backend has put the kernel's own state back already.
     fn reapply_stored(&mut self) -> Result<(), Error> {
+        if self.uses_netlink() {
+            return Ok(());
+        }
         let is_static = self.network_settings().is_some_and(|n| n.is_static());
         self.apply_network(is_static, |r| {
             if let Err(e) = r {

@@ -416,6 +416,22 @@ impl Engine {
         is_static: bool,
         done: impl FnOnce(Result<(), String>) + Send + 'static,
     ) -> Result<(), Error> {
+        if self.uses_netlink() {
+            let Some(n) = self.network_settings() else {
+                done(Ok(()));
+                return Ok(());
+            };
+            let plan = self.network_plan(&n).map_err(Error::Invalid)?;
+            let iface = n.get("interface").unwrap_or("eth0").to_owned();
+            let before = self
+                .network_before(&[&iface])
+                .map_err(|e| Error::Io(format!("reading the interface's state from the kernel: {e}")))?;
+            let root = self.root.clone();
+            return crate::workers::queue("network-apply", move || done(super::netapply::run(&root, &plan, &before)))
+                .map_err(|crate::workers::Refused(why)| {
+                    Error::Busy(format!("cannot apply the network settings: {why}"))
+                });
+        }
         let Some(argv) = self.board.network.apply.clone() else {
             done(Ok(()));
             return Ok(());

@@ -5,6 +5,8 @@ pub mod eventlog;
 pub mod hardware;
 pub mod health;
 pub mod kernel;
+pub mod netlink;
+pub mod netstate;
 pub mod privilege;
 #[allow(unsafe_code)] // the one module that needs it: see its header
 pub mod raw;

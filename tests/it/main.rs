@@ -20,6 +20,7 @@ mod integrity;
 mod license;
 mod logs;
 mod metrics;
+mod netns;
 mod plans;
 mod privilege;
 mod protos;

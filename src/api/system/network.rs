@@ -220,6 +220,51 @@ fn iface_file(api: &Api, iface: &str, file: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).trim().to_owned())
 }
 
+/// The interface's MAC: the kernel's on the netlink backend, else sysfs below the root.
+fn hwaddr(api: &Api, iface: &str) -> String {
+    if api.engine.uses_netlink() {
+        return crate::system::netstate::seen(iface).map(|s| s.mac).unwrap_or_default();
+    }
+    iface_file(api, iface, "address").unwrap_or_default()
+}
+
+/// The interface's state from the kernel itself (netlink backend): link, carrier, MTU, MAC,
+/// every address and the routes through it.
+fn kernel_state(iface: &str, roles: &[String]) -> String {
+    let Ok(seen) = crate::system::netstate::seen(iface) else {
+        return Object::new().str("state", "off").raw("stats", &zero_stats()).finish();
+    };
+    let state = match (seen.up, seen.carrier) {
+        (true, true) => "routable",
+        (true, false) => "no-carrier",
+        _ => "off",
+    };
+    let mut st = Object::new().str("state", state).str("type", "ethernet").str("hwaddr", &seen.mac);
+    if !seen.addresses.is_empty() {
+        st = st.raw("addresses", &str_array(seen.addresses.iter().map(String::as_str)));
+    }
+    if !seen.routes.is_empty() {
+        let routes: Vec<String> =
+            seen.routes.iter().map(|(to, via)| Object::new().str("to", to).str("via", via).finish()).collect();
+        st = st.raw("routes", &format!("[{}]", routes.join(",")));
+    }
+    if !roles.is_empty() {
+        st = st.raw("roles", &str_array(roles.iter().map(String::as_str)));
+    }
+    let [rx, rx_errors, tx, tx_errors] = seen.stats;
+    let stats = Object::new()
+        .num("rx_bytes", rx)
+        .num("rx_errors", rx_errors)
+        .num("tx_bytes", tx)
+        .num("tx_errors", tx_errors)
+        .finish();
+    st.num("mtu", seen.mtu).raw("stats", &stats).finish()
+}
+
+fn zero_stats() -> String {
+    Object::new().num("rx_bytes", 0).num("rx_errors", 0).num("tx_bytes", 0).num("tx_errors", 0).finish()
+}
+
 fn configured_iface(settings: Option<&Network>) -> String {
     settings.and_then(|n| n.get("interface")).unwrap_or("eth0").to_owned()
 }
@@ -227,8 +272,19 @@ fn configured_iface(settings: Option<&Network>) -> String {
 pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
     let settings = api.engine.network_settings();
     let iface = configured_iface(settings.as_ref());
-    let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
+    let hwaddr = hwaddr(api, &iface);
     let config = to_incus(settings.as_ref(), &hwaddr);
+    let pending = api.engine.network_pending();
+    if api.engine.uses_netlink() {
+        let roles = settings.as_ref().map(|n| n.system.roles.clone()).unwrap_or_default();
+        let mut state = Object::new()
+            .raw("interfaces", &Object::new().raw(&iface, &kernel_state(&iface, &roles)).finish())
+            .bool("configuration_in_process", pending.as_ref().is_some_and(|p| !p.auto_confirm));
+        if let Some(p) = pending.filter(|p| !p.auto_confirm) {
+            state = state.str("confirmation_deadline", &crate::time::rfc3339_ms(p.deadline_ms));
+        }
+        return Ok(resource(&config, &state.finish()));
+    }
     let num = |f: &str| iface_file(api, &iface, f).and_then(|v| v.parse::<i64>().ok());
     let operstate = iface_file(api, &iface, "operstate").unwrap_or_else(|| "unknown".into());
     let mut st = Object::new()
@@ -258,7 +314,6 @@ pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
             .num("tx_errors", stat("tx_errors"))
             .finish(),
     );
-    let pending = api.engine.network_pending();
     let mut state = Object::new()
         .raw("interfaces", &Object::new().raw(&iface, &st.finish()).finish())
         .bool("configuration_in_process", pending.as_ref().is_some_and(|p| !p.auto_confirm));
@@ -271,8 +326,7 @@ pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
 pub fn put_network(api: &mut Api, call: &mut Call) -> Handled {
     let settings = api.engine.network_settings();
     let iface = configured_iface(settings.as_ref());
-    let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
-    let current = to_incus(settings.as_ref(), &hwaddr);
+    let current = to_incus(settings.as_ref(), &hwaddr(api, &iface));
     check_if_match(call, &current, "configuration")?;
     let config = Value::Object(put_config(call)?);
     let hostname = api.engine.current_hostname();

@@ -1,0 +1,190 @@
+//! The netlink backend (`network.backend: netlink`): network settings applied to the kernel
+//! by steward itself (system::netstate) with the resolver, hostname and NTP files beside
+//! them. Whatever a change touches is taken first, so that a step failing undoes the steps
+//! before it, and a change left unconfirmed is undone to exactly what was there.
+
+use std::net::IpAddr;
+
+use miniserde::json::Value;
+
+use super::Engine;
+use super::settings::Network;
+use crate::json::Object;
+use crate::system::Root;
+use crate::system::netstate::{self, Snapshot, Wanted};
+
+/// Files are small; a larger one is not read into the snapshot.
+const MAX_FILE: u64 = 64 * 1024;
+
+/// One change, ready to run on a worker.
+pub struct Plan {
+    wanted: Wanted,
+    hostname: Option<String>,
+    /// (system path, the content it gets).
+    files: Vec<(String, String)>,
+    dhcp_client: Option<Vec<String>>,
+}
+
+/// What was there before a change: the kernel's side and the files, as (path, content;
+/// None: absent).
+pub struct Before {
+    kernel: Snapshot,
+    files: Vec<(String, Option<String>)>,
+}
+
+fn prefix_of(netmask: &str) -> Option<u8> {
+    if let Some(p) = netmask.strip_prefix('/') {
+        return p.parse().ok().filter(|p| *p <= 128);
+    }
+    let m: std::net::Ipv4Addr = netmask.parse().ok()?;
+    let bits = u32::from(m);
+    (bits.leading_ones() + bits.trailing_zeros() == 32).then(|| bits.leading_ones() as u8)
+}
+
+impl Engine {
+    pub fn uses_netlink(&self) -> bool {
+        self.board.network.backend() == Some(crate::board::NetBackend::Netlink)
+    }
+
+    /// The files the netlink backend writes, as system paths.
+    fn network_files(&self) -> Vec<String> {
+        let b = &self.board.network;
+        let mut files = vec![b.resolv_conf().to_owned(), b.hostname_file().to_owned()];
+        files.extend(b.ntp_config.clone());
+        files
+    }
+
+    pub(super) fn network_plan(&self, n: &Network) -> Result<Plan, String> {
+        let iface = n.get("interface").unwrap_or("eth0").to_owned();
+        let address = match (n.get("ip_address"), n.get("netmask")) {
+            (Some(ip), Some(mask)) => {
+                let ip: IpAddr = ip.parse().map_err(|_| format!("ip_address {ip:?} is not an address"))?;
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                let prefix = prefix_of(mask).filter(|p| *p <= max).ok_or_else(|| format!("netmask {mask:?}"))?;
+                Some((ip, prefix))
+            }
+            _ => None,
+        };
+        let gateway = match n.get("gateway") {
+            Some(g) => Some(g.parse::<IpAddr>().map_err(|_| format!("gateway {g:?} is not an address"))?),
+            None => None,
+        };
+        let mut resolv = String::from("# written by steward from the network settings\n");
+        if !n.system.domain.is_empty() {
+            resolv.push_str(&format!("search {}\n", n.system.domain));
+        }
+        for ns in [n.get("dns1"), n.get("dns2")].into_iter().flatten() {
+            resolv.push_str(&format!("nameserver {ns}\n"));
+        }
+        let b = &self.board.network;
+        let hostname = n.get("hostname").map(str::to_owned);
+        let mut files = vec![(b.resolv_conf().to_owned(), resolv)];
+        if let Some(h) = &hostname {
+            files.push((b.hostname_file().to_owned(), format!("{h}\n")));
+        }
+        if let (Some(path), Some(server)) = (&b.ntp_config, n.get("ntpserver")) {
+            files.push((
+                path.clone(),
+                format!("# written by steward from the network settings\nserver {server} iburst\n"),
+            ));
+        }
+        let dhcp_client = if address.is_none() { b.dhcp_client.clone() } else { None };
+        Ok(Plan { wanted: Wanted { iface, address, gateway, mtu: None }, hostname, files, dhcp_client })
+    }
+
+    /// The state a change to `ifaces` would touch.
+    pub(super) fn network_before(&self, ifaces: &[&str]) -> std::io::Result<Before> {
+        let kernel = netstate::snapshot(ifaces)?;
+        let files = self
+            .network_files()
+            .into_iter()
+            .map(|f| {
+                let content =
+                    self.root.read_limited(&f, MAX_FILE).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+                (f, content)
+            })
+            .collect();
+        Ok(Before { kernel, files })
+    }
+}
+
+/// Runs a change; a failing step puts back everything before it, and the error says both.
+pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
+    let outcome = (|| -> Result<(), String> {
+        netstate::apply(&plan.wanted).map_err(|e| format!("{}: {e}", plan.wanted.iface))?;
+        if let Some(h) = &plan.hostname {
+            rustix::system::sethostname(h.as_bytes()).map_err(|e| format!("setting the hostname: {e}"))?;
+        }
+        for (path, content) in &plan.files {
+            crate::store::atomic::write(&root.path(path), content.as_bytes(), 0o644)
+                .map_err(|e| format!("writing {path}: {e}"))?;
+        }
+        if let Some(argv) = &plan.dhcp_client {
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .env("STEWARD_INTERFACE", &plan.wanted.iface)
+                .stdin(std::process::Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run the DHCP client: {e}"))?;
+            if !status.success() {
+                return Err(format!("the DHCP client got no lease ({status})"));
+            }
+        }
+        Ok(())
+    })();
+    outcome.map_err(|e| match restore(root, before) {
+        Ok(()) => format!("{e}; what was set before is back"),
+        Err(r) => format!("{e}; putting back what was set before failed too: {r}"),
+    })
+}
+
+pub fn restore(root: &Root, before: &Before) -> Result<(), String> {
+    let mut first = netstate::restore(&before.kernel).err().map(|e| e.to_string());
+    for (path, content) in &before.files {
+        let target = root.path(path);
+        let r = match content {
+            Some(text) => crate::store::atomic::write(&target, text.as_bytes(), 0o644),
+            None => crate::store::atomic::remove(&target),
+        };
+        if let Err(e) = r {
+            first.get_or_insert(format!("{path}: {e}"));
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+impl Before {
+    pub fn to_json(&self) -> String {
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|(path, content)| {
+                let o = Object::new().str("path", path);
+                match content {
+                    Some(c) => o.str("content", c),
+                    None => o.raw("content", "null"),
+                }
+                .finish()
+            })
+            .collect();
+        Object::new().raw("kernel", &self.kernel.to_json()).raw("files", &format!("[{}]", files.join(","))).finish()
+    }
+
+    pub fn from_json(v: &Value) -> Option<Before> {
+        let Value::Object(m) = v else { return None };
+        let kernel = Snapshot::from_json(m.get("kernel")?)?;
+        let mut files = Vec::new();
+        if let Some(Value::Array(items)) = m.get("files") {
+            for f in items {
+                let Value::Object(f) = f else { return None };
+                let Some(Value::String(path)) = f.get("path") else { return None };
+                let content = match f.get("content") {
+                    Some(Value::String(c)) => Some(c.clone()),
+                    _ => None,
+                };
+                files.push((path.clone(), content));
+            }
+        }
+        Some(Before { kernel, files })
+    }
+}

@@ -1,0 +1,244 @@
+//! The netlink backend against the real kernel: steward runs in network and UTS namespaces
+//! of the test's own, with a veth pair whose steward side is `eth0` and whose other side
+//! (the gateway, 10.9.0.1) sits in a second namespace. Every apply, confirm, rollback and
+//! restart is checked with `ip -j` and `hostname`, run in the same namespaces. Skipped (and
+//! said so) where namespaces cannot be made, except in CI, where they must.
+
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::time::Duration;
+
+use miniserde::json::Value;
+
+use crate::util::{Daemon, Options, Resp, cleanup, dev_board_with, field, fixture_root_copy};
+
+/// Two network namespaces (steward's and the gateway's) and a UTS namespace, removed when
+/// dropped. The thread that `enter`s them stays in them.
+struct Namespaces {
+    net: String,
+    peer: String,
+    uts: std::path::PathBuf,
+}
+
+fn sh(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn run(args: &[&str]) -> String {
+    sh(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Namespaces {
+    fn make(tag: &str) -> Option<Namespaces> {
+        let n = format!("stw{}{tag}", std::process::id());
+        let ns =
+            Namespaces { net: n.clone(), peer: format!("{n}p"), uts: std::env::temp_dir().join(format!("{n}-uts")) };
+        let made = (|| -> Result<(), String> {
+            sh(&["ip", "netns", "add", &ns.net])?;
+            sh(&["ip", "netns", "add", &ns.peer])?;
+            std::fs::write(&ns.uts, b"").map_err(|e| e.to_string())?;
+            sh(&["unshare", &format!("--uts={}", ns.uts.display()), "true"])?;
+            Ok(())
+        })();
+        match made {
+            Ok(()) => Some(ns),
+            Err(why) => {
+                drop(ns);
+                assert!(std::env::var_os("CI").is_none(), "CI must make network namespaces: {why}");
+                eprintln!("skipped: no network namespaces here ({why})");
+                None
+            }
+        }
+    }
+
+    /// Moves this thread into steward's namespaces (its children follow), then builds the
+    /// link: loopback up, eth0 here, its peer as the gateway in the other namespace.
+    fn enter(&self) {
+        use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+        let net = std::fs::File::open(format!("/run/netns/{}", self.net)).unwrap();
+        move_into_link_name_space(net.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
+        let uts = std::fs::File::open(&self.uts).unwrap();
+        move_into_link_name_space(uts.as_fd(), Some(LinkNameSpaceType::HostNameAndNISDomainName)).unwrap();
+        run(&["hostname", "before.lan"]);
+        run(&["ip", "link", "set", "lo", "up"]);
+        run(&["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "gw0"]);
+        run(&["ip", "link", "set", "gw0", "netns", &self.peer]);
+        run(&["ip", "-n", &self.peer, "addr", "add", "10.9.0.1/24", "dev", "gw0"]);
+        run(&["ip", "-n", &self.peer, "link", "set", "gw0", "up"]);
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.net]);
+        let _ = sh(&["ip", "netns", "del", &self.peer]);
+        let _ = sh(&["umount", &self.uts.display().to_string()]);
+        let _ = std::fs::remove_file(&self.uts);
+    }
+}
+
+/// eth0's global IPv4 addresses and the default route's gateway, as `ip -j` reports them.
+fn kernel() -> (Vec<String>, Option<String>, bool) {
+    let addrs = run(&["ip", "-j", "-4", "addr", "show", "dev", "eth0"]);
+    let v: Value = miniserde::json::from_str(&addrs).unwrap();
+    let mut out = Vec::new();
+    let mut up = false;
+    if let Value::Array(links) = &v {
+        for l in links {
+            if let Value::Array(flags) = field(l, &["flags"]) {
+                up = flags.iter().any(|f| matches!(f, Value::String(s) if s == "UP"));
+            }
+            if let Value::Array(infos) = field(l, &["addr_info"]) {
+                for a in infos {
+                    if let (Value::String(ip), Value::Number(miniserde::json::Number::U64(p))) =
+                        (field(a, &["local"]), field(a, &["prefixlen"]))
+                    {
+                        out.push(format!("{ip}/{p}"));
+                    }
+                }
+            }
+        }
+    }
+    let routes = run(&["ip", "-j", "-4", "route", "show", "default"]);
+    let v: Value = miniserde::json::from_str(&routes).unwrap();
+    let gateway = match &v {
+        Value::Array(rs) => rs.iter().find_map(|r| match (field(r, &["gateway"]), field(r, &["dev"])) {
+            (Value::String(g), Value::String(dev)) if dev == "eth0" => Some(g.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    (out, gateway, up)
+}
+
+fn call(d: &Daemon, method: &str, path: &str, body: &str) -> Resp {
+    d.connect().send(method, path, &[("Authorization", "Bearer owner")], body.as_bytes())
+}
+
+fn config(address: &str, gateway: &str, hostname: &str, confirm: &str) -> String {
+    format!(
+        r#"{{"config":{{"dns":{{"hostname":"{hostname}","nameservers":["10.9.0.53"]}},"time":{{"ntp_servers":["10.9.0.123"]}},
+        "interfaces":[{{"name":"eth0","addresses":["{address}"],"routes":[{{"to":"0.0.0.0/0","via":"{gateway}"}}]}}]{confirm}}}}}"#
+    )
+}
+
+fn hostname() -> String {
+    run(&["hostname"]).trim().to_owned()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not happen in 10 s");
+}
+
+fn in_namespaces(tag: &str, test: impl FnOnce(&Namespaces) + Send) {
+    let Some(ns) = Namespaces::make(tag) else { return };
+    // A thread of its own: the namespaces stay with it and leave with it.
+    std::thread::scope(|s| s.spawn(|| test(&ns)).join().unwrap());
+}
+
+fn netlink_board() -> String {
+    dev_board_with(
+        "netlink",
+        &[(
+            r#""config": "/etc/steward/network.conf","#,
+            r#""config": "/etc/steward/network.conf", "backend": "netlink", "ntp_config": "/etc/chrony/sources.d/steward.sources","#,
+        )],
+    )
+}
+
+#[test]
+fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
+    in_namespaces("a", |ns| {
+        ns.enter();
+        let root = fixture_root_copy();
+        std::fs::create_dir_all(root.join("etc/chrony/sources.d")).unwrap();
+        let d = Daemon::with(Options { board: Some(netlink_board()), root: root.clone(), plain: false });
+        d.setup("owner");
+
+        // A change with no confirmation asked: it stands once applied.
+        let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.2/24", "10.9.0.1", "after.lan", ""));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        assert_eq!(hostname(), "after.lan");
+        let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
+        assert!(resolv.contains("nameserver 10.9.0.53"), "{resolv}");
+        let ntp = std::fs::read_to_string(root.join("etc/chrony/sources.d/steward.sources")).unwrap();
+        assert!(ntp.contains("server 10.9.0.123 iburst"), "{ntp}");
+        assert_eq!(std::fs::read_to_string(root.join("etc/hostname")).unwrap(), "after.lan\n");
+        // GET reads the kernel: the address, the route, the link's own MAC.
+        let v = call(&d, "GET", "/1.0/system/network", "").json();
+        let st = field(&v, &["metadata", "state", "interfaces", "eth0"]);
+        let Value::Array(addrs) = field(st, &["addresses"]) else { panic!("no addresses: {st:?}") };
+        assert!(addrs.iter().any(|a| matches!(a, Value::String(s) if s == "10.9.0.2/24")), "{addrs:?}");
+        let Value::Array(routes) = field(st, &["routes"]) else { panic!("no routes") };
+        assert!(routes.iter().any(|r| matches!(field(r, &["via"]), Value::String(v) if v == "10.9.0.1")));
+        let link = run(&["ip", "-j", "link", "show", "dev", "eth0"]);
+        let Value::Array(links) = miniserde::json::from_str::<Value>(&link).unwrap() else { panic!("{link}") };
+        let Value::String(mac) = field(&links[0], &["address"]) else { panic!("{link}") };
+        assert!(matches!(field(st, &["hwaddr"]), Value::String(h) if h == mac), "{st:?}");
+
+        // A change on trial: applied, then undone to exactly the kernel state before it.
+        let r = call(
+            &d,
+            "PUT",
+            "/1.0/system/network",
+            &config("10.9.0.3/24", "10.9.0.1", "trial.lan", r#","confirmation_timeout":"2s""#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(kernel().0, vec!["10.9.0.3/24".to_owned()]);
+        assert_eq!(hostname(), "trial.lan");
+        wait_for("the rollback", || kernel().0 == vec!["10.9.0.2/24".to_owned()]);
+        assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        wait_for("the hostname's rollback", || hostname() == "after.lan");
+        assert!(std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap().contains("10.9.0.53"));
+
+        // Half-way: the address applies, the route cannot (its gateway is off the subnet),
+        // and the answer comes once the address is undone too.
+        let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.4/24", "192.0.2.1", "half.lan", ""));
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert!(r.text().contains("what was set before is back"), "{}", r.text());
+        assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        assert_eq!(hostname(), "after.lan");
+
+        // Confirmed: it stays, and a restart changes nothing.
+        let r = call(
+            &d,
+            "PUT",
+            "/1.0/system/network",
+            &config("10.9.0.5/24", "10.9.0.1", "kept.lan", r#","confirmation_timeout":"30s""#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(call(&d, "POST", "/1.0/system/network/:confirm", "").status, 200);
+        let mut d = d;
+        d.restart();
+        assert_eq!(kernel(), (vec!["10.9.0.5/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        assert_eq!(hostname(), "kept.lan");
+
+        // Unconfirmed across a restart: the deadline passes while steward is down, and the
+        // kernel is put back when it starts.
+        let r = call(
+            &d,
+            "PUT",
+            "/1.0/system/network",
+            &config("10.9.0.6/24", "10.9.0.1", "gone.lan", r#","confirmation_timeout":"1s""#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        d.stop();
+        assert_eq!(kernel().0, vec!["10.9.0.6/24".to_owned()]);
+        std::thread::sleep(Duration::from_millis(1200));
+        d.restart();
+        wait_for("the rollback at start", || kernel().0 == vec!["10.9.0.5/24".to_owned()]);
+        assert_eq!(hostname(), "kept.lan");
+        cleanup(d);
+    });
+}
