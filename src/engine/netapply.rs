@@ -16,13 +16,52 @@ use crate::system::netstate::{self, Snapshot, Wanted};
 /// Files are small; a larger one is not read into the snapshot.
 const MAX_FILE: u64 = 64 * 1024;
 
+/// A lease is a few lines; more is not one.
+const MAX_LEASE: u64 = 4096;
+
 /// One change, ready to run on a worker.
 pub struct Plan {
     wanted: Wanted,
     hostname: Option<String>,
     /// (system path, the content it gets).
     files: Vec<(String, String)>,
-    dhcp_client: Option<Vec<String>>,
+    dhcp: Option<Dhcp>,
+}
+
+/// The board's DHCP client, and where its script leaves the lease for steward to apply.
+struct Dhcp {
+    argv: Vec<String>,
+    lease: std::path::PathBuf,
+    /// Nameservers come from the lease unless the settings name their own.
+    resolv_conf: Option<String>,
+}
+
+/// What a lease gives, read from the KEY=VALUE lines the client's script wrote (busybox
+/// udhcpc's names: `ip`, `subnet` or `mask`, `router`, `dns`).
+#[derive(Debug, PartialEq)]
+struct Lease {
+    address: (IpAddr, u8),
+    router: Option<IpAddr>,
+    dns: Vec<IpAddr>,
+}
+
+fn parse_lease(text: &str) -> Result<Lease, String> {
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .map(|v| v.trim().trim_matches('"'))
+    };
+    let ip: IpAddr = get("ip").and_then(|v| v.parse().ok()).ok_or("the lease has no ip")?;
+    let prefix = get("mask")
+        .and_then(|m| m.parse::<u8>().ok())
+        .or_else(|| get("subnet").and_then(prefix_of))
+        .filter(|p| *p <= 32)
+        .ok_or("the lease has no subnet")?;
+    // Several routers or servers come space-separated; the first router is the gateway.
+    let router = get("router").and_then(|r| r.split_whitespace().next()).and_then(|r| r.parse().ok());
+    let dns =
+        get("dns").map(|d| d.split_whitespace().filter_map(|s| s.parse().ok()).take(3).collect()).unwrap_or_default();
+    Ok(Lease { address: (ip, prefix), router, dns })
 }
 
 /// What was there before a change: the kernel's side and the files, as (path, content;
@@ -88,8 +127,16 @@ impl Engine {
                 format!("# written by steward from the network settings\nserver {server} iburst\n"),
             ));
         }
-        let dhcp_client = if address.is_none() { b.dhcp_client.clone() } else { None };
-        Ok(Plan { wanted: Wanted { iface, address, gateway, mtu: None }, hostname, files, dhcp_client })
+        let has_dns = n.get("dns1").is_some();
+        let dhcp = match (address, &b.dhcp_client) {
+            (None, Some(argv)) => Some(Dhcp {
+                argv: argv.clone(),
+                lease: self.data.join("network-lease"),
+                resolv_conf: (!has_dns).then(|| b.resolv_conf().to_owned()),
+            }),
+            _ => None,
+        };
+        Ok(Plan { wanted: Wanted { iface, address, gateway, mtu: None }, hostname, files, dhcp })
     }
 
     /// The state a change to `ifaces` would touch.
@@ -119,15 +166,30 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
             crate::store::atomic::write(&root.path(path), content.as_bytes(), 0o644)
                 .map_err(|e| format!("writing {path}: {e}"))?;
         }
-        if let Some(argv) = &plan.dhcp_client {
-            let status = std::process::Command::new(&argv[0])
-                .args(&argv[1..])
+        if let Some(dhcp) = &plan.dhcp {
+            let _ = std::fs::remove_file(&dhcp.lease);
+            let status = std::process::Command::new(&dhcp.argv[0])
+                .args(&dhcp.argv[1..])
                 .env("STEWARD_INTERFACE", &plan.wanted.iface)
+                .env("STEWARD_LEASE", &dhcp.lease)
                 .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
                 .status()
                 .map_err(|e| format!("cannot run the DHCP client: {e}"))?;
             if !status.success() {
                 return Err(format!("the DHCP client got no lease ({status})"));
+            }
+            let text = read_lease(&dhcp.lease)?;
+            let lease = parse_lease(&text)?;
+            let wanted = Wanted { address: Some(lease.address), gateway: lease.router, ..plan.wanted.clone() };
+            netstate::apply(&wanted).map_err(|e| format!("applying the lease: {e}"))?;
+            if let (Some(path), false) = (&dhcp.resolv_conf, lease.dns.is_empty()) {
+                let mut resolv = String::from("# written by steward from the DHCP lease\n");
+                for ns in &lease.dns {
+                    resolv.push_str(&format!("nameserver {ns}\n"));
+                }
+                crate::store::atomic::write(&root.path(path), resolv.as_bytes(), 0o644)
+                    .map_err(|e| format!("writing {path}: {e}"))?;
             }
         }
         Ok(())
@@ -136,6 +198,15 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
         Ok(()) => format!("{e}; what was set before is back"),
         Err(r) => format!("{e}; putting back what was set before failed too: {r}"),
     })
+}
+
+fn read_lease(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_LEASE).read_to_string(&mut text))
+        .map_err(|e| format!("the DHCP client left no lease ({}): {e}", path.display()))?;
+    Ok(text)
 }
 
 pub fn restore(root: &Root, before: &Before) -> Result<(), String> {
@@ -186,5 +257,27 @@ impl Before {
             }
         }
         Some(Before { kernel, files })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_read_as_udhcpc_leaves_it() {
+        let lease = parse_lease(
+            "ip=10.9.0.120\nsubnet=255.255.255.0\nrouter=10.9.0.1 10.9.0.2\ndns=10.9.0.53 bogus 10.9.0.54\n",
+        )
+        .unwrap();
+        assert_eq!(lease.address, ("10.9.0.120".parse().unwrap(), 24));
+        assert_eq!(lease.router, Some("10.9.0.1".parse().unwrap()));
+        assert_eq!(lease.dns.len(), 2);
+        assert_eq!(parse_lease("ip=10.0.0.5\nmask=16\n").unwrap().address.1, 16);
+        for bad in
+            ["", "ip=x\nsubnet=255.0.0.0", "ip=10.0.0.5", "ip=10.0.0.5\nsubnet=255.0.255.0", "ip=10.0.0.5\nmask=40"]
+        {
+            assert!(parse_lease(bad).is_err(), "{bad:?}");
+        }
     }
 }

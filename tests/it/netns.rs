@@ -242,3 +242,82 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         cleanup(d);
     });
 }
+
+/// dnsmasq on the gateway's side, killed when dropped.
+struct Dnsmasq(std::process::Child);
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn dhcp_takes_a_lease_from_dnsmasq_and_steward_applies_it() {
+    in_namespaces("d", |ns| {
+        ns.enter();
+        let root = fixture_root_copy();
+        let leases = root.join("dnsmasq.leases");
+        let dnsmasq = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.peer,
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+            ])
+            .args(["--port=0", "--interface=gw0", "--bind-interfaces", "--user=root", "--log-facility=/dev/null"])
+            .args(["--dhcp-range=10.9.0.100,10.9.0.150,255.255.255.0,10m", "--dhcp-option=option:router,10.9.0.1"])
+            .args(["--dhcp-option=option:dns-server,10.9.0.53"])
+            .arg(format!("--dhcp-leasefile={}", leases.display()))
+            .arg(format!("--pid-file={}", root.join("dnsmasq.pid").display()))
+            .spawn();
+        let _dnsmasq = match dnsmasq {
+            Ok(child) => Dnsmasq(child),
+            Err(e) => {
+                assert!(std::env::var_os("CI").is_none(), "CI must run dnsmasq: {e}");
+                eprintln!("skipped: no dnsmasq ({e})");
+                return;
+            }
+        };
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/udhcpc/steward.script");
+        let board = dev_board_with(
+            "dhcp",
+            &[(
+                r#""config": "/etc/steward/network.conf","#,
+                &format!(
+                    r#""config": "/etc/steward/network.conf", "backend": "netlink", "dhcp_client": ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", "{script}"],"#
+                ),
+            )],
+        );
+        let d = Daemon::with(Options { board: Some(board), root: root.clone(), plain: false });
+        d.setup("owner");
+        // A static address first, then DHCP: the static one goes, the lease's comes.
+        let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.2/24", "10.9.0.1", "static.lan", ""));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let dhcp =
+            r#"{"config":{"dns":{"hostname":"leased.lan"},"interfaces":[{"name":"eth0","addresses":["dhcp4"]}]}}"#;
+        let r = call(&d, "PUT", "/1.0/system/network", dhcp);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let (addrs, gateway, up) = kernel();
+        assert!(up);
+        assert_eq!(addrs.len(), 1, "{addrs:?}");
+        let leased: std::net::Ipv4Addr = addrs[0].trim_end_matches("/24").parse().unwrap();
+        assert!((100..=150).contains(&leased.octets()[3]) && addrs[0].ends_with("/24"), "{addrs:?}");
+        assert_eq!(gateway.as_deref(), Some("10.9.0.1"));
+        let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
+        assert!(resolv.contains("nameserver 10.9.0.53"), "the lease's DNS: {resolv}");
+        assert_eq!(hostname(), "leased.lan");
+        // dnsmasq recorded that address as given.
+        let given = std::fs::read_to_string(&leases).unwrap();
+        assert!(given.contains(&leased.to_string()), "{given}");
+        // GET: the config says DHCP, the state shows the lease as the kernel has it.
+        let text = call(&d, "GET", "/1.0/system/network", "").text();
+        assert!(text.contains(r#""addresses":["dhcp4"]"#), "{text}");
+        assert!(text.contains(&format!(r#""addresses":["{}""#, addrs[0])), "{text}");
+        cleanup(d);
+    });
+}
