@@ -235,9 +235,11 @@ pub struct NetworkBackend {
     /// The settings the appliance ships with (a Jidoteki `network` section): what `GET
     /// /settings` answers until settings are stored. Without it, that answer is 404.
     pub default: Option<json::Value>,
-    /// `hook` (the default: the file above, then `apply`) or `netlink`: steward sets the
-    /// kernel itself (link, MTU, address, default route, hostname) and writes `resolv_conf`,
-    /// `hostname_file` and `ntp_config`.
+    /// `hook` (the default: `config` gets key="value" lines, then `apply` runs), `networkd`
+    /// or `ifupdown` (`config` is rendered as a `.network` unit or an interfaces file, then
+    /// `apply` runs; the hostname is set), or `netlink`: steward sets the kernel itself
+    /// (link, address, default route, hostname) and writes `resolv_conf`, `hostname_file`
+    /// and `ntp_config`.
     pub backend: Option<String>,
     /// The resolver file the netlink backend writes (default /etc/resolv.conf).
     pub resolv_conf: Option<String>,
@@ -257,6 +259,10 @@ pub struct NetworkBackend {
 pub enum NetBackend {
     Hook,
     Netlink,
+    /// `config` is a systemd-networkd `.network` unit.
+    Networkd,
+    /// `config` is ifupdown's interfaces file.
+    Ifupdown,
 }
 
 impl NetworkBackend {
@@ -265,6 +271,8 @@ impl NetworkBackend {
         match self.backend.as_deref() {
             None | Some("hook") => Some(NetBackend::Hook),
             Some("netlink") => Some(NetBackend::Netlink),
+            Some("networkd") => Some(NetBackend::Networkd),
+            Some("ifupdown") => Some(NetBackend::Ifupdown),
             Some(_) => None,
         }
     }
@@ -399,7 +407,10 @@ impl Board {
             return Err("storage.pool_hook: empty command".into());
         }
         if self.network.backend().is_none() {
-            return Err(format!("network.backend: {:?} is not hook or netlink", self.network.backend));
+            return Err(format!(
+                "network.backend: {:?} is not hook, netlink, networkd or ifupdown",
+                self.network.backend
+            ));
         }
         for (field, path) in [
             ("network.resolv_conf", &self.network.resolv_conf),

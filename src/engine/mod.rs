@@ -17,6 +17,7 @@ pub mod license;
 pub mod logs;
 pub mod netapply;
 pub mod netconfig;
+pub mod netrender;
 pub mod package;
 pub mod passphrase;
 pub mod planrun;

@@ -71,7 +71,7 @@ pub struct Before {
     files: Vec<(String, Option<String>)>,
 }
 
-fn prefix_of(netmask: &str) -> Option<u8> {
+pub(super) fn prefix_of(netmask: &str) -> Option<u8> {
     if let Some(p) = netmask.strip_prefix('/') {
         return p.parse().ok().filter(|p| *p <= 128);
     }

@@ -380,9 +380,15 @@ impl Engine {
         self.render(&self.board.network.config.clone(), &self.network_lines(n))
     }
 
-    /// The board's network file for the settings: key=value lines.
+    /// The board's network file for the settings: key=value lines, or the network
+    /// manager's own file on a renderer backend.
     pub fn network_lines(&self, n: &Network) -> String {
-        key_value_lines(&with_mode(n))
+        use crate::board::NetBackend;
+        match self.board.network.backend() {
+            Some(NetBackend::Networkd) => super::netrender::networkd(n),
+            Some(NetBackend::Ifupdown) => super::netrender::ifupdown(n),
+            _ => key_value_lines(&with_mode(n)),
+        }
     }
 
     /// Stores a settings document and renders the board's file for it as one change: the
@@ -432,13 +438,35 @@ impl Engine {
                     Error::Busy(format!("cannot apply the network settings: {why}"))
                 });
         }
-        let Some(argv) = self.board.network.apply.clone() else {
+        // networkd and ifupdown leave the hostname alone: steward sets it (kernel and file).
+        let renderer = matches!(
+            self.board.network.backend(),
+            Some(crate::board::NetBackend::Networkd | crate::board::NetBackend::Ifupdown)
+        );
+        let hostname = match self.network_settings().and_then(|n| n.get("hostname").map(str::to_owned)) {
+            Some(h) if renderer => Some((h, self.root.path(self.board.network.hostname_file()))),
+            _ => None,
+        };
+        let argv = self.board.network.apply.clone();
+        if argv.is_none() && hostname.is_none() {
             done(Ok(()));
             return Ok(());
-        };
+        }
         let config = self.root.path(&self.board.network.config);
         let mode = if is_static { "static" } else { "dhcp" };
         crate::workers::queue("network-apply", move || {
+            if let Some((name, file)) = &hostname {
+                let set = rustix::system::sethostname(name.as_bytes())
+                    .map_err(|e| format!("setting the hostname: {e}"))
+                    .and_then(|()| {
+                        atomic::write(file, format!("{name}\n").as_bytes(), 0o644)
+                            .map_err(|e| format!("writing {}: {e}", file.display()))
+                    });
+                if let Err(e) = set {
+                    return done(Err(e));
+                }
+            }
+            let Some(argv) = argv else { return done(Ok(())) };
             let status = std::process::Command::new(&argv[0])
                 .args(&argv[1..])
                 .env("STEWARD_NETWORK_CONFIG", &config)

@@ -321,3 +321,63 @@ fn dhcp_takes_a_lease_from_dnsmasq_and_steward_applies_it() {
         cleanup(d);
     });
 }
+
+#[test]
+fn ifupdown_reads_what_steward_renders() {
+    in_namespaces("i", |ns| {
+        ns.enter();
+        if sh(&["ifup", "--version"]).is_err() {
+            assert!(std::env::var_os("CI").is_none(), "CI must have ifupdown");
+            eprintln!("skipped: no ifupdown");
+            return;
+        }
+        let root = fixture_root_copy();
+        std::fs::create_dir_all(root.join("etc/network")).unwrap();
+        // The board's network script, as a vendor writes it for ifupdown: take the interface
+        // down, drop what it held, bring it up from the file steward rendered.
+        let state = root.join("ifstate");
+        std::fs::create_dir_all(&state).unwrap();
+        let hook = root.join("ifupdown-apply");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nset -e\nifdown --force -i \"$STEWARD_NETWORK_CONFIG\" --state-dir {s} eth0 || true\n\
+                 ip addr flush dev eth0 scope global\nifup -i \"$STEWARD_NETWORK_CONFIG\" --state-dir {s} eth0\n",
+                s = state.display()
+            ),
+        )
+        .unwrap();
+        run(&["chmod", "755", &hook.display().to_string()]);
+        let board = dev_board_with(
+            "ifupdown",
+            &[(
+                r#""config": "/etc/steward/network.conf","#,
+                &format!(
+                    r#""config": "/etc/network/interfaces", "backend": "ifupdown", "apply": ["{}"],"#,
+                    hook.display()
+                ),
+            )],
+        );
+        let d = Daemon::with(Options { board: Some(board), root: root.clone(), plain: false });
+        d.setup("owner");
+        let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.7/24", "10.9.0.1", "ifup.lan", ""));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let file = std::fs::read_to_string(root.join("etc/network/interfaces")).unwrap();
+        assert!(file.contains("iface eth0 inet static\n    address 10.9.0.7/24\n    gateway 10.9.0.1\n"), "{file}");
+        assert_eq!(kernel(), (vec!["10.9.0.7/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        assert_eq!(hostname(), "ifup.lan");
+        // Unconfirmed: the previous file comes back and the board's script applies it.
+        let r = call(
+            &d,
+            "PUT",
+            "/1.0/system/network",
+            &config("10.9.0.8/24", "10.9.0.1", "trial.lan", r#","confirmation_timeout":"1s""#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(kernel().0, vec!["10.9.0.8/24".to_owned()]);
+        wait_for("the rollback", || kernel().0 == vec!["10.9.0.7/24".to_owned()]);
+        assert_eq!(kernel(), (vec!["10.9.0.7/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        wait_for("the hostname's rollback", || hostname() == "ifup.lan");
+        cleanup(d);
+    });
+}
