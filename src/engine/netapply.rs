@@ -136,7 +136,7 @@ impl Engine {
             }),
             _ => None,
         };
-        Ok(Plan { wanted: Wanted { iface, address, gateway, mtu: None }, hostname, files, dhcp })
+        Ok(Plan { wanted: Wanted { iface, address, gateway, mtu: n.system.mtu }, hostname, files, dhcp })
     }
 
     /// The state a change to `ifaces` would touch.

@@ -38,6 +38,9 @@ pub fn networkd(n: &Network) -> String {
     if let Some(ntp) = n.get("ntpserver") {
         out.push_str(&format!("NTP={ntp}\n"));
     }
+    if let Some(mtu) = n.system.mtu {
+        out.push_str(&format!("\n[Link]\nMTUBytes={mtu}\n"));
+    }
     out
 }
 
@@ -67,6 +70,9 @@ pub fn ifupdown(n: &Network) -> String {
     }
     if !n.system.domain.is_empty() {
         out.push_str(&format!("    dns-search {}\n", n.system.domain));
+    }
+    if let Some(mtu) = n.system.mtu {
+        out.push_str(&format!("    mtu {mtu}\n"));
     }
     out
 }
@@ -120,6 +126,10 @@ mod tests {
                 "{HEADER}auto lo\niface lo inet loopback\n\nauto eth1\niface eth1 inet dhcp\n    hostname box.lan\n"
             )
         );
+        let mut mtu = settings(&[("interface", "eth0")], "");
+        mtu.system.mtu = Some(9000);
+        assert!(networkd(&mtu).ends_with("\n[Link]\nMTUBytes=9000\n"));
+        assert!(ifupdown(&mtu).ends_with("    mtu 9000\n"));
         let v6 = settings(
             &[("interface", "eth0"), ("ip_address", "fd00::2"), ("netmask", "/64"), ("gateway", "fd00::1")],
             "",

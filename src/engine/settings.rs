@@ -149,6 +149,8 @@ pub struct Network {
 pub struct System {
     pub domain: String,
     pub roles: Vec<String>,
+    /// The interface's MTU, when one was asked for (68 to 65535).
+    pub mtu: Option<u32>,
 }
 
 impl System {
@@ -158,7 +160,11 @@ impl System {
             Some(Value::String(d)) => d.clone(),
             _ => String::new(),
         };
-        System { domain, roles: crate::json::strings_in(s.get("roles")) }
+        let mtu = match s.get("mtu") {
+            Some(Value::Number(json::Number::U64(n))) => u32::try_from(*n).ok(),
+            _ => None,
+        };
+        System { domain, roles: crate::json::strings_in(s.get("roles")), mtu }
     }
 }
 
@@ -304,8 +310,12 @@ fn network_document(n: &Network) -> String {
     if n.system != System::default() {
         let system = crate::json::Object::new()
             .str("domain", &n.system.domain)
-            .raw("roles", &crate::json::str_array(n.system.roles.iter().map(String::as_str)))
-            .finish();
+            .raw("roles", &crate::json::str_array(n.system.roles.iter().map(String::as_str)));
+        let system = match n.system.mtu {
+            Some(mtu) => system.num("mtu", mtu),
+            None => system,
+        }
+        .finish();
         doc = doc.raw("system", &system);
     }
     doc.finish()

@@ -126,6 +126,15 @@ fn config(address: &str, gateway: &str, hostname: &str, confirm: &str) -> String
     )
 }
 
+fn link_mtu() -> u64 {
+    let link = run(&["ip", "-j", "link", "show", "dev", "eth0"]);
+    let Value::Array(links) = miniserde::json::from_str::<Value>(&link).unwrap() else { panic!("{link}") };
+    match field(&links[0], &["mtu"]) {
+        Value::Number(miniserde::json::Number::U64(n)) => *n,
+        other => panic!("mtu {other:?}"),
+    }
+}
+
 fn hostname() -> String {
     run(&["hostname"]).trim().to_owned()
 }
@@ -166,8 +175,13 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         d.setup("owner");
 
         // A change with no confirmation asked: it stands once applied.
-        let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.2/24", "10.9.0.1", "after.lan", ""));
+        let with_mtu = config("10.9.0.2/24", "10.9.0.1", "after.lan", "")
+            .replace(r#""name":"eth0","#, r#""name":"eth0","mtu":1400,"#);
+        let r = call(&d, "PUT", "/1.0/system/network", &with_mtu);
         assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(link_mtu(), 1400);
+        let r = call(&d, "PUT", "/1.0/system/network", &with_mtu.replace("1400", "40"));
+        assert_eq!(r.status, 400, "an MTU below IPv4's 68: {}", r.text());
         assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
         assert_eq!(hostname(), "after.lan");
         let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
@@ -186,6 +200,12 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         let Value::Array(links) = miniserde::json::from_str::<Value>(&link).unwrap() else { panic!("{link}") };
         let Value::String(mac) = field(&links[0], &["address"]) else { panic!("{link}") };
         assert!(matches!(field(st, &["hwaddr"]), Value::String(h) if h == mac), "{st:?}");
+        assert!(matches!(field(st, &["mtu"]), Value::Number(miniserde::json::Number::U64(1400))), "{st:?}");
+        let text = call(&d, "GET", "/1.0/system/network", "").text();
+        assert!(
+            text.contains(r#""routes":[{"to":"0.0.0.0/0","via":"10.9.0.1"}],"mtu":1400}"#),
+            "the config keeps it: {text}"
+        );
 
         // A change on trial: applied, then undone to exactly the kernel state before it.
         let r = call(
@@ -199,6 +219,7 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         assert_eq!(hostname(), "trial.lan");
         wait_for("the rollback", || kernel().0 == vec!["10.9.0.2/24".to_owned()]);
         assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        assert_eq!(link_mtu(), 1400);
         wait_for("the hostname's rollback", || hostname() == "after.lan");
         assert!(std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap().contains("10.9.0.53"));
 

@@ -156,6 +156,11 @@ pub fn from_incus(config: &Value, hostname: &str) -> Result<(Network, Option<i64
         Some(_) => return Err(Error::Invalid("dns.domain must be a string".into())),
     };
     network.system.roles = strings(iface.get("roles"), "roles")?;
+    network.system.mtu = match iface.get("mtu") {
+        None | Some(Value::Null) | Some(Value::Number(json::Number::U64(0))) => None,
+        Some(Value::Number(json::Number::U64(n))) if (68..=65535).contains(n) => Some(*n as u32),
+        Some(_) => return Err(Error::Invalid("mtu: a number from 68 to 65535 (0 or absent: the link's own)".into())),
+    };
     if let Some(r) = network.system.roles.iter().find(|r| !crate::board::valid_id(r)) {
         return Err(Error::Invalid(format!("role {r:?}: letters, digits, - or _ (management, cluster, …)")));
     }
@@ -194,6 +199,9 @@ pub fn to_incus(settings: Option<&Network>, hwaddr: &str) -> String {
         .raw("addresses", &str_array(addresses.iter().map(String::as_str)))
         .raw("routes", &routes);
     // Upstream omits empty roles (omitempty) and always sends the domain.
+    if let Some(mtu) = system.mtu {
+        iface = iface.num("mtu", mtu);
+    }
     if !system.roles.is_empty() {
         iface = iface.raw("roles", &str_array(system.roles.iter().map(String::as_str)));
     }
