@@ -421,6 +421,12 @@ impl Board {
                 return Err(format!("{field}: an absolute path"));
             }
         }
+        if self.network.backend() == Some(NetBackend::Netlink) && self.network.apply.is_some() {
+            return Err("network.apply: the netlink backend applies the settings itself; drop the hook".into());
+        }
+        if self.network.dhcp_client.is_some() && self.network.backend() != Some(NetBackend::Netlink) {
+            return Err("network.dhcp_client: only the netlink backend runs a DHCP client".into());
+        }
         if self.network.dhcp_client.as_ref().is_some_and(|a| a.is_empty()) {
             return Err("network.dhcp_client: empty command".into());
         }

@@ -33,8 +33,15 @@ pub fn check(board: &Board, root: &Root) -> Vec<String> {
             need_dir(&format!("applications.{}.paths", app.name), dir, &mut problems);
         }
     }
-    for (field, file) in [("network.config", &board.network.config), ("storage.config", &board.storage.config)] {
-        let parent = std::path::Path::new(file.as_str()).parent().map(|p| p.to_string_lossy().into_owned());
+    let mut rendered =
+        vec![("network.config", board.network.config.as_str()), ("storage.config", &board.storage.config)];
+    if board.network.backend() == Some(crate::board::NetBackend::Netlink) {
+        rendered.push(("network.resolv_conf", board.network.resolv_conf()));
+        rendered.push(("network.hostname_file", board.network.hostname_file()));
+        rendered.extend(board.network.ntp_config.as_deref().map(|f| ("network.ntp_config", f)));
+    }
+    for (field, file) in rendered {
+        let parent = std::path::Path::new(file).parent().map(|p| p.to_string_lossy().into_owned());
         if let Some(parent) = parent {
             need_dir(field, &parent, &mut problems);
         }
@@ -59,6 +66,7 @@ pub fn check(board: &Board, root: &Root) -> Vec<String> {
         }
     }
     add(&mut hooks, "network.apply".into(), board.network.apply.as_ref());
+    add(&mut hooks, "network.dhcp_client".into(), board.network.dhcp_client.as_ref());
     add(&mut hooks, "storage.pool_hook".into(), board.storage.pool_hook.as_ref());
     add(&mut hooks, "update.activate".into(), board.update.activate.as_ref());
     add(&mut hooks, "update.install".into(), board.update.install.as_ref());

@@ -160,7 +160,7 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
     let outcome = (|| -> Result<(), String> {
         netstate::apply(&plan.wanted).map_err(|e| format!("{}: {e}", plan.wanted.iface))?;
         if let Some(h) = &plan.hostname {
-            rustix::system::sethostname(h.as_bytes()).map_err(|e| format!("setting the hostname: {e}"))?;
+            set_hostname(h)?;
         }
         for (path, content) in &plan.files {
             crate::store::atomic::write(&root.path(path), content.as_bytes(), 0o644)
@@ -198,6 +198,22 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
         Ok(()) => format!("{e}; what was set before is back"),
         Err(r) => format!("{e}; putting back what was set before failed too: {r}"),
     })
+}
+
+/// Sets the running hostname. Without CAP_SYS_ADMIN (or under systemd's ProtectHostname)
+/// the kernel refuses: that is logged, not a failure, since the hostname file steward writes
+/// beside it takes effect at the next boot and the capability is a large one to hold.
+pub(super) fn set_hostname(name: &str) -> Result<(), String> {
+    match rustix::system::sethostname(name.as_bytes()) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::PERM) => {
+            crate::log::warn(format_args!(
+                "network: the running hostname stays (setting it needs CAP_SYS_ADMIN); {name} is in the hostname file for the next boot"
+            ));
+            Ok(())
+        }
+        Err(e) => Err(format!("setting the hostname: {e}")),
+    }
 }
 
 fn read_lease(path: &std::path::Path) -> Result<String, String> {

@@ -466,12 +466,10 @@ impl Engine {
         let mode = if is_static { "static" } else { "dhcp" };
         crate::workers::queue("network-apply", move || {
             if let Some((name, file)) = &hostname {
-                let set = rustix::system::sethostname(name.as_bytes())
-                    .map_err(|e| format!("setting the hostname: {e}"))
-                    .and_then(|()| {
-                        atomic::write(file, format!("{name}\n").as_bytes(), 0o644)
-                            .map_err(|e| format!("writing {}: {e}", file.display()))
-                    });
+                let set = super::netapply::set_hostname(name).and_then(|()| {
+                    atomic::write(file, format!("{name}\n").as_bytes(), 0o644)
+                        .map_err(|e| format!("writing {}: {e}", file.display()))
+                });
                 if let Err(e) = set {
                     return done(Err(e));
                 }

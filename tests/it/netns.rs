@@ -402,3 +402,38 @@ fn ifupdown_reads_what_steward_renders() {
         cleanup(d);
     });
 }
+
+#[test]
+fn cap_net_admin_is_all_the_netlink_backend_needs() {
+    in_namespaces("c", |ns| {
+        ns.enter();
+        let root = fixture_root_copy();
+        // The files it writes belong to the user it becomes, as an image would arrange.
+        run(&["chown", "-R", "65534", &root.join("etc").display().to_string()]);
+        let board = dev_board_with(
+            "netadmin",
+            &[
+                (
+                    r#""config": "/etc/steward/network.conf","#,
+                    r#""config": "/etc/steward/network.conf", "backend": "netlink","#,
+                ),
+                (
+                    r#""name": "dev","#,
+                    r#""name": "dev", "run_as": {"user": "65534", "capabilities": ["CAP_NET_ADMIN"]},"#,
+                ),
+            ],
+        );
+        let d = Daemon::with(Options { board: Some(board), root: root.clone(), plain: false });
+        d.setup("owner");
+        assert!(d.stderr().contains("running as uid 65534"), "{}", d.stderr());
+        let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.9/24", "10.9.0.1", "renamed.lan", ""));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(kernel(), (vec!["10.9.0.9/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        // Setting the running hostname needs CAP_SYS_ADMIN: it stays, said so, and the file
+        // has the new one for the next boot.
+        assert_eq!(hostname(), "before.lan");
+        assert!(d.stderr().contains("setting it needs CAP_SYS_ADMIN"), "{}", d.stderr());
+        assert_eq!(std::fs::read_to_string(root.join("etc/hostname")).unwrap(), "renamed.lan\n");
+        cleanup(d);
+    });
+}
