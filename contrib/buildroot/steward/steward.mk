@@ -17,6 +17,8 @@ define STEWARD_INSTALL_TARGET_CMDS
 	$(INSTALL) -D -m 0644 $(@D)/board/$(call qstrip,$(BR2_PACKAGE_STEWARD_BOARD)).json \
 		$(TARGET_DIR)/etc/steward/board.json
 	$(INSTALL) -D -m 0755 $(@D)/contrib/busybox/S50steward $(TARGET_DIR)/etc/init.d/S50steward
+	# udhcpc's event script for the netlink backend's DHCP (board network.dhcp_client).
+	$(INSTALL) -D -m 0755 $(@D)/contrib/udhcpc/steward.script $(TARGET_DIR)/usr/lib/steward/udhcpc.script
 endef
 
 $(eval $(cargo-package))
