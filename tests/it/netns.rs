@@ -437,3 +437,23 @@ fn cap_net_admin_is_all_the_netlink_backend_needs() {
         cleanup(d);
     });
 }
+
+#[test]
+fn jidoteki_settings_reach_the_kernel_too() {
+    in_namespaces("j", |ns| {
+        ns.enter();
+        let d = Daemon::with(Options { board: Some(netlink_board()), root: fixture_root_copy(), plain: false });
+        d.setup("owner");
+        let settings = br#"{"network":{"interface":"eth0","hostname":"jido.lan","ip_address":"10.9.0.11","netmask":"255.255.255.0","gateway":"10.9.0.1","dns1":"10.9.0.53"}}"#;
+        let r = d.post_form(&format!("{}/settings?token=owner", crate::util::ADMIN), &[("settings", settings)]);
+        assert_eq!(r.status, 202, "{}", r.text());
+        // Applied off the request thread, after the 202.
+        wait_for("the Jidoteki settings", || kernel().0 == vec!["10.9.0.11/24".to_owned()]);
+        assert_eq!(kernel(), (vec!["10.9.0.11/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        assert_eq!(hostname(), "jido.lan");
+        // The same settings, seen the IncusOS way, from the kernel.
+        let text = call(&d, "GET", "/1.0/system/network", "").text();
+        assert!(text.contains(r#""addresses":["10.9.0.11/24""#), "{text}");
+        cleanup(d);
+    });
+}

@@ -90,6 +90,12 @@ fn network_is_the_jidoteki_settings_seen_the_incus_way() {
             "confirmation_timeout",
         ),
         (r#"{"config":{"dns":{"hostname":"x"},"interfaces":[{"name":"eth0"}]}}"#, "hostname"),
+        (
+            r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","addresses":["10.0.0.9/24"],"routes":[{"to":"0.0.0.0/0","via":"10.0.0.1"},{"to":"192.168.5.0/24","via":"10.0.0.7"}]}]}}"#,
+            "default route only",
+        ),
+        (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","mtu":70000}]}}"#, "mtu"),
+        (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0","mtu":"1500"}]}}"#, "mtu"),
         (r#"{"config":{"dns":{"hostname":"x.lan"},"interfaces":[{"name":"eth0"}]},"extra":1}"#, "unknown field"),
         ("not json", "JSON object"),
     ] {

@@ -123,7 +123,13 @@ pub fn from_incus(config: &Value, hostname: &str) -> Result<(Network, Option<i64
                 let Value::Object(r) = r else { return Err(Error::Invalid("a route must be an object".into())) };
                 let to =
                     matches!(r.get("to"), Some(Value::String(t)) if t == "0.0.0.0/0" || t == "::/0" || t == "default");
-                if let (true, Some(Value::String(via))) = (to, r.get("via")) {
+                // A route the settings cannot hold is refused, not dropped.
+                if !to {
+                    return Err(Error::Invalid(
+                        "this board takes the default route only (to 0.0.0.0/0 or ::/0 via the gateway)".into(),
+                    ));
+                }
+                if let Some(Value::String(via)) = r.get("via") {
                     gateway = Some(via.clone());
                 }
             }
