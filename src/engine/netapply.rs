@@ -163,7 +163,7 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
             set_hostname(h)?;
         }
         for (path, content) in &plan.files {
-            crate::store::atomic::write(&root.path(path), content.as_bytes(), 0o644)
+            crate::store::atomic::write(&through_links(root, path), content.as_bytes(), 0o644)
                 .map_err(|e| format!("writing {path}: {e}"))?;
         }
         if let Some(dhcp) = &plan.dhcp {
@@ -188,7 +188,7 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
                 for ns in &lease.dns {
                     resolv.push_str(&format!("nameserver {ns}\n"));
                 }
-                crate::store::atomic::write(&root.path(path), resolv.as_bytes(), 0o644)
+                crate::store::atomic::write(&through_links(root, path), resolv.as_bytes(), 0o644)
                     .map_err(|e| format!("writing {path}: {e}"))?;
             }
         }
@@ -216,6 +216,30 @@ pub(super) fn set_hostname(name: &str) -> Result<(), String> {
     }
 }
 
+/// Where writing `abs` must go so that a symlink stays one: `/etc/resolv.conf` is often a
+/// link into `/tmp` or `/run` on a read-only root, and replacing it by rename would both
+/// need `/etc` writable and cut the link. Links are followed below the root, a few deep.
+fn through_links(root: &Root, abs: &str) -> std::path::PathBuf {
+    let mut abs = std::path::PathBuf::from(abs);
+    for _ in 0..8 {
+        let Ok(target) = std::fs::read_link(root.path(&abs.to_string_lossy())) else { break };
+        let joined =
+            if target.is_absolute() { target } else { abs.parent().unwrap_or(std::path::Path::new("/")).join(target) };
+        // Lexically, so `..` can never climb above the root.
+        abs = std::path::PathBuf::from("/");
+        for part in joined.components() {
+            match part {
+                std::path::Component::Normal(p) => abs.push(p),
+                std::path::Component::ParentDir => {
+                    abs.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    root.path(&abs.to_string_lossy())
+}
+
 fn read_lease(path: &std::path::Path) -> Result<String, String> {
     use std::io::Read;
     let mut text = String::new();
@@ -228,7 +252,7 @@ fn read_lease(path: &std::path::Path) -> Result<String, String> {
 pub fn restore(root: &Root, before: &Before) -> Result<(), String> {
     let mut first = netstate::restore(&before.kernel).err().map(|e| e.to_string());
     for (path, content) in &before.files {
-        let target = root.path(path);
+        let target = through_links(root, path);
         let r = match content {
             Some(text) => crate::store::atomic::write(&target, text.as_bytes(), 0o644),
             None => crate::store::atomic::remove(&target),
@@ -279,6 +303,22 @@ impl Before {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_linked_resolver_file_is_written_where_the_link_points() {
+        let dir = std::env::temp_dir().join(format!("steward-links-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::os::unix::fs::symlink("../tmp/resolv.conf", dir.join("etc/resolv.conf")).unwrap();
+        std::os::unix::fs::symlink("/tmp/hosts", dir.join("etc/hosts")).unwrap();
+        std::os::unix::fs::symlink("../../../../x", dir.join("etc/escape")).unwrap();
+        let root = Root::new(&dir);
+        assert_eq!(through_links(&root, "/etc/resolv.conf"), dir.join("tmp/resolv.conf"));
+        assert_eq!(through_links(&root, "/etc/hosts"), dir.join("tmp/hosts"), "absolute links stay below the root");
+        assert_eq!(through_links(&root, "/etc/hostname"), dir.join("etc/hostname"));
+        assert_eq!(through_links(&root, "/etc/escape"), dir.join("x"), "no climbing out of the root");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_lease_is_read_as_udhcpc_leaves_it() {
