@@ -1,4 +1,5 @@
-//! Read-only system information: version, changelog, build, health, services.
+//! Read-only system information: version, changelog, build, health, services, Secure Boot
+//! and the TPM.
 
 use super::{Engine, Error};
 use std::time::Instant;
@@ -54,6 +55,12 @@ pub struct Environment {
 }
 
 impl Engine {
+    /// Secure Boot and the TPM, through the board's TPM device.
+    pub fn security(&self) -> crate::system::hardware::Security {
+        use crate::system::hardware;
+        hardware::security(&self.root, self.board.tpm.as_deref().unwrap_or(hardware::TPM_DEVICE))
+    }
+
     /// Gives back the executable's pages mapped so far. Only the start-up one is logged,
     /// failure included: every idle spell after a request would otherwise be a log line.
     pub fn give_back_pages(&self, start_up: bool) {

@@ -97,11 +97,6 @@ impl Engine {
     }
 
     /// The drive with this id (`/dev/disk/by-id/…` or `/dev/<name>`).
-    /// Secure Boot and the TPM, through the board's TPM device.
-    pub fn security(&self) -> hardware::Security {
-        hardware::security(&self.root, self.board.tpm.as_deref().unwrap_or(hardware::TPM_DEVICE))
-    }
-
     /// The drives the board offers.
     pub fn drives(&self) -> Vec<Drive> {
         hardware::drives(&self.root, self.board.storage.disks.as_deref())
