@@ -115,6 +115,13 @@ fn kernel() -> (Vec<String>, Option<String>, bool) {
     (out, gateway, up)
 }
 
+/// The kernel holds `address` as eth0's one global IPv4 address, the link is up, and the
+/// default route goes through the gateway.
+#[track_caller]
+fn holds(address: &str) {
+    assert_eq!(kernel(), (vec![address.to_owned()], Some("10.9.0.1".to_owned()), true));
+}
+
 fn call(d: &Daemon, method: &str, path: &str, body: &str) -> Resp {
     d.connect().send(method, path, &[("Authorization", "Bearer owner")], body.as_bytes())
 }
@@ -182,7 +189,7 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         assert_eq!(link_mtu(), 1400);
         let r = call(&d, "PUT", "/1.0/system/network", &with_mtu.replace("1400", "40"));
         assert_eq!(r.status, 400, "an MTU below IPv4's 68: {}", r.text());
-        assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.2/24");
         assert_eq!(hostname(), "after.lan");
         let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
         assert!(resolv.contains("nameserver 10.9.0.53"), "{resolv}");
@@ -218,7 +225,7 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         assert_eq!(kernel().0, vec!["10.9.0.3/24".to_owned()]);
         assert_eq!(hostname(), "trial.lan");
         wait_for("the rollback", || kernel().0 == vec!["10.9.0.2/24".to_owned()]);
-        assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.2/24");
         assert_eq!(link_mtu(), 1400);
         wait_for("the hostname's rollback", || hostname() == "after.lan");
         assert!(std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap().contains("10.9.0.53"));
@@ -228,7 +235,7 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.4/24", "192.0.2.1", "half.lan", ""));
         assert_eq!(r.status, 500, "{}", r.text());
         assert!(r.text().contains("what was set before is back"), "{}", r.text());
-        assert_eq!(kernel(), (vec!["10.9.0.2/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.2/24");
         assert_eq!(hostname(), "after.lan");
 
         // Confirmed: it stays, and a restart changes nothing.
@@ -242,7 +249,7 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         assert_eq!(call(&d, "POST", "/1.0/system/network/:confirm", "").status, 200);
         let mut d = d;
         d.restart();
-        assert_eq!(kernel(), (vec!["10.9.0.5/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.5/24");
         assert_eq!(hostname(), "kept.lan");
 
         // Unconfirmed across a restart: the deadline passes while steward is down, and the
@@ -385,7 +392,7 @@ fn ifupdown_reads_what_steward_renders() {
         assert_eq!(r.status, 200, "{}", r.text());
         let file = std::fs::read_to_string(root.join("etc/network/interfaces")).unwrap();
         assert!(file.contains("iface eth0 inet static\n    address 10.9.0.7/24\n    gateway 10.9.0.1\n"), "{file}");
-        assert_eq!(kernel(), (vec!["10.9.0.7/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.7/24");
         assert_eq!(hostname(), "ifup.lan");
         // Unconfirmed: the previous file comes back and the board's script applies it.
         let r = call(
@@ -397,7 +404,7 @@ fn ifupdown_reads_what_steward_renders() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(kernel().0, vec!["10.9.0.8/24".to_owned()]);
         wait_for("the rollback", || kernel().0 == vec!["10.9.0.7/24".to_owned()]);
-        assert_eq!(kernel(), (vec!["10.9.0.7/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.7/24");
         wait_for("the hostname's rollback", || hostname() == "ifup.lan");
         cleanup(d);
     });
@@ -428,7 +435,7 @@ fn cap_net_admin_is_all_the_netlink_backend_needs() {
         assert!(d.stderr().contains("running as uid 65534"), "{}", d.stderr());
         let r = call(&d, "PUT", "/1.0/system/network", &config("10.9.0.9/24", "10.9.0.1", "renamed.lan", ""));
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(kernel(), (vec!["10.9.0.9/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.9/24");
         // Setting the running hostname needs CAP_SYS_ADMIN: it stays, said so, and the file
         // has the new one for the next boot.
         assert_eq!(hostname(), "before.lan");
@@ -449,7 +456,7 @@ fn jidoteki_settings_reach_the_kernel_too() {
         assert_eq!(r.status, 202, "{}", r.text());
         // Applied off the request thread, after the 202.
         wait_for("the Jidoteki settings", || kernel().0 == vec!["10.9.0.11/24".to_owned()]);
-        assert_eq!(kernel(), (vec!["10.9.0.11/24".to_owned()], Some("10.9.0.1".to_owned()), true));
+        holds("10.9.0.11/24");
         assert_eq!(hostname(), "jido.lan");
         // The same settings, seen the IncusOS way, from the kernel.
         let text = call(&d, "GET", "/1.0/system/network", "").text();
