@@ -67,6 +67,8 @@ pub struct Engine {
     pub keys: keys::Keys,
     /// When a pending network change rolls back: `None` until read from disk.
     net_deadline: Option<Option<i64>>,
+    /// The DHCP lease's renewal on the netlink backend.
+    dhcp: netapply::Renewal,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -175,6 +177,7 @@ impl Engine {
                 trusted_clients,
                 keys: keys::Keys::load(&keys_dir),
                 net_deadline: None,
+                dhcp: Default::default(),
             },
             passphrase,
         ))

@@ -43,6 +43,19 @@ struct Lease {
     address: (IpAddr, u8),
     router: Option<IpAddr>,
     dns: Vec<IpAddr>,
+    /// Its length, seconds (`lease`); renewed at half of it.
+    seconds: Option<u64>,
+}
+
+/// How often the lease file is looked at again: it changes only when a client ran.
+const LEASE_LOOK_MS: i64 = 10_000;
+
+/// When the lease is to be renewed, as last read, and whether a renewal is running.
+#[derive(Default)]
+pub struct Renewal {
+    looked_ms: i64,
+    due_ms: Option<i64>,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn parse_lease(text: &str) -> Result<Lease, String> {
@@ -61,7 +74,8 @@ fn parse_lease(text: &str) -> Result<Lease, String> {
     let router = get("router").and_then(|r| r.split_whitespace().next()).and_then(|r| r.parse().ok());
     let dns =
         get("dns").map(|d| d.split_whitespace().filter_map(|s| s.parse().ok()).take(3).collect()).unwrap_or_default();
-    Ok(Lease { address: (ip, prefix), router, dns })
+    let seconds = get("lease").and_then(|l| l.parse().ok()).filter(|s| *s > 0);
+    Ok(Lease { address: (ip, prefix), router, dns, seconds })
 }
 
 /// What was there before a change: the kernel's side and the files, as (path, content;
@@ -167,30 +181,7 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
                 .map_err(|e| format!("writing {path}: {e}"))?;
         }
         if let Some(dhcp) = &plan.dhcp {
-            let _ = std::fs::remove_file(&dhcp.lease);
-            let status = std::process::Command::new(&dhcp.argv[0])
-                .args(&dhcp.argv[1..])
-                .env("STEWARD_INTERFACE", &plan.wanted.iface)
-                .env("STEWARD_LEASE", &dhcp.lease)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .status()
-                .map_err(|e| format!("cannot run the DHCP client: {e}"))?;
-            if !status.success() {
-                return Err(format!("the DHCP client got no lease ({status})"));
-            }
-            let text = read_lease(&dhcp.lease)?;
-            let lease = parse_lease(&text)?;
-            let wanted = Wanted { address: Some(lease.address), gateway: lease.router, ..plan.wanted.clone() };
-            netstate::apply(&wanted).map_err(|e| format!("applying the lease: {e}"))?;
-            if let (Some(path), false) = (&dhcp.resolv_conf, lease.dns.is_empty()) {
-                let mut resolv = String::from("# written by steward from the DHCP lease\n");
-                for ns in &lease.dns {
-                    resolv.push_str(&format!("nameserver {ns}\n"));
-                }
-                crate::store::atomic::write(&through_links(root, path), resolv.as_bytes(), 0o644)
-                    .map_err(|e| format!("writing {path}: {e}"))?;
-            }
+            take_lease(root, &plan.wanted, dhcp)?;
         }
         Ok(())
     })();
@@ -198,6 +189,90 @@ pub fn run(root: &Root, plan: &Plan, before: &Before) -> Result<(), String> {
         Ok(()) => format!("{e}; what was set before is back"),
         Err(r) => format!("{e}; putting back what was set before failed too: {r}"),
     })
+}
+
+/// Runs the DHCP client and applies the lease it left: address, gateway, and its
+/// nameservers unless the settings name their own.
+fn take_lease(root: &Root, wanted: &Wanted, dhcp: &Dhcp) -> Result<(), String> {
+    let _ = std::fs::remove_file(&dhcp.lease);
+    let status = std::process::Command::new(&dhcp.argv[0])
+        .args(&dhcp.argv[1..])
+        .env("STEWARD_INTERFACE", &wanted.iface)
+        .env("STEWARD_LEASE", &dhcp.lease)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run the DHCP client: {e}"))?;
+    if !status.success() {
+        return Err(format!("the DHCP client got no lease ({status})"));
+    }
+    let lease = parse_lease(&read_lease(&dhcp.lease)?)?;
+    let leased = Wanted { address: Some(lease.address), gateway: lease.router, ..wanted.clone() };
+    netstate::apply(&leased).map_err(|e| format!("applying the lease: {e}"))?;
+    if let (Some(path), false) = (&dhcp.resolv_conf, lease.dns.is_empty()) {
+        let mut resolv = String::from("# written by steward from the DHCP lease\n");
+        for ns in &lease.dns {
+            resolv.push_str(&format!("nameserver {ns}\n"));
+        }
+        crate::store::atomic::write(&through_links(root, path), resolv.as_bytes(), 0o644)
+            .map_err(|e| format!("writing {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// From the request loop: renews the DHCP lease at half its length by running the
+    /// client again (the address stays on the interface meanwhile, and stays if the
+    /// renewal fails, to be tried again). Returns when to look again.
+    pub(super) fn dhcp_tick(&mut self, now_ms: i64) -> Option<i64> {
+        use std::sync::atomic::Ordering;
+        if !self.uses_netlink() || self.board.network.dhcp_client.is_none() {
+            return None;
+        }
+        // Looked at every LEASE_LOOK_MS whatever the settings: a change to DHCP arrives
+        // through a request, and its lease some time after the answer.
+        if now_ms - self.dhcp.looked_ms >= LEASE_LOOK_MS || now_ms < self.dhcp.looked_ms {
+            self.dhcp.looked_ms = now_ms;
+            let dhcp = self.network_settings().is_some_and(|n| !n.is_static());
+            self.dhcp.due_ms = if dhcp { renewal_due(&self.data.join("network-lease")) } else { None };
+        }
+        let next_look = self.dhcp.looked_ms + LEASE_LOOK_MS;
+        let Some(due) = self.dhcp.due_ms else { return Some(next_look) };
+        if due > now_ms {
+            return Some(due.min(next_look));
+        }
+        // Due, but a renewal is running or a change waits for its confirmation: the next look.
+        if self.dhcp.running.load(Ordering::Acquire) || self.network_pending().is_some() {
+            return Some(next_look);
+        }
+        let settings = self.network_settings().filter(|n| !n.is_static());
+        let Some(Ok(Plan { wanted, dhcp: Some(dhcp), .. })) = settings.map(|n| self.network_plan(&n)) else {
+            return Some(next_look);
+        };
+        let running = self.dhcp.running.clone();
+        running.store(true, Ordering::Release);
+        let root = self.root.clone();
+        let queued = crate::workers::queue("dhcp-renew", move || {
+            if let Err(e) = take_lease(&root, &wanted, &dhcp) {
+                crate::log::warn(format_args!("network: renewing the DHCP lease: {e}; the address stays, tried again"));
+            }
+            running.store(false, Ordering::Release);
+        });
+        if queued.is_err() {
+            self.dhcp.running.store(false, Ordering::Release);
+        }
+        // The renewal rewrites the lease: it is read again at the next look.
+        self.dhcp.due_ms = None;
+        Some(next_look)
+    }
+}
+
+/// Half the lease's length after the client left it.
+fn renewal_due(lease: &std::path::Path) -> Option<i64> {
+    let modified = std::fs::metadata(lease).ok()?.modified().ok()?;
+    let at = modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
+    let lease = parse_lease(&read_lease(lease).ok()?).ok()?;
+    Some(at + lease.seconds? as i64 * 500)
 }
 
 /// Sets the running hostname. Without CAP_SYS_ADMIN (or under systemd's ProtectHostname)
@@ -329,6 +404,8 @@ mod tests {
         assert_eq!(lease.address, ("10.9.0.120".parse().unwrap(), 24));
         assert_eq!(lease.router, Some("10.9.0.1".parse().unwrap()));
         assert_eq!(lease.dns.len(), 2);
+        assert_eq!(lease.seconds, None);
+        assert_eq!(parse_lease("ip=10.0.0.5\nmask=16\nlease=600\n").unwrap().seconds, Some(600));
         assert_eq!(parse_lease("ip=10.0.0.5\nmask=16\n").unwrap().address.1, 16);
         for bad in
             ["", "ip=x\nsubnet=255.0.0.0", "ip=10.0.0.5", "ip=10.0.0.5\nsubnet=255.0.255.0", "ip=10.0.0.5\nmask=40"]

@@ -162,6 +162,12 @@ impl Engine {
                 }
             }
         }
+        let renewal = self.dhcp_tick(now_ms);
+        self.pending_tick(now_ms).into_iter().chain(renewal).min()
+    }
+
+    /// Rolls back a change whose confirmation is overdue; when to look again.
+    fn pending_tick(&mut self, now_ms: i64) -> Option<i64> {
         // The loop asks on every turn: the deadline is read from disk only after it changed.
         let deadline = match self.net_deadline {
             Some(known) => known,

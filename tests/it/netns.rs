@@ -311,7 +311,21 @@ fn dhcp_takes_a_lease_from_dnsmasq_and_steward_applies_it() {
                 return;
             }
         };
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/udhcpc/steward.script");
+        // contrib's script, with each run counted and the lease cut to 4 s (dnsmasq gives two
+        // minutes at least) so that a renewal comes within the test.
+        let runs = root.join("dhcp-runs");
+        let script = root.join("udhcpc.script");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$1\" >> {}\nlease=4 exec {} \"$@\"\n",
+                runs.display(),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/udhcpc/steward.script")
+            ),
+        )
+        .unwrap();
+        run(&["chmod", "755", &script.display().to_string()]);
+        let script = script.display().to_string();
         let board = dev_board_with(
             "dhcp",
             &[(
@@ -346,6 +360,17 @@ fn dhcp_takes_a_lease_from_dnsmasq_and_steward_applies_it() {
         let text = call(&d, "GET", "/1.0/system/network", "").text();
         assert!(text.contains(r#""addresses":["dhcp4"]"#), "{text}");
         assert!(text.contains(&format!(r#""addresses":["{}""#, addrs[0])), "{text}");
+        // Renewed at half the lease by running the client again; the address stays.
+        let bound = |runs: &std::path::Path| std::fs::read_to_string(runs).unwrap_or_default().matches("bound").count();
+        assert_eq!(bound(&runs), 1);
+        for _ in 0..300 {
+            if bound(&runs) >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(bound(&runs) >= 2, "no renewal in 30 s: {}", d.stderr());
+        assert_eq!(kernel().0, addrs, "the same lease, the same address");
         cleanup(d);
     });
 }
