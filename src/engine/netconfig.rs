@@ -122,10 +122,10 @@ impl Engine {
     pub fn network_rollback(&mut self) -> Result<(), Error> {
         let Some(p) = self.network_pending() else { return Ok(()) };
         crate::log::warn(format_args!("network: rolling back the unconfirmed change"));
-        if let Some(before) = self.pending_before() {
-            if let Err(e) = super::netapply::restore(&self.root, &before) {
-                crate::log::warn(format_args!("network: putting the kernel's state back: {e}"));
-            }
+        if let Some(before) = self.pending_before()
+            && let Err(e) = super::netapply::restore(&self.root, &before)
+        {
+            crate::log::warn(format_args!("network: putting the kernel's state back: {e}"));
         }
         match &p.previous {
             Some(text) => {
