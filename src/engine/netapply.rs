@@ -99,6 +99,22 @@ impl Engine {
         self.board.network.backend() == Some(crate::board::NetBackend::Netlink)
     }
 
+    /// On the netlink backend, refuses settings for an interface the kernel does not have:
+    /// the client's mistake, found before anything is stored or changed.
+    pub(super) fn check_interface(&self, n: &Network) -> Result<(), super::Error> {
+        if !self.uses_netlink() {
+            return Ok(());
+        }
+        let iface = n.get("interface").unwrap_or("eth0");
+        match crate::system::netlink::Netlink::open().and_then(|mut nl| nl.link(iface)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(super::Error::Invalid(format!("this box has no interface {iface}")))
+            }
+            Err(e) => Err(super::Error::Io(format!("reading the interfaces from the kernel: {e}"))),
+        }
+    }
+
     /// The files the netlink backend writes, as system paths.
     fn network_files(&self) -> Vec<String> {
         let b = &self.board.network;

@@ -56,6 +56,7 @@ impl Engine {
         if self.network_pending().is_some() {
             return Err(Error::Invalid("a network change is waiting for confirmation".into()));
         }
+        self.check_interface(network)?;
         let previous = std::fs::read_to_string(self.data.join(SETTINGS_FILE)).ok();
         let mut doc = Object::new()
             .num("deadline_ms", now_ms + timeout_ms.unwrap_or(MAX_CONFIRM_MS))

@@ -362,6 +362,7 @@ impl Engine {
                     .into(),
             ));
         }
+        self.check_interface(n)?;
         // The Jidoteki document has no domain or roles: those set through IncusOS stay.
         let kept = self.network_settings().map(|current| current.system).unwrap_or_default();
         let n = Network { fields: n.fields.clone(), app: n.app.clone(), system: kept };

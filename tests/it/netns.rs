@@ -189,6 +189,16 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         assert_eq!(link_mtu(), 1400);
         let r = call(&d, "PUT", "/1.0/system/network", &with_mtu.replace("1400", "40"));
         assert_eq!(r.status, 400, "an MTU below IPv4's 68: {}", r.text());
+        // An interface the kernel does not have is the client's mistake: 400, nothing changed.
+        let r = call(
+            &d,
+            "PUT",
+            "/1.0/system/network",
+            &config("10.9.0.3/24", "10.9.0.1", "x.lan", "").replace("eth0", "eth9"),
+        );
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("no interface eth9"), "{}", r.text());
+        holds("10.9.0.2/24");
         holds("10.9.0.2/24");
         assert_eq!(hostname(), "after.lan");
         let resolv = std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap();
@@ -476,6 +486,10 @@ fn jidoteki_settings_reach_the_kernel_too() {
         ns.enter();
         let d = Daemon::with(Options { board: Some(netlink_board()), root: fixture_root_copy(), plain: false });
         d.setup("owner");
+        let missing = br#"{"network":{"interface":"eth9","hostname":"jido.lan"}}"#;
+        let r = d.post_form(&format!("{}/settings?token=owner", crate::util::ADMIN), &[("settings", missing)]);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("no interface eth9"), "{}", r.text());
         let settings = br#"{"network":{"interface":"eth0","hostname":"jido.lan","ip_address":"10.9.0.11","netmask":"255.255.255.0","gateway":"10.9.0.1","dns1":"10.9.0.53"}}"#;
         let r = d.post_form(&format!("{}/settings?token=owner", crate::util::ADMIN), &[("settings", settings)]);
         assert_eq!(r.status, 202, "{}", r.text());
