@@ -55,10 +55,20 @@ pub struct Environment {
 }
 
 impl Engine {
-    /// Secure Boot and the TPM, through the board's TPM device.
+    /// Secure Boot and the TPM, through the board's TPM device. A device that is there but
+    /// does not answer (each answer may take the 2 s timeout, on the request thread) is left
+    /// alone for a minute, sysfs standing in, so a broken TPM cannot stall every request.
     pub fn security(&self) -> crate::system::hardware::Security {
         use crate::system::hardware;
-        hardware::security(&self.root, self.board.tpm.as_deref().unwrap_or(hardware::TPM_DEVICE))
+        let device = self.board.tpm.as_deref().unwrap_or(hardware::TPM_DEVICE);
+        let now = crate::time::unix_millis();
+        let skip = now < self.tpm_quiet_until.get();
+        let security = hardware::security(&self.root, (!skip).then_some(device));
+        let answered = security.tpm.as_ref().is_some_and(|t| t.identity.is_some());
+        if !skip && !answered && self.root.path(device).exists() {
+            self.tpm_quiet_until.set(now + 60_000);
+        }
+        security
     }
 
     /// Gives back the executable's pages mapped so far. Only the start-up one is logged,

@@ -69,6 +69,8 @@ pub struct Engine {
     net_deadline: Option<Option<i64>>,
     /// The DHCP lease's renewal on the netlink backend.
     dhcp: netapply::Renewal,
+    /// Until when the TPM device, having failed to answer, is not asked (unix ms).
+    tpm_quiet_until: std::cell::Cell<i64>,
 }
 
 /// Why an operation did not happen. Each surface maps every variant to its own status and
@@ -178,6 +180,7 @@ impl Engine {
                 keys: keys::Keys::load(&keys_dir),
                 net_deadline: None,
                 dhcp: Default::default(),
+                tpm_quiet_until: Default::default(),
             },
             passphrase,
         ))

@@ -121,8 +121,8 @@ pub fn drives(root: &Root, offered: Option<&[String]>) -> Vec<Drive> {
     names.into_iter().filter_map(|name| drive(root, &name, &by_id)).collect()
 }
 
-/// `tpm_device` (a system path) is read first; sysfs is the fallback.
-pub fn security(root: &Root, tpm_device: &str) -> Security {
+/// `tpm_device` (a system path) is read first, unless `None`; sysfs is the fallback.
+pub fn security(root: &Root, tpm_device: Option<&str>) -> Security {
     let uefi = root.path("/sys/firmware/efi").exists();
     let efi_flag = |name: &str| -> Option<bool> {
         let bytes = root.read_limited(&format!("/sys/firmware/efi/efivars/{name}-{EFI_GLOBAL}"), 64).ok()?;
@@ -301,8 +301,8 @@ fn by_id_links(root: &Root) -> BTreeMap<String, String> {
     map
 }
 
-fn tpm(root: &Root, device: &str) -> Option<Tpm> {
-    let mut tpm = tpm_device(root, device).or_else(|| tpm_sysfs(root))?;
+fn tpm(root: &Root, device: Option<&str>) -> Option<Tpm> {
+    let mut tpm = device.and_then(|d| tpm_device(root, d)).or_else(|| tpm_sysfs(root))?;
     if let Ok(bytes) = root.read_limited(super::eventlog::PATH, super::eventlog::MAX_LOG) {
         let pcrs: Vec<(u32, [u8; 32])> = tpm
             .pcrs
@@ -1121,7 +1121,7 @@ mod tests {
 
     #[test]
     fn fixture_security() {
-        let sec = security(&fixture(), TPM_DEVICE);
+        let sec = security(&fixture(), Some(TPM_DEVICE));
         assert!(sec.uefi);
         assert_eq!(sec.secure_boot, Some(true));
         assert_eq!(sec.setup_mode, Some(false));
@@ -1299,7 +1299,7 @@ mod tests {
         let dir = temp_root("bare");
         let root = Root::new(&dir);
         assert_eq!(
-            security(&root, TPM_DEVICE),
+            security(&root, Some(TPM_DEVICE)),
             Security { uefi: false, secure_boot: None, setup_mode: None, tpm: None }
         );
         assert!(drives(&root, None).is_empty());
@@ -1322,7 +1322,7 @@ mod tests {
         // UEFI without the variables (a firmware in legacy mode) and a TPM without a version file.
         std::fs::create_dir_all(dir.join("sys/firmware/efi/efivars")).unwrap();
         std::fs::create_dir_all(dir.join("sys/class/tpm/tpm0")).unwrap();
-        let sec = security(&root, TPM_DEVICE);
+        let sec = security(&root, Some(TPM_DEVICE));
         assert!(sec.uefi);
         assert_eq!((sec.secure_boot, sec.setup_mode), (None, None));
         assert_eq!(sec.tpm, Some(Tpm { version: "1.2".into(), pcrs: vec![], identity: None, log_mismatch: None }));

@@ -221,3 +221,29 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn a_tpm_that_does_not_answer_is_left_alone_for_a_while() {
+    let root = fixture_root_copy();
+    // A "TPM" that takes the connection and never answers.
+    let listener = std::os::unix::net::UnixListener::bind(root.join("dev/tpmrm0")).unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(8) {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let d = Daemon::with(Options { board: None, root, plain: false });
+    d.setup("owner");
+    for _ in 0..3 {
+        let v = call(&d, "/1.0/system/security").json();
+        // sysfs stands in: the fixture's TPM files.
+        assert_eq!(s(&v, &["metadata", "state", "tpm_status"]), "ok");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "asked once, then left alone");
+    assert!(d.stderr().contains("the TPM did not answer"), "{}", d.stderr());
+    cleanup(d);
+}
