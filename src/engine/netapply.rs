@@ -21,7 +21,7 @@ const MAX_LEASE: u64 = 4096;
 
 /// One change, ready to run on a worker.
 pub struct Plan {
-    wanted: Wanted,
+    pub(super) wanted: Wanted,
     hostname: Option<String>,
     /// (system path, the content it gets).
     files: Vec<(String, String)>,
@@ -169,9 +169,9 @@ impl Engine {
         Ok(Plan { wanted: Wanted { iface, address, gateway, mtu: n.system.mtu }, hostname, files, dhcp })
     }
 
-    /// The state a change to `ifaces` would touch.
-    pub(super) fn network_before(&self, ifaces: &[&str]) -> std::io::Result<Before> {
-        let kernel = netstate::snapshot(ifaces)?;
+    /// The state a change to `ifaces` in `families` would touch.
+    pub(super) fn network_before(&self, ifaces: &[&str], families: &[u8]) -> std::io::Result<Before> {
+        let kernel = netstate::snapshot(ifaces, families)?;
         let files = self
             .network_files()
             .into_iter()

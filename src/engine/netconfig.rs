@@ -66,8 +66,20 @@ impl Engine {
             let mut ifaces = vec![network.get("interface").unwrap_or("eth0").to_owned()];
             ifaces.extend(self.network_settings().and_then(|n| n.get("interface").map(str::to_owned)));
             let ifaces: Vec<&str> = ifaces.iter().map(String::as_str).collect();
+            // The families the change manages, and those the settings it replaces managed.
+            let mut families = self.network_plan(network).map(|p| p.wanted.families()).unwrap_or_default();
+            for f in self
+                .network_settings()
+                .and_then(|n| self.network_plan(&n).ok())
+                .map(|p| p.wanted.families())
+                .unwrap_or_default()
+            {
+                if !families.contains(&f) {
+                    families.push(f);
+                }
+            }
             let before = self
-                .network_before(&ifaces)
+                .network_before(&ifaces, &families)
                 .map_err(|e| Error::Io(format!("reading the interfaces' state from the kernel: {e}")))?;
             doc = doc.raw("before", &before.to_json());
         }

@@ -441,7 +441,7 @@ impl Engine {
             let plan = self.network_plan(&n).map_err(Error::Invalid)?;
             let iface = n.get("interface").unwrap_or("eth0").to_owned();
             let before = self
-                .network_before(&[&iface])
+                .network_before(&[&iface], &plan.wanted.families())
                 .map_err(|e| Error::Io(format!("reading the interface's state from the kernel: {e}")))?;
             let root = self.root.clone();
             return crate::workers::queue("network-apply", move || done(super::netapply::run(&root, &plan, &before)))

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use miniserde::json::{self, Value};
 
-use super::netlink::{Address, Netlink, RTPROT_KERNEL, Route};
+use super::netlink::{Address, Netlink, RTPROT_KERNEL, Route, family_of};
 use crate::json::Object;
 
 /// What the settings ask of the kernel.
@@ -19,6 +19,19 @@ pub struct Wanted {
     pub address: Option<(IpAddr, u8)>,
     pub gateway: Option<IpAddr>,
     pub mtu: Option<u32>,
+}
+
+impl Wanted {
+    /// The address families the settings manage: IPv4 always (static or DHCPv4), IPv6 only
+    /// with a static IPv6 address. Addresses of another family (SLAAC's, say) are not the
+    /// settings' to take off.
+    pub fn families(&self) -> Vec<u8> {
+        let mut families = vec![family_of(&IpAddr::from([0, 0, 0, 0]))];
+        if let Some((ip, _)) = self.address.filter(|(ip, _)| ip.is_ipv6()) {
+            families.push(family_of(&ip));
+        }
+        families
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,32 +47,42 @@ struct LinkState {
 pub struct Snapshot {
     links: Vec<LinkState>,
     hostname: String,
+    /// The address families taken, and put back.
+    families: Vec<u8>,
 }
 
 /// The addresses and routes the settings own: global ones (link-local addresses and the
 /// kernel's prefix routes come and go with the link and its addresses).
-fn owned_addresses(nl: &mut Netlink, index: u32) -> io::Result<Vec<Address>> {
-    Ok(nl.addresses()?.into_iter().filter(|a| a.index == index && a.scope == 0).collect())
+fn owned_addresses(nl: &mut Netlink, index: u32, families: &[u8]) -> io::Result<Vec<Address>> {
+    Ok(nl
+        .addresses()?
+        .into_iter()
+        .filter(|a| a.index == index && a.scope == 0 && families.contains(&family_of(&a.ip)))
+        .collect())
 }
 
-fn owned_routes(nl: &mut Netlink, index: u32) -> io::Result<Vec<Route>> {
-    Ok(nl.routes()?.into_iter().filter(|r| r.oif == Some(index) && r.protocol != RTPROT_KERNEL).collect())
+fn owned_routes(nl: &mut Netlink, index: u32, families: &[u8]) -> io::Result<Vec<Route>> {
+    Ok(nl
+        .routes()?
+        .into_iter()
+        .filter(|r| r.oif == Some(index) && r.protocol != RTPROT_KERNEL && families.contains(&r.family))
+        .collect())
 }
 
-/// The state of `ifaces` (those that exist) and the hostname.
-pub fn snapshot(ifaces: &[&str]) -> io::Result<Snapshot> {
+/// The state of `ifaces` (those that exist) in `families`, and the hostname.
+pub fn snapshot(ifaces: &[&str], families: &[u8]) -> io::Result<Snapshot> {
     let mut nl = Netlink::open()?;
     let mut links = Vec::new();
     for link in nl.links()? {
         if !ifaces.contains(&link.name.as_str()) || links.iter().any(|l: &LinkState| l.name == link.name) {
             continue;
         }
-        let addresses = owned_addresses(&mut nl, link.index)?.iter().map(|a| (a.ip, a.prefix)).collect();
-        let routes = owned_routes(&mut nl, link.index)?;
+        let addresses = owned_addresses(&mut nl, link.index, families)?.iter().map(|a| (a.ip, a.prefix)).collect();
+        let routes = owned_routes(&mut nl, link.index, families)?;
         links.push(LinkState { name: link.name, up: link.up, mtu: link.mtu, addresses, routes });
     }
     let hostname = rustix::system::uname().nodename().to_string_lossy().into_owned();
-    Ok(Snapshot { links, hostname })
+    Ok(Snapshot { links, hostname, families: families.to_vec() })
 }
 
 /// Makes the kernel match `w`: the link up with its MTU, the static address the only global
@@ -74,7 +97,7 @@ pub fn apply(w: &Wanted) -> io::Result<()> {
         (Some(_), Some(gw)) => vec![Route::default_via(gw, link.index)],
         _ => Vec::new(),
     };
-    converge(&mut nl, link.index, &wanted, &routes)
+    converge(&mut nl, link.index, &w.families(), &wanted, &routes)
 }
 
 /// Puts back everything `s` holds; carries on past a failure so as much as can be is back,
@@ -92,7 +115,7 @@ pub fn restore(s: &Snapshot) -> io::Result<()> {
                 match nl.link(&l.name) {
                     Ok(link) => {
                         note(nl.set_link(link.index, l.up, Some(l.mtu)));
-                        note(converge(&mut nl, link.index, &l.addresses, &l.routes));
+                        note(converge(&mut nl, link.index, &s.families, &l.addresses, &l.routes));
                     }
                     Err(e) => note(Err(e)),
                 }
@@ -112,13 +135,19 @@ pub fn restore(s: &Snapshot) -> io::Result<()> {
 
 /// Takes off the addresses and routes not wanted, then adds those missing: addresses first,
 /// since a gateway is reachable only through one.
-fn converge(nl: &mut Netlink, index: u32, addresses: &[(IpAddr, u8)], routes: &[Route]) -> io::Result<()> {
-    for a in owned_addresses(nl, index)? {
+fn converge(
+    nl: &mut Netlink,
+    index: u32,
+    families: &[u8],
+    addresses: &[(IpAddr, u8)],
+    routes: &[Route],
+) -> io::Result<()> {
+    for a in owned_addresses(nl, index, families)? {
         if !addresses.contains(&(a.ip, a.prefix)) {
             nl.delete_address(&a).map_err(|e| step(&format!("removing {}/{}", a.ip, a.prefix), e))?;
         }
     }
-    let have = owned_addresses(nl, index)?;
+    let have = owned_addresses(nl, index, families)?;
     for (ip, prefix) in addresses {
         if !have.iter().any(|a| a.ip == *ip && a.prefix == *prefix) {
             let a = Address { index, ip: *ip, prefix: *prefix, scope: 0 };
@@ -126,12 +155,12 @@ fn converge(nl: &mut Netlink, index: u32, addresses: &[(IpAddr, u8)], routes: &[
         }
     }
     let same = |a: &Route, b: &Route| a.dst == b.dst && a.gateway == b.gateway && a.metric == b.metric;
-    for r in owned_routes(nl, index)? {
+    for r in owned_routes(nl, index, families)? {
         if !routes.iter().any(|w| same(w, &r)) {
             nl.delete_route(&r).map_err(|e| step("removing a route", e))?;
         }
     }
-    let have = owned_routes(nl, index)?;
+    let have = owned_routes(nl, index, families)?;
     for r in routes {
         if !have.iter().any(|h| same(h, r)) {
             let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
@@ -184,7 +213,12 @@ impl Snapshot {
                     .finish()
             })
             .collect();
-        Object::new().raw("links", &format!("[{}]", links.join(","))).str("hostname", &self.hostname).finish()
+        let families: Vec<String> = self.families.iter().map(u8::to_string).collect();
+        Object::new()
+            .raw("links", &format!("[{}]", links.join(",")))
+            .str("hostname", &self.hostname)
+            .raw("families", &format!("[{}]", families.join(",")))
+            .finish()
     }
 
     pub fn from_json(v: &Value) -> Option<Snapshot> {
@@ -225,7 +259,11 @@ impl Snapshot {
                 routes,
             });
         }
-        Some(Snapshot { links, hostname: str_of(m.get("hostname")).unwrap_or_default() })
+        let families = match m.get("families") {
+            Some(Value::Array(fs)) => fs.iter().filter_map(|f| u8::try_from(num_of(Some(f))?).ok()).collect(),
+            _ => return None,
+        };
+        Some(Snapshot { links, hostname: str_of(m.get("hostname")).unwrap_or_default(), families })
     }
 }
 
@@ -299,6 +337,7 @@ mod tests {
                 ],
             }],
             hostname: "box".into(),
+            families: vec![2, 10],
         };
         let text = s.to_json();
         let back = Snapshot::from_json(&json::from_str::<Value>(&text).unwrap()).unwrap();

@@ -181,12 +181,18 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         let d = Daemon::with(Options { board: Some(netlink_board()), root: root.clone(), plain: false });
         d.setup("owner");
 
+        // A global IPv6 address the settings do not own (as SLAAC makes): no change of the
+        // IPv4 settings takes it off, nor does a rollback.
+        run(&["ip", "-6", "addr", "add", "fd00:9::5/64", "dev", "eth0", "nodad"]);
+        let keeps_v6 = || run(&["ip", "-j", "-6", "addr", "show", "dev", "eth0"]).contains("fd00:9::5");
+
         // A change with no confirmation asked: it stands once applied.
         let with_mtu = config("10.9.0.2/24", "10.9.0.1", "after.lan", "")
             .replace(r#""name":"eth0","#, r#""name":"eth0","mtu":1400,"#);
         let r = call(&d, "PUT", "/1.0/system/network", &with_mtu);
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(link_mtu(), 1400);
+        assert!(keeps_v6(), "the IPv6 address stays");
         let r = call(&d, "PUT", "/1.0/system/network", &with_mtu.replace("1400", "40"));
         assert_eq!(r.status, 400, "an MTU below IPv4's 68: {}", r.text());
         // An interface the kernel does not have is the client's mistake: 400, nothing changed.
@@ -239,6 +245,7 @@ fn the_kernel_takes_the_settings_and_gives_them_back_on_rollback() {
         assert_eq!(link_mtu(), 1400);
         wait_for("the hostname's rollback", || hostname() == "after.lan");
         assert!(std::fs::read_to_string(root.join("etc/resolv.conf")).unwrap().contains("10.9.0.53"));
+        assert!(keeps_v6(), "the IPv6 address stays through the rollback");
 
         // Half-way: the address applies, the route cannot (its gateway is off the subnet),
         // and the answer comes once the address is undone too.
