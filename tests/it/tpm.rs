@@ -247,3 +247,27 @@ fn a_tpm_that_does_not_answer_is_left_alone_for_a_while() {
     assert!(d.stderr().contains("the TPM did not answer"), "{}", d.stderr());
     cleanup(d);
 }
+
+#[test]
+fn a_root_only_event_log_read_without_the_capability_is_explained() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to drop to another user");
+        return;
+    }
+    let root = fixture_root_copy();
+    let log = root.join("sys/kernel/security/tpm0/binary_bios_measurements");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, event_log(&[(7, 4, &[0, 0, 0, 0])])).unwrap();
+    // As the kernel keeps it.
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o400)).unwrap();
+    let board = crate::util::dev_board_with(
+        "nobody",
+        &[(r#""name": "dev","#, r#""name": "dev", "run_as": {"user": "65534", "capabilities": []},"#)],
+    );
+    let d = Daemon::with(Options { board: Some(board), root, plain: false });
+    d.setup("owner");
+    let r = call(&d, "/1.0/debug/secureboot/event-log");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("CAP_DAC_READ_SEARCH"), "{}", r.text());
+    cleanup(d);
+}

@@ -61,6 +61,13 @@ pub fn secureboot_event_log(api: &mut Api, _call: &mut Call) -> Handled {
             // do not exist, and a client tells the two apart.
             return Ok(error(400, "no measured-boot event log: the firmware kept none, or there is no TPM").into());
         }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(error(
+                400,
+                "the measured-boot event log is root-only and steward runs without CAP_DAC_READ_SEARCH",
+            )
+            .into());
+        }
         Err(e) => return Ok(error(500, &format!("reading the event log: {e}")).into()),
     };
     let log = match eventlog::parse(&bytes) {
