@@ -548,6 +548,23 @@ mod tests {
             let e = Board::parse(&disks(bad)).unwrap_err();
             assert!(e.contains("storage.disks"), "{bad}: {e}");
         }
+        let network = |extra: &str| {
+            make("", "", "").replace(r#""network":{"config":"/n"}"#, &format!(r#""network":{{"config":"/n"{extra}}}"#))
+        };
+        Board::parse(&network(r#","backend":"netlink","dhcp_client":["/sbin/udhcpc"],"ntp_config":"/etc/ntp.conf""#))
+            .unwrap();
+        for (bad, field) in [
+            (r#","backend":"nm""#, "network.backend"),
+            (r#","backend":"netlink","apply":["/x"]"#, "network.apply"),
+            (r#","dhcp_client":["/sbin/udhcpc"]"#, "network.dhcp_client"),
+            (r#","backend":"netlink","dhcp_client":[]"#, "network.dhcp_client"),
+            (r#","backend":"netlink","resolv_conf":"etc/resolv.conf""#, "network.resolv_conf"),
+        ] {
+            let e = Board::parse(&network(bad)).unwrap_err();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+        let relative_tpm = make("", "", "").replace(r#""name":"x","#, r#""name":"x","tpm":"dev/tpm0","#);
+        assert!(Board::parse(&relative_tpm).unwrap_err().starts_with("tpm:"));
         assert!(Board::parse("{").is_err());
         assert!(Board::load("nosuchboard").is_err());
     }
