@@ -99,12 +99,14 @@ impl Engine {
         self.board.network.backend() == Some(crate::board::NetBackend::Netlink)
     }
 
-    /// On the netlink backend, refuses settings for an interface the kernel does not have:
+    /// On the netlink backend, refuses settings it could not apply (an address or gateway
+    /// that the field rules let through but is none, an interface the kernel does not have):
     /// the client's mistake, found before anything is stored or changed.
     pub(super) fn check_interface(&self, n: &Network) -> Result<(), super::Error> {
         if !self.uses_netlink() {
             return Ok(());
         }
+        self.network_plan(n).map_err(super::Error::Invalid)?;
         let iface = n.get("interface").unwrap_or("eth0");
         match crate::system::netlink::Netlink::open().and_then(|mut nl| nl.link(iface)) {
             Ok(_) => Ok(()),

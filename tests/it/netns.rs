@@ -497,6 +497,12 @@ fn jidoteki_settings_reach_the_kernel_too() {
         let r = d.post_form(&format!("{}/settings?token=owner", crate::util::ADMIN), &[("settings", missing)]);
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r.text().contains("no interface eth9"), "{}", r.text());
+        // The field rules let "10.9.0" through; it is no address, and nothing is stored.
+        let bad = br#"{"network":{"interface":"eth0","hostname":"jido.lan","ip_address":"10.9.0","netmask":"255.255.255.0","gateway":"10.9.0.1"}}"#;
+        let r = d.post_form(&format!("{}/settings?token=owner", crate::util::ADMIN), &[("settings", bad)]);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("is not an address"), "{}", r.text());
+        assert!(!d.get(&format!("{}/settings?token=owner", crate::util::ADMIN)).text().contains("10.9.0\""));
         let settings = br#"{"network":{"interface":"eth0","hostname":"jido.lan","ip_address":"10.9.0.11","netmask":"255.255.255.0","gateway":"10.9.0.1","dns1":"10.9.0.53"}}"#;
         let r = d.post_form(&format!("{}/settings?token=owner", crate::util::ADMIN), &[("settings", settings)]);
         assert_eq!(r.status, 202, "{}", r.text());
