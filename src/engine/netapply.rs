@@ -85,7 +85,8 @@ pub struct Before {
     files: Vec<(String, Option<String>)>,
 }
 
-pub(super) fn prefix_of(netmask: &str) -> Option<u8> {
+/// A netmask as the settings hold it (dotted IPv4, or `/N` for IPv6) as a prefix length.
+pub fn prefix_of(netmask: &str) -> Option<u8> {
     if let Some(p) = netmask.strip_prefix('/') {
         return p.parse().ok().filter(|p| *p <= 128);
     }

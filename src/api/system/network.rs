@@ -3,6 +3,7 @@
 //! the engine's commit-confirm (rolled back unless confirmed in time).
 
 use super::*;
+use crate::engine::netapply::prefix_of;
 use crate::engine::netconfig::MAX_CONFIRM_MS;
 use crate::engine::settings::{Network, network_from_section};
 use crate::json::str_array;
@@ -13,15 +14,6 @@ fn prefix_to_netmask(prefix: u32) -> Option<String> {
     }
     let mask: u32 = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
     Some(std::net::Ipv4Addr::from(mask).to_string())
-}
-
-fn netmask_to_prefix(mask: &str) -> Option<u32> {
-    if let Some(p) = mask.strip_prefix('/') {
-        return p.parse().ok().filter(|p| *p <= 128);
-    }
-    let m: std::net::Ipv4Addr = mask.parse().ok()?;
-    let bits = u32::from(m);
-    (bits.leading_ones() + bits.trailing_zeros() == 32).then_some(bits.leading_ones())
 }
 
 fn strings(v: Option<&Value>, what: &str) -> Result<Vec<String>, Error> {
@@ -189,7 +181,7 @@ pub fn to_incus(settings: Option<&Network>, hwaddr: &str) -> String {
     let get = |k: &str| settings.and_then(|n| n.get(k));
     let mut addresses = Vec::new();
     let mut routes = String::from("[]");
-    match (get("ip_address"), get("netmask").and_then(netmask_to_prefix), get("gateway")) {
+    match (get("ip_address"), get("netmask").and_then(prefix_of), get("gateway")) {
         (Some(ip), Some(prefix), Some(gw)) => {
             addresses.push(format!("{ip}/{prefix}"));
             let to = if ip.contains(':') { "::/0" } else { "0.0.0.0/0" };
@@ -383,8 +375,8 @@ mod tests {
     #[test]
     fn durations_and_masks() {
         assert_eq!(prefix_to_netmask(24).as_deref(), Some("255.255.255.0"));
-        assert_eq!(netmask_to_prefix("255.255.255.0"), Some(24));
-        assert_eq!(netmask_to_prefix("255.0.255.0"), None);
+        assert_eq!(prefix_of("255.255.255.0"), Some(24));
+        assert_eq!(prefix_of("255.0.255.0"), None);
     }
 
     #[test]
