@@ -234,11 +234,21 @@ fn hwaddr(api: &Api, iface: &str) -> String {
     iface_file(api, iface, "address").unwrap_or_default()
 }
 
+/// IncusOS's `stats` object.
+fn stats_json([rx, rx_errors, tx, tx_errors]: [u64; 4]) -> String {
+    Object::new()
+        .num("rx_bytes", rx)
+        .num("rx_errors", rx_errors)
+        .num("tx_bytes", tx)
+        .num("tx_errors", tx_errors)
+        .finish()
+}
+
 /// The interface's state from the kernel itself (netlink backend): link, carrier, MTU, MAC,
 /// every address and the routes through it.
-fn kernel_state(iface: &str, roles: &[String]) -> String {
-    let Ok(seen) = crate::system::netstate::seen(iface) else {
-        return Object::new().str("state", "off").raw("stats", &zero_stats()).finish();
+fn kernel_state(seen: Option<&crate::system::netstate::Seen>, roles: &[String]) -> String {
+    let Some(seen) = seen else {
+        return Object::new().str("state", "off").raw("stats", &stats_json([0; 4])).finish();
     };
     let state = match (seen.up, seen.carrier) {
         (true, true) => "routable",
@@ -257,18 +267,32 @@ fn kernel_state(iface: &str, roles: &[String]) -> String {
     if !roles.is_empty() {
         st = st.raw("roles", &str_array(roles.iter().map(String::as_str)));
     }
-    let [rx, rx_errors, tx, tx_errors] = seen.stats;
-    let stats = Object::new()
-        .num("rx_bytes", rx)
-        .num("rx_errors", rx_errors)
-        .num("tx_bytes", tx)
-        .num("tx_errors", tx_errors)
-        .finish();
-    st.num("mtu", seen.mtu).raw("stats", &stats).finish()
+    st.num("mtu", seen.mtu).raw("stats", &stats_json(seen.stats)).finish()
 }
 
-fn zero_stats() -> String {
-    Object::new().num("rx_bytes", 0).num("rx_errors", 0).num("tx_bytes", 0).num("tx_errors", 0).finish()
+/// The interface's state from sysfs and procfs below the root (the other backends).
+fn sysfs_state(api: &Api, iface: &str, hwaddr: &str, roles: &[String]) -> String {
+    let num = |f: &str| iface_file(api, iface, f).and_then(|v| v.parse::<i64>().ok());
+    let operstate = iface_file(api, iface, "operstate").unwrap_or_else(|| "unknown".into());
+    let mut st = Object::new()
+        .str("state", if operstate == "up" { "routable" } else { "off" })
+        .str("type", "ethernet")
+        .str("hwaddr", hwaddr);
+    let addresses = api.engine.interface_addresses(iface);
+    if !addresses.is_empty() {
+        st = st.raw("addresses", &str_array(addresses.iter().map(String::as_str)));
+    }
+    if !roles.is_empty() {
+        st = st.raw("roles", &str_array(roles.iter().map(String::as_str)));
+    }
+    if let Some(mtu) = num("mtu") {
+        st = st.num("mtu", mtu);
+    }
+    if let Some(speed) = num("speed").filter(|s| *s > 0) {
+        st = st.str("speed", &speed.to_string());
+    }
+    let stat = |f: &str| num(&format!("statistics/{f}")).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+    st.raw("stats", &stats_json([stat("rx_bytes"), stat("rx_errors"), stat("tx_bytes"), stat("tx_errors")])).finish()
 }
 
 fn configured_iface(settings: Option<&Network>) -> String {
@@ -278,50 +302,20 @@ fn configured_iface(settings: Option<&Network>) -> String {
 pub fn network(api: &mut Api, _call: &mut Call) -> Handled {
     let settings = api.engine.network_settings();
     let iface = configured_iface(settings.as_ref());
-    let hwaddr = hwaddr(api, &iface);
+    let roles = settings.as_ref().map(|n| n.system.roles.clone()).unwrap_or_default();
+    // The kernel is read once: its MAC goes in the config, the rest in the state.
+    let (hwaddr, iface_state) = if api.engine.uses_netlink() {
+        let seen = crate::system::netstate::seen(&iface).ok();
+        (seen.as_ref().map(|s| s.mac.clone()).unwrap_or_default(), kernel_state(seen.as_ref(), &roles))
+    } else {
+        let hwaddr = iface_file(api, &iface, "address").unwrap_or_default();
+        let st = sysfs_state(api, &iface, &hwaddr, &roles);
+        (hwaddr, st)
+    };
     let config = to_incus(settings.as_ref(), &hwaddr);
     let pending = api.engine.network_pending();
-    if api.engine.uses_netlink() {
-        let roles = settings.as_ref().map(|n| n.system.roles.clone()).unwrap_or_default();
-        let mut state = Object::new()
-            .raw("interfaces", &Object::new().raw(&iface, &kernel_state(&iface, &roles)).finish())
-            .bool("configuration_in_process", pending.as_ref().is_some_and(|p| !p.auto_confirm));
-        if let Some(p) = pending.filter(|p| !p.auto_confirm) {
-            state = state.str("confirmation_deadline", &crate::time::rfc3339_ms(p.deadline_ms));
-        }
-        return Ok(resource(&config, &state.finish()));
-    }
-    let num = |f: &str| iface_file(api, &iface, f).and_then(|v| v.parse::<i64>().ok());
-    let operstate = iface_file(api, &iface, "operstate").unwrap_or_else(|| "unknown".into());
-    let mut st = Object::new()
-        .str("state", if operstate == "up" { "routable" } else { "off" })
-        .str("type", "ethernet")
-        .str("hwaddr", &hwaddr);
-    let addresses = api.engine.interface_addresses(&iface);
-    if !addresses.is_empty() {
-        st = st.raw("addresses", &str_array(addresses.iter().map(String::as_str)));
-    }
-    if let Some(roles) = settings.as_ref().map(|n| &n.system.roles).filter(|r| !r.is_empty()) {
-        st = st.raw("roles", &str_array(roles.iter().map(String::as_str)));
-    }
-    if let Some(mtu) = num("mtu") {
-        st = st.num("mtu", mtu);
-    }
-    if let Some(speed) = num("speed").filter(|s| *s > 0) {
-        st = st.str("speed", &speed.to_string());
-    }
-    let stat = |f: &str| num(&format!("statistics/{f}")).unwrap_or(0);
-    st = st.raw(
-        "stats",
-        &Object::new()
-            .num("rx_bytes", stat("rx_bytes"))
-            .num("rx_errors", stat("rx_errors"))
-            .num("tx_bytes", stat("tx_bytes"))
-            .num("tx_errors", stat("tx_errors"))
-            .finish(),
-    );
     let mut state = Object::new()
-        .raw("interfaces", &Object::new().raw(&iface, &st.finish()).finish())
+        .raw("interfaces", &Object::new().raw(&iface, &iface_state).finish())
         .bool("configuration_in_process", pending.as_ref().is_some_and(|p| !p.auto_confirm));
     if let Some(p) = pending.filter(|p| !p.auto_confirm) {
         state = state.str("confirmation_deadline", &crate::time::rfc3339_ms(p.deadline_ms));
